@@ -1,0 +1,83 @@
+// Product quantization kernels. Subspace j covers dims [o_j, o_{j+1}) with o_j = floor(j * dim / m),
+// so any m <= dim works (lengths differ by at most one). Codebooks: f32[256 * dim]; subspace j's
+// block starts at 256 * o_j floats and holds 256 rows of (o_{j+1} - o_j) floats.
+// Lookup table (LUT): f32[m * 256], lut[j * 256 + c] = the query's partial distance to centroid c of
+// subspace j. Codes: u8[n * m], row i = the m centroid indices of vector i.
+// Plain-TypeScript twins live in src/kernels/reference/pq.ts.
+
+
+/** LUT modes: 0 = squared L2; 1 = -dot (inner product); 2 = -2 dot (L2 on residuals, see search). */
+export const LUT_L2: i32 = 0;
+export const LUT_IP: i32 = 1;
+export const LUT_RESIDUAL_L2: i32 = 2;
+
+// @ts-ignore: decorator
+@inline
+function subOffset(j: i32, dim: i32, m: i32): i32 {
+  return <i32>((<i64>j * <i64>dim) / <i64>m);
+}
+
+/**
+ * Fill the m x 256 lookup table for query q from the transposed codebooks: codebooksT holds, for
+ * subspace j, len_j rows of 256 floats starting at 256 * o_j (centroidsT[d][c]); norms[j * 256 + c]
+ * is |centroid|². SIMD runs across 4 centroids at a time:
+ * L2: |q_j|² + |c|² - 2 <q_j, c>;  IP: -<q_j, c>;  residual L2: -2 <q_j, c>.
+ */
+export function pqLut(q: usize, codebooksT: usize, norms: usize, dim: i32, m: i32, mode: i32, out: usize): void {
+  const scale: f32 = mode == LUT_IP ? <f32>-1 : <f32>-2;
+  for (let j = 0; j < m; j++) {
+    const o = subOffset(j, dim, m);
+    const len = subOffset(j + 1, dim, m) - o;
+    const qs = q + (<usize>o << 2);
+    const block = codebooksT + ((<usize>o << 8) << 2);
+    const lut = out + ((<usize>j << 8) << 2);
+    const nrm = norms + ((<usize>j << 8) << 2);
+    let qq: f32 = 0;
+    for (let d = 0; d < len; d++) {
+      const v = load<f32>(qs + (<usize>d << 2));
+      qq += v * v;
+    }
+    const l2 = mode == LUT_L2;
+    const qqv = f32x4.splat(qq);
+    for (let c = 0; c < 256; c += 4) {
+      const co = <usize>c << 2;
+      let acc = l2 ? f32x4.add(qqv, v128.load(nrm + co)) : f32x4.splat(0);
+      for (let d = 0; d < len; d++) {
+        const s = f32x4.splat(scale * load<f32>(qs + (<usize>d << 2)));
+        acc = f32x4.add(acc, f32x4.mul(s, v128.load(block + (<usize>d << 10) + co)));
+      }
+      v128.store(lut + co, acc);
+    }
+  }
+}
+
+/** Approximate distance of one code row: the sum of its m table entries. */
+// @ts-ignore: decorator
+@inline
+export function adc(lut: usize, code: usize, m: i32): f32 {
+  let s0: f32 = 0;
+  let s1: f32 = 0;
+  let s2: f32 = 0;
+  let s3: f32 = 0;
+  let j: i32 = 0;
+  for (; j + 4 <= m; j += 4) {
+    const c = load<u32>(code + <usize>j);
+    const base = lut + ((<usize>j << 8) << 2);
+    s0 += load<f32>(base + ((<usize>(c & 0xff)) << 2));
+    s1 += load<f32>(base + 1024 + ((<usize>((c >>> 8) & 0xff)) << 2));
+    s2 += load<f32>(base + 2048 + ((<usize>((c >>> 16) & 0xff)) << 2));
+    s3 += load<f32>(base + 3072 + ((<usize>(c >>> 24)) << 2));
+  }
+  for (; j < m; j++) {
+    s0 += load<f32>(lut + ((<usize>j << 8) << 2) + ((<usize>load<u8>(code + <usize>j)) << 2));
+  }
+  return (s0 + s1) + (s2 + s3);
+}
+
+/** out[i] = adc(codes row ids[i]) for a list of row ids. */
+export function adcByIds(lut: usize, codes: usize, m: i32, ids: usize, count: i32, out: usize): void {
+  for (let i = 0; i < count; i++) {
+    const id = load<u32>(ids + (<usize>i << 2));
+    store<f32>(out + (<usize>i << 2), adc(lut, codes + <usize>id * <usize>m, m));
+  }
+}

@@ -1,0 +1,188 @@
+// Query-time kernels: zone selection, the beam search over the graph on PQ distances, and exact
+// re-ranking. Each is one call per query (coarse calls across the JS/WASM border).
+//
+// Adjacency: u32[n * (R + 1)], row i = [count, nbr_0 .. nbr_{R-1}] (see src/graph.ts).
+// Visited set: u16 tags[n]; node i is visited in this query when tags[i] == epoch (the caller bumps
+// the epoch per query and clears the tags when it wraps).
+
+import { distance } from './distance';
+import { adc } from './pq';
+import { EXPANDED, poolReset, poolInsert, poolNext, poolBound, poolSize } from './pool';
+
+// @ts-ignore: decorator
+@inline
+function insertSorted(d: f32, id: u32, dists: usize, ids: usize, size: i32, capacity: i32): i32 {
+  // keeps the best `capacity` entries sorted ascending; returns the new size
+  if (size == capacity && d >= load<f32>(dists + (<usize>(size - 1) << 2))) return size;
+  let pos = size < capacity ? size : capacity - 1;
+  while (pos > 0 && load<f32>(dists + (<usize>(pos - 1) << 2)) > d) {
+    store<f32>(dists + (<usize>pos << 2), load<f32>(dists + (<usize>(pos - 1) << 2)));
+    store<u32>(ids + (<usize>pos << 2), load<u32>(ids + (<usize>(pos - 1) << 2)));
+    pos--;
+  }
+  store<f32>(dists + (<usize>pos << 2), d);
+  store<u32>(ids + (<usize>pos << 2), id);
+  return size < capacity ? size + 1 : size;
+}
+
+/**
+ * The nProbe zones whose centroids are nearest to q, nearest first, into outZones / outDist.
+ * With nGroups == 0 every centroid is scanned (exact). Otherwise zones are grouped (zones of group g
+ * are [groupStart[g], groupStart[g+1])) and only the members of the groupProbe nearest groups are
+ * scanned. scratch: f32/u32 room for 2 * groupProbe entries. Returns the number of zones written.
+ */
+export function selectZones(
+  q: usize, centroids: usize, nZones: i32, dim: i32, metric: i32,
+  groupCentroids: usize, groupStart: usize, nGroups: i32, groupProbe: i32,
+  nProbe: i32, outZones: usize, outDist: usize, scratch: usize,
+): i32 {
+  const stride = <usize>dim << 2;
+  let found: i32 = 0;
+  if (nGroups == 0) {
+    for (let z = 0; z < nZones; z++) {
+      const d = distance(q, centroids + <usize>z * stride, dim, metric);
+      found = insertSorted(d, <u32>z, outDist, outZones, found, nProbe);
+    }
+    return found;
+  }
+  const gDist = scratch;
+  const gIds = scratch + (<usize>groupProbe << 2);
+  let groups: i32 = 0;
+  for (let g = 0; g < nGroups; g++) {
+    const d = distance(q, groupCentroids + <usize>g * stride, dim, metric);
+    groups = insertSorted(d, <u32>g, gDist, gIds, groups, groupProbe);
+  }
+  for (let gi = 0; gi < groups; gi++) {
+    const g = load<u32>(gIds + (<usize>gi << 2));
+    const from = <i32>load<u32>(groupStart + (<usize>g << 2));
+    const to = <i32>load<u32>(groupStart + (<usize>(g + 1) << 2));
+    for (let z = from; z < to; z++) {
+      const d = distance(q, centroids + <usize>z * stride, dim, metric);
+      found = insertSorted(d, <u32>z, outDist, outZones, found, nProbe);
+    }
+  }
+  return found;
+}
+
+/**
+ * Beam search on PQ distances (ADC with the query's LUT), entered at `entries`.
+ * Residual PQ adds zoneTerm[zoneOf[i]] + vecTerm[i] to every code's table sum; zoneTerm is filled
+ * lazily (NaN = not yet computed) from q and the zone centroids, so zones never touched cost nothing.
+ * Pass zoneOf = 0 for plain PQ. Leaves the pool (capacity L) sorted; returns its size.
+ */
+export function searchPq(
+  lut: usize, codes: usize, m: i32,
+  adjacency: usize, R: i32,
+  entries: usize, nEntries: i32, L: i32,
+  visited: usize, epoch: u16,
+  outDist: usize, outIds: usize,
+  zoneOf: usize, zoneTerm: usize, vecTerm: usize, q: usize, centroids: usize, dim: i32, metric: i32,
+): i32 {
+  poolReset(outDist, outIds, L);
+  const rowStride = <usize>(R + 1) << 2;
+  const residual = zoneOf != 0;
+  for (let e = 0; e < nEntries; e++) {
+    const node = load<u32>(entries + (<usize>e << 2));
+    const tag = visited + (<usize>node << 1);
+    if (load<u16>(tag) == epoch) continue;
+    store<u16>(tag, epoch);
+    let d = adc(lut, codes + <usize>node * <usize>m, m);
+    if (residual) d += residualTerm(node, zoneOf, zoneTerm, vecTerm, q, centroids, dim, metric);
+    poolInsert(d, node);
+  }
+  while (true) {
+    const node = poolNext();
+    if (node < 0) break;
+    const row = adjacency + <usize>node * rowStride;
+    const count = <i32>load<u32>(row);
+    for (let j = 0; j < count; j++) {
+      const nb = load<u32>(row + (<usize>(j + 1) << 2));
+      const tag = visited + (<usize>nb << 1);
+      if (load<u16>(tag) == epoch) continue;
+      store<u16>(tag, epoch);
+      let d = adc(lut, codes + <usize>nb * <usize>m, m);
+      if (residual) d += residualTerm(nb, zoneOf, zoneTerm, vecTerm, q, centroids, dim, metric);
+      if (d < poolBound()) poolInsert(d, nb);
+    }
+  }
+  return poolSize;
+}
+
+// @ts-ignore: decorator
+@inline
+function residualTerm(
+  node: u32, zoneOf: usize, zoneTerm: usize, vecTerm: usize, q: usize, centroids: usize, dim: i32, metric: i32,
+): f32 {
+  const z = load<u32>(zoneOf + (<usize>node << 2));
+  const zt = zoneTerm + (<usize>z << 2);
+  let t = load<f32>(zt);
+  if (t != t) {
+    t = distance(q, centroids + <usize>z * (<usize>dim << 2), dim, metric);
+    store<f32>(zt, t);
+  }
+  return t + load<f32>(vecTerm + (<usize>node << 2));
+}
+
+/**
+ * Beam search on exact float32 distances (used to build the graph, and to search without PQ).
+ * Same pool contract as searchPq.
+ */
+export function searchExact(
+  q: usize, vectors: usize, dim: i32, metric: i32,
+  adjacency: usize, R: i32,
+  entries: usize, nEntries: i32, L: i32,
+  visited: usize, epoch: u16,
+  outDist: usize, outIds: usize,
+): i32 {
+  poolReset(outDist, outIds, L);
+  const rowStride = <usize>(R + 1) << 2;
+  const vecStride = <usize>dim << 2;
+  for (let e = 0; e < nEntries; e++) {
+    const node = load<u32>(entries + (<usize>e << 2));
+    const tag = visited + (<usize>node << 1);
+    if (load<u16>(tag) == epoch) continue;
+    store<u16>(tag, epoch);
+    poolInsert(distance(q, vectors + <usize>node * vecStride, dim, metric), node);
+  }
+  while (true) {
+    const node = poolNext();
+    if (node < 0) break;
+    const row = adjacency + <usize>node * rowStride;
+    const count = <i32>load<u32>(row);
+    for (let j = 0; j < count; j++) {
+      const nb = load<u32>(row + (<usize>(j + 1) << 2));
+      const tag = visited + (<usize>nb << 1);
+      if (load<u16>(tag) == epoch) continue;
+      store<u16>(tag, epoch);
+      const d = distance(q, vectors + <usize>nb * vecStride, dim, metric);
+      if (d < poolBound()) poolInsert(d, nb);
+    }
+  }
+  return poolSize;
+}
+
+/**
+ * Exact re-ranking: exact distances for the first `count` candidate ids (expanded bits ignored),
+ * the best k of them sorted ascending into outIds / outDist. Returns how many were written.
+ */
+export function rerank(
+  q: usize, vectors: usize, dim: i32, metric: i32,
+  candIds: usize, count: i32, k: i32, outIds: usize, outDist: usize,
+): i32 {
+  const stride = <usize>dim << 2;
+  let size: i32 = 0;
+  for (let i = 0; i < count; i++) {
+    const id = load<u32>(candIds + (<usize>i << 2)) & ~EXPANDED;
+    const d = distance(q, vectors + <usize>id * stride, dim, metric);
+    size = insertSorted(d, id, outDist, outIds, size, k);
+  }
+  return size;
+}
+
+/** Clear the expanded bits of the pool's ids in place (so callers read plain node ids). */
+export function stripExpanded(ids: usize, count: i32): void {
+  for (let i = 0; i < count; i++) {
+    const p = ids + (<usize>i << 2);
+    store<u32>(p, load<u32>(p) & ~EXPANDED);
+  }
+}

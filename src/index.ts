@@ -1,0 +1,385 @@
+/**
+ * ZGQ: Zonal Graph Quantization, an approximate-nearest-neighbour index.
+ *
+ * Vectors are flat row-major Float32Arrays everywhere: vector i of a set with dimension dim is
+ * `x[i * dim + j]`, j < dim. Caller ids are uint32; internal node ids (zone-contiguous) never leave
+ * the index.
+ */
+import { ZGQError } from './errors.js';
+import { Arena } from './memory.js';
+import { createKernels, type Kernels, METRIC_IP, METRIC_L2 } from './kernels/wasm.js';
+import { buildZones, defaultZoneCount, type ZoneLayout } from './zones.js';
+import { decodePQ, encodePQ, PQ_CENTROIDS, trainPQ, transposeCodebooks } from './pq.js';
+import { buildGraph } from './graph.js';
+import { type IndexLayout, Searcher } from './search.js';
+import {
+  type Metric, type ResolvedOptions, type SearchOptions, type ZGQOptions, resolveOptions, resolveSearch,
+} from './options.js';
+
+export { ZGQError, type ZGQErrorCode } from './errors.js';
+export type { Metric, SearchOptions, ZGQOptions } from './options.js';
+
+/** Id reported in result slots that have no neighbour (k larger than the index). */
+export const NO_ID = 0xffffffff;
+
+/** Result of one query: k slots, nearest first (copies, owned by the caller). */
+export interface SearchResult {
+  ids: Uint32Array;
+  /** Squared L2 for 'l2'; 1 - dot for 'ip'; 1 - cosine similarity for 'cosine'. */
+  distances: Float32Array;
+}
+
+/** Result of a batch: row q of the flat arrays is `[q * k, (q + 1) * k)`. */
+export interface BatchSearchResult extends SearchResult {
+  nq: number;
+  k: number;
+}
+
+export interface BuildOptions {
+  /** Caller ids, one per vector, unique uint32 values. Default: 0..n-1. */
+  ids?: Uint32Array | ArrayLike<number>;
+  /** Progress of the build: phase name and fraction done in [0, 1]. */
+  onProgress?: (phase: BuildPhase, fraction: number) => void;
+}
+
+export type BuildPhase = 'zones' | 'pq' | 'graph' | 'done';
+
+/** Bytes held by each component of a built index. */
+export interface MemoryStats {
+  vectors: number;
+  codes: number;
+  graph: number;
+  codebooks: number;
+  zones: number;
+  ids: number;
+  /** Per-thread search scratch (visited tags, lookup table, pool). */
+  scratch: number;
+  total: number;
+}
+
+export interface IndexStats {
+  size: number;
+  dim: number;
+  metric: Metric;
+  zones: number;
+  /** Groups of the two-level zone-selection tree (0: zones are scanned exactly). */
+  zoneGroups: number;
+  zoneSizes: { min: number; max: number; mean: number };
+  pqSubspaces: number;
+  residual: boolean;
+  degree: number;
+  /** Mean out-degree of the graph. */
+  meanDegree: number;
+  memory: MemoryStats;
+}
+
+interface Built {
+  kernels: Kernels;
+  layout: IndexLayout;
+  searcher: Searcher;
+  /** Uint32Array[n]: caller id of each internal node. */
+  ids: Uint32Array;
+  zoneStart: Uint32Array;
+  /** Arena bytes at the end of the index data (scratch lies above). */
+  dataBytes: number;
+}
+
+export class ZGQIndex {
+  readonly options: ResolvedOptions;
+  private built: Built | null = null;
+
+  constructor(options: ZGQOptions) {
+    this.options = resolveOptions(options);
+  }
+
+  get dim(): number {
+    return this.options.dim;
+  }
+
+  /** Number of indexed vectors (0 before build). */
+  get size(): number {
+    return this.built?.layout.n ?? 0;
+  }
+
+  /**
+   * Build the index over `vectors` (Float32Array[n * dim], row-major). Replaces any previous
+   * content only once the new index is complete.
+   */
+  async build(vectors: Float32Array, options: BuildOptions = {}): Promise<void> {
+    const { dim, metric } = this.options;
+    if (!(vectors instanceof Float32Array)) {
+      throw new ZGQError('INVALID_ARGUMENT', `vectors must be a Float32Array of n * dim values; got ${describe(vectors)}`);
+    }
+    if (vectors.length === 0) throw new ZGQError('EMPTY_INPUT', 'cannot build an index from 0 vectors');
+    if (vectors.length % dim !== 0) {
+      throw new ZGQError('DIMENSION_MISMATCH', `vectors has ${vectors.length} values, not a multiple of dim ${dim}`);
+    }
+    const n = vectors.length / dim;
+    if (n >= 0x7fffffff) throw new ZGQError('INVALID_ARGUMENT', `at most 2^31 - 1 vectors per index; got ${n}`);
+    checkFinite(vectors, dim, 'vector');
+    const ids = resolveIds(options.ids, n);
+    const progress = options.onProgress ?? (() => {});
+
+    const x = metric === 'cosine' ? normalizedCopy(vectors, dim) : vectors;
+    const o = this.options;
+    const kernels = createKernels(new Arena());
+    const { arena } = kernels;
+    const metricCode = metric === 'l2' ? METRIC_L2 : METRIC_IP;
+    const m = Math.min(o.pqSubspaces, dim);
+
+    progress('zones', 0);
+    const zones = buildZones(kernels, x, n, dim, Math.min(o.zones ?? defaultZoneCount(n), n), o.seed);
+    progress('zones', 1);
+
+    // index data, bottom of the arena: vectors in internal order, zone tables
+    const vectorsPtr = arena.alloc(n * dim * 4);
+    {
+      const v = arena.f32(vectorsPtr, n * dim);
+      for (let i = 0; i < n; i++) v.set(x.subarray(zones.order[i] * dim, zones.order[i] * dim + dim), i * dim);
+    }
+    const centroidsPtr = arena.allocFrom(zones.centroids);
+    const zoneStartPtr = arena.allocFrom(zones.zoneStart);
+    const zoneEntryPtr = arena.allocFrom(zones.zoneEntry);
+    const groupCentroidsPtr = zones.nGroups ? arena.allocFrom(zones.groupCentroids) : 0;
+    const groupStartPtr = zones.nGroups ? arena.allocFrom(zones.groupStart) : 0;
+
+    progress('pq', 0);
+    const zoneOf = new Uint32Array(n);
+    for (let z = 0; z < zones.nZones; z++) zoneOf.fill(z, zones.zoneStart[z], zones.zoneStart[z + 1]);
+    const pqInput = o.residual ? residuals(arena.f32(vectorsPtr, n * dim), zoneOf, zones.centroids, dim) : arena.f32(vectorsPtr, n * dim).slice();
+    const codebooks = trainPQ(kernels, pqInput, n, dim, m, { seed: o.seed + 1 });
+    const codebooksPtr = arena.allocFrom(codebooks);
+    const { codebooksT, norms } = transposeCodebooks(codebooks, dim, m);
+    const codebooksTPtr = arena.allocFrom(codebooksT);
+    const codebookNormsPtr = arena.allocFrom(norms);
+    const codes = new Uint8Array(n * m);
+    encodePQ(kernels, pqInput, n, dim, m, codebooks, codes);
+    const codesPtr = arena.allocFrom(codes);
+    let zoneOfPtr = 0;
+    let vecTermPtr = 0;
+    if (o.residual) {
+      zoneOfPtr = arena.allocFrom(zoneOf);
+      vecTermPtr = arena.allocFrom(residualTerms(codebooks, codes, zoneOf, zones.centroids, n, dim, m, metricCode));
+    }
+    progress('pq', 1);
+
+    progress('graph', 0);
+    const adjacencyPtr = buildGraph(
+      kernels,
+      { vectorsPtr, n, dim, metric: metricCode, zones, centroidsPtr, groupCentroidsPtr, groupStartPtr },
+      {
+        degree: o.degree, efConstruction: o.efConstruction, alpha: o.alpha, buildProbe: 2, seed: o.seed + 2,
+        onProgress: (done, total) => progress('graph', done / total),
+      },
+    );
+    const dataBytes = arena.used;
+
+    const layout: IndexLayout = {
+      n, dim, metric: metricCode, m, degree: o.degree, nZones: zones.nZones, nGroups: zones.nGroups,
+      residual: o.residual, vectorsPtr, codesPtr, adjacencyPtr, codebooksPtr, codebooksTPtr, codebookNormsPtr, centroidsPtr, zoneStartPtr,
+      zoneEntryPtr, groupCentroidsPtr, groupStartPtr, zoneOfPtr, vecTermPtr,
+    };
+    const internalIds = new Uint32Array(n);
+    for (let i = 0; i < n; i++) internalIds[i] = ids[zones.order[i]];
+    this.built = { kernels, layout, searcher: new Searcher(kernels, layout), ids: internalIds, zoneStart: zones.zoneStart, dataBytes };
+    progress('done', 1);
+  }
+
+  /**
+   * The k nearest indexed vectors to `query`, nearest first. When fewer than k exist (k larger
+   * than the index), the remaining slots hold NO_ID and Infinity.
+   */
+  search(query: Float32Array | ArrayLike<number>, k: number, options?: SearchOptions): SearchResult {
+    const built = this.requireBuilt();
+    checkK(k);
+    const opts = resolveSearch(options, this.options.search);
+    const ids = new Uint32Array(k).fill(NO_ID);
+    const distances = new Float32Array(k).fill(Infinity);
+    this.searchInto(built, query, 0, k, opts, ids, distances, 0, 'query');
+    return { ids, distances };
+  }
+
+  /**
+   * Search nq queries (Float32Array[nq * dim], row-major). Returns flat arrays of nq * k slots,
+   * row q at [q * k, (q + 1) * k).
+   */
+  async searchBatch(queries: Float32Array, k: number, options?: SearchOptions): Promise<BatchSearchResult> {
+    const built = this.requireBuilt();
+    checkK(k);
+    const dim = this.options.dim;
+    if (!(queries instanceof Float32Array)) {
+      throw new ZGQError('INVALID_ARGUMENT', `queries must be a Float32Array of nq * dim values; got ${describe(queries)}`);
+    }
+    if (queries.length % dim !== 0) {
+      throw new ZGQError('DIMENSION_MISMATCH', `queries has ${queries.length} values, not a multiple of the index dim ${dim}`);
+    }
+    const nq = queries.length / dim;
+    checkFinite(queries, dim, 'query');
+    const opts = resolveSearch(options, this.options.search);
+    const ids = new Uint32Array(nq * k).fill(NO_ID);
+    const distances = new Float32Array(nq * k).fill(Infinity);
+    for (let q = 0; q < nq; q++) this.searchInto(built, queries, q * dim, k, opts, ids, distances, q * k, `query ${q}`);
+    return { ids, distances, nq, k };
+  }
+
+  /** Zone count and sizes, graph degree, and memory bytes per component. */
+  stats(): IndexStats {
+    const b = this.requireBuilt();
+    const lay = b.layout;
+    const sizes = { min: Infinity, max: 0, mean: lay.n / lay.nZones };
+    for (let z = 0; z < lay.nZones; z++) {
+      const s = b.zoneStart[z + 1] - b.zoneStart[z];
+      sizes.min = Math.min(sizes.min, s);
+      sizes.max = Math.max(sizes.max, s);
+    }
+    const adjacency = b.kernels.arena.u32(lay.adjacencyPtr, lay.n * (lay.degree + 1));
+    let edges = 0;
+    for (let i = 0; i < lay.n; i++) edges += adjacency[i * (lay.degree + 1)];
+    const memory = memoryStats(b);
+    return {
+      size: lay.n, dim: lay.dim, metric: this.options.metric, zones: lay.nZones, zoneGroups: lay.nGroups, zoneSizes: sizes,
+      pqSubspaces: lay.m, residual: lay.residual, degree: lay.degree, meanDegree: edges / lay.n, memory,
+    };
+  }
+
+  private requireBuilt(): Built {
+    if (!this.built) throw new ZGQError('NOT_BUILT', 'the index is empty: call build() (or ZGQIndex.load) before searching');
+    return this.built;
+  }
+
+  private searchInto(
+    built: Built, source: ArrayLike<number>, start: number, k: number, opts: ReturnType<typeof resolveSearch>,
+    outIds: Uint32Array, outDist: Float32Array, offset: number, what: string,
+  ): void {
+    const dim = this.options.dim;
+    if (start === 0 && what === 'query') {
+      if (source === null || typeof source !== 'object' || typeof (source as ArrayLike<number>).length !== 'number') {
+        throw new ZGQError('INVALID_ARGUMENT', `query must be a Float32Array of dim values; got ${describe(source)}`);
+      }
+      if (source.length !== dim) {
+        throw new ZGQError('DIMENSION_MISMATCH', `query has ${source.length} values; the index dim is ${dim}`);
+      }
+    }
+    const q = built.searcher.queryView();
+    let norm = 0;
+    for (let j = 0; j < dim; j++) {
+      const v = source[start + j];
+      if (typeof v !== 'number' || !Number.isFinite(v)) {
+        throw new ZGQError('NOT_FINITE', `${what} has a non-finite value ${String(v)} at position ${j}`);
+      }
+      q[j] = v;
+      norm += v * v;
+    }
+    if (this.options.metric === 'cosine') {
+      if (norm === 0) throw new ZGQError('INVALID_ARGUMENT', `${what} has zero length; cosine distance is undefined for it`);
+      const inv = 1 / Math.sqrt(norm);
+      for (let j = 0; j < dim; j++) q[j] *= inv;
+    }
+    const got = built.searcher.run(k, opts, outIds, outDist, offset);
+    const ids = built.ids;
+    const ip = built.layout.metric === METRIC_IP;
+    for (let i = offset; i < offset + got; i++) {
+      outIds[i] = ids[outIds[i]];
+      if (ip) outDist[i] = 1 + outDist[i];
+    }
+  }
+}
+
+function memoryStats(b: Built): MemoryStats {
+  const lay = b.layout;
+  const vectors = lay.n * lay.dim * 4;
+  const codes = lay.n * lay.m + (lay.residual ? lay.n * 8 : 0);
+  const graph = lay.n * (lay.degree + 1) * 4;
+  const codebooks = PQ_CENTROIDS * lay.dim * 8 + lay.m * PQ_CENTROIDS * 4; // plain + transposed, norms
+  const zones = lay.nZones * (lay.dim * 4 + 8) + 4 + lay.nGroups * (lay.dim * 4 + 4) + (lay.nGroups ? 4 : 0);
+  const ids = b.ids.byteLength;
+  const scratch = Math.max(0, b.kernels.arena.used - b.dataBytes);
+  return { vectors, codes, graph, codebooks, zones, ids, scratch, total: vectors + codes + graph + codebooks + zones + ids + scratch };
+}
+
+function checkK(k: number): void {
+  if (!Number.isInteger(k) || k <= 0 || k > 1 << 20) {
+    throw new ZGQError('INVALID_ARGUMENT', `k must be an integer in [1, 1048576]; got ${String(k)}`);
+  }
+}
+
+function checkFinite(x: Float32Array, dim: number, what: string): void {
+  for (let i = 0; i < x.length; i++) {
+    if (!Number.isFinite(x[i])) {
+      throw new ZGQError('NOT_FINITE', `${what} ${Math.floor(i / dim)} has a non-finite value ${x[i]} at position ${i % dim}`);
+    }
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value !== 'object') return typeof value;
+  return (value as object).constructor?.name ?? 'object';
+}
+
+function resolveIds(given: BuildOptions['ids'], n: number): Uint32Array {
+  if (given === undefined) {
+    const ids = new Uint32Array(n);
+    for (let i = 0; i < n; i++) ids[i] = i;
+    return ids;
+  }
+  if (given === null || typeof given !== 'object' || typeof given.length !== 'number') {
+    throw new ZGQError('INVALID_ARGUMENT', `ids must be a Uint32Array or an array of integers; got ${describe(given)}`);
+  }
+  if (given.length !== n) throw new ZGQError('INVALID_ARGUMENT', `ids has ${given.length} entries for ${n} vectors`);
+  const ids = new Uint32Array(n);
+  const seen = new Set<number>();
+  for (let i = 0; i < n; i++) {
+    const id = given[i];
+    if (!Number.isInteger(id) || id < 0 || id >= NO_ID) {
+      throw new ZGQError('INVALID_ARGUMENT', `ids[${i}] must be an integer in [0, ${NO_ID - 1}]; got ${String(id)}`);
+    }
+    if (seen.has(id)) throw new ZGQError('DUPLICATE_ID', `id ${id} appears more than once (again at ids[${i}])`);
+    seen.add(id);
+    ids[i] = id;
+  }
+  return ids;
+}
+
+function normalizedCopy(x: Float32Array, dim: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i += dim) {
+    let norm = 0;
+    for (let j = 0; j < dim; j++) norm += x[i + j] * x[i + j];
+    if (norm === 0) throw new ZGQError('INVALID_ARGUMENT', `vector ${i / dim} has zero length; cosine distance is undefined for it`);
+    const inv = 1 / Math.sqrt(norm);
+    for (let j = 0; j < dim; j++) out[i + j] = x[i + j] * inv;
+  }
+  return out;
+}
+
+function residuals(v: Float32Array, zoneOf: Uint32Array, centroids: Float32Array, dim: number): Float32Array {
+  const out = new Float32Array(v.length);
+  for (let i = 0; i < zoneOf.length; i++) {
+    const c = zoneOf[i] * dim;
+    for (let j = 0; j < dim; j++) out[i * dim + j] = v[i * dim + j] - centroids[c + j];
+  }
+  return out;
+}
+
+/**
+ * Per-node constant of residual PQ: with r̂ the decoded residual and c its zone centroid,
+ * |q - c - r̂|² = |q - c|² + (|r̂|² + 2<c, r̂>) - 2<q, r̂>, so the node term is |r̂|² + 2<c, r̂> for L2;
+ * for inner product, -<q, c + r̂> needs no node term.
+ */
+function residualTerms(
+  codebooks: Float32Array, codes: Uint8Array, zoneOf: Uint32Array, centroids: Float32Array,
+  n: number, dim: number, m: number, metric: number,
+): Float32Array {
+  const terms = new Float32Array(n);
+  if (metric !== METRIC_L2) return terms;
+  const r = new Float32Array(dim);
+  for (let i = 0; i < n; i++) {
+    decodePQ(codebooks, codes, i, dim, m, r);
+    const c = zoneOf[i] * dim;
+    let t = 0;
+    for (let j = 0; j < dim; j++) t += r[j] * r[j] + 2 * centroids[c + j] * r[j];
+    terms[i] = t;
+  }
+  return terms;
+}

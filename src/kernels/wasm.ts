@@ -1,0 +1,90 @@
+/**
+ * The only file that touches WebAssembly: compiles the kernel module once per process and binds an
+ * instance to an Arena's memory. Every kernel argument is a byte offset into that memory or a
+ * number; see assembly/ for each kernel's contract and src/kernels/reference/ for its plain twin.
+ */
+import { WASM_BASE64 } from './wasm-binary.js';
+import { Arena } from '../memory.js';
+import { ZGQError } from '../errors.js';
+
+/** Metric codes shared with the kernels. */
+export const METRIC_L2 = 0;
+export const METRIC_IP = 1;
+/** PQ lookup-table modes (assembly/pq.ts). */
+export const LUT_L2 = 0;
+export const LUT_IP = 1;
+export const LUT_RESIDUAL_L2 = 2;
+
+type Ptr = number;
+
+/** Typed signatures of the kernel exports (assembly/index.ts). */
+export interface KernelExports {
+  distanceBlock(q: Ptr, rows: Ptr, n: number, dim: number, metric: number, out: Ptr): void;
+  distanceByIds(q: Ptr, rows: Ptr, ids: Ptr, count: number, dim: number, metric: number, out: Ptr): void;
+  nearestRows(x: Ptr, n: number, centroids: Ptr, k: number, dim: number, metric: number, outNearest: Ptr, outDist: Ptr): void;
+  nearestRowsT(
+    x: Ptr, n: number, xStride: number, dim: number, centroidsT: Ptr, norms: Ptr, k: number,
+    outNearest: Ptr, outDist: Ptr,
+  ): void;
+  pqLut(q: Ptr, codebooksT: Ptr, norms: Ptr, dim: number, m: number, mode: number, out: Ptr): void;
+  adcByIds(lut: Ptr, codes: Ptr, m: number, ids: Ptr, count: number, out: Ptr): void;
+  selectZones(
+    q: Ptr, centroids: Ptr, nZones: number, dim: number, metric: number,
+    groupCentroids: Ptr, groupStart: Ptr, nGroups: number, groupProbe: number,
+    nProbe: number, outZones: Ptr, outDist: Ptr, scratch: Ptr,
+  ): number;
+  searchPq(
+    lut: Ptr, codes: Ptr, m: number, adjacency: Ptr, R: number,
+    entries: Ptr, nEntries: number, L: number, visited: Ptr, epoch: number,
+    outDist: Ptr, outIds: Ptr,
+    zoneOf: Ptr, zoneTerm: Ptr, vecTerm: Ptr, q: Ptr, centroids: Ptr, dim: number, metric: number,
+  ): number;
+  searchExact(
+    q: Ptr, vectors: Ptr, dim: number, metric: number, adjacency: Ptr, R: number,
+    entries: Ptr, nEntries: number, L: number, visited: Ptr, epoch: number, outDist: Ptr, outIds: Ptr,
+  ): number;
+  rerank(q: Ptr, vectors: Ptr, dim: number, metric: number, candIds: Ptr, count: number, k: number, outIds: Ptr, outDist: Ptr): number;
+  stripExpanded(ids: Ptr, count: number): void;
+  robustPrune(vectors: Ptr, dim: number, metric: number, candIds: Ptr, candDist: Ptr, count: number, R: number, alpha: number, outIds: Ptr): number;
+  insertNode(
+    node: number, vectors: Ptr, dim: number, metric: number, adjacency: Ptr, R: number,
+    entries: Ptr, nEntries: number, L: number, alpha: number, visited: Ptr, epoch: number, scratch: Ptr,
+  ): void;
+}
+
+let compiled: WebAssembly.Module | undefined;
+
+function decodeBase64(text: string): Uint8Array {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+/** The compiled kernel module (compiled once; can be posted to workers). */
+export function kernelModule(): WebAssembly.Module {
+  if (!compiled) {
+    try {
+      compiled = new WebAssembly.Module(decodeBase64(WASM_BASE64) as BufferSource);
+    } catch (cause) {
+      throw new ZGQError(
+        'UNSUPPORTED_PLATFORM',
+        'the ZGQ kernels need WebAssembly with SIMD (128-bit) and threads (shared memory); this runtime could not compile them',
+        { cause },
+      );
+    }
+  }
+  return compiled;
+}
+
+/** Kernels bound to one arena: the exports plus the arena they operate on. */
+export interface Kernels {
+  readonly arena: Arena;
+  readonly k: KernelExports;
+}
+
+/** Instantiate the kernels on `arena`'s memory (a fresh arena when omitted). */
+export function createKernels(arena: Arena = new Arena()): Kernels {
+  const instance = new WebAssembly.Instance(kernelModule(), { env: { memory: arena.memory } });
+  return { arena, k: instance.exports as unknown as KernelExports };
+}

@@ -1,0 +1,219 @@
+/**
+ * k-means clustering on the WebAssembly kernels: k-means++ seeding, then Lloyd iterations (full
+ * batch) or, for large inputs, mini-batch updates (Sculley 2010). Deterministic for a seed.
+ * Used for zones (k ≈ √N over all vectors), for the group level above zones, and for each PQ
+ * subspace codebook (k = 256).
+ */
+import type { Kernels } from './kernels/wasm.js';
+import { METRIC_L2 } from './kernels/wasm.js';
+import { Rng } from './random.js';
+import { assert } from './errors.js';
+
+export interface KMeansOptions {
+  /** Seed of the k-means++ draws and of the mini-batch samples. */
+  seed: number;
+  /** Lloyd iterations at most (stops early when no point changes cluster). Default 20. */
+  iterations?: number;
+  /** k-means++ runs on at most this many points per centroid (a random sample). Default 32. */
+  seedPointsPerCentroid?: number;
+  /**
+   * Inputs larger than miniBatchThreshold * k points use mini-batches of miniBatchSize * k points
+   * instead of full Lloyd passes. Defaults 64 and 16.
+   */
+  miniBatchThreshold?: number;
+  miniBatchSize?: number;
+}
+
+export interface KMeansResult {
+  /** Float32Array[k * dim], row-major (a copy, owned by the caller). */
+  centroids: Float32Array;
+  /** Mean squared distance of the points to their nearest centroid at the last pass. */
+  inertia: number;
+}
+
+/**
+ * Cluster n rows of `x` (Float32Array[n * dim], row-major) into k centroids under squared L2.
+ * Empty clusters are repaired by splitting the largest cluster (its centroid is copied and the two
+ * copies pushed apart by a small symmetric perturbation, as FAISS does).
+ */
+export function kmeans(kernels: Kernels, x: Float32Array, n: number, dim: number, k: number, options: KMeansOptions): KMeansResult {
+  assert(x.length >= n * dim, 'kmeans input shorter than n * dim');
+  assert(k >= 1 && k <= n, `kmeans needs 1 <= k <= n (k=${k}, n=${n})`);
+  const rng = new Rng(options.seed);
+  const iterations = options.iterations ?? 20;
+  const miniBatch = n > (options.miniBatchThreshold ?? 64) * k;
+  const { arena } = kernels;
+  const mark = arena.mark();
+  try {
+    const seedCount = Math.min(n, Math.max(k, (options.seedPointsPerCentroid ?? 32) * k));
+    const seedRows = seedCount === n ? null : rng.sample(n, seedCount);
+    const centroids = seedPlusPlus(kernels, x, seedRows, seedCount, dim, k, rng);
+
+    // points the iterations work on: all of them (Lloyd) or one batch at a time (mini-batch)
+    const batch = miniBatch ? Math.min(n, (options.miniBatchSize ?? 16) * k) : n;
+    const xPtr = arena.alloc(batch * dim * 4);
+    const nearestPtr = arena.alloc(batch * 4);
+    const distPtr = arena.alloc(batch * 4);
+    if (!miniBatch) arena.f32(xPtr, n * dim).set(x.subarray(0, n * dim));
+
+    const sums = new Float64Array(k * dim);
+    const counts = new Float64Array(k);
+    const seen = new Float64Array(k); // mini-batch: points absorbed per centroid (its learning rate)
+    let previous = new Uint32Array(batch).fill(0xffffffff);
+    let inertia = 0;
+    for (let it = 0; it < iterations; it++) {
+      if (miniBatch) {
+        const rows = rng.sample(n, batch);
+        const xs = arena.f32(xPtr, batch * dim);
+        for (let i = 0; i < batch; i++) xs.set(x.subarray(rows[i] * dim, rows[i] * dim + dim), i * dim);
+      }
+      assignInArena(kernels, xPtr, batch, dim, dim, centroids, k, nearestPtr, distPtr);
+      const nearest = arena.u32(nearestPtr, batch);
+      const dists = arena.f32(distPtr, batch);
+      const xs = arena.f32(xPtr, batch * dim);
+      inertia = 0;
+      for (let i = 0; i < batch; i++) inertia += dists[i];
+      inertia /= batch;
+
+      if (miniBatch) {
+        for (let i = 0; i < batch; i++) {
+          const c = nearest[i];
+          seen[c] += 1;
+          const eta = 1 / seen[c];
+          const co = c * dim;
+          const xo = i * dim;
+          for (let j = 0; j < dim; j++) centroids[co + j] += eta * (xs[xo + j] - centroids[co + j]);
+        }
+        repairEmpty(centroids, seen, dim, k, rng);
+        continue;
+      }
+
+      let changed = 0;
+      for (let i = 0; i < n; i++) if (nearest[i] !== previous[i]) changed++;
+      previous = Uint32Array.from(nearest);
+      if (changed === 0) break;
+      sums.fill(0);
+      counts.fill(0);
+      for (let i = 0; i < n; i++) {
+        const c = nearest[i];
+        counts[c] += 1;
+        const so = c * dim;
+        const xo = i * dim;
+        for (let j = 0; j < dim; j++) sums[so + j] += xs[xo + j];
+      }
+      for (let c = 0; c < k; c++) {
+        if (counts[c] === 0) continue;
+        const inv = 1 / counts[c];
+        for (let j = 0; j < dim; j++) centroids[c * dim + j] = sums[c * dim + j] * inv;
+      }
+      repairEmpty(centroids, counts, dim, k, rng);
+    }
+    return { centroids, inertia };
+  } finally {
+    arena.release(mark);
+  }
+}
+
+/** k-means++: each next centre drawn with probability proportional to D(x)², the squared distance to the nearest centre so far. */
+function seedPlusPlus(
+  kernels: Kernels, x: Float32Array, rows: Uint32Array | null, count: number, dim: number, k: number, rng: Rng,
+): Float32Array {
+  const { arena, k: kern } = kernels;
+  const xPtr = arena.alloc(count * dim * 4);
+  const qPtr = arena.alloc(dim * 4);
+  const dPtr = arena.alloc(count * 4);
+  const xs = arena.f32(xPtr, count * dim);
+  if (rows) for (let i = 0; i < count; i++) xs.set(x.subarray(rows[i] * dim, rows[i] * dim + dim), i * dim);
+  else xs.set(x.subarray(0, count * dim));
+
+  const centroids = new Float32Array(k * dim);
+  const minDist = new Float64Array(count).fill(Infinity);
+  let pick = rng.int(count);
+  for (let c = 0; c < k; c++) {
+    centroids.set(arena.f32(xPtr + pick * dim * 4, dim), c * dim);
+    if (c === k - 1) break;
+    arena.f32(qPtr, dim).set(centroids.subarray(c * dim, c * dim + dim));
+    kern.distanceBlock(qPtr, xPtr, count, dim, METRIC_L2, dPtr);
+    const d = arena.f32(dPtr, count);
+    let total = 0;
+    for (let i = 0; i < count; i++) {
+      if (d[i] < minDist[i]) minDist[i] = d[i];
+      total += minDist[i];
+    }
+    if (total <= 0) {
+      // every point coincides with a centre already: any point will do
+      pick = rng.int(count);
+      continue;
+    }
+    let target = rng.next() * total;
+    pick = count - 1;
+    for (let i = 0; i < count; i++) {
+      target -= minDist[i];
+      if (target < 0) {
+        pick = i;
+        break;
+      }
+    }
+  }
+  return centroids;
+}
+
+/** Give every empty cluster half of the largest one: copy its centroid and push the pair apart. */
+function repairEmpty(centroids: Float32Array, counts: Float64Array, dim: number, k: number, rng: Rng): void {
+  const EPS = 1 / 1024;
+  for (let c = 0; c < k; c++) {
+    if (counts[c] > 0) continue;
+    let largest = 0;
+    for (let j = 1; j < k; j++) if (counts[j] > counts[largest]) largest = j;
+    if (counts[largest] <= 1) return; // nothing left to split
+    for (let j = 0; j < dim; j++) {
+      const v = centroids[largest * dim + j];
+      const sign = rng.next() < 0.5 ? 1 : -1;
+      centroids[c * dim + j] = v * (1 + sign * EPS) + sign * EPS * 1e-3;
+      centroids[largest * dim + j] = v * (1 - sign * EPS) - sign * EPS * 1e-3;
+    }
+    counts[c] = counts[largest] / 2;
+    counts[largest] /= 2;
+  }
+}
+
+/** Rows at most this long use the transposed kernel (SIMD across centroids). */
+const SHORT_ROWS = 32;
+
+/**
+ * Nearest of k centroids (squared L2) for n rows already in the arena at xPtr, each `dim` floats
+ * read with a stride of `xStride` floats. Picks the kernel by row length: SIMD along the row for
+ * long rows, SIMD across centroids for short ones (PQ subspaces). Arena scratch is released.
+ */
+export function assignInArena(
+  kernels: Kernels, xPtr: number, n: number, dim: number, xStride: number,
+  centroids: Float32Array, k: number, nearestPtr: number, distPtr: number,
+): void {
+  const { arena, k: kern } = kernels;
+  const mark = arena.mark();
+  try {
+    if (dim > SHORT_ROWS) {
+      assert(xStride === dim, 'long-row assignment needs contiguous rows');
+      const cPtr = arena.allocFrom(centroids.subarray(0, k * dim));
+      kern.nearestRows(xPtr, n, cPtr, k, dim, METRIC_L2, nearestPtr, distPtr);
+      return;
+    }
+    const kPad = (k + 3) & ~3;
+    const tPtr = arena.alloc(kPad * dim * 4);
+    const normsPtr = arena.alloc(kPad * 4);
+    const t = arena.f32(tPtr, kPad * dim).fill(0);
+    const norms = arena.f32(normsPtr, kPad).fill(Infinity);
+    for (let c = 0; c < k; c++) {
+      let s = 0;
+      for (let d = 0; d < dim; d++) {
+        const v = centroids[c * dim + d];
+        t[d * kPad + c] = v;
+        s += v * v;
+      }
+      norms[c] = s;
+    }
+    kern.nearestRowsT(xPtr, n, xStride, dim, tPtr, normsPtr, kPad, nearestPtr, distPtr);
+  } finally {
+    arena.release(mark);
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * The arena: one WebAssembly.Memory that holds every flat array of an index and the search
+ * scratch, so JS and the kernels see the same bytes with no copies, and worker threads can share it.
+ *
+ * ```
+ * 0            1 KiB           64 KiB                                              top      limit
+ * +------------+----------------+--------------------------------------------------+--------+
+ * | reserved   | kernel statics | index regions, then scratch, bump-allocated,     | free   |
+ * | (null)     | (AS runtime)   | each 16-byte aligned (vectors, codes, adjacency, |        |
+ * |            |                | centroids, ..., visited tags, LUT, pool)         |        |
+ * +------------+----------------+--------------------------------------------------+--------+
+ * ```
+ * Allocation is a bump pointer with mark/release for temporaries (training buffers); memory grows
+ * in whole 64 KiB pages as needed. Typed-array views go stale when the memory grows, so views are
+ * re-made from the current buffer (see `view`); never keep one across an allocation.
+ */
+import { ZGQError } from './errors.js';
+
+export const PAGE_BYTES = 65536;
+/** Index data starts above the kernel module's static data (AssemblyScript puts it at 1024). */
+export const ARENA_BASE = PAGE_BYTES;
+/** 4 GiB - 64 KiB: the wasm32 address space less one page. */
+export const MAX_PAGES = 65536;
+
+export class Arena {
+  readonly memory: WebAssembly.Memory;
+  private top = ARENA_BASE;
+  private buffer: ArrayBufferLike;
+  private u8View: Uint8Array;
+
+  constructor(memory?: WebAssembly.Memory) {
+    this.memory = memory ?? new WebAssembly.Memory({ initial: 2, maximum: MAX_PAGES, shared: true });
+    this.buffer = this.memory.buffer;
+    this.u8View = new Uint8Array(this.buffer);
+  }
+
+  /** Bytes handed out so far (index data plus scratch), including the reserved low region. */
+  get used(): number {
+    return this.top;
+  }
+
+  /** Reserve `bytes` (16-byte aligned) and return the byte offset; the memory grows if needed. */
+  alloc(bytes: number): number {
+    const offset = (this.top + 15) & ~15;
+    const end = offset + bytes;
+    if (end > MAX_PAGES * PAGE_BYTES - PAGE_BYTES) {
+      throw new ZGQError(
+        'INVALID_ARGUMENT',
+        `the index needs ${end} bytes of WebAssembly memory; the limit is ${(MAX_PAGES - 1) * PAGE_BYTES} (4 GiB)`,
+      );
+    }
+    const have = this.memory.buffer.byteLength;
+    if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE_BYTES));
+    this.top = end;
+    return offset;
+  }
+
+  /** Current top, to hand back to `release` once temporaries are no longer needed. */
+  mark(): number {
+    return this.top;
+  }
+
+  /** Free everything allocated after `mark` (stack discipline: temporaries only). */
+  release(mark: number): void {
+    this.top = mark;
+  }
+
+  /** The whole memory as bytes, re-made after growth. */
+  get bytes(): Uint8Array {
+    if (this.memory.buffer !== this.buffer || this.u8View.byteLength !== this.memory.buffer.byteLength) {
+      this.buffer = this.memory.buffer;
+      this.u8View = new Uint8Array(this.buffer);
+    }
+    return this.u8View;
+  }
+
+  /** A Float32Array view of `length` floats at `offset` (a view into the memory, not a copy). */
+  f32(offset: number, length: number): Float32Array {
+    return new Float32Array(this.bytes.buffer, offset, length);
+  }
+
+  /** A Uint32Array view of `length` values at `offset` (a view, not a copy). */
+  u32(offset: number, length: number): Uint32Array {
+    return new Uint32Array(this.bytes.buffer, offset, length);
+  }
+
+  /** A Uint16Array view of `length` values at `offset` (a view, not a copy). */
+  u16(offset: number, length: number): Uint16Array {
+    return new Uint16Array(this.bytes.buffer, offset, length);
+  }
+
+  /** A Uint8Array view of `length` bytes at `offset` (a view, not a copy). */
+  u8(offset: number, length: number): Uint8Array {
+    return new Uint8Array(this.bytes.buffer, offset, length);
+  }
+
+  /** Allocate and fill from a typed array; returns the offset. */
+  allocFrom(data: Float32Array | Uint32Array | Uint16Array | Uint8Array): number {
+    const offset = this.alloc(data.byteLength);
+    this.bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), offset);
+    return offset;
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * Options of ZGQIndex, their defaults, and their validation at the public boundary.
+ */
+import { ZGQError } from './errors.js';
+
+export type Metric = 'l2' | 'ip' | 'cosine';
+
+/** Index options; every field but `dim` has a default. */
+export interface ZGQOptions {
+  /** Vector dimension. */
+  dim: number;
+  /**
+   * 'l2': squared Euclidean distance (reported as is). 'ip': inner product, reported as 1 - dot.
+   * 'cosine': vectors and queries normalised to unit length, then 'ip'. Default 'l2'.
+   */
+  metric?: Metric;
+  /** Seed of every random choice: same seed, data and options give the same index. Default 42. */
+  seed?: number;
+  /** Zone count Z; default about √n, fixed at build. */
+  zones?: number;
+  /** Graph out-degree bound R (M0 in HNSW papers). Default 32. */
+  degree?: number;
+  /** Beam width while building the graph. Default 128. */
+  efConstruction?: number;
+  /** Robust-prune relaxation: 1 is HNSW's rule, larger keeps longer edges (Vamana). Default 1. */
+  alpha?: number;
+  /** PQ subspaces m (bytes per vector code), 1..dim. Default dim / 4 rounded, at most 64. */
+  pqSubspaces?: number;
+  /** Quantize residuals from the zone centroid instead of raw vectors (smaller error). Default true. */
+  residual?: boolean;
+  /** Search defaults used when a search call leaves an option out. */
+  search?: SearchOptions;
+}
+
+/** Per-call search options; omitted fields fall back to the index's defaults. */
+export interface SearchOptions {
+  /** Beam width (candidate pool size) of the graph search; at least k. Default 64. */
+  ef?: number;
+  /** Zones whose medoids enter the graph search. Default 4. */
+  nProbe?: number;
+  /** Candidates re-scored exactly = k * rerank (bounded by ef). Default 4. */
+  rerank?: number;
+}
+
+export interface ResolvedSearchOptions {
+  ef: number;
+  nProbe: number;
+  rerank: number;
+}
+
+export interface ResolvedOptions {
+  dim: number;
+  metric: Metric;
+  seed: number;
+  zones: number | undefined;
+  degree: number;
+  efConstruction: number;
+  alpha: number;
+  pqSubspaces: number;
+  residual: boolean;
+  search: ResolvedSearchOptions;
+}
+
+export const DEFAULT_SEARCH: ResolvedSearchOptions = { ef: 64, nProbe: 4, rerank: 4 };
+
+function positiveInt(name: string, value: unknown, max = 0x7fffffff): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    throw new ZGQError('INVALID_ARGUMENT', `${name} must be an integer in [1, ${max}]; got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Resolve and check per-call search options against the index defaults. */
+export function resolveSearch(given: SearchOptions | undefined, defaults: ResolvedSearchOptions): ResolvedSearchOptions {
+  const o = given ?? {};
+  return {
+    ef: o.ef === undefined ? defaults.ef : positiveInt('ef', o.ef, 1 << 20),
+    nProbe: o.nProbe === undefined ? defaults.nProbe : positiveInt('nProbe', o.nProbe, 1 << 16),
+    rerank: o.rerank === undefined ? defaults.rerank : positiveInt('rerank', o.rerank, 1 << 16),
+  };
+}
+
+/** Resolve and check the constructor options. */
+export function resolveOptions(options: ZGQOptions): ResolvedOptions {
+  if (options === null || typeof options !== 'object') {
+    throw new ZGQError('INVALID_ARGUMENT', 'ZGQIndex options must be an object such as { dim: 128 }');
+  }
+  const dim = positiveInt('dim', options.dim, 1 << 16);
+  const metric = options.metric ?? 'l2';
+  if (metric !== 'l2' && metric !== 'ip' && metric !== 'cosine') {
+    throw new ZGQError('INVALID_ARGUMENT', `metric must be 'l2', 'ip' or 'cosine'; got ${String(metric)}`);
+  }
+  const seed = options.seed ?? 42;
+  if (!Number.isInteger(seed)) throw new ZGQError('INVALID_ARGUMENT', `seed must be an integer; got ${String(seed)}`);
+  const alpha = options.alpha ?? 1;
+  if (typeof alpha !== 'number' || !(alpha >= 1 && alpha <= 4)) {
+    throw new ZGQError('INVALID_ARGUMENT', `alpha must be a number in [1, 4]; got ${String(alpha)}`);
+  }
+  return {
+    dim,
+    metric,
+    seed: seed >>> 0,
+    zones: options.zones === undefined ? undefined : positiveInt('zones', options.zones, 1 << 20),
+    degree: options.degree === undefined ? 32 : positiveInt('degree', options.degree, 1024),
+    efConstruction: options.efConstruction === undefined ? 128 : positiveInt('efConstruction', options.efConstruction, 1 << 16),
+    alpha,
+    pqSubspaces:
+      options.pqSubspaces === undefined
+        ? Math.max(1, Math.min(64, Math.round(dim / 4)))
+        : positiveInt('pqSubspaces', options.pqSubspaces, dim),
+    residual: options.residual ?? true,
+    search: resolveSearch(options.search, DEFAULT_SEARCH),
+  };
+}

@@ -1,0 +1,123 @@
+/**
+ * Product quantization: each vector (or its residual from its zone centroid) becomes m bytes, one
+ * centroid index per subspace, so traversal reads m bytes per node instead of 4 * dim.
+ *
+ * Subspace j covers dims [o_j, o_{j+1}) with o_j = floor(j * dim / m): any m <= dim works and the
+ * lengths differ by at most one.
+ * Codebooks: Float32Array[256 * dim]; subspace j's block starts at 256 * o_j and holds 256 rows of
+ * (o_{j+1} - o_j) floats (centroid c of subspace j at 256 * o_j + c * len_j).
+ * Codes: Uint8Array[n * m], row i = the m centroid indices of vector i.
+ */
+import type { Kernels } from './kernels/wasm.js';
+import { assignInArena, kmeans } from './kmeans.js';
+import { Rng } from './random.js';
+
+/** Centroids per subspace: 8-bit codes. */
+export const PQ_CENTROIDS = 256;
+
+/** Start of subspace j (the last entry, j = m, is dim). */
+export function subspaceOffset(j: number, dim: number, m: number): number {
+  return Math.floor((j * dim) / m);
+}
+
+export interface PQTrainOptions {
+  seed: number;
+  /** Training rows at most (a random sample of the input). Default 10000. */
+  maxTrainingRows?: number;
+  /** Lloyd iterations per subspace. Default 10. */
+  iterations?: number;
+}
+
+/**
+ * Train m codebooks of 256 centroids each on rows of `x` (Float32Array[n * dim]). With fewer than
+ * 256 training rows, the unused centroid slots repeat centroid 0 (ties resolve to the lower index,
+ * so they are never chosen).
+ */
+export function trainPQ(kernels: Kernels, x: Float32Array, n: number, dim: number, m: number, options: PQTrainOptions): Float32Array {
+  const rng = new Rng(options.seed);
+  const rows = rng.sample(n, Math.min(n, options.maxTrainingRows ?? 10000));
+  const t = rows.length;
+  const codebooks = new Float32Array(PQ_CENTROIDS * dim);
+  for (let j = 0; j < m; j++) {
+    const o = subspaceOffset(j, dim, m);
+    const len = subspaceOffset(j + 1, dim, m) - o;
+    const sub = new Float32Array(t * len);
+    for (let i = 0; i < t; i++) {
+      const src = rows[i] * dim + o;
+      for (let d = 0; d < len; d++) sub[i * len + d] = x[src + d];
+    }
+    const k = Math.min(PQ_CENTROIDS, t);
+    const { centroids } = kmeans(kernels, sub, t, len, k, {
+      seed: options.seed + 7919 * (j + 1),
+      iterations: options.iterations ?? 10,
+    });
+    const block = codebooks.subarray(PQ_CENTROIDS * o, PQ_CENTROIDS * o + PQ_CENTROIDS * len);
+    block.set(centroids);
+    for (let c = k; c < PQ_CENTROIDS; c++) block.copyWithin(c * len, 0, len);
+  }
+  return codebooks;
+}
+
+/** Reconstruct row i of `codes` into out (Float32Array[dim]): the concatenated chosen centroids. */
+export function decodePQ(codebooks: Float32Array, codes: Uint8Array, i: number, dim: number, m: number, out: Float32Array): void {
+  for (let j = 0; j < m; j++) {
+    const o = subspaceOffset(j, dim, m);
+    const len = subspaceOffset(j + 1, dim, m) - o;
+    const c = codes[i * m + j];
+    const src = PQ_CENTROIDS * o + c * len;
+    for (let d = 0; d < len; d++) out[o + d] = codebooks[src + d];
+  }
+}
+
+/**
+ * PQ-encode n rows of x (Float32Array[n * dim]) into codes (Uint8Array[n * m]): per subspace, the
+ * nearest of its 256 centroids. Rows pass through the arena in chunks.
+ */
+export function encodePQ(kernels: Kernels, x: Float32Array, n: number, dim: number, m: number, codebooks: Float32Array, codes: Uint8Array): void {
+  const { arena } = kernels;
+  const mark = arena.mark();
+  try {
+    const chunk = Math.max(1, Math.min(n, Math.floor((4 << 20) / (dim * 4))));
+    const xPtr = arena.alloc(chunk * dim * 4);
+    const nearestPtr = arena.alloc(chunk * 4);
+    const distPtr = arena.alloc(chunk * 4);
+    for (let start = 0; start < n; start += chunk) {
+      const count = Math.min(chunk, n - start);
+      arena.f32(xPtr, count * dim).set(x.subarray(start * dim, (start + count) * dim));
+      for (let j = 0; j < m; j++) {
+        const o = subspaceOffset(j, dim, m);
+        const len = subspaceOffset(j + 1, dim, m) - o;
+        const block = codebooks.subarray(PQ_CENTROIDS * o, PQ_CENTROIDS * (o + len));
+        assignInArena(kernels, xPtr + o * 4, count, len, dim, block, PQ_CENTROIDS, nearestPtr, distPtr);
+        const nearest = arena.u32(nearestPtr, count);
+        for (let i = 0; i < count; i++) codes[(start + i) * m + j] = nearest[i];
+      }
+    }
+  } finally {
+    arena.release(mark);
+  }
+}
+
+/**
+ * The codebooks transposed per subspace, for the SIMD lookup-table kernel: subspace j's block at
+ * 256 * o_j holds len_j rows of 256 floats (centroidsT[d][c]); plus norms[j * 256 + c] = |c|².
+ */
+export function transposeCodebooks(codebooks: Float32Array, dim: number, m: number): { codebooksT: Float32Array; norms: Float32Array } {
+  const codebooksT = new Float32Array(codebooks.length);
+  const norms = new Float32Array(m * PQ_CENTROIDS);
+  for (let j = 0; j < m; j++) {
+    const o = subspaceOffset(j, dim, m);
+    const len = subspaceOffset(j + 1, dim, m) - o;
+    const base = PQ_CENTROIDS * o;
+    for (let c = 0; c < PQ_CENTROIDS; c++) {
+      let s = 0;
+      for (let d = 0; d < len; d++) {
+        const v = codebooks[base + c * len + d];
+        codebooksT[base + d * PQ_CENTROIDS + c] = v;
+        s += v * v;
+      }
+      norms[j * PQ_CENTROIDS + c] = s;
+    }
+  }
+  return { codebooksT, norms };
+}
