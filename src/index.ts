@@ -12,8 +12,9 @@ import { buildZones, defaultZoneCount, type ZoneLayout } from './zones.js';
 import { decodePQ, encodePQ, PQ_CENTROIDS, trainPQ, transposeCodebooks } from './pq.js';
 import { buildGraph } from './graph.js';
 import { type IndexLayout, Searcher } from './search.js';
+import { fromContainer, install, toSections } from './persist.js';
 import {
-  type Metric, type ResolvedOptions, type SearchOptions, type ZGQOptions, resolveOptions, resolveSearch,
+  kernelMetric, type Metric, type ResolvedOptions, type SearchOptions, type ZGQOptions, resolveOptions, resolveSearch,
 } from './options.js';
 
 export { ZGQError, type ZGQErrorCode } from './errors.js';
@@ -124,7 +125,7 @@ export class ZGQIndex {
     const o = this.options;
     const kernels = createKernels(new Arena());
     const { arena } = kernels;
-    const metricCode = metric === 'l2' ? METRIC_L2 : METRIC_IP;
+    const metricCode = kernelMetric(metric);
     const m = Math.min(o.pqSubspaces, dim);
 
     progress('zones', 0);
@@ -222,6 +223,31 @@ export class ZGQIndex {
     return { ids, distances, nq, k };
   }
 
+  /**
+   * Write the index to `path` atomically: a temporary file in the same directory is written,
+   * flushed and renamed over `path`, so a crash never leaves a half-written index in its place.
+   */
+  async save(path: string): Promise<void> {
+    const built = this.requireBuilt();
+    const { writeContainerFile } = await import('./io.js');
+    const { meta, sections } = toSections(built.kernels, built.layout, built.ids, this.options);
+    await writeContainerFile(path, meta as unknown as Record<string, unknown>, sections);
+  }
+
+  /** Read an index written by `save`. Damaged or foreign files fail with CORRUPT_FILE. */
+  static async load(path: string): Promise<ZGQIndex> {
+    const { readContainerFile } = await import('./io.js');
+    const decoded = await readContainerFile(path);
+    const { meta, arrays } = fromContainer(decoded, path);
+    const index = new ZGQIndex(meta.options);
+    const { kernels, layout } = install(meta, arrays);
+    index.built = {
+      kernels, layout, searcher: new Searcher(kernels, layout), ids: arrays.ids.slice(),
+      zoneStart: arrays.zoneStart.slice(), dataBytes: kernels.arena.used,
+    };
+    return index;
+  }
+
   /** Zone count and sizes, graph degree, and memory bytes per component. */
   stats(): IndexStats {
     const b = this.requireBuilt();
@@ -277,10 +303,12 @@ export class ZGQIndex {
     }
     const got = built.searcher.run(k, opts, outIds, outDist, offset);
     const ids = built.ids;
-    const ip = built.layout.metric === METRIC_IP;
+    const metric = this.options.metric;
     for (let i = offset; i < offset + got; i++) {
       outIds[i] = ids[outIds[i]];
-      if (ip) outDist[i] = 1 + outDist[i];
+      // kernel distances: ip gives -dot; cosine runs as L2 on unit vectors, |a - b|² = 2 - 2 cos
+      if (metric === 'ip') outDist[i] = 1 + outDist[i];
+      else if (metric === 'cosine') outDist[i] = outDist[i] / 2;
     }
   }
 }

@@ -2,6 +2,7 @@
  * Options of ZGQIndex, their defaults, and their validation at the public boundary.
  */
 import { ZGQError } from './errors.js';
+import { METRIC_IP, METRIC_L2 } from './kernels/wasm.js';
 
 export type Metric = 'l2' | 'ip' | 'cosine';
 
@@ -38,7 +39,7 @@ export interface SearchOptions {
   ef?: number;
   /** Zones whose medoids enter the graph search. Default 4. */
   nProbe?: number;
-  /** Candidates re-scored exactly = k * rerank (bounded by ef). Default 4. */
+  /** Candidates re-scored exactly = k * rerank (bounded by ef). Default 8. */
   rerank?: number;
 }
 
@@ -61,7 +62,7 @@ export interface ResolvedOptions {
   search: ResolvedSearchOptions;
 }
 
-export const DEFAULT_SEARCH: ResolvedSearchOptions = { ef: 64, nProbe: 4, rerank: 4 };
+export const DEFAULT_SEARCH: ResolvedSearchOptions = { ef: 64, nProbe: 4, rerank: 8 };
 
 function positiveInt(name: string, value: unknown, max = 0x7fffffff): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
@@ -112,3 +113,14 @@ export function resolveOptions(options: ZGQOptions): ResolvedOptions {
     search: resolveSearch(options.search, DEFAULT_SEARCH),
   };
 }
+
+/**
+ * Kernel metric for a user metric. Cosine runs as L2 on unit vectors rather than as inner product:
+ * the same order exactly, but PQ's L2 tables also count the decoded vector's norm, which keeps the
+ * quantized traversal accurate (inner-product tables on the same codes lost 10-25 points of recall@10
+ * at equal ef on normalised clustered data).
+ */
+export function kernelMetric(metric: Metric): number {
+  return metric === 'ip' ? METRIC_IP : METRIC_L2;
+}
+

@@ -1,0 +1,84 @@
+/**
+ * Plain-TypeScript twins of assembly/search.ts and assembly/graph.ts: zone selection, beam search,
+ * re-ranking and robust prune, written as directly as possible.
+ */
+import { distance, METRIC_L2 } from './distance.js';
+
+/** Indices of the `count` smallest values, ascending; ties keep the lower index first. */
+function smallest(values: number[], count: number): number[] {
+  return values.map((v, i) => i).sort((a, b) => values[a] - values[b] || a - b).slice(0, count);
+}
+
+export function selectZones(
+  q: Float32Array, centroids: Float32Array, nZones: number, dim: number, metric: number,
+  groupCentroids: Float32Array, groupStart: Uint32Array, nGroups: number, groupProbe: number, nProbe: number,
+): number[] {
+  const zoneDist = (z: number) => distance(q, 0, centroids, z * dim, dim, metric);
+  if (nGroups === 0) return smallest(Array.from({ length: nZones }, (_, z) => zoneDist(z)), nProbe);
+  const groups = smallest(Array.from({ length: nGroups }, (_, g) => distance(q, 0, groupCentroids, g * dim, dim, metric)), groupProbe);
+  const zones: number[] = [];
+  for (const g of groups) for (let z = groupStart[g]; z < groupStart[g + 1]; z++) zones.push(z);
+  const d = zones.map(zoneDist);
+  return smallest(d, nProbe).map((i) => zones[i]);
+}
+
+/**
+ * Beam search with a sorted pool of capacity L: expand the nearest unexpanded candidate, add every
+ * unvisited neighbour that beats the pool's worst. `dist(node)` gives the traversal distance.
+ * Returns the pool (ids and distances), nearest first.
+ */
+export function beamSearch(
+  dist: (node: number) => number, adjacency: Uint32Array, R: number, entries: number[], L: number, n: number,
+): { ids: number[]; dists: number[] } {
+  const visited = new Uint8Array(n);
+  const pool: { d: number; id: number; expanded: boolean }[] = [];
+  const insert = (d: number, id: number) => {
+    if (pool.length === L && d >= pool[L - 1].d) return;
+    let pos = 0;
+    while (pos < pool.length && pool[pos].d <= d) pos++;
+    pool.splice(pos, 0, { d, id, expanded: false });
+    if (pool.length > L) pool.pop();
+  };
+  for (const e of entries) {
+    if (visited[e]) continue;
+    visited[e] = 1;
+    insert(dist(e), e);
+  }
+  for (;;) {
+    const next = pool.find((c) => !c.expanded);
+    if (!next) break;
+    next.expanded = true;
+    const row = next.id * (R + 1);
+    for (let j = 0; j < adjacency[row]; j++) {
+      const nb = adjacency[row + 1 + j];
+      if (visited[nb]) continue;
+      visited[nb] = 1;
+      const d = dist(nb);
+      if (pool.length < L || d < pool[pool.length - 1].d) insert(d, nb);
+    }
+  }
+  return { ids: pool.map((c) => c.id), dists: pool.map((c) => c.d) };
+}
+
+/** Exact distances of the candidates, best k ascending (ties: earlier candidate first). */
+export function rerank(
+  q: Float32Array, vectors: Float32Array, dim: number, metric: number, candIds: number[], k: number,
+): { ids: number[]; dists: number[] } {
+  const d = candIds.map((id) => distance(q, 0, vectors, id * dim, dim, metric));
+  const best = smallest(d, k);
+  return { ids: best.map((i) => candIds[i]), dists: best.map((i) => d[i]) };
+}
+
+/** Keep c unless an already kept s has alpha * d(s, c) <= d(p, c) (alpha squared for squared L2). */
+export function robustPrune(
+  vectors: Float32Array, dim: number, metric: number, candIds: number[], candDist: number[], R: number, alpha: number,
+): number[] {
+  const factor = metric === METRIC_L2 ? alpha * alpha : 1;
+  const kept: number[] = [];
+  for (let i = 0; i < candIds.length && kept.length < R; i++) {
+    const c = candIds[i];
+    const ok = kept.every((s) => s !== c && !(factor * distance(vectors, s * dim, vectors, c * dim, dim, metric) <= candDist[i]));
+    if (ok) kept.push(c);
+  }
+  return kept;
+}

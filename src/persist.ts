@@ -1,0 +1,193 @@
+/**
+ * An index as a container (src/format.ts): a JSON header with shapes and options, and one tagged
+ * section per flat array. Loading checks every count against the header and every stored id,
+ * neighbour and range before the index is used, so a damaged file fails with CORRUPT_FILE.
+ *
+ * Sections: VECS f32[n*dim] vectors (internal order) | CODE u8[n*m] PQ codes | ADJC u32[n*(R+1)]
+ * graph | PQCB f32[256*dim] codebooks | CENT f32[Z*dim] zone centroids | ZSTA u32[Z+1] zone ranges |
+ * ZENT u32[Z] zone medoids | GCEN f32[G*dim], GSTA u32[G+1] selection tree (G > 0) |
+ * VTRM f32[n] residual node terms (residual PQ) | IDS_ u32[n] caller ids.
+ */
+import { ZGQError } from './errors.js';
+import { type DecodedContainer, type Section, sectionF32, sectionU32, sectionU8 } from './format.js';
+import { Arena } from './memory.js';
+import { createKernels, type Kernels } from './kernels/wasm.js';
+import { PQ_CENTROIDS, transposeCodebooks } from './pq.js';
+import type { IndexLayout } from './search.js';
+import type { ResolvedOptions } from './options.js';
+import { kernelMetric, resolveOptions } from './options.js';
+
+/** Header of a saved index. */
+export interface IndexMeta {
+  kind: 'zgq-index';
+  options: ResolvedOptions;
+  n: number;
+  dim: number;
+  m: number;
+  degree: number;
+  nZones: number;
+  nGroups: number;
+  residual: boolean;
+}
+
+/** The flat arrays of an index outside the arena (views or copies). */
+export interface IndexArrays {
+  vectors: Float32Array;
+  codes: Uint8Array;
+  adjacency: Uint32Array;
+  codebooks: Float32Array;
+  centroids: Float32Array;
+  zoneStart: Uint32Array;
+  zoneEntry: Uint32Array;
+  groupCentroids: Float32Array;
+  groupStart: Uint32Array;
+  vecTerm: Float32Array;
+  ids: Uint32Array;
+}
+
+const bytesOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+/** Sections of a built index (views into the arena: encode before the arena changes). */
+export function toSections(kernels: Kernels, lay: IndexLayout, ids: Uint32Array, options: ResolvedOptions): { meta: IndexMeta; sections: Section[] } {
+  const { arena } = kernels;
+  const { n, dim, m, degree, nZones, nGroups } = lay;
+  const meta: IndexMeta = { kind: 'zgq-index', options, n, dim, m, degree, nZones, nGroups, residual: lay.residual };
+  const sections: Section[] = [
+    { tag: 'VECS', bytes: arena.u8(lay.vectorsPtr, n * dim * 4) },
+    { tag: 'CODE', bytes: arena.u8(lay.codesPtr, n * m) },
+    { tag: 'ADJC', bytes: arena.u8(lay.adjacencyPtr, n * (degree + 1) * 4) },
+    { tag: 'PQCB', bytes: arena.u8(lay.codebooksPtr, PQ_CENTROIDS * dim * 4) },
+    { tag: 'CENT', bytes: arena.u8(lay.centroidsPtr, nZones * dim * 4) },
+    { tag: 'ZSTA', bytes: arena.u8(lay.zoneStartPtr, (nZones + 1) * 4) },
+    { tag: 'ZENT', bytes: arena.u8(lay.zoneEntryPtr, nZones * 4) },
+    { tag: 'IDS_', bytes: bytesOf(ids) },
+  ];
+  if (nGroups > 0) {
+    sections.push({ tag: 'GCEN', bytes: arena.u8(lay.groupCentroidsPtr, nGroups * dim * 4) });
+    sections.push({ tag: 'GSTA', bytes: arena.u8(lay.groupStartPtr, (nGroups + 1) * 4) });
+  }
+  if (lay.residual) sections.push({ tag: 'VTRM', bytes: arena.u8(lay.vecTermPtr, n * 4) });
+  return { meta, sections };
+}
+
+function corrupt(name: string, what: string): ZGQError {
+  return new ZGQError('CORRUPT_FILE', `${name}: ${what}`);
+}
+
+function intField(meta: Record<string, unknown>, key: string, min: number, max: number, name: string): number {
+  const v = meta[key];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw corrupt(name, `header field ${key} must be an integer in [${min}, ${max}]; found ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+/** Validate a decoded container and return its header and arrays (views into its bytes). */
+export function fromContainer(decoded: DecodedContainer, name: string): { meta: IndexMeta; arrays: IndexArrays } {
+  const raw = decoded.meta;
+  if (raw.kind !== 'zgq-index') throw corrupt(name, `not a ZGQ index (header kind ${JSON.stringify(raw.kind)})`);
+  const n = intField(raw, 'n', 1, 0x7ffffffe, name);
+  const dim = intField(raw, 'dim', 1, 1 << 16, name);
+  const m = intField(raw, 'm', 1, dim, name);
+  const degree = intField(raw, 'degree', 1, 1024, name);
+  const nZones = intField(raw, 'nZones', 1, n, name);
+  const nGroups = intField(raw, 'nGroups', 0, nZones, name);
+  if (typeof raw.residual !== 'boolean') throw corrupt(name, 'header field residual must be a boolean');
+  let options: ResolvedOptions;
+  try {
+    const o = raw.options as ResolvedOptions;
+    options = resolveOptions({ ...o, search: o.search });
+  } catch (cause) {
+    throw new ZGQError('CORRUPT_FILE', `${name}: header options are invalid (${(cause as Error).message})`, { cause });
+  }
+  if (options.dim !== dim) throw corrupt(name, `header options.dim ${options.dim} differs from dim ${dim}`);
+  const meta: IndexMeta = { kind: 'zgq-index', options, n, dim, m, degree, nZones, nGroups, residual: raw.residual };
+
+  const s = decoded.sections;
+  const arrays: IndexArrays = {
+    vectors: sectionF32(s, 'VECS', n * dim, name),
+    codes: sectionU8(s, 'CODE', n * m, name),
+    adjacency: sectionU32(s, 'ADJC', n * (degree + 1), name),
+    codebooks: sectionF32(s, 'PQCB', PQ_CENTROIDS * dim, name),
+    centroids: sectionF32(s, 'CENT', nZones * dim, name),
+    zoneStart: sectionU32(s, 'ZSTA', nZones + 1, name),
+    zoneEntry: sectionU32(s, 'ZENT', nZones, name),
+    groupCentroids: nGroups ? sectionF32(s, 'GCEN', nGroups * dim, name) : new Float32Array(0),
+    groupStart: nGroups ? sectionU32(s, 'GSTA', nGroups + 1, name) : new Uint32Array(0),
+    vecTerm: meta.residual ? sectionF32(s, 'VTRM', n, name) : new Float32Array(0),
+    ids: sectionU32(s, 'IDS_', n, name),
+  };
+  checkArrays(meta, arrays, name);
+  return { meta, arrays };
+}
+
+function checkFinite(a: Float32Array, section: string, name: string): void {
+  for (let i = 0; i < a.length; i++) {
+    if (!Number.isFinite(a[i])) throw corrupt(name, `section ${section} holds a non-finite value at element ${i}`);
+  }
+}
+
+function checkRanges(start: Uint32Array, count: number, total: number, section: string, name: string): void {
+  if (start[0] !== 0 || start[count] !== total) throw corrupt(name, `section ${section} must run from 0 to ${total}`);
+  for (let i = 0; i < count; i++) {
+    if (start[i + 1] <= start[i]) throw corrupt(name, `section ${section} has an empty or reversed range at ${i}`);
+  }
+}
+
+function checkArrays(meta: IndexMeta, a: IndexArrays, name: string): void {
+  const { n, degree, nZones, nGroups } = meta;
+  checkFinite(a.vectors, 'VECS', name);
+  checkFinite(a.codebooks, 'PQCB', name);
+  checkFinite(a.centroids, 'CENT', name);
+  checkFinite(a.groupCentroids, 'GCEN', name);
+  checkFinite(a.vecTerm, 'VTRM', name);
+  checkRanges(a.zoneStart, nZones, n, 'ZSTA', name);
+  if (nGroups) checkRanges(a.groupStart, nGroups, nZones, 'GSTA', name);
+  for (let z = 0; z < nZones; z++) {
+    const e = a.zoneEntry[z];
+    if (e < a.zoneStart[z] || e >= a.zoneStart[z + 1]) throw corrupt(name, `section ZENT: entry ${e} of zone ${z} lies outside the zone`);
+  }
+  const stride = degree + 1;
+  for (let i = 0; i < n; i++) {
+    const count = a.adjacency[i * stride];
+    if (count > degree) throw corrupt(name, `section ADJC: node ${i} has ${count} neighbours; the degree bound is ${degree}`);
+    for (let j = 1; j <= count; j++) {
+      const nb = a.adjacency[i * stride + j];
+      if (nb >= n || nb === i) throw corrupt(name, `section ADJC: node ${i} links to ${nb}, not a valid neighbour (n = ${n})`);
+    }
+  }
+  const seen = new Set<number>();
+  for (let i = 0; i < n; i++) {
+    const id = a.ids[i];
+    if (id === 0xffffffff || seen.has(id)) throw corrupt(name, `section IDS_: id ${id} at ${i} is reserved or repeated`);
+    seen.add(id);
+  }
+}
+
+/** Copy validated arrays into a fresh arena and return the kernels and layout over them. */
+export function install(meta: IndexMeta, a: IndexArrays): { kernels: Kernels; layout: IndexLayout } {
+  const kernels = createKernels(new Arena());
+  const { arena } = kernels;
+  const { n, dim, m } = meta;
+  const { codebooksT, norms } = transposeCodebooks(a.codebooks, dim, m);
+  const zoneOf = new Uint32Array(n);
+  for (let z = 0; z < meta.nZones; z++) zoneOf.fill(z, a.zoneStart[z], a.zoneStart[z + 1]);
+  const layout: IndexLayout = {
+    n, dim, m, degree: meta.degree, nZones: meta.nZones, nGroups: meta.nGroups, residual: meta.residual,
+    metric: kernelMetric(meta.options.metric),
+    vectorsPtr: arena.allocFrom(a.vectors),
+    codesPtr: arena.allocFrom(a.codes),
+    adjacencyPtr: arena.allocFrom(a.adjacency),
+    codebooksPtr: arena.allocFrom(a.codebooks),
+    codebooksTPtr: arena.allocFrom(codebooksT),
+    codebookNormsPtr: arena.allocFrom(norms),
+    centroidsPtr: arena.allocFrom(a.centroids),
+    zoneStartPtr: arena.allocFrom(a.zoneStart),
+    zoneEntryPtr: arena.allocFrom(a.zoneEntry),
+    groupCentroidsPtr: meta.nGroups ? arena.allocFrom(a.groupCentroids) : 0,
+    groupStartPtr: meta.nGroups ? arena.allocFrom(a.groupStart) : 0,
+    zoneOfPtr: meta.residual ? arena.allocFrom(zoneOf) : 0,
+    vecTermPtr: meta.residual ? arena.allocFrom(a.vecTerm) : 0,
+  };
+  return { kernels, layout };
+}

@@ -1,0 +1,148 @@
+// ZGQIndex end to end: recall against brute-force ground truth with default options, metrics,
+// ids, k larger than the index, determinism, and save/load round trips.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NO_ID, ZGQIndex } from '../src/index.js';
+import { clusteredGaussian } from '../src/data/synthetic.js';
+import { bruteForceKnn, recallAtK } from '../src/data/groundtruth.js';
+import { readFvecs, readIvecs } from '../src/data/vecs.js';
+
+const SIFT_DIR = fileURLToPath(new URL('../../shared/data/siftsmall/', import.meta.url));
+
+test('recall@10 >= 0.95 on 20K x 64 clustered data with default options', async () => {
+  const ds = clusteredGaussian({ n: 20000, nQueries: 300, dim: 64, seed: 7 });
+  const truth = bruteForceKnn(ds.base, ds.nBase, ds.queries, ds.nQueries, 64, 10, 'l2');
+  const index = new ZGQIndex({ dim: 64 });
+  await index.build(ds.base);
+  const batch = await index.searchBatch(ds.queries, 10);
+  const recall = recallAtK(batch.ids, truth.ids, ds.nQueries, 10, 10);
+  console.log(`# synthetic 20K x 64 recall@10 = ${recall.toFixed(4)}`);
+  assert.ok(recall >= 0.95, `recall@10 ${recall}`);
+
+  // one-at-a-time search returns exactly the batch rows, nearest first, with true distances
+  for (let q = 0; q < 20; q++) {
+    const one = index.search(ds.queries.subarray(q * 64, q * 64 + 64), 10);
+    assert.deepEqual(one.ids, batch.ids.subarray(q * 10, q * 10 + 10));
+    for (let i = 1; i < 10; i++) assert.ok(one.distances[i - 1] <= one.distances[i]);
+    const id = one.ids[0];
+    let d = 0;
+    for (let j = 0; j < 64; j++) d += (ds.queries[q * 64 + j] - ds.base[id * 64 + j]) ** 2;
+    assert.ok(Math.abs(d - one.distances[0]) <= 1e-3 * Math.max(1, d));
+  }
+
+  const stats = index.stats();
+  assert.equal(stats.size, 20000);
+  assert.equal(stats.zones, Math.round(Math.sqrt(20000)) - (Math.round(Math.sqrt(20000)) - stats.zones)); // zones dropped only if empty
+  assert.ok(stats.zones > 100 && stats.zones <= 141);
+  assert.ok(stats.zoneGroups > 0, 'many zones use the selection tree');
+  assert.equal(stats.memory.vectors, 20000 * 64 * 4);
+  assert.ok(stats.meanDegree > 4 && stats.meanDegree <= stats.degree);
+
+  // the two-level zone tree loses (almost) nothing against the exact centroid scan
+  const exact = (index as unknown as { built: { searcher: { exactZones: boolean } } }).built.searcher;
+  exact.exactZones = true;
+  const exactBatch = await index.searchBatch(ds.queries, 10);
+  exact.exactZones = false;
+  const exactRecall = recallAtK(exactBatch.ids, truth.ids, ds.nQueries, 10, 10);
+  assert.ok(recall >= exactRecall - 0.02, `tree ${recall} vs exact scan ${exactRecall}`);
+});
+
+test('recall@10 >= 0.95 on siftsmall with default options', async (t) => {
+  if (!existsSync(SIFT_DIR)) {
+    t.skip(`siftsmall not found at ${SIFT_DIR}`);
+    return;
+  }
+  const base = await readFvecs(join(SIFT_DIR, 'siftsmall_base.fvecs'));
+  const queries = await readFvecs(join(SIFT_DIR, 'siftsmall_query.fvecs'));
+  const gt = await readIvecs(join(SIFT_DIR, 'siftsmall_groundtruth.ivecs'));
+  const index = new ZGQIndex({ dim: base.dim });
+  await index.build(base.data);
+  const batch = await index.searchBatch(queries.data, 10);
+  const recall = recallAtK(batch.ids, gt.data, queries.n, 10, gt.dim);
+  console.log(`# siftsmall recall@10 = ${recall.toFixed(4)}`);
+  assert.ok(recall >= 0.95, `recall@10 ${recall}`);
+});
+
+for (const metric of ['ip', 'cosine'] as const) {
+  test(`metric ${metric}: recall against brute force, distances as documented`, async () => {
+    const dim = 32;
+    const ds = clusteredGaussian({ n: 5000, nQueries: 100, dim, seed: 11 });
+    const truth = bruteForceKnn(ds.base, ds.nBase, ds.queries, ds.nQueries, dim, 10, metric);
+    const index = new ZGQIndex({ dim, metric, seed: 3 });
+    await index.build(ds.base);
+    const batch = await index.searchBatch(ds.queries, 10, { ef: 128 });
+    const recall = recallAtK(batch.ids, truth.ids, ds.nQueries, 10, 10);
+    assert.ok(recall >= 0.9, `${metric} recall@10 ${recall}`);
+    // the reported distance of a found id equals the brute-force distance for that id
+    const q0 = batch.ids[0];
+    const rank = Array.from(truth.ids.subarray(0, 10)).indexOf(q0);
+    if (rank >= 0) assert.ok(Math.abs(batch.distances[0] - truth.distances[rank]) < 1e-4);
+  });
+}
+
+test('caller ids come back; k larger than the index pads with NO_ID and Infinity', async () => {
+  const dim = 8;
+  const ds = clusteredGaussian({ n: 50, nQueries: 1, dim, seed: 5 });
+  const ids = Uint32Array.from({ length: 50 }, (_, i) => 1000 + i * 7);
+  const index = new ZGQIndex({ dim });
+  await index.build(ds.base, { ids });
+  const hit = index.search(ds.base.subarray(3 * dim, 4 * dim), 60, { ef: 100 });
+  assert.equal(hit.ids.length, 60);
+  assert.equal(hit.ids[0], 1000 + 3 * 7, 'a stored vector finds itself first');
+  assert.equal(hit.distances[0], 0);
+  const found = Array.from(hit.ids.subarray(0, 50)).sort((a, b) => a - b);
+  assert.deepEqual(found, Array.from(ids).sort((a, b) => a - b), 'all 50 ids, each once');
+  for (let i = 50; i < 60; i++) {
+    assert.equal(hit.ids[i], NO_ID);
+    assert.equal(hit.distances[i], Infinity);
+  }
+});
+
+test('same seed and data give the same index byte for byte; save/load round trip answers identically', async () => {
+  const dim = 24;
+  const ds = clusteredGaussian({ n: 3000, nQueries: 50, dim, seed: 9 });
+  const dir = mkdtempSync(join(tmpdir(), 'zgq-'));
+  try {
+    const a = new ZGQIndex({ dim, seed: 1 });
+    await a.build(ds.base);
+    const b = new ZGQIndex({ dim, seed: 1 });
+    await b.build(ds.base);
+    await a.save(join(dir, 'a.zgq'));
+    await b.save(join(dir, 'b.zgq'));
+    assert.deepEqual(readFileSync(join(dir, 'a.zgq')), readFileSync(join(dir, 'b.zgq')));
+
+    const loaded = await ZGQIndex.load(join(dir, 'a.zgq'));
+    assert.deepEqual(loaded.options, a.options);
+    for (const opts of [undefined, { ef: 16, nProbe: 1, rerank: 1 }, { ef: 200, nProbe: 8 }]) {
+      const before = await a.searchBatch(ds.queries, 10, opts);
+      const after = await loaded.searchBatch(ds.queries, 10, opts);
+      assert.deepEqual(after.ids, before.ids);
+      assert.deepEqual(after.distances, before.distances);
+    }
+    assert.deepEqual(loaded.stats().zoneSizes, a.stats().zoneSizes);
+    await loaded.save(join(dir, 'c.zgq'));
+    assert.deepEqual(readFileSync(join(dir, 'c.zgq')), readFileSync(join(dir, 'a.zgq')), 'load then save reproduces the file');
+
+    const other = new ZGQIndex({ dim, seed: 2 });
+    await other.build(ds.base);
+    await other.save(join(dir, 'd.zgq'));
+    assert.notDeepEqual(readFileSync(join(dir, 'd.zgq')), readFileSync(join(dir, 'a.zgq')), 'another seed, another index');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('plain (non-residual) PQ and exact-zone scans also reach high recall', async () => {
+  const dim = 32;
+  const ds = clusteredGaussian({ n: 8000, nQueries: 100, dim, seed: 13 });
+  const truth = bruteForceKnn(ds.base, ds.nBase, ds.queries, ds.nQueries, dim, 10, 'l2');
+  const index = new ZGQIndex({ dim, residual: false, pqSubspaces: 16, zones: 40 });
+  await index.build(ds.base);
+  assert.equal(index.stats().zoneGroups, 0, 'few zones are scanned exactly');
+  const batch = await index.searchBatch(ds.queries, 10, { ef: 128 });
+  assert.ok(recallAtK(batch.ids, truth.ids, ds.nQueries, 10, 10) >= 0.9);
+});

@@ -1,0 +1,236 @@
+// WebAssembly kernels against their plain-TypeScript twins (src/kernels/reference/), on integer
+// data (results must match exactly) and random floats (relative tolerance), at dimensions that
+// are and are not multiples of the SIMD width.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createKernels, type Kernels, METRIC_IP, METRIC_L2, LUT_IP, LUT_L2, LUT_RESIDUAL_L2 } from '../src/kernels/wasm.js';
+import * as ref from '../src/kernels/reference/distance.js';
+import * as refPq from '../src/kernels/reference/pq.js';
+import * as refSearch from '../src/kernels/reference/search.js';
+import { transposeCodebooks, PQ_CENTROIDS } from '../src/pq.js';
+import { Rng } from '../src/random.js';
+
+const DIMS = [1, 3, 4, 7, 16, 17, 128, 129];
+const METRICS = [METRIC_L2, METRIC_IP];
+
+function randomData(rng: Rng, count: number, integer: boolean): Float32Array {
+  const x = new Float32Array(count);
+  for (let i = 0; i < count; i++) x[i] = integer ? rng.int(21) - 10 : rng.normal() * 3;
+  return x;
+}
+
+function close(actual: ArrayLike<number>, expected: ArrayLike<number>, exact: boolean, what: string): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  for (let i = 0; i < expected.length; i++) {
+    if (exact) assert.equal(actual[i] + 0, expected[i] + 0, `${what}[${i}]`); // + 0 folds -0 into 0
+    else {
+      const tol = 1e-4 * Math.max(1, Math.abs(expected[i]));
+      assert.ok(Math.abs(actual[i] - expected[i]) <= tol, `${what}[${i}]: ${actual[i]} vs ${expected[i]}`);
+    }
+  }
+}
+
+function withKernels(fn: (k: Kernels) => void): void {
+  fn(createKernels());
+}
+
+test('distanceBlock and distanceByIds match the reference', () => {
+  withKernels(({ arena, k }) => {
+    const rng = new Rng(1);
+    for (const dim of DIMS) for (const metric of METRICS) for (const integer of [true, false]) {
+      const n = 37;
+      const rows = randomData(rng, n * dim, integer);
+      const q = randomData(rng, dim, integer);
+      const mark = arena.mark();
+      const rowsPtr = arena.allocFrom(rows);
+      const qPtr = arena.allocFrom(q);
+      const outPtr = arena.alloc(n * 4);
+      k.distanceBlock(qPtr, rowsPtr, n, dim, metric, outPtr);
+      const expected = new Float32Array(n);
+      ref.distanceBlock(q, rows, n, dim, metric, expected);
+      close(arena.f32(outPtr, n), expected, integer, `distanceBlock dim=${dim} metric=${metric}`);
+
+      const ids = Uint32Array.from({ length: 11 }, () => rng.int(n));
+      const idsPtr = arena.allocFrom(ids);
+      k.distanceByIds(qPtr, rowsPtr, idsPtr, ids.length, dim, metric, outPtr);
+      const exp2 = new Float32Array(ids.length);
+      ref.distanceByIds(q, rows, ids, ids.length, dim, metric, exp2);
+      close(arena.f32(outPtr, ids.length), exp2, integer, `distanceByIds dim=${dim}`);
+      arena.release(mark);
+    }
+  });
+});
+
+test('nearestRows and nearestRowsT agree with the reference', () => {
+  withKernels(({ arena, k }) => {
+    const rng = new Rng(2);
+    for (const dim of DIMS) {
+      const n = 50;
+      const kc = 13;
+      const x = randomData(rng, n * dim, true);
+      const c = randomData(rng, kc * dim, true);
+      const mark = arena.mark();
+      const xPtr = arena.allocFrom(x);
+      const cPtr = arena.allocFrom(c);
+      const nPtr = arena.alloc(n * 4);
+      const dPtr = arena.alloc(n * 4);
+      const expN = new Uint32Array(n);
+      const expD = new Float32Array(n);
+      ref.nearestRows(x, n, c, kc, dim, METRIC_L2, expN, expD);
+      k.nearestRows(xPtr, n, cPtr, kc, dim, METRIC_L2, nPtr, dPtr);
+      assert.deepEqual(arena.u32(nPtr, n), expN, `nearestRows dim=${dim}`);
+      close(arena.f32(dPtr, n), expD, true, `nearestRows dist dim=${dim}`);
+
+      // transposed layout, padded to a multiple of 4 centroids with +inf norms
+      const kPad = (kc + 3) & ~3;
+      const t = new Float32Array(kPad * dim);
+      const norms = new Float32Array(kPad).fill(Infinity);
+      for (let ci = 0; ci < kc; ci++) {
+        let s = 0;
+        for (let d = 0; d < dim; d++) {
+          t[d * kPad + ci] = c[ci * dim + d];
+          s += c[ci * dim + d] ** 2;
+        }
+        norms[ci] = s;
+      }
+      const tPtr = arena.allocFrom(t);
+      const normsPtr = arena.allocFrom(norms);
+      k.nearestRowsT(xPtr, n, dim, dim, tPtr, normsPtr, kPad, nPtr, dPtr);
+      assert.deepEqual(arena.u32(nPtr, n), expN, `nearestRowsT dim=${dim}`);
+      close(arena.f32(dPtr, n), expD, true, `nearestRowsT dist dim=${dim}`);
+      arena.release(mark);
+    }
+  });
+});
+
+test('pqLut (transposed, SIMD) matches the plain reference table; adcByIds matches', () => {
+  withKernels(({ arena, k }) => {
+    const rng = new Rng(3);
+    for (const dim of DIMS) for (const m of [1, Math.max(1, dim >> 2), dim]) for (const mode of [LUT_L2, LUT_IP, LUT_RESIDUAL_L2]) {
+      const codebooks = randomData(rng, PQ_CENTROIDS * dim, true);
+      const q = randomData(rng, dim, true);
+      const { codebooksT, norms } = transposeCodebooks(codebooks, dim, m);
+      const mark = arena.mark();
+      const qPtr = arena.allocFrom(q);
+      const tPtr = arena.allocFrom(codebooksT);
+      const normsPtr = arena.allocFrom(norms);
+      const lutPtr = arena.alloc(m * PQ_CENTROIDS * 4);
+      k.pqLut(qPtr, tPtr, normsPtr, dim, m, mode, lutPtr);
+      const expected = new Float32Array(m * PQ_CENTROIDS);
+      refPq.pqLut(q, codebooks, dim, m, mode, expected);
+      close(arena.f32(lutPtr, m * PQ_CENTROIDS), expected, true, `pqLut dim=${dim} m=${m} mode=${mode}`);
+
+      const n = 40;
+      const codes = Uint8Array.from({ length: n * m }, () => rng.int(256));
+      const ids = Uint32Array.from({ length: 25 }, () => rng.int(n));
+      const codesPtr = arena.allocFrom(codes);
+      const idsPtr = arena.allocFrom(ids);
+      const outPtr = arena.alloc(ids.length * 4);
+      k.adcByIds(lutPtr, codesPtr, m, idsPtr, ids.length, outPtr);
+      const exp2 = new Float32Array(ids.length);
+      refPq.adcByIds(expected, codes, m, ids, ids.length, exp2);
+      close(arena.f32(outPtr, ids.length), exp2, true, `adcByIds dim=${dim} m=${m}`);
+      arena.release(mark);
+    }
+  });
+});
+
+/** A random graph in the adjacency layout: row i = [count, nbr...], no self links, no repeats. */
+function randomGraph(rng: Rng, n: number, R: number): Uint32Array {
+  const adj = new Uint32Array(n * (R + 1));
+  for (let i = 0; i < n; i++) {
+    const count = 1 + rng.int(R);
+    const nbrs = new Set<number>();
+    while (nbrs.size < count) {
+      const nb = rng.int(n);
+      if (nb !== i) nbrs.add(nb);
+    }
+    adj[i * (R + 1)] = count;
+    [...nbrs].forEach((nb, j) => (adj[i * (R + 1) + 1 + j] = nb));
+  }
+  return adj;
+}
+
+test('searchExact, searchPq, rerank and selectZones follow the reference step for step', () => {
+  withKernels(({ arena, k }) => {
+    const rng = new Rng(4);
+    for (const dim of [3, 16, 17]) for (const metric of METRICS) {
+      const n = 300;
+      const R = 8;
+      const L = 24;
+      const vectors = randomData(rng, n * dim, true);
+      const q = randomData(rng, dim, true);
+      const adj = randomGraph(rng, n, R);
+      const entries = [rng.int(n), rng.int(n), rng.int(n)];
+      const mark = arena.mark();
+      const vPtr = arena.allocFrom(vectors);
+      const qPtr = arena.allocFrom(q);
+      const adjPtr = arena.allocFrom(adj);
+      const entPtr = arena.allocFrom(Uint32Array.from(entries));
+      const visitedPtr = arena.alloc(n * 2);
+      arena.u16(visitedPtr, n).fill(0);
+      const distPtr = arena.alloc(L * 4);
+      const idsPtr = arena.alloc(L * 4);
+
+      const got = k.searchExact(qPtr, vPtr, dim, metric, adjPtr, R, entPtr, entries.length, L, visitedPtr, 1, distPtr, idsPtr);
+      const exp = refSearch.beamSearch((i) => ref.distance(q, 0, vectors, i * dim, dim, metric), adj, R, entries, L, n);
+      k.stripExpanded(idsPtr, got);
+      assert.deepEqual(Array.from(arena.u32(idsPtr, got)), exp.ids, `searchExact ids dim=${dim} metric=${metric}`);
+      assert.deepEqual(Array.from(arena.f32(distPtr, got)), exp.dists, 'searchExact distances');
+
+      // PQ traversal with an integer table: exact sums in any order
+      const m = 4;
+      const lut = Float32Array.from({ length: m * 256 }, () => rng.int(100));
+      const codes = Uint8Array.from({ length: n * m }, () => rng.int(256));
+      const lutPtr = arena.allocFrom(lut);
+      const codesPtr = arena.allocFrom(codes);
+      const gotPq = k.searchPq(lutPtr, codesPtr, m, adjPtr, R, entPtr, entries.length, L, visitedPtr, 2, distPtr, idsPtr, 0, 0, 0, 0, 0, dim, metric);
+      const expPq = refSearch.beamSearch((i) => refPq.adc(lut, codes, i, m), adj, R, entries, L, n);
+      k.stripExpanded(idsPtr, gotPq);
+      assert.deepEqual(Array.from(arena.u32(idsPtr, gotPq)), expPq.ids, 'searchPq ids');
+
+      // rerank the PQ pool exactly
+      const kk = 5;
+      const oIds = arena.alloc(kk * 4);
+      const oDist = arena.alloc(kk * 4);
+      const r = k.rerank(qPtr, vPtr, dim, metric, idsPtr, gotPq, kk, oIds, oDist);
+      const expR = refSearch.rerank(q, vectors, dim, metric, expPq.ids, kk);
+      assert.deepEqual(Array.from(arena.f32(oDist, r)), expR.dists, 'rerank distances');
+      assert.deepEqual(Array.from(arena.u32(oIds, r)), expR.ids, 'rerank ids');
+
+      // zone selection: exact scan and the two-level tree
+      const nZones = 20;
+      const centroids = randomData(rng, nZones * dim, true);
+      const groupCentroids = randomData(rng, 4 * dim, true);
+      const groupStart = Uint32Array.from([0, 5, 9, 15, 20]);
+      const cPtr = arena.allocFrom(centroids);
+      const gcPtr = arena.allocFrom(groupCentroids);
+      const gsPtr = arena.allocFrom(groupStart);
+      const zPtr = arena.alloc(6 * 4);
+      const zdPtr = arena.alloc(6 * 4);
+      const scratch = arena.alloc(64);
+      for (const [nGroups, groupProbe] of [[0, 0], [4, 2], [4, 4]]) {
+        const found = k.selectZones(qPtr, cPtr, nZones, dim, metric, gcPtr, gsPtr, nGroups, groupProbe, 6, zPtr, zdPtr, scratch);
+        const expZ = refSearch.selectZones(q, centroids, nZones, dim, metric, groupCentroids, groupStart, nGroups, groupProbe, 6);
+        assert.deepEqual(Array.from(arena.u32(zPtr, found)), expZ, `selectZones groups=${nGroups}`);
+      }
+
+      // robust prune of the exact pool around the query's nearest node
+      const p = exp.ids[0];
+      const cand = exp.ids.slice(1);
+      const candDist = cand.map((c) => ref.distance(vectors, p * dim, vectors, c * dim, dim, metric));
+      const order = cand.map((_, i) => i).sort((a, b) => candDist[a] - candDist[b] || a - b);
+      const sIds = order.map((i) => cand[i]);
+      const sDist = order.map((i) => candDist[i]);
+      const cIdsPtr = arena.allocFrom(Uint32Array.from(sIds));
+      const cDistPtr = arena.allocFrom(Float32Array.from(sDist));
+      const keptPtr = arena.alloc(R * 4);
+      for (const alpha of [1, 1.2]) {
+        const kept = k.robustPrune(vPtr, dim, metric, cIdsPtr, cDistPtr, sIds.length, R, alpha, keptPtr);
+        const expK = refSearch.robustPrune(vectors, dim, metric, sIds, sDist, R, alpha);
+        assert.deepEqual(Array.from(arena.u32(keptPtr, kept)), expK, `robustPrune alpha=${alpha}`);
+      }
+      arena.release(mark);
+    }
+  });
+});
