@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+/**
+ * The `zgq` command line. Errors the user can act on (ZGQError) print one line and exit 1.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { ZGQError } from '../errors.js';
+import { runDemo } from './demo.js';
+
+function int(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
+    return n;
+  };
+}
+
+export function createProgram(): Command {
+  const program = new Command('zgq').description('ZGQ approximate-nearest-neighbour index').showHelpAfterError();
+  program
+    .command('demo', { isDefault: true })
+    .description('build an index over built-in synthetic data and report recall@10 and QPS')
+    .option('--n <count>', 'base vectors', int('--n'), 100000)
+    .option('--dim <dim>', 'dimension', int('--dim'), 128)
+    .option('--queries <count>', 'queries', int('--queries'), 1000)
+    .option('-k, --k <k>', 'neighbours per query', int('--k'), 10)
+    .option('--seed <seed>', 'data and index seed', int('--seed'), 42)
+    .option('--ef <ef>', 'search beam width', int('--ef'))
+    .option('--n-probe <zones>', 'zones entered per query', int('--n-probe'))
+    .option('--rerank <factor>', 'exact re-rank factor', int('--rerank'))
+    .action(async (o) => {
+      await runDemo({ n: o.n, dim: o.dim, queries: o.queries, k: o.k, seed: o.seed, ef: o.ef, nProbe: o.nProbe, rerank: o.rerank });
+    });
+  return program;
+}
+
+async function main(): Promise<void> {
+  try {
+    await createProgram().parseAsync(process.argv);
+  } catch (err) {
+    if (err instanceof ZGQError) {
+      process.stderr.write(`zgq: ${err.message} (${err.code})\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}
+
+await main();
