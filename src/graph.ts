@@ -42,8 +42,14 @@ export interface GraphInputs {
   groupStartPtr: number;
 }
 
-/** Build the graph into a fresh adjacency region; returns its byte offset. */
-export function buildGraph(kernels: Kernels, input: GraphInputs, options: GraphBuildOptions): number {
+/** Longest stretch of synchronous work before the build yields to the event loop (ms). */
+const YIELD_EVERY_MS = 50;
+
+/**
+ * Build the graph into a fresh adjacency region; returns its byte offset. Yields to the event
+ * loop every few tens of milliseconds, so progress output, timers and servers keep running.
+ */
+export async function buildGraph(kernels: Kernels, input: GraphInputs, options: GraphBuildOptions): Promise<number> {
   const { arena, k: kern } = kernels;
   const { n, dim, metric, zones } = input;
   const R = options.degree;
@@ -73,7 +79,12 @@ export function buildGraph(kernels: Kernels, input: GraphInputs, options: GraphB
 
     let epoch = 0;
     const progressEvery = Math.max(1, Math.floor(n / 100));
+    let lastYield = performance.now();
     for (let i = 1; i < n; i++) {
+      if ((i & 255) === 0 && performance.now() - lastYield > YIELD_EVERY_MS) {
+        await new Promise<void>((resolve) => setTimeout(resolve, 0));
+        lastYield = performance.now();
+      }
       const node = order[i];
       let nEntries: number;
       if (i < zones.nZones) {

@@ -165,7 +165,7 @@ export class ZGQIndex {
     progress('pq', 1);
 
     progress('graph', 0);
-    const adjacencyPtr = buildGraph(
+    const adjacencyPtr = await buildGraph(
       kernels,
       { vectorsPtr, n, dim, metric: metricCode, zones, centroidsPtr, groupCentroidsPtr, groupStartPtr },
       {

@@ -11,7 +11,7 @@ export function buildProgress(stream: NodeJS.WriteStream = process.stderr): { on
       format: 'build {phase} [{bar}] {percentage}% | {duration_formatted}',
       stream,
       noTTYOutput: true,
-      notTTYSchedule: 5000,
+      notTTYSchedule: 2000,
       hideCursor: true,
       clearOnComplete: false,
     },
