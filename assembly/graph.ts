@@ -40,14 +40,15 @@ export function robustPrune(
 /**
  * Insert `node` (whose vector is already stored) into the graph: beam search with L = efConstruction
  * from `entries`, robust prune of the found candidates to at most R out-links, then a back-link from
- * every chosen neighbour, re-pruning a neighbour's list when it is full.
+ * every chosen neighbour, re-pruning a neighbour's list when it is full. Candidates are limited to
+ * nodes in [lo, hi) (the node's zone for per-zone graphs; [0, n) otherwise).
  * scratch layout (bytes): dist f32[L] | ids u32[L] | kept u32[R] | nbrIds u32[R+1] | nbrDist f32[R+1].
  */
 export function insertNode(
   node: u32, vectors: usize, dim: i32, metric: i32,
   adjacency: usize, R: i32,
   entries: usize, nEntries: i32, L: i32, alpha: f32,
-  visited: usize, epoch: u16, scratch: usize,
+  visited: usize, epoch: u16, scratch: usize, lo: u32, hi: u32,
 ): void {
   const stride = <usize>dim << 2;
   const rowStride = <usize>(R + 1) << 2;
@@ -60,7 +61,7 @@ export function insertNode(
 
   // the node itself may be reached from an entry; mark it visited so it never becomes a candidate
   store<u16>(visited + (<usize>node << 1), epoch);
-  let found = searchExact(q, vectors, dim, metric, adjacency, R, entries, nEntries, L, visited, epoch, poolDist, poolIds);
+  let found = searchExact(q, vectors, dim, metric, adjacency, R, entries, nEntries, L, visited, epoch, poolDist, poolIds, lo, hi);
   for (let i = 0; i < found; i++) {
     const p = poolIds + (<usize>i << 2);
     store<u32>(p, load<u32>(p) & ~EXPANDED);

@@ -124,15 +124,15 @@ function residualTerm(
 }
 
 /**
- * Beam search on exact float32 distances (used to build the graph, and to search without PQ).
- * Same pool contract as searchPq.
+ * Beam search on exact float32 distances (used to build the graph). Same pool contract as
+ * searchPq; only nodes in [lo, hi) are visited (one zone, when graphs are built per zone).
  */
 export function searchExact(
   q: usize, vectors: usize, dim: i32, metric: i32,
   adjacency: usize, R: i32,
   entries: usize, nEntries: i32, L: i32,
   visited: usize, epoch: u16,
-  outDist: usize, outIds: usize,
+  outDist: usize, outIds: usize, lo: u32, hi: u32,
 ): i32 {
   poolReset(outDist, outIds, L);
   const rowStride = <usize>(R + 1) << 2;
@@ -151,6 +151,7 @@ export function searchExact(
     const count = <i32>load<u32>(row);
     for (let j = 0; j < count; j++) {
       const nb = load<u32>(row + (<usize>(j + 1) << 2));
+      if (nb - lo >= hi - lo) continue;
       const tag = visited + (<usize>nb << 1);
       if (load<u16>(tag) == epoch) continue;
       store<u16>(tag, epoch);

@@ -13,6 +13,7 @@
  */
 import type { Kernels } from './kernels/wasm.js';
 import { Rng } from './random.js';
+import type { GraphShape } from './options.js';
 import { groupProbeFor, type ZoneLayout } from './zones.js';
 
 export interface GraphBuildOptions {
@@ -24,6 +25,12 @@ export interface GraphBuildOptions {
   alpha: number;
   /** Zones whose medoids seed each insertion's search. */
   buildProbe: number;
+  /**
+   * Graph shape. 'unified': one graph, zone medoids first, then a seeded random insertion order.
+   * 'zone-order': one graph inserted zone by zone. 'per-zone': an independent graph per zone
+   * (edges never leave a zone). See README "Design decisions" for what each measured.
+   */
+  shape: GraphShape;
   seed: number;
   /** Called with the number of nodes inserted so far. */
   onProgress?: (done: number, total: number) => void;
@@ -71,7 +78,10 @@ export async function buildGraph(kernels: Kernels, input: GraphInputs, options: 
 
     const isEntry = new Uint8Array(n);
     for (let z = 0; z < zones.nZones; z++) isEntry[zones.zoneEntry[z]] = 1;
-    const rest = new Rng(options.seed).permutation(n);
+    const rest = options.shape === 'unified' ? new Rng(options.seed).permutation(n) : identity(n);
+    const perZone = options.shape === 'per-zone';
+    const zoneOf = new Uint32Array(n);
+    for (let z = 0; z < zones.nZones; z++) zoneOf.fill(z, zones.zoneStart[z], zones.zoneStart[z + 1]);
     const order = new Uint32Array(n);
     let o = 0;
     for (let z = 0; z < zones.nZones; z++) order[o++] = zones.zoneEntry[z];
@@ -87,7 +97,16 @@ export async function buildGraph(kernels: Kernels, input: GraphInputs, options: 
       }
       const node = order[i];
       let nEntries: number;
-      if (i < zones.nZones) {
+      let lo = 0;
+      let hi = n;
+      if (perZone) {
+        // its own zone's graph only, entered at the zone medoid
+        const z = zoneOf[node];
+        lo = zones.zoneStart[z];
+        hi = zones.zoneStart[z + 1];
+        arena.u32(entriesPtr, 1)[0] = zones.zoneEntry[z];
+        nEntries = node === zones.zoneEntry[z] ? 0 : 1;
+      } else if (i < zones.nZones) {
         // medoids: the skeleton, entered at the first medoid
         arena.u32(entriesPtr, 1)[0] = order[0];
         nEntries = 1;
@@ -108,11 +127,17 @@ export async function buildGraph(kernels: Kernels, input: GraphInputs, options: 
         arena.u16(visitedPtr, n).fill(0);
         epoch = 1;
       }
-      kern.insertNode(node, input.vectorsPtr, dim, metric, adjacencyPtr, R, entriesPtr, nEntries, L, options.alpha, visitedPtr, epoch, scratchPtr);
+      kern.insertNode(node, input.vectorsPtr, dim, metric, adjacencyPtr, R, entriesPtr, nEntries, L, options.alpha, visitedPtr, epoch, scratchPtr, lo, hi);
       if (options.onProgress && (i % progressEvery === 0 || i === n - 1)) options.onProgress(i + 1, n);
     }
   } finally {
     arena.release(mark);
   }
   return adjacencyPtr;
+}
+
+function identity(n: number): Uint32Array {
+  const a = new Uint32Array(n);
+  for (let i = 0; i < n; i++) a[i] = i;
+  return a;
 }

@@ -18,7 +18,7 @@ import {
 } from './options.js';
 
 export { ZGQError, type ZGQErrorCode } from './errors.js';
-export type { Metric, SearchOptions, ZGQOptions } from './options.js';
+export type { GraphShape, Metric, SearchOptions, ZGQOptions } from './options.js';
 
 /** Id reported in result slots that have no neighbour (k larger than the index). */
 export const NO_ID = 0xffffffff;
@@ -169,7 +169,7 @@ export class ZGQIndex {
       kernels,
       { vectorsPtr, n, dim, metric: metricCode, zones, centroidsPtr, groupCentroidsPtr, groupStartPtr },
       {
-        degree: o.degree, efConstruction: o.efConstruction, alpha: o.alpha, buildProbe: 2, seed: o.seed + 2,
+        degree: o.degree, efConstruction: o.efConstruction, alpha: o.alpha, buildProbe: 2, shape: o.graph, seed: o.seed + 2,
         onProgress: (done, total) => progress('graph', done / total),
       },
     );

@@ -29,9 +29,17 @@ export interface ZGQOptions {
   pqSubspaces?: number;
   /** Quantize residuals from the zone centroid instead of raw vectors (smaller error). Default true. */
   residual?: boolean;
+  /**
+   * Graph shape: 'unified' (default; one graph, random insertion order), 'zone-order' (one graph
+   * inserted zone by zone) or 'per-zone' (an independent graph per zone). The alternatives exist
+   * for the measurement in the README; 'unified' wins it.
+   */
+  graph?: GraphShape;
   /** Search defaults used when a search call leaves an option out. */
   search?: SearchOptions;
 }
+
+export type GraphShape = 'unified' | 'zone-order' | 'per-zone';
 
 /** Per-call search options; omitted fields fall back to the index's defaults. */
 export interface SearchOptions {
@@ -59,6 +67,7 @@ export interface ResolvedOptions {
   alpha: number;
   pqSubspaces: number;
   residual: boolean;
+  graph: GraphShape;
   search: ResolvedSearchOptions;
 }
 
@@ -110,6 +119,7 @@ export function resolveOptions(options: ZGQOptions): ResolvedOptions {
         ? Math.max(1, Math.min(64, Math.round(dim / 4)))
         : positiveInt('pqSubspaces', options.pqSubspaces, dim),
     residual: options.residual ?? true,
+    graph: resolveGraph(options.graph),
     search: resolveSearch(options.search, DEFAULT_SEARCH),
   };
 }
@@ -124,3 +134,9 @@ export function kernelMetric(metric: Metric): number {
   return metric === 'ip' ? METRIC_IP : METRIC_L2;
 }
 
+
+function resolveGraph(graph: unknown): GraphShape {
+  if (graph === undefined) return 'unified';
+  if (graph === 'unified' || graph === 'zone-order' || graph === 'per-zone') return graph;
+  throw new ZGQError('INVALID_ARGUMENT', `graph must be 'unified', 'zone-order' or 'per-zone'; got ${String(graph)}`);
+}

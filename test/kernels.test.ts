@@ -172,11 +172,19 @@ test('searchExact, searchPq, rerank and selectZones follow the reference step fo
       const distPtr = arena.alloc(L * 4);
       const idsPtr = arena.alloc(L * 4);
 
-      const got = k.searchExact(qPtr, vPtr, dim, metric, adjPtr, R, entPtr, entries.length, L, visitedPtr, 1, distPtr, idsPtr);
+      const got = k.searchExact(qPtr, vPtr, dim, metric, adjPtr, R, entPtr, entries.length, L, visitedPtr, 1, distPtr, idsPtr, 0, n);
       const exp = refSearch.beamSearch((i) => ref.distance(q, 0, vectors, i * dim, dim, metric), adj, R, entries, L, n);
       k.stripExpanded(idsPtr, got);
       assert.deepEqual(Array.from(arena.u32(idsPtr, got)), exp.ids, `searchExact ids dim=${dim} metric=${metric}`);
       assert.deepEqual(Array.from(arena.f32(distPtr, got)), exp.dists, 'searchExact distances');
+      // restricted to a node range, as for per-zone graphs
+      const [lo, hi] = [60, 240];
+      const inside = entries.map((e) => lo + (e % (hi - lo)));
+      const inPtr = arena.allocFrom(Uint32Array.from(inside));
+      const gotR = k.searchExact(qPtr, vPtr, dim, metric, adjPtr, R, inPtr, inside.length, L, visitedPtr, 3, distPtr, idsPtr, lo, hi);
+      const expR0 = refSearch.beamSearch((i) => ref.distance(q, 0, vectors, i * dim, dim, metric), adj, R, inside, L, n, lo, hi);
+      k.stripExpanded(idsPtr, gotR);
+      assert.deepEqual(Array.from(arena.u32(idsPtr, gotR)), expR0.ids, 'searchExact within a range');
 
       // PQ traversal with an integer table: exact sums in any order
       const m = 4;
@@ -184,7 +192,7 @@ test('searchExact, searchPq, rerank and selectZones follow the reference step fo
       const codes = Uint8Array.from({ length: n * m }, () => rng.int(256));
       const lutPtr = arena.allocFrom(lut);
       const codesPtr = arena.allocFrom(codes);
-      const gotPq = k.searchPq(lutPtr, codesPtr, m, adjPtr, R, entPtr, entries.length, L, visitedPtr, 2, distPtr, idsPtr, 0, 0, 0, 0, 0, dim, metric);
+      const gotPq = k.searchPq(lutPtr, codesPtr, m, adjPtr, R, entPtr, entries.length, L, visitedPtr, 4, distPtr, idsPtr, 0, 0, 0, 0, 0, dim, metric);
       const expPq = refSearch.beamSearch((i) => refPq.adc(lut, codes, i, m), adj, R, entries, L, n);
       k.stripExpanded(idsPtr, gotPq);
       assert.deepEqual(Array.from(arena.u32(idsPtr, gotPq)), expPq.ids, 'searchPq ids');

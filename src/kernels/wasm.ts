@@ -42,6 +42,7 @@ export interface KernelExports {
   searchExact(
     q: Ptr, vectors: Ptr, dim: number, metric: number, adjacency: Ptr, R: number,
     entries: Ptr, nEntries: number, L: number, visited: Ptr, epoch: number, outDist: Ptr, outIds: Ptr,
+    lo: number, hi: number,
   ): number;
   rerank(q: Ptr, vectors: Ptr, dim: number, metric: number, candIds: Ptr, count: number, k: number, outIds: Ptr, outDist: Ptr): number;
   stripExpanded(ids: Ptr, count: number): void;
@@ -49,6 +50,7 @@ export interface KernelExports {
   insertNode(
     node: number, vectors: Ptr, dim: number, metric: number, adjacency: Ptr, R: number,
     entries: Ptr, nEntries: number, L: number, alpha: number, visited: Ptr, epoch: number, scratch: Ptr,
+    lo: number, hi: number,
   ): void;
 }
 

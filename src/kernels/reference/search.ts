@@ -24,11 +24,12 @@ export function selectZones(
 
 /**
  * Beam search with a sorted pool of capacity L: expand the nearest unexpanded candidate, add every
- * unvisited neighbour that beats the pool's worst. `dist(node)` gives the traversal distance.
- * Returns the pool (ids and distances), nearest first.
+ * unvisited neighbour in [lo, hi) that beats the pool's worst. `dist(node)` gives the traversal
+ * distance. Returns the pool (ids and distances), nearest first.
  */
 export function beamSearch(
   dist: (node: number) => number, adjacency: Uint32Array, R: number, entries: number[], L: number, n: number,
+  lo = 0, hi = n,
 ): { ids: number[]; dists: number[] } {
   const visited = new Uint8Array(n);
   const pool: { d: number; id: number; expanded: boolean }[] = [];
@@ -51,7 +52,7 @@ export function beamSearch(
     const row = next.id * (R + 1);
     for (let j = 0; j < adjacency[row]; j++) {
       const nb = adjacency[row + 1 + j];
-      if (visited[nb]) continue;
+      if (nb < lo || nb >= hi || visited[nb]) continue;
       visited[nb] = 1;
       const d = dist(nb);
       if (pool.length < L || d < pool[pool.length - 1].d) insert(d, nb);
