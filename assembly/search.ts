@@ -65,7 +65,9 @@ export function selectZones(
 }
 
 /**
- * Beam search on PQ distances (ADC with the query's LUT), entered at `entries`.
+ * Beam search on PQ distances (ADC with the query's LUT). The pool is seeded first by a scan of
+ * every node of the `nScan` zones listed at `scanZones` (zone z owns nodes [zoneStart[z],
+ * zoneStart[z + 1]); its codes are contiguous, so a scan reads memory in order), then by `entries`.
  * Residual PQ adds zoneTerm[zoneOf[i]] + vecTerm[i] to every code's table sum; zoneTerm is filled
  * lazily (NaN = not yet computed) from q and the zone centroids, so zones never touched cost nothing.
  * Pass zoneOf = 0 for plain PQ. Leaves the pool (capacity L) sorted; returns its size.
@@ -77,10 +79,27 @@ export function searchPq(
   visited: usize, epoch: u16,
   outDist: usize, outIds: usize,
   zoneOf: usize, zoneTerm: usize, vecTerm: usize, q: usize, centroids: usize, dim: i32, metric: i32,
+  scanZones: usize, nScan: i32, zoneStart: usize,
 ): i32 {
   poolReset(outDist, outIds, L);
   const rowStride = <usize>(R + 1) << 2;
   const residual = zoneOf != 0;
+  for (let s = 0; s < nScan; s++) {
+    const z = load<u32>(scanZones + (<usize>s << 2));
+    const from = load<u32>(zoneStart + (<usize>z << 2));
+    const to = load<u32>(zoneStart + (<usize>(z + 1) << 2));
+    if (from >= to) continue;
+    // residual: the zone term is shared by the whole zone; residualTerm caches it
+    const zt: f32 = residual ? residualTerm(from, zoneOf, zoneTerm, vecTerm, q, centroids, dim, metric) - load<f32>(vecTerm + (<usize>from << 2)) : 0;
+    for (let node = from; node < to; node++) {
+      const tag = visited + (<usize>node << 1);
+      if (load<u16>(tag) == epoch) continue;
+      store<u16>(tag, epoch);
+      let d = adc(lut, codes + <usize>node * <usize>m, m);
+      if (residual) d += zt + load<f32>(vecTerm + (<usize>node << 2));
+      if (d < poolBound()) poolInsert(d, node);
+    }
+  }
   for (let e = 0; e < nEntries; e++) {
     const node = load<u32>(entries + (<usize>e << 2));
     const tag = visited + (<usize>node << 1);

@@ -49,12 +49,21 @@ export interface SearchOptions {
   nProbe?: number;
   /** Candidates re-scored exactly = k * rerank (bounded by ef). Default 8. */
   rerank?: number;
+  /** Of the selected zones, how many (nearest first) are scanned in full before the graph walk. Default 0. */
+  scan?: number;
+  /**
+   * Adaptive scan (L2 and cosine): a selected zone is scanned only if its centroid's squared distance
+   * is within scanRatio times the nearest zone's. Default 1.5.
+   */
+  scanRatio?: number;
 }
 
 export interface ResolvedSearchOptions {
   ef: number;
   nProbe: number;
   rerank: number;
+  scan: number;
+  scanRatio: number;
 }
 
 export interface ResolvedOptions {
@@ -71,13 +80,24 @@ export interface ResolvedOptions {
   search: ResolvedSearchOptions;
 }
 
-export const DEFAULT_SEARCH: ResolvedSearchOptions = { ef: 64, nProbe: 4, rerank: 8 };
+export const DEFAULT_SEARCH: ResolvedSearchOptions = { ef: 64, nProbe: 4, rerank: 8, scan: 0, scanRatio: 1.5 };
 
 function positiveInt(name: string, value: unknown, max = 0x7fffffff): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
     throw new ZGQError('INVALID_ARGUMENT', `${name} must be an integer in [1, ${max}]; got ${String(value)}`);
   }
   return value;
+}
+
+function ratio(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !(value >= 1) || !Number.isFinite(value)) {
+    throw new ZGQError('INVALID_ARGUMENT', `${name} must be a finite number >= 1; got ${String(value)}`);
+  }
+  return value;
+}
+
+function nonNegativeInt(name: string, value: unknown, max: number): number {
+  return value === 0 ? 0 : positiveInt(name, value, max);
 }
 
 /** Resolve and check per-call search options against the index defaults. */
@@ -87,6 +107,8 @@ export function resolveSearch(given: SearchOptions | undefined, defaults: Resolv
     ef: o.ef === undefined ? defaults.ef : positiveInt('ef', o.ef, 1 << 20),
     nProbe: o.nProbe === undefined ? defaults.nProbe : positiveInt('nProbe', o.nProbe, 1 << 16),
     rerank: o.rerank === undefined ? defaults.rerank : positiveInt('rerank', o.rerank, 1 << 16),
+    scan: o.scan === undefined ? defaults.scan : nonNegativeInt('scan', o.scan, 1 << 16),
+    scanRatio: o.scanRatio === undefined ? defaults.scanRatio : ratio('scanRatio', o.scanRatio),
   };
 }
 

@@ -108,6 +108,22 @@ export class Searcher {
   }
 
   /**
+   * How many of the selected zones (nearest first) to scan in full: at most opts.scan, and only
+   * zones about as near as the nearest one (squared distance within scanRatio times the nearest's),
+   * so a query deep inside one zone scans that zone and a query near a border or far from all data
+   * scans the several zones its neighbours may be in. Inner product has no such scale: the fixed count.
+   */
+  private zonesToScan(found: number, opts: ResolvedSearchOptions): number {
+    const limit = Math.min(opts.scan, found);
+    if (limit <= 1 || this.layout.metric !== METRIC_L2) return limit;
+    const d = this.kernels.arena.f32(this.zoneDistPtr, limit);
+    const bound = d[0] * opts.scanRatio;
+    let count = 1;
+    while (count < limit && d[count] <= bound) count++;
+    return count;
+  }
+
+  /**
    * Search the query in the query buffer. Writes up to k internal ids and kernel distances
    * (squared L2, or -dot) into outIds / outDist at `offset`, nearest first; returns how many.
    */
@@ -144,6 +160,7 @@ export class Searcher {
       this.entriesPtr, found, L, this.visitedPtr, this.epoch,
       this.poolDistPtr, this.poolIdsPtr,
       lay.residual ? lay.zoneOfPtr : 0, this.zoneTermPtr, lay.vecTermPtr, this.queryPtr, lay.centroidsPtr, lay.dim, lay.metric,
+      this.zoneIdsPtr, this.zonesToScan(found, opts), lay.zoneStartPtr,
     );
     const candidates = Math.min(pool, Math.max(k, k * opts.rerank));
     const got = kern.rerank(this.queryPtr, lay.vectorsPtr, lay.dim, lay.metric, this.poolIdsPtr, candidates, k, this.outIdsPtr, this.outDistPtr);

@@ -192,7 +192,7 @@ test('searchExact, searchPq, rerank and selectZones follow the reference step fo
       const codes = Uint8Array.from({ length: n * m }, () => rng.int(256));
       const lutPtr = arena.allocFrom(lut);
       const codesPtr = arena.allocFrom(codes);
-      const gotPq = k.searchPq(lutPtr, codesPtr, m, adjPtr, R, entPtr, entries.length, L, visitedPtr, 4, distPtr, idsPtr, 0, 0, 0, 0, 0, dim, metric);
+      const gotPq = k.searchPq(lutPtr, codesPtr, m, adjPtr, R, entPtr, entries.length, L, visitedPtr, 4, distPtr, idsPtr, 0, 0, 0, 0, 0, dim, metric, 0, 0, 0);
       const expPq = refSearch.beamSearch((i) => refPq.adc(lut, codes, i, m), adj, R, entries, L, n);
       k.stripExpanded(idsPtr, gotPq);
       assert.deepEqual(Array.from(arena.u32(idsPtr, gotPq)), expPq.ids, 'searchPq ids');
@@ -205,6 +205,16 @@ test('searchExact, searchPq, rerank and selectZones follow the reference step fo
       const expR = refSearch.rerank(q, vectors, dim, metric, expPq.ids, kk);
       assert.deepEqual(Array.from(arena.f32(oDist, r)), expR.dists, 'rerank distances');
       assert.deepEqual(Array.from(arena.u32(oIds, r)), expR.ids, 'rerank ids');
+
+      // seeded by scanning two "zones" (node ranges) in full before the walk
+      const zoneStart = Uint32Array.from([0, 40, 90, 170, 300]);
+      const zsPtr = arena.allocFrom(zoneStart);
+      const scanPtr = arena.allocFrom(Uint32Array.from([2, 0]));
+      const gotScan = k.searchPq(lutPtr, codesPtr, m, adjPtr, R, entPtr, entries.length, L, visitedPtr, 5, distPtr, idsPtr, 0, 0, 0, 0, 0, dim, metric, scanPtr, 2, zsPtr);
+      const expScan = refSearch.beamSearch((i) => refPq.adc(lut, codes, i, m), adj, R, entries, L, n, 0, n, [[90, 170], [0, 40]]);
+      k.stripExpanded(idsPtr, gotScan);
+      assert.deepEqual(Array.from(arena.u32(idsPtr, gotScan)), expScan.ids, 'searchPq seeded by zone scans');
+      assert.deepEqual(Array.from(arena.f32(distPtr, gotScan)), expScan.dists, 'searchPq scan distances');
 
       // zone selection: exact scan and the two-level tree
       const nZones = 20;

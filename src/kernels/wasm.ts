@@ -38,6 +38,7 @@ export interface KernelExports {
     entries: Ptr, nEntries: number, L: number, visited: Ptr, epoch: number,
     outDist: Ptr, outIds: Ptr,
     zoneOf: Ptr, zoneTerm: Ptr, vecTerm: Ptr, q: Ptr, centroids: Ptr, dim: number, metric: number,
+    scanZones: Ptr, nScan: number, zoneStart: Ptr,
   ): number;
   searchExact(
     q: Ptr, vectors: Ptr, dim: number, metric: number, adjacency: Ptr, R: number,

@@ -23,13 +23,14 @@ export function selectZones(
 }
 
 /**
- * Beam search with a sorted pool of capacity L: expand the nearest unexpanded candidate, add every
- * unvisited neighbour in [lo, hi) that beats the pool's worst. `dist(node)` gives the traversal
+ * Beam search with a sorted pool of capacity L, seeded by every node of the scanned ranges and then
+ * by the entries: expand the nearest unexpanded candidate, add every unvisited neighbour in
+ * [lo, hi) that beats the pool's worst. `dist(node)` gives the traversal
  * distance. Returns the pool (ids and distances), nearest first.
  */
 export function beamSearch(
   dist: (node: number) => number, adjacency: Uint32Array, R: number, entries: number[], L: number, n: number,
-  lo = 0, hi = n,
+  lo = 0, hi = n, scanRanges: [number, number][] = [],
 ): { ids: number[]; dists: number[] } {
   const visited = new Uint8Array(n);
   const pool: { d: number; id: number; expanded: boolean }[] = [];
@@ -40,6 +41,15 @@ export function beamSearch(
     pool.splice(pos, 0, { d, id, expanded: false });
     if (pool.length > L) pool.pop();
   };
+  // zone scans: every node of each range, in order, before the walk
+  for (const [from, to] of scanRanges) {
+    for (let node = from; node < to; node++) {
+      if (visited[node]) continue;
+      visited[node] = 1;
+      const d = dist(node);
+      if (pool.length < L || d < pool[pool.length - 1].d) insert(d, node);
+    }
+  }
   for (const e of entries) {
     if (visited[e]) continue;
     visited[e] = 1;
