@@ -4,3 +4,4 @@ export { distanceBlock, distanceByIds, nearestRows, nearestRowsT } from './dista
 export { pqLut, adcByIds } from './pq';
 export { selectZones, searchPq, searchExact, rerank, stripExpanded } from './search';
 export { robustPrune, insertNode } from './graph';
+export { encodeHalf } from './half';

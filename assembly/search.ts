@@ -7,6 +7,7 @@
 
 import { distance } from './distance';
 import { adc } from './pq';
+import { distanceHalf } from './half';
 import { EXPANDED, poolReset, poolInsert, poolNext, poolBound, poolSize } from './pool';
 
 // @ts-ignore: decorator
@@ -182,19 +183,27 @@ export function searchExact(
 }
 
 /**
- * Exact re-ranking: exact distances for the first `count` candidate ids (expanded bits ignored),
- * the best k of them sorted ascending into outIds / outDist. Returns how many were written.
+ * Re-ranking on the stored vectors: full distances for the first `count` candidate ids (expanded
+ * bits ignored), the best k sorted ascending into outIds / outDist. Returns how many were written.
+ * halfStorage: rows are binary16 (see half.ts) instead of float32.
  */
 export function rerank(
-  q: usize, vectors: usize, dim: i32, metric: i32,
+  q: usize, vectors: usize, dim: i32, metric: i32, halfStorage: i32,
   candIds: usize, count: i32, k: i32, outIds: usize, outDist: usize,
 ): i32 {
-  const stride = <usize>dim << 2;
   let size: i32 = 0;
+  if (halfStorage) {
+    const stride = <usize>dim << 1;
+    for (let i = 0; i < count; i++) {
+      const id = load<u32>(candIds + (<usize>i << 2)) & ~EXPANDED;
+      size = insertSorted(distanceHalf(q, vectors + <usize>id * stride, dim, metric), id, outDist, outIds, size, k);
+    }
+    return size;
+  }
+  const stride = <usize>dim << 2;
   for (let i = 0; i < count; i++) {
     const id = load<u32>(candIds + (<usize>i << 2)) & ~EXPANDED;
-    const d = distance(q, vectors + <usize>id * stride, dim, metric);
-    size = insertSorted(d, id, outDist, outIds, size, k);
+    size = insertSorted(distance(q, vectors + <usize>id * stride, dim, metric), id, outDist, outIds, size, k);
   }
   return size;
 }

@@ -9,16 +9,16 @@ import { ZGQError } from './errors.js';
 import { Arena } from './memory.js';
 import { createKernels, type Kernels, METRIC_IP, METRIC_L2 } from './kernels/wasm.js';
 import { buildZones, defaultZoneCount, type ZoneLayout } from './zones.js';
-import { decodePQ, encodePQ, PQ_CENTROIDS, trainPQ, transposeCodebooks } from './pq.js';
+import { decodePQ, encodePQ, PQ_CENTROIDS, trainPQ } from './pq.js';
 import { buildGraph } from './graph.js';
 import { type IndexLayout, Searcher } from './search.js';
-import { fromContainer, install, toSections } from './persist.js';
+import { fromContainer, install, type IndexArrays, type IndexMeta, toSections } from './persist.js';
 import {
-  kernelMetric, type Metric, type ResolvedOptions, type SearchOptions, type ZGQOptions, resolveOptions, resolveSearch,
+  kernelMetric, type Metric, type ResolvedOptions, type VectorStorage, type SearchOptions, type ZGQOptions, resolveOptions, resolveSearch,
 } from './options.js';
 
 export { ZGQError, type ZGQErrorCode } from './errors.js';
-export type { GraphShape, Metric, SearchOptions, ZGQOptions } from './options.js';
+export type { GraphShape, Metric, SearchOptions, VectorStorage, ZGQOptions } from './options.js';
 
 /** Id reported in result slots that have no neighbour (k larger than the index). */
 export const NO_ID = 0xffffffff;
@@ -68,6 +68,8 @@ export interface IndexStats {
   zoneSizes: { min: number; max: number; mean: number };
   pqSubspaces: number;
   residual: boolean;
+  /** How re-ranking vectors are stored. */
+  storage: VectorStorage;
   degree: number;
   /** Mean out-degree of the graph. */
   meanDegree: number;
@@ -123,6 +125,7 @@ export class ZGQIndex {
 
     const x = metric === 'cosine' ? normalizedCopy(vectors, dim) : vectors;
     const o = this.options;
+    // the build works in an arena of its own; the finished arrays move to a fresh, tight one
     const kernels = createKernels(new Arena());
     const { arena } = kernels;
     const metricCode = kernelMetric(metric);
@@ -132,15 +135,13 @@ export class ZGQIndex {
     const zones = buildZones(kernels, x, n, dim, Math.min(o.zones ?? defaultZoneCount(n), n), o.seed);
     progress('zones', 1);
 
-    // index data, bottom of the arena: vectors in internal order, zone tables
+    // vectors in internal (zone-contiguous) order; zone tables for the graph build
     const vectorsPtr = arena.alloc(n * dim * 4);
     {
       const v = arena.f32(vectorsPtr, n * dim);
       for (let i = 0; i < n; i++) v.set(x.subarray(zones.order[i] * dim, zones.order[i] * dim + dim), i * dim);
     }
     const centroidsPtr = arena.allocFrom(zones.centroids);
-    const zoneStartPtr = arena.allocFrom(zones.zoneStart);
-    const zoneEntryPtr = arena.allocFrom(zones.zoneEntry);
     const groupCentroidsPtr = zones.nGroups ? arena.allocFrom(zones.groupCentroids) : 0;
     const groupStartPtr = zones.nGroups ? arena.allocFrom(zones.groupStart) : 0;
 
@@ -149,19 +150,9 @@ export class ZGQIndex {
     for (let z = 0; z < zones.nZones; z++) zoneOf.fill(z, zones.zoneStart[z], zones.zoneStart[z + 1]);
     const pqInput = o.residual ? residuals(arena.f32(vectorsPtr, n * dim), zoneOf, zones.centroids, dim) : arena.f32(vectorsPtr, n * dim).slice();
     const codebooks = trainPQ(kernels, pqInput, n, dim, m, { seed: o.seed + 1 });
-    const codebooksPtr = arena.allocFrom(codebooks);
-    const { codebooksT, norms } = transposeCodebooks(codebooks, dim, m);
-    const codebooksTPtr = arena.allocFrom(codebooksT);
-    const codebookNormsPtr = arena.allocFrom(norms);
     const codes = new Uint8Array(n * m);
     encodePQ(kernels, pqInput, n, dim, m, codebooks, codes);
-    const codesPtr = arena.allocFrom(codes);
-    let zoneOfPtr = 0;
-    let vecTermPtr = 0;
-    if (o.residual) {
-      zoneOfPtr = arena.allocFrom(zoneOf);
-      vecTermPtr = arena.allocFrom(residualTerms(codebooks, codes, zoneOf, zones.centroids, n, dim, m, metricCode));
-    }
+    const vecTerm = o.residual ? residualTerms(codebooks, codes, zoneOf, zones.centroids, n, dim, m, metricCode) : new Float32Array(0);
     progress('pq', 1);
 
     progress('graph', 0);
@@ -173,16 +164,28 @@ export class ZGQIndex {
         onProgress: (done, total) => progress('graph', done / total),
       },
     );
-    const dataBytes = arena.used;
 
-    const layout: IndexLayout = {
-      n, dim, metric: metricCode, m, degree: o.degree, nZones: zones.nZones, nGroups: zones.nGroups,
-      residual: o.residual, vectorsPtr, codesPtr, adjacencyPtr, codebooksPtr, codebooksTPtr, codebookNormsPtr, centroidsPtr, zoneStartPtr,
-      zoneEntryPtr, groupCentroidsPtr, groupStartPtr, zoneOfPtr, vecTermPtr,
-    };
+    const storage = o.storage === 'float16' && fitsHalf(x) ? 'float16' : 'float32';
     const internalIds = new Uint32Array(n);
     for (let i = 0; i < n; i++) internalIds[i] = ids[zones.order[i]];
-    this.built = { kernels, layout, searcher: new Searcher(kernels, layout), ids: internalIds, zoneStart: zones.zoneStart, dataBytes };
+    const meta: IndexMeta = {
+      kind: 'zgq-index', options: o, n, dim, m, degree: o.degree, nZones: zones.nZones, nGroups: zones.nGroups,
+      residual: o.residual, storage,
+    };
+    const arrays: IndexArrays = {
+      vectors: storage === 'float16' ? toHalf(kernels, vectorsPtr, n * dim) : arena.f32(vectorsPtr, n * dim),
+      codes,
+      adjacency: arena.u32(adjacencyPtr, n * (o.degree + 1)),
+      codebooks,
+      centroids: zones.centroids,
+      zoneStart: zones.zoneStart,
+      zoneEntry: zones.zoneEntry,
+      groupCentroids: zones.groupCentroids,
+      groupStart: zones.groupStart,
+      vecTerm,
+      ids: internalIds,
+    };
+    this.built = installBuilt(meta, arrays);
     progress('done', 1);
   }
 
@@ -240,11 +243,7 @@ export class ZGQIndex {
     const decoded = await readContainerFile(path);
     const { meta, arrays } = fromContainer(decoded, path);
     const index = new ZGQIndex(meta.options);
-    const { kernels, layout } = install(meta, arrays);
-    index.built = {
-      kernels, layout, searcher: new Searcher(kernels, layout), ids: arrays.ids.slice(),
-      zoneStart: arrays.zoneStart.slice(), dataBytes: kernels.arena.used,
-    };
+    index.built = installBuilt(meta, arrays);
     return index;
   }
 
@@ -264,7 +263,7 @@ export class ZGQIndex {
     const memory = memoryStats(b);
     return {
       size: lay.n, dim: lay.dim, metric: this.options.metric, zones: lay.nZones, zoneGroups: lay.nGroups, zoneSizes: sizes,
-      pqSubspaces: lay.m, residual: lay.residual, degree: lay.degree, meanDegree: edges / lay.n, memory,
+      pqSubspaces: lay.m, residual: lay.residual, storage: lay.halfStorage ? 'float16' : 'float32', degree: lay.degree, meanDegree: edges / lay.n, memory,
     };
   }
 
@@ -313,9 +312,37 @@ export class ZGQIndex {
   }
 }
 
+/** Move validated arrays into a fresh arena and set up a searcher over them. */
+function installBuilt(meta: IndexMeta, arrays: IndexArrays): Built {
+  const { kernels, layout } = install(meta, arrays);
+  const dataBytes = kernels.arena.used;
+  return { kernels, layout, searcher: new Searcher(kernels, layout), ids: arrays.ids.slice(), zoneStart: arrays.zoneStart.slice(), dataBytes };
+}
+
+/** Largest finite binary16 magnitude. */
+const HALF_MAX = 65504;
+
+function fitsHalf(x: Float32Array): boolean {
+  for (let i = 0; i < x.length; i++) if (x[i] > HALF_MAX || x[i] < -HALF_MAX) return false;
+  return true;
+}
+
+/** Half-precision copy of `count` floats at ptr (encoded by the kernel, copied out of the arena). */
+function toHalf(kernels: Kernels, ptr: number, count: number): Uint16Array {
+  const { arena, k } = kernels;
+  const mark = arena.mark();
+  try {
+    const out = arena.alloc(count * 2);
+    k.encodeHalf(ptr, out, count);
+    return arena.u16(out, count).slice();
+  } finally {
+    arena.release(mark);
+  }
+}
+
 function memoryStats(b: Built): MemoryStats {
   const lay = b.layout;
-  const vectors = lay.n * lay.dim * 4;
+  const vectors = lay.n * lay.dim * (lay.halfStorage ? 2 : 4);
   const codes = lay.n * lay.m + (lay.residual ? lay.n * 8 : 0);
   const graph = lay.n * (lay.degree + 1) * 4;
   const codebooks = PQ_CENTROIDS * lay.dim * 8 + lay.m * PQ_CENTROIDS * 4; // plain + transposed, norms

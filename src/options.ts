@@ -30,6 +30,11 @@ export interface ZGQOptions {
   /** Quantize residuals from the zone centroid instead of raw vectors (smaller error). Default true. */
   residual?: boolean;
   /**
+   * How the vectors used for exact re-ranking are stored: 'float16' (half the memory; 11
+   * significant bits) or 'float32'. Data beyond ±65504 is always stored as float32. Default 'float16'.
+   */
+  storage?: VectorStorage;
+  /**
    * Graph shape: 'unified' (default; one graph, random insertion order), 'zone-order' (one graph
    * inserted zone by zone) or 'per-zone' (an independent graph per zone). The alternatives exist
    * for the measurement in the README; 'unified' wins it.
@@ -40,6 +45,8 @@ export interface ZGQOptions {
 }
 
 export type GraphShape = 'unified' | 'zone-order' | 'per-zone';
+
+export type VectorStorage = 'float16' | 'float32';
 
 /** Per-call search options; omitted fields fall back to the index's defaults. */
 export interface SearchOptions {
@@ -77,6 +84,7 @@ export interface ResolvedOptions {
   pqSubspaces: number;
   residual: boolean;
   graph: GraphShape;
+  storage: VectorStorage;
   search: ResolvedSearchOptions;
 }
 
@@ -142,6 +150,7 @@ export function resolveOptions(options: ZGQOptions): ResolvedOptions {
         : positiveInt('pqSubspaces', options.pqSubspaces, dim),
     residual: options.residual ?? true,
     graph: resolveGraph(options.graph),
+    storage: resolveStorage(options.storage),
     search: resolveSearch(options.search, DEFAULT_SEARCH),
   };
 }
@@ -161,4 +170,10 @@ function resolveGraph(graph: unknown): GraphShape {
   if (graph === undefined) return 'unified';
   if (graph === 'unified' || graph === 'zone-order' || graph === 'per-zone') return graph;
   throw new ZGQError('INVALID_ARGUMENT', `graph must be 'unified', 'zone-order' or 'per-zone'; got ${String(graph)}`);
+}
+
+function resolveStorage(storage: unknown): VectorStorage {
+  if (storage === undefined) return 'float16';
+  if (storage === 'float16' || storage === 'float32') return storage;
+  throw new ZGQError('INVALID_ARGUMENT', `storage must be 'float16' or 'float32'; got ${String(storage)}`);
 }

@@ -3,18 +3,18 @@
  * section per flat array. Loading checks every count against the header and every stored id,
  * neighbour and range before the index is used, so a damaged file fails with CORRUPT_FILE.
  *
- * Sections: VECS f32[n*dim] vectors (internal order) | CODE u8[n*m] PQ codes | ADJC u32[n*(R+1)]
+ * Sections: VECS f32[n*dim] or VF16 u16[n*dim] (binary16) vectors (internal order) | CODE u8[n*m] PQ codes | ADJC u32[n*(R+1)]
  * graph | PQCB f32[256*dim] codebooks | CENT f32[Z*dim] zone centroids | ZSTA u32[Z+1] zone ranges |
  * ZENT u32[Z] zone medoids | GCEN f32[G*dim], GSTA u32[G+1] selection tree (G > 0) |
  * VTRM f32[n] residual node terms (residual PQ) | IDS_ u32[n] caller ids.
  */
 import { ZGQError } from './errors.js';
-import { type DecodedContainer, type Section, sectionF32, sectionU32, sectionU8 } from './format.js';
+import { type DecodedContainer, type Section, sectionF32, sectionU16, sectionU32, sectionU8 } from './format.js';
 import { Arena } from './memory.js';
 import { createKernels, type Kernels } from './kernels/wasm.js';
 import { PQ_CENTROIDS, transposeCodebooks } from './pq.js';
 import type { IndexLayout } from './search.js';
-import type { ResolvedOptions } from './options.js';
+import type { ResolvedOptions, VectorStorage } from './options.js';
 import { kernelMetric, resolveOptions } from './options.js';
 
 /** Header of a saved index. */
@@ -28,11 +28,14 @@ export interface IndexMeta {
   nZones: number;
   nGroups: number;
   residual: boolean;
+  /** Storage of the re-ranking vectors (files without the field hold float32). */
+  storage: VectorStorage;
 }
 
 /** The flat arrays of an index outside the arena (views or copies). */
 export interface IndexArrays {
-  vectors: Float32Array;
+  /** float32 rows, or binary16 bits when meta.storage is 'float16'. */
+  vectors: Float32Array | Uint16Array;
   codes: Uint8Array;
   adjacency: Uint32Array;
   codebooks: Float32Array;
@@ -51,9 +54,10 @@ const bytesOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.b
 export function toSections(kernels: Kernels, lay: IndexLayout, ids: Uint32Array, options: ResolvedOptions): { meta: IndexMeta; sections: Section[] } {
   const { arena } = kernels;
   const { n, dim, m, degree, nZones, nGroups } = lay;
-  const meta: IndexMeta = { kind: 'zgq-index', options, n, dim, m, degree, nZones, nGroups, residual: lay.residual };
+  const storage: VectorStorage = lay.halfStorage ? 'float16' : 'float32';
+  const meta: IndexMeta = { kind: 'zgq-index', options, n, dim, m, degree, nZones, nGroups, residual: lay.residual, storage };
   const sections: Section[] = [
-    { tag: 'VECS', bytes: arena.u8(lay.vectorsPtr, n * dim * 4) },
+    lay.halfStorage ? { tag: 'VF16', bytes: arena.u8(lay.vectorsPtr, n * dim * 2) } : { tag: 'VECS', bytes: arena.u8(lay.vectorsPtr, n * dim * 4) },
     { tag: 'CODE', bytes: arena.u8(lay.codesPtr, n * m) },
     { tag: 'ADJC', bytes: arena.u8(lay.adjacencyPtr, n * (degree + 1) * 4) },
     { tag: 'PQCB', bytes: arena.u8(lay.codebooksPtr, PQ_CENTROIDS * dim * 4) },
@@ -101,11 +105,14 @@ export function fromContainer(decoded: DecodedContainer, name: string): { meta: 
     throw new ZGQError('CORRUPT_FILE', `${name}: header options are invalid (${(cause as Error).message})`, { cause });
   }
   if (options.dim !== dim) throw corrupt(name, `header options.dim ${options.dim} differs from dim ${dim}`);
-  const meta: IndexMeta = { kind: 'zgq-index', options, n, dim, m, degree, nZones, nGroups, residual: raw.residual };
+  const storage = raw.storage ?? 'float32';
+  if (storage !== 'float32' && storage !== 'float16') throw corrupt(name, `header field storage must be 'float32' or 'float16'; found ${JSON.stringify(storage)}`);
+  options.storage = storage;
+  const meta: IndexMeta = { kind: 'zgq-index', options, n, dim, m, degree, nZones, nGroups, residual: raw.residual, storage };
 
   const s = decoded.sections;
   const arrays: IndexArrays = {
-    vectors: sectionF32(s, 'VECS', n * dim, name),
+    vectors: storage === 'float16' ? sectionU16(s, 'VF16', n * dim, name) : sectionF32(s, 'VECS', n * dim, name),
     codes: sectionU8(s, 'CODE', n * m, name),
     adjacency: sectionU32(s, 'ADJC', n * (degree + 1), name),
     codebooks: sectionF32(s, 'PQCB', PQ_CENTROIDS * dim, name),
@@ -136,7 +143,13 @@ function checkRanges(start: Uint32Array, count: number, total: number, section: 
 
 function checkArrays(meta: IndexMeta, a: IndexArrays, name: string): void {
   const { n, degree, nZones, nGroups } = meta;
-  checkFinite(a.vectors, 'VECS', name);
+  if (a.vectors instanceof Float32Array) checkFinite(a.vectors, 'VECS', name);
+  else {
+    // binary16 exponent 31 is infinity or NaN
+    for (let i = 0; i < a.vectors.length; i++) {
+      if ((a.vectors[i] & 0x7c00) === 0x7c00) throw corrupt(name, `section VF16 holds a non-finite value at element ${i}`);
+    }
+  }
   checkFinite(a.codebooks, 'PQCB', name);
   checkFinite(a.centroids, 'CENT', name);
   checkFinite(a.groupCentroids, 'GCEN', name);
@@ -174,6 +187,7 @@ export function install(meta: IndexMeta, a: IndexArrays): { kernels: Kernels; la
   for (let z = 0; z < meta.nZones; z++) zoneOf.fill(z, a.zoneStart[z], a.zoneStart[z + 1]);
   const layout: IndexLayout = {
     n, dim, m, degree: meta.degree, nZones: meta.nZones, nGroups: meta.nGroups, residual: meta.residual,
+    halfStorage: meta.storage === 'float16',
     metric: kernelMetric(meta.options.metric),
     vectorsPtr: arena.allocFrom(a.vectors),
     codesPtr: arena.allocFrom(a.codes),

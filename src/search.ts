@@ -22,7 +22,9 @@ export interface IndexLayout {
   nZones: number;
   nGroups: number;
   residual: boolean;
-  /** Float32Array[n * dim]: vectors in internal (zone-contiguous) order, for exact re-ranking. */
+  /** Re-ranking vectors are binary16 (Uint16Array[n * dim]) rather than float32. */
+  halfStorage: boolean;
+  /** Float32Array[n * dim] or Uint16Array[n * dim] (halfStorage): vectors in internal (zone-contiguous) order, for re-ranking. */
   vectorsPtr: number;
   /** Uint8Array[n * m]: PQ codes. */
   codesPtr: number;
@@ -163,7 +165,7 @@ export class Searcher {
       this.zoneIdsPtr, this.zonesToScan(found, opts), lay.zoneStartPtr,
     );
     const candidates = Math.min(pool, Math.max(k, k * opts.rerank));
-    const got = kern.rerank(this.queryPtr, lay.vectorsPtr, lay.dim, lay.metric, this.poolIdsPtr, candidates, k, this.outIdsPtr, this.outDistPtr);
+    const got = kern.rerank(this.queryPtr, lay.vectorsPtr, lay.dim, lay.metric, lay.halfStorage ? 1 : 0, this.poolIdsPtr, candidates, k, this.outIdsPtr, this.outDistPtr);
     outIds.set(arena.u32(this.outIdsPtr, got), offset);
     outDist.set(arena.f32(this.outDistPtr, got), offset);
     return got;

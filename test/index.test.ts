@@ -39,7 +39,8 @@ test('recall@10 >= 0.95 on 20K x 64 clustered data with default options', async 
   assert.equal(stats.zones, Math.round(Math.sqrt(20000)) - (Math.round(Math.sqrt(20000)) - stats.zones)); // zones dropped only if empty
   assert.ok(stats.zones > 100 && stats.zones <= 141);
   assert.ok(stats.zoneGroups > 0, 'many zones use the selection tree');
-  assert.equal(stats.memory.vectors, 20000 * 64 * 4);
+  assert.equal(stats.storage, 'float16');
+  assert.equal(stats.memory.vectors, 20000 * 64 * 2, 'binary16 re-ranking vectors');
   assert.ok(stats.meanDegree > 4 && stats.meanDegree <= stats.degree);
 
   // the two-level zone tree loses (almost) nothing against the exact centroid scan
@@ -80,7 +81,8 @@ for (const metric of ['ip', 'cosine'] as const) {
     // the reported distance of a found id equals the brute-force distance for that id
     const q0 = batch.ids[0];
     const rank = Array.from(truth.ids.subarray(0, 10)).indexOf(q0);
-    if (rank >= 0) assert.ok(Math.abs(batch.distances[0] - truth.distances[rank]) < 1e-4);
+    // binary16 storage: distances within its 2^-11 relative precision of the exact ones
+    if (rank >= 0) assert.ok(Math.abs(batch.distances[0] - truth.distances[rank]) < 2e-3 * Math.max(1, Math.abs(truth.distances[rank])));
   });
 }
 
@@ -88,12 +90,12 @@ test('caller ids come back; k larger than the index pads with NO_ID and Infinity
   const dim = 8;
   const ds = clusteredGaussian({ n: 50, nQueries: 1, dim, seed: 5 });
   const ids = Uint32Array.from({ length: 50 }, (_, i) => 1000 + i * 7);
-  const index = new ZGQIndex({ dim });
+  const index = new ZGQIndex({ dim, storage: 'float32' });
   await index.build(ds.base, { ids });
   const hit = index.search(ds.base.subarray(3 * dim, 4 * dim), 60, { ef: 100 });
   assert.equal(hit.ids.length, 60);
   assert.equal(hit.ids[0], 1000 + 3 * 7, 'a stored vector finds itself first');
-  assert.equal(hit.distances[0], 0);
+  assert.equal(hit.distances[0], 0, 'float32 storage: exact distance');
   const found = Array.from(hit.ids.subarray(0, 50)).sort((a, b) => a - b);
   assert.deepEqual(found, Array.from(ids).sort((a, b) => a - b), 'all 50 ids, each once');
   for (let i = 50; i < 60; i++) {
@@ -145,4 +147,27 @@ test('plain (non-residual) PQ and exact-zone scans also reach high recall', asyn
   assert.equal(index.stats().zoneGroups, 0, 'few zones are scanned exactly');
   const batch = await index.searchBatch(ds.queries, 10, { ef: 128 });
   assert.ok(recallAtK(batch.ids, truth.ids, ds.nQueries, 10, 10) >= 0.9);
+});
+
+test('binary16 storage: near-exact distances, half the bytes; data beyond its range stays float32', async () => {
+  const dim = 16;
+  const ds = clusteredGaussian({ n: 2000, nQueries: 20, dim, seed: 17 });
+  const half = new ZGQIndex({ dim });
+  await half.build(ds.base);
+  const full = new ZGQIndex({ dim, storage: 'float32' });
+  await full.build(ds.base);
+  assert.equal(half.stats().memory.vectors * 2, full.stats().memory.vectors);
+  const a = await half.searchBatch(ds.queries, 10);
+  const b = await full.searchBatch(ds.queries, 10);
+  let same = 0;
+  for (let i = 0; i < a.ids.length; i++) {
+    if (a.ids[i] === b.ids[i]) same++;
+    assert.ok(Math.abs(a.distances[i] - b.distances[i]) <= 2e-3 * Math.max(1, b.distances[i]));
+  }
+  assert.ok(same >= a.ids.length * 0.98, `${same} of ${a.ids.length} result slots agree`);
+
+  const big = ds.base.map((v) => v * 1e5);
+  const wide = new ZGQIndex({ dim });
+  await wide.build(big);
+  assert.equal(wide.stats().storage, 'float32', 'values beyond ±65504 are kept as float32');
 });

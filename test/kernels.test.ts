@@ -8,6 +8,7 @@ import * as ref from '../src/kernels/reference/distance.js';
 import * as refPq from '../src/kernels/reference/pq.js';
 import * as refSearch from '../src/kernels/reference/search.js';
 import { transposeCodebooks, PQ_CENTROIDS } from '../src/pq.js';
+import * as refHalf from '../src/kernels/reference/half.js';
 import { Rng } from '../src/random.js';
 
 const DIMS = [1, 3, 4, 7, 16, 17, 128, 129];
@@ -201,7 +202,7 @@ test('searchExact, searchPq, rerank and selectZones follow the reference step fo
       const kk = 5;
       const oIds = arena.alloc(kk * 4);
       const oDist = arena.alloc(kk * 4);
-      const r = k.rerank(qPtr, vPtr, dim, metric, idsPtr, gotPq, kk, oIds, oDist);
+      const r = k.rerank(qPtr, vPtr, dim, metric, 0, idsPtr, gotPq, kk, oIds, oDist);
       const expR = refSearch.rerank(q, vectors, dim, metric, expPq.ids, kk);
       assert.deepEqual(Array.from(arena.f32(oDist, r)), expR.dists, 'rerank distances');
       assert.deepEqual(Array.from(arena.u32(oIds, r)), expR.ids, 'rerank ids');
@@ -249,6 +250,49 @@ test('searchExact, searchPq, rerank and selectZones follow the reference step fo
         assert.deepEqual(Array.from(arena.u32(keptPtr, kept)), expK, `robustPrune alpha=${alpha}`);
       }
       arena.release(mark);
+    }
+  });
+});
+
+test('binary16: encodeHalf rounds like the reference, distanceHalf (in rerank) matches', () => {
+  withKernels(({ arena, k }) => {
+    const rng = new Rng(5);
+    // known encodings, then random values across the half range, subnormals and ties
+    const known: [number, number][] = [[0, 0], [-0, 0x8000], [1, 0x3c00], [-2, 0xc000], [65504, 0x7bff], [2 ** -24, 0x0001], [2 ** -14, 0x0400], [0.1, 0x2e66], [1 + 2 ** -11, 0x3c00], [1 + 3 * 2 ** -11, 0x3c02]];
+    const values = known.map(([v]) => v);
+    for (let i = 0; i < 2000; i++) values.push((rng.next() * 2 - 1) * 2 ** (rng.int(40) - 24));
+    for (let i = 0; i < 200; i++) values.push(rng.int(4096) - 2048 + 0.5);
+    const src = Float32Array.from(values);
+    const mark = arena.mark();
+    const srcPtr = arena.allocFrom(src);
+    const dstPtr = arena.alloc(src.length * 2);
+    k.encodeHalf(srcPtr, dstPtr, src.length);
+    const bits = arena.u16(dstPtr, src.length);
+    known.forEach(([, h], i) => assert.equal(bits[i], h, `encode ${known[i][0]}`));
+    for (let i = 0; i < src.length; i++) {
+      assert.equal(bits[i], refHalf.encodeHalf(src[i]), `encode ${src[i]}`);
+      const back = refHalf.decodeHalf(bits[i]);
+      assert.ok(Math.abs(back - src[i]) <= Math.max(Math.abs(src[i]) * 2 ** -11, 2 ** -25), `round trip ${src[i]} -> ${back}`);
+    }
+    arena.release(mark);
+
+    for (const dim of DIMS) for (const metric of METRICS) {
+      const n = 30;
+      const rows = randomData(rng, n * dim, true);
+      const q = randomData(rng, dim, true);
+      const half = Uint16Array.from(rows, (v) => refHalf.encodeHalf(v));
+      const m2 = arena.mark();
+      const hPtr = arena.allocFrom(half);
+      const qPtr = arena.allocFrom(q);
+      const ids = Uint32Array.from({ length: n }, (_, i) => i);
+      const idsPtr = arena.allocFrom(ids);
+      const oIds = arena.alloc(n * 4);
+      const oDist = arena.alloc(n * 4);
+      const got = k.rerank(qPtr, hPtr, dim, metric, 1, idsPtr, n, n, oIds, oDist);
+      const expected = Array.from(ids, (i) => refHalf.distanceHalf(q, half, i * dim, dim, metric)).sort((a, b) => a - b);
+      assert.equal(got, n);
+      close(arena.f32(oDist, n), expected, true, `rerank on binary16 dim=${dim} metric=${metric}`);
+      arena.release(m2);
     }
   });
 });

@@ -45,8 +45,9 @@ export interface KernelExports {
     entries: Ptr, nEntries: number, L: number, visited: Ptr, epoch: number, outDist: Ptr, outIds: Ptr,
     lo: number, hi: number,
   ): number;
-  rerank(q: Ptr, vectors: Ptr, dim: number, metric: number, candIds: Ptr, count: number, k: number, outIds: Ptr, outDist: Ptr): number;
+  rerank(q: Ptr, vectors: Ptr, dim: number, metric: number, halfStorage: number, candIds: Ptr, count: number, k: number, outIds: Ptr, outDist: Ptr): number;
   stripExpanded(ids: Ptr, count: number): void;
+  encodeHalf(src: Ptr, dst: Ptr, count: number): void;
   robustPrune(vectors: Ptr, dim: number, metric: number, candIds: Ptr, candDist: Ptr, count: number, R: number, alpha: number, outIds: Ptr): number;
   insertNode(
     node: number, vectors: Ptr, dim: number, metric: number, adjacency: Ptr, R: number,

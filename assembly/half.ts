@@ -1,0 +1,104 @@
+// Half-precision (IEEE 754 binary16) storage of the re-ranking vectors: half the bytes of float32,
+// with 11 significant bits (relative error <= 2^-11; whole numbers up to 2048 are exact).
+// WebAssembly SIMD has no half-float instructions, so decoding is bit arithmetic: move the
+// exponent and mantissa up by 13 bits and rescale by 2^112 with one float multiply, which also
+// turns half subnormals and zero into the right float32 values. Plain twins: src/kernels/reference/half.ts.
+
+import { METRIC_L2 } from './distance';
+
+const MAGIC: f32 = reinterpret<f32>(0x77800000); // 2^112
+
+// @ts-ignore: decorator
+@inline
+function decode4(h: v128): v128 {
+  // h: four halves zero-extended to u32 lanes
+  const magnitude = f32x4.mul(i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13), f32x4.splat(MAGIC));
+  return v128.or(magnitude, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
+}
+
+// @ts-ignore: decorator
+@inline
+export function decodeHalf(h: u32): f32 {
+  const magnitude = reinterpret<f32>((h & 0x7fff) << 13) * MAGIC;
+  return reinterpret<f32>(reinterpret<u32>(magnitude) | ((h & 0x8000) << 16));
+}
+
+/** Squared L2 (metric 0) or -dot (metric 1) between a float32 query and a half-precision row. */
+// @ts-ignore: decorator
+@inline
+export function distanceHalf(q: usize, x: usize, dim: i32, metric: i32): f32 {
+  let acc0 = f32x4.splat(0);
+  let acc1 = f32x4.splat(0);
+  let i: i32 = 0;
+  const l2 = metric == METRIC_L2;
+  for (; i + 8 <= dim; i += 8) {
+    const h = v128.load(x + (<usize>i << 1));
+    const lo = decode4(i32x4.extend_low_i16x8_u(h));
+    const hi = decode4(i32x4.extend_high_i16x8_u(h));
+    const qlo = v128.load(q + (<usize>i << 2));
+    const qhi = v128.load(q + (<usize>i << 2), 16);
+    if (l2) {
+      const d0 = f32x4.sub(qlo, lo);
+      const d1 = f32x4.sub(qhi, hi);
+      acc0 = f32x4.add(acc0, f32x4.mul(d0, d0));
+      acc1 = f32x4.add(acc1, f32x4.mul(d1, d1));
+    } else {
+      acc0 = f32x4.add(acc0, f32x4.mul(qlo, lo));
+      acc1 = f32x4.add(acc1, f32x4.mul(qhi, hi));
+    }
+  }
+  const acc = f32x4.add(acc0, acc1);
+  let sum: f32 =
+    f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) +
+    f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
+  for (; i < dim; i++) {
+    const v = decodeHalf(<u32>load<u16>(x + (<usize>i << 1)));
+    const qv = load<f32>(q + (<usize>i << 2));
+    if (l2) sum += (qv - v) * (qv - v);
+    else sum += qv * v;
+  }
+  return l2 ? sum : -sum;
+}
+
+/**
+ * Encode `count` float32 values to half precision, rounding to nearest, ties to even. Values must
+ * lie within ±65504 (the caller checks); smaller than half's range rounds to subnormals or zero.
+ */
+export function encodeHalf(src: usize, dst: usize, count: i32): void {
+  for (let i = 0; i < count; i++) {
+    const bits = reinterpret<u32>(load<f32>(src + (<usize>i << 2)));
+    const sign = (bits >>> 16) & 0x8000;
+    const exp = <i32>((bits >>> 23) & 0xff) - 127 + 15;
+    let mant = bits & 0x7fffff;
+    let h: u32;
+    if (exp >= 31) {
+      h = sign | 0x7c00; // out of range: infinity (never reached for checked input)
+    } else if (exp <= 0) {
+      if (exp < -10) {
+        h = sign;
+      } else {
+        // subnormal: shift the mantissa with its implicit bit, round to nearest even
+        mant |= 0x800000;
+        const shift = <u32>(14 - exp);
+        const half: u32 = (<u32>1) << (shift - 1);
+        let m = mant >>> shift;
+        const rest: u32 = mant & (((<u32>1) << shift) - 1);
+        if (rest > half || (rest == half && (m & 1) != 0)) m++;
+        h = sign | m;
+      }
+    } else {
+      let m = mant >>> 13;
+      const rest = mant & 0x1fff;
+      let e = <u32>exp;
+      if (rest > 0x1000 || (rest == 0x1000 && (m & 1) != 0)) {
+        m++;
+        if (m == 0x400) {
+          m = 0;
+          e++;
+        }
+      }
+      h = e >= 31 ? sign | 0x7c00 : sign | (e << 10) | m;
+    }
+    store<u16>(dst + (<usize>i << 1), <u16>h);
+  }
+}
