@@ -39,6 +39,23 @@ export function pqLut(q: usize, codebooksT: usize, norms: usize, dim: i32, m: i3
     }
     const l2 = mode == LUT_L2;
     const qqv = f32x4.splat(qq);
+    if (len == 4) {
+      // the common case (m = dim / 4): the query's four coordinates stay in registers
+      const s0 = f32x4.splat(scale * load<f32>(qs));
+      const s1 = f32x4.splat(scale * load<f32>(qs, 4));
+      const s2 = f32x4.splat(scale * load<f32>(qs, 8));
+      const s3 = f32x4.splat(scale * load<f32>(qs, 12));
+      for (let c = 0; c < 256; c += 4) {
+        const co = <usize>c << 2;
+        let acc = l2 ? f32x4.add(qqv, v128.load(nrm + co)) : f32x4.splat(0);
+        acc = f32x4.add(acc, f32x4.mul(s0, v128.load(block + co)));
+        acc = f32x4.add(acc, f32x4.mul(s1, v128.load(block + co, 1024)));
+        acc = f32x4.add(acc, f32x4.mul(s2, v128.load(block + co, 2048)));
+        acc = f32x4.add(acc, f32x4.mul(s3, v128.load(block + co, 3072)));
+        v128.store(lut + co, acc);
+      }
+      continue;
+    }
     for (let c = 0; c < 256; c += 4) {
       const co = <usize>c << 2;
       let acc = l2 ? f32x4.add(qqv, v128.load(nrm + co)) : f32x4.splat(0);
