@@ -70,7 +70,7 @@ export function selectZones(
  * every node of the `nScan` zones listed at `scanZones` (zone z owns nodes [zoneStart[z],
  * zoneStart[z + 1]); its codes are contiguous, so a scan reads memory in order), then by `entries`.
  * Residual PQ adds zoneTerm[zoneOf[i]] + vecTerm[i] to every code's table sum; zoneTerm is filled
- * lazily (NaN = not yet computed) from q and the zone centroids, so zones never touched cost nothing.
+ * lazily (valid where zoneTag == epoch) from q and the zone centroids, so untouched zones cost nothing.
  * Pass zoneOf = 0 for plain PQ. Leaves the pool (capacity L) sorted; returns its size.
  */
 export function searchPq(
@@ -79,7 +79,7 @@ export function searchPq(
   entries: usize, nEntries: i32, L: i32,
   visited: usize, epoch: u16,
   outDist: usize, outIds: usize,
-  zoneOf: usize, zoneTerm: usize, vecTerm: usize, q: usize, centroids: usize, dim: i32, metric: i32,
+  zoneOf: usize, zoneTerm: usize, zoneTag: usize, vecTerm: usize, q: usize, centroids: usize, dim: i32, metric: i32,
   scanZones: usize, nScan: i32, zoneStart: usize,
 ): i32 {
   poolReset(outDist, outIds, L);
@@ -91,7 +91,7 @@ export function searchPq(
     const to = load<u32>(zoneStart + (<usize>(z + 1) << 2));
     if (from >= to) continue;
     // residual: the zone term is shared by the whole zone; residualTerm caches it
-    const zt: f32 = residual ? residualTerm(from, zoneOf, zoneTerm, vecTerm, q, centroids, dim, metric) - load<f32>(vecTerm + (<usize>from << 2)) : 0;
+    const zt: f32 = residual ? zoneTermOf(z, zoneTerm, zoneTag, epoch, q, centroids, dim, metric) : 0;
     for (let node = from; node < to; node++) {
       const tag = visited + (<usize>node << 1);
       if (load<u16>(tag) == epoch) continue;
@@ -107,7 +107,7 @@ export function searchPq(
     if (load<u16>(tag) == epoch) continue;
     store<u16>(tag, epoch);
     let d = adc(lut, codes + <usize>node * <usize>m, m);
-    if (residual) d += residualTerm(node, zoneOf, zoneTerm, vecTerm, q, centroids, dim, metric);
+    if (residual) d += residualTerm(node, zoneOf, zoneTerm, zoneTag, epoch, vecTerm, q, centroids, dim, metric);
     poolInsert(d, node);
   }
   while (true) {
@@ -121,26 +121,32 @@ export function searchPq(
       if (load<u16>(tag) == epoch) continue;
       store<u16>(tag, epoch);
       let d = adc(lut, codes + <usize>nb * <usize>m, m);
-      if (residual) d += residualTerm(nb, zoneOf, zoneTerm, vecTerm, q, centroids, dim, metric);
+      if (residual) d += residualTerm(nb, zoneOf, zoneTerm, zoneTag, epoch, vecTerm, q, centroids, dim, metric);
       if (d < poolBound()) poolInsert(d, nb);
     }
   }
   return poolSize;
 }
 
+/** The query's distance to zone z's centroid, computed on first use in this query (tag == epoch). */
+// @ts-ignore: decorator
+@inline
+function zoneTermOf(z: u32, zoneTerm: usize, zoneTag: usize, epoch: u16, q: usize, centroids: usize, dim: i32, metric: i32): f32 {
+  const tag = zoneTag + (<usize>z << 1);
+  if (load<u16>(tag) == epoch) return load<f32>(zoneTerm + (<usize>z << 2));
+  const t = distance(q, centroids + <usize>z * (<usize>dim << 2), dim, metric);
+  store<f32>(zoneTerm + (<usize>z << 2), t);
+  store<u16>(tag, epoch);
+  return t;
+}
+
 // @ts-ignore: decorator
 @inline
 function residualTerm(
-  node: u32, zoneOf: usize, zoneTerm: usize, vecTerm: usize, q: usize, centroids: usize, dim: i32, metric: i32,
+  node: u32, zoneOf: usize, zoneTerm: usize, zoneTag: usize, epoch: u16, vecTerm: usize, q: usize, centroids: usize, dim: i32, metric: i32,
 ): f32 {
   const z = load<u32>(zoneOf + (<usize>node << 2));
-  const zt = zoneTerm + (<usize>z << 2);
-  let t = load<f32>(zt);
-  if (t != t) {
-    t = distance(q, centroids + <usize>z * (<usize>dim << 2), dim, metric);
-    store<f32>(zt, t);
-  }
-  return t + load<f32>(vecTerm + (<usize>node << 2));
+  return zoneTermOf(z, zoneTerm, zoneTag, epoch, q, centroids, dim, metric) + load<f32>(vecTerm + (<usize>node << 2));
 }
 
 /**

@@ -285,7 +285,7 @@ export class ZGQIndex {
         throw new ZGQError('DIMENSION_MISMATCH', `query has ${source.length} values; the index dim is ${dim}`);
       }
     }
-    const q = built.searcher.queryView();
+    const q = built.searcher.queryBuffer(k, opts);
     let norm = 0;
     for (let j = 0; j < dim; j++) {
       const v = source[start + j];

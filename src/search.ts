@@ -4,7 +4,6 @@
  * (visited tags, lookup table, candidate pool) so the query loop allocates nothing.
  */
 import type { Kernels } from './kernels/wasm.js';
-import { LUT_IP, LUT_L2, LUT_RESIDUAL_L2, METRIC_L2 } from './kernels/wasm.js';
 import { PQ_CENTROIDS } from './pq.js';
 import { groupProbeFor } from './zones.js';
 import type { ResolvedSearchOptions } from './options.js';
@@ -50,25 +49,36 @@ export interface IndexLayout {
   vecTermPtr: number;
 }
 
+/**
+ * Fields of the per-thread context block (u32 each) read by assembly/query.ts `searchQuery`:
+ * the index's arrays, then this thread's scratch. Keep in step with the constants there.
+ */
+const CTX = {
+  n: 0, dim: 1, metric: 2, m: 3, degree: 4, nZones: 5, nGroups: 6, residual: 7, half: 8,
+  vectors: 9, codes: 10, adjacency: 11, codebooksT: 12, codebookNorms: 13, centroids: 14,
+  zoneStart: 15, zoneEntry: 16, groupCentroids: 17, groupStart: 18, zoneOf: 19, vecTerm: 20,
+  query: 21, lut: 22, visited: 23, epoch: 24, zoneTerm: 25, zoneTag: 26, poolDist: 27, poolIds: 28,
+  zoneIds: 29, zoneDist: 30, entries: 31, groupScratch: 32, outIds: 33, outDist: 34,
+} as const;
+const CTX_FIELDS = 35;
+
+/** Capacities of a context's growable scratch. */
+interface Capacity {
+  pool: number;
+  probe: number;
+  k: number;
+}
+
 export class Searcher {
   private readonly kernels: Kernels;
   private readonly layout: IndexLayout;
-  private readonly queryPtr: number;
-  private readonly lutPtr: number;
-  private readonly visitedPtr: number;
-  private readonly zoneTermPtr: number;
-  private epoch = 0;
-  private poolCapacity = 0;
-  private poolDistPtr = 0;
-  private poolIdsPtr = 0;
-  private probeCapacity = 0;
-  private zoneIdsPtr = 0;
-  private zoneDistPtr = 0;
-  private entriesPtr = 0;
-  private groupScratchPtr = 0;
-  private outCapacity = 0;
-  private outIdsPtr = 0;
-  private outDistPtr = 0;
+  /** Byte offset of this searcher's context block. */
+  readonly ctx: number;
+  private readonly cap: Capacity = { pool: 0, probe: 0, k: 0 };
+  private viewBuffer: ArrayBufferLike | null = null;
+  private query!: Float32Array;
+  private outIds!: Uint32Array;
+  private outDist!: Float32Array;
   /** Exact zone scan instead of the two-level tree (tests compare the two). */
   exactZones = false;
 
@@ -76,53 +86,92 @@ export class Searcher {
     this.kernels = kernels;
     this.layout = layout;
     const { arena } = kernels;
-    this.queryPtr = arena.alloc(layout.dim * 4);
-    this.lutPtr = arena.alloc(layout.m * PQ_CENTROIDS * 4);
-    this.visitedPtr = arena.alloc(layout.n * 2);
-    arena.u16(this.visitedPtr, layout.n).fill(0);
-    this.zoneTermPtr = layout.residual ? arena.alloc(layout.nZones * 4) : 0;
+    this.ctx = arena.alloc(CTX_FIELDS * 4);
+    const c = arena.u32(this.ctx, CTX_FIELDS);
+    c[CTX.n] = layout.n;
+    c[CTX.dim] = layout.dim;
+    c[CTX.metric] = layout.metric;
+    c[CTX.m] = layout.m;
+    c[CTX.degree] = layout.degree;
+    c[CTX.nZones] = layout.nZones;
+    c[CTX.nGroups] = layout.nGroups;
+    c[CTX.residual] = layout.residual ? 1 : 0;
+    c[CTX.half] = layout.halfStorage ? 1 : 0;
+    c[CTX.vectors] = layout.vectorsPtr;
+    c[CTX.codes] = layout.codesPtr;
+    c[CTX.adjacency] = layout.adjacencyPtr;
+    c[CTX.codebooksT] = layout.codebooksTPtr;
+    c[CTX.codebookNorms] = layout.codebookNormsPtr;
+    c[CTX.centroids] = layout.centroidsPtr;
+    c[CTX.zoneStart] = layout.zoneStartPtr;
+    c[CTX.zoneEntry] = layout.zoneEntryPtr;
+    c[CTX.groupCentroids] = layout.groupCentroidsPtr;
+    c[CTX.groupStart] = layout.groupStartPtr;
+    c[CTX.zoneOf] = layout.zoneOfPtr;
+    c[CTX.vecTerm] = layout.vecTermPtr;
+    const set = (field: number, value: number) => (arena.u32(this.ctx, CTX_FIELDS)[field] = value);
+    set(CTX.query, arena.alloc(layout.dim * 4));
+    set(CTX.lut, arena.alloc(layout.m * PQ_CENTROIDS * 4));
+    const visited = arena.alloc(layout.n * 2);
+    arena.u16(visited, layout.n).fill(0);
+    set(CTX.visited, visited);
+    set(CTX.epoch, 0);
+    if (layout.residual) {
+      set(CTX.zoneTerm, arena.alloc(layout.nZones * 4));
+      const tags = arena.alloc(layout.nZones * 2);
+      arena.u16(tags, layout.nZones).fill(0);
+      set(CTX.zoneTag, tags);
+    }
   }
 
-  /** The query buffer (dim floats) inside the arena: write the query here, then call `run`. */
-  queryView(): Float32Array {
-    return this.kernels.arena.f32(this.queryPtr, this.layout.dim);
+  private field(f: number): number {
+    return this.kernels.arena.u32(this.ctx, CTX_FIELDS)[f];
   }
 
   private ensure(pool: number, probe: number, k: number): void {
     const { arena } = this.kernels;
-    if (pool > this.poolCapacity) {
-      this.poolCapacity = Math.max(pool, this.poolCapacity * 2);
-      this.poolDistPtr = arena.alloc(this.poolCapacity * 4);
-      this.poolIdsPtr = arena.alloc(this.poolCapacity * 4);
+    const cap = this.cap;
+    if (pool <= cap.pool && probe <= cap.probe && k <= cap.k) return;
+    const set = (field: number, value: number) => (arena.u32(this.ctx, CTX_FIELDS)[field] = value);
+    if (pool > cap.pool) {
+      cap.pool = Math.max(pool, cap.pool * 2);
+      set(CTX.poolDist, arena.alloc(cap.pool * 4));
+      set(CTX.poolIds, arena.alloc(cap.pool * 4));
     }
-    if (probe > this.probeCapacity) {
-      this.probeCapacity = Math.max(probe, this.probeCapacity * 2);
-      this.zoneIdsPtr = arena.alloc(this.probeCapacity * 4);
-      this.zoneDistPtr = arena.alloc(this.probeCapacity * 4);
-      this.entriesPtr = arena.alloc(this.probeCapacity * 4);
-      this.groupScratchPtr = arena.alloc((this.probeCapacity + 4) * 8);
+    if (probe > cap.probe) {
+      cap.probe = Math.max(probe, cap.probe * 2);
+      set(CTX.zoneIds, arena.alloc(cap.probe * 4));
+      set(CTX.zoneDist, arena.alloc(cap.probe * 4));
+      set(CTX.entries, arena.alloc(cap.probe * 4));
+      set(CTX.groupScratch, arena.alloc((groupProbeFor(cap.probe, this.layout.nGroups) + 1) * 8));
     }
-    if (k > this.outCapacity) {
-      this.outCapacity = Math.max(k, this.outCapacity * 2);
-      this.outIdsPtr = arena.alloc(this.outCapacity * 4);
-      this.outDistPtr = arena.alloc(this.outCapacity * 4);
+    if (k > cap.k) {
+      cap.k = Math.max(k, cap.k * 2);
+      set(CTX.outIds, arena.alloc(cap.k * 4));
+      set(CTX.outDist, arena.alloc(cap.k * 4));
     }
+    this.viewBuffer = null;
+  }
+
+  /** Views of the query and result buffers, re-made when the memory has grown or scratch moved. */
+  private refreshViews(): void {
+    const bytes = this.kernels.arena.bytes;
+    if (this.viewBuffer === bytes.buffer) return;
+    this.viewBuffer = bytes.buffer;
+    this.query = this.kernels.arena.f32(this.field(CTX.query), this.layout.dim);
+    this.outIds = this.kernels.arena.u32(this.field(CTX.outIds), this.cap.k);
+    this.outDist = this.kernels.arena.f32(this.field(CTX.outDist), this.cap.k);
   }
 
   /**
-   * How many of the selected zones (nearest first) to scan in full: at most opts.scan, and only
-   * zones about as near as the nearest one (squared distance within scanRatio times the nearest's),
-   * so a query deep inside one zone scans that zone and a query near a border or far from all data
-   * scans the several zones its neighbours may be in. Inner product has no such scale: the fixed count.
+   * Prepare for a search with these options and return the query buffer (dim floats inside the
+   * arena, a view): write the query there, then call `run` with the same k and options.
    */
-  private zonesToScan(found: number, opts: ResolvedSearchOptions): number {
-    const limit = Math.min(opts.scan, found);
-    if (limit <= 1 || this.layout.metric !== METRIC_L2) return limit;
-    const d = this.kernels.arena.f32(this.zoneDistPtr, limit);
-    const bound = d[0] * opts.scanRatio;
-    let count = 1;
-    while (count < limit && d[count] <= bound) count++;
-    return count;
+  queryBuffer(k: number, opts: ResolvedSearchOptions): Float32Array {
+    const nProbe = Math.min(opts.nProbe, this.layout.nZones);
+    this.ensure(Math.max(opts.ef, k), nProbe, k);
+    this.refreshViews();
+    return this.query;
   }
 
   /**
@@ -130,44 +179,19 @@ export class Searcher {
    * (squared L2, or -dot) into outIds / outDist at `offset`, nearest first; returns how many.
    */
   run(k: number, opts: ResolvedSearchOptions, outIds: Uint32Array, outDist: Float32Array, offset: number): number {
-    const L = Math.max(opts.ef, k);
     const lay = this.layout;
     const nProbe = Math.min(opts.nProbe, lay.nZones);
-    this.ensure(L, nProbe, k);
-    const { arena, k: kern } = this.kernels;
-
+    const L = Math.max(opts.ef, k);
     const nGroups = this.exactZones ? 0 : lay.nGroups;
-    const groupProbe = groupProbeFor(nProbe, nGroups);
-    const found = kern.selectZones(
-      this.queryPtr, lay.centroidsPtr, lay.nZones, lay.dim, lay.metric,
-      lay.groupCentroidsPtr, lay.groupStartPtr, nGroups, groupProbe,
-      nProbe, this.zoneIdsPtr, this.zoneDistPtr, this.groupScratchPtr,
+    if (this.exactZones) this.kernels.arena.u32(this.ctx, CTX_FIELDS)[CTX.nGroups] = 0;
+    const got = this.kernels.k.searchQuery(
+      this.ctx, k, L, nProbe, groupProbeFor(nProbe, nGroups), opts.scan, opts.scanRatio, Math.max(k, k * opts.rerank),
     );
-    const zoneIds = arena.u32(this.zoneIdsPtr, found);
-    const zoneEntry = arena.u32(lay.zoneEntryPtr, lay.nZones);
-    const entries = arena.u32(this.entriesPtr, found);
-    for (let i = 0; i < found; i++) entries[i] = zoneEntry[zoneIds[i]];
-
-    const lutMode = lay.metric === METRIC_L2 ? (lay.residual ? LUT_RESIDUAL_L2 : LUT_L2) : LUT_IP;
-    kern.pqLut(this.queryPtr, lay.codebooksTPtr, lay.codebookNormsPtr, lay.dim, lay.m, lutMode, this.lutPtr);
-    if (lay.residual) arena.f32(this.zoneTermPtr, lay.nZones).fill(NaN);
-
-    this.epoch++;
-    if (this.epoch === 65536) {
-      arena.u16(this.visitedPtr, lay.n).fill(0);
-      this.epoch = 1;
+    if (this.exactZones) this.kernels.arena.u32(this.ctx, CTX_FIELDS)[CTX.nGroups] = lay.nGroups;
+    for (let i = 0; i < got; i++) {
+      outIds[offset + i] = this.outIds[i];
+      outDist[offset + i] = this.outDist[i];
     }
-    const pool = kern.searchPq(
-      this.lutPtr, lay.codesPtr, lay.m, lay.adjacencyPtr, lay.degree,
-      this.entriesPtr, found, L, this.visitedPtr, this.epoch,
-      this.poolDistPtr, this.poolIdsPtr,
-      lay.residual ? lay.zoneOfPtr : 0, this.zoneTermPtr, lay.vecTermPtr, this.queryPtr, lay.centroidsPtr, lay.dim, lay.metric,
-      this.zoneIdsPtr, this.zonesToScan(found, opts), lay.zoneStartPtr,
-    );
-    const candidates = Math.min(pool, Math.max(k, k * opts.rerank));
-    const got = kern.rerank(this.queryPtr, lay.vectorsPtr, lay.dim, lay.metric, lay.halfStorage ? 1 : 0, this.poolIdsPtr, candidates, k, this.outIdsPtr, this.outDistPtr);
-    outIds.set(arena.u32(this.outIdsPtr, got), offset);
-    outDist.set(arena.f32(this.outDistPtr, got), offset);
     return got;
   }
 }

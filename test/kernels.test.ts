@@ -193,7 +193,7 @@ test('searchExact, searchPq, rerank and selectZones follow the reference step fo
       const codes = Uint8Array.from({ length: n * m }, () => rng.int(256));
       const lutPtr = arena.allocFrom(lut);
       const codesPtr = arena.allocFrom(codes);
-      const gotPq = k.searchPq(lutPtr, codesPtr, m, adjPtr, R, entPtr, entries.length, L, visitedPtr, 4, distPtr, idsPtr, 0, 0, 0, 0, 0, dim, metric, 0, 0, 0);
+      const gotPq = k.searchPq(lutPtr, codesPtr, m, adjPtr, R, entPtr, entries.length, L, visitedPtr, 4, distPtr, idsPtr, 0, 0, 0, 0, 0, 0, dim, metric, 0, 0, 0);
       const expPq = refSearch.beamSearch((i) => refPq.adc(lut, codes, i, m), adj, R, entries, L, n);
       k.stripExpanded(idsPtr, gotPq);
       assert.deepEqual(Array.from(arena.u32(idsPtr, gotPq)), expPq.ids, 'searchPq ids');
@@ -211,7 +211,7 @@ test('searchExact, searchPq, rerank and selectZones follow the reference step fo
       const zoneStart = Uint32Array.from([0, 40, 90, 170, 300]);
       const zsPtr = arena.allocFrom(zoneStart);
       const scanPtr = arena.allocFrom(Uint32Array.from([2, 0]));
-      const gotScan = k.searchPq(lutPtr, codesPtr, m, adjPtr, R, entPtr, entries.length, L, visitedPtr, 5, distPtr, idsPtr, 0, 0, 0, 0, 0, dim, metric, scanPtr, 2, zsPtr);
+      const gotScan = k.searchPq(lutPtr, codesPtr, m, adjPtr, R, entPtr, entries.length, L, visitedPtr, 5, distPtr, idsPtr, 0, 0, 0, 0, 0, 0, dim, metric, scanPtr, 2, zsPtr);
       const expScan = refSearch.beamSearch((i) => refPq.adc(lut, codes, i, m), adj, R, entries, L, n, 0, n, [[90, 170], [0, 40]]);
       k.stripExpanded(idsPtr, gotScan);
       assert.deepEqual(Array.from(arena.u32(idsPtr, gotScan)), expScan.ids, 'searchPq seeded by zone scans');

@@ -37,9 +37,10 @@ export interface KernelExports {
     lut: Ptr, codes: Ptr, m: number, adjacency: Ptr, R: number,
     entries: Ptr, nEntries: number, L: number, visited: Ptr, epoch: number,
     outDist: Ptr, outIds: Ptr,
-    zoneOf: Ptr, zoneTerm: Ptr, vecTerm: Ptr, q: Ptr, centroids: Ptr, dim: number, metric: number,
+    zoneOf: Ptr, zoneTerm: Ptr, zoneTag: Ptr, vecTerm: Ptr, q: Ptr, centroids: Ptr, dim: number, metric: number,
     scanZones: Ptr, nScan: number, zoneStart: Ptr,
   ): number;
+  searchQuery(ctx: Ptr, k: number, L: number, nProbe: number, groupProbe: number, scan: number, scanRatio: number, rerankCount: number): number;
   searchExact(
     q: Ptr, vectors: Ptr, dim: number, metric: number, adjacency: Ptr, R: number,
     entries: Ptr, nEntries: number, L: number, visited: Ptr, epoch: number, outDist: Ptr, outIds: Ptr,
