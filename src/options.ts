@@ -52,15 +52,15 @@ export type VectorStorage = 'float16' | 'float32';
 export interface SearchOptions {
   /** Beam width (candidate pool size) of the graph search; at least k. Default 64. */
   ef?: number;
-  /** Zones whose medoids enter the graph search. Default 4. */
+  /** Zones selected per query: their medoids enter the graph search, the nearest are scanned. Default 16. */
   nProbe?: number;
   /** Candidates re-scored exactly = k * rerank (bounded by ef). Default 8. */
   rerank?: number;
-  /** Of the selected zones, how many (nearest first) are scanned in full before the graph walk. Default 0. */
+  /** Of the selected zones, how many (nearest first) may be scanned in full before the graph walk. Default 16. */
   scan?: number;
   /**
    * Adaptive scan (L2 and cosine): a selected zone is scanned only if its centroid's squared distance
-   * is within scanRatio times the nearest zone's. Default 1.5.
+   * is within scanRatio times the nearest zone's. Default 1.25.
    */
   scanRatio?: number;
 }
@@ -88,7 +88,7 @@ export interface ResolvedOptions {
   search: ResolvedSearchOptions;
 }
 
-export const DEFAULT_SEARCH: ResolvedSearchOptions = { ef: 64, nProbe: 4, rerank: 8, scan: 0, scanRatio: 1.5 };
+export const DEFAULT_SEARCH: ResolvedSearchOptions = { ef: 64, nProbe: 16, rerank: 8, scan: 16, scanRatio: 1.25 };
 
 function positiveInt(name: string, value: unknown, max = 0x7fffffff): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {

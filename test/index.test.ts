@@ -50,6 +50,12 @@ test('recall@10 >= 0.95 on 20K x 64 clustered data with default options', async 
   exact.exactZones = false;
   const exactRecall = recallAtK(exactBatch.ids, truth.ids, ds.nQueries, 10, 10);
   assert.ok(recall >= exactRecall - 0.02, `tree ${recall} vs exact scan ${exactRecall}`);
+
+  // the graph walk alone (no zone scans) and the scans with little walking both work
+  const walkOnly = await index.searchBatch(ds.queries, 10, { scan: 0, ef: 128 });
+  assert.ok(recallAtK(walkOnly.ids, truth.ids, ds.nQueries, 10, 10) >= 0.95, 'graph walk without zone scans');
+  const scanHeavy = await index.searchBatch(ds.queries, 10, { scan: 16, scanRatio: 100, ef: 32 });
+  assert.ok(recallAtK(scanHeavy.ids, truth.ids, ds.nQueries, 10, 10) >= 0.9, 'zone scans with a short walk');
 });
 
 test('recall@10 >= 0.95 on siftsmall with default options', async (t) => {
