@@ -5,4 +5,4 @@ export { pqLut, adcByIds } from './pq';
 export { selectZones, searchPq, searchExact, rerank, stripExpanded } from './search';
 export { robustPrune, insertNode } from './graph';
 export { encodeHalf } from './half';
-export { searchQuery } from './query';
+export { searchQuery, searchRange } from './query';

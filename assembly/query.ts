@@ -120,3 +120,31 @@ export function searchQuery(
     ptr(ctx, OUT_IDS), ptr(ctx, OUT_DIST),
   );
 }
+
+/**
+ * Search queries [from, to) of a batch (f32 rows of dim at `queries`) with one context; results go
+ * to k slots per query at outIds / outDist (row q at q * k), padded with 0xFFFFFFFF / +inf when
+ * fewer than k are found. One call per batch slice: a worker thread runs one of these at a time.
+ */
+export function searchRange(
+  ctx: usize, queries: usize, from: i32, to: i32,
+  k: i32, L: i32, nProbe: i32, groupProbe: i32, scan: i32, scanRatio: f32, rerankCount: i32,
+  outIds: usize, outDist: usize,
+): void {
+  const dim = <i32>get(ctx, DIM);
+  const rowBytes = <usize>dim << 2;
+  const q = ptr(ctx, QUERY);
+  const foundIds = ptr(ctx, OUT_IDS);
+  const foundDist = ptr(ctx, OUT_DIST);
+  for (let i = from; i < to; i++) {
+    memory.copy(q, queries + <usize>i * rowBytes, rowBytes);
+    const got = searchQuery(ctx, k, L, nProbe, groupProbe, scan, scanRatio, rerankCount);
+    const slot = <usize>i * <usize>k << 2;
+    memory.copy(outIds + slot, foundIds, <usize>got << 2);
+    memory.copy(outDist + slot, foundDist, <usize>got << 2);
+    for (let j = got; j < k; j++) {
+      store<u32>(outIds + slot + (<usize>j << 2), 0xffffffff);
+      store<f32>(outDist + slot + (<usize>j << 2), Infinity);
+    }
+  }
+}

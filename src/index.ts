@@ -14,7 +14,7 @@ import { buildGraph } from './graph.js';
 import { type IndexLayout, Searcher } from './search.js';
 import { fromContainer, install, type IndexArrays, type IndexMeta, toSections } from './persist.js';
 import {
-  kernelMetric, type Metric, type ResolvedOptions, type VectorStorage, type SearchOptions, type ZGQOptions, resolveOptions, resolveSearch,
+  kernelMetric, type Metric, type ResolvedOptions, type ResolvedSearchOptions, type VectorStorage, type SearchOptions, type ZGQOptions, resolveOptions, resolveSearch,
 } from './options.js';
 
 export { ZGQError, type ZGQErrorCode } from './errors.js';
@@ -34,6 +34,15 @@ export interface SearchResult {
 export interface BatchSearchResult extends SearchResult {
   nq: number;
   k: number;
+}
+
+/** Options of searchBatch: search options plus the thread count. */
+export interface BatchSearchOptions extends SearchOptions {
+  /**
+   * Threads that search the batch (worker threads sharing the index's memory; nothing is copied
+   * per worker). Default: the CPUs available to the process. Small batches run on the calling thread.
+   */
+  threads?: number;
 }
 
 export interface BuildOptions {
@@ -85,11 +94,18 @@ interface Built {
   zoneStart: Uint32Array;
   /** Arena bytes at the end of the index data (scratch lies above). */
   dataBytes: number;
+  /** One searcher (context and scratch) per worker thread of parallel batches. */
+  workerSearchers: Searcher[];
+  /** Arena buffers of the current batch: queries f32[capacity], results u32/f32[capacity]. */
+  batch: { capacity: number; queries: number; outIds: number; outDist: number };
+  /** Names this index's memory to worker threads. */
+  token: string;
 }
 
 export class ZGQIndex {
   readonly options: ResolvedOptions;
   private built: Built | null = null;
+  private batchQueue: Promise<void> = Promise.resolve();
 
   constructor(options: ZGQOptions) {
     this.options = resolveOptions(options);
@@ -207,9 +223,13 @@ export class ZGQIndex {
    * Search nq queries (Float32Array[nq * dim], row-major). Returns flat arrays of nq * k slots,
    * row q at [q * k, (q + 1) * k).
    */
-  async searchBatch(queries: Float32Array, k: number, options?: SearchOptions): Promise<BatchSearchResult> {
+  async searchBatch(queries: Float32Array, k: number, options?: BatchSearchOptions): Promise<BatchSearchResult> {
     const built = this.requireBuilt();
     checkK(k);
+    const threads = options?.threads;
+    if (threads !== undefined && (!Number.isInteger(threads) || threads < 1 || threads > 256)) {
+      throw new ZGQError('INVALID_ARGUMENT', `threads must be an integer in [1, 256]; got ${String(threads)}`);
+    }
     const dim = this.options.dim;
     if (!(queries instanceof Float32Array)) {
       throw new ZGQError('INVALID_ARGUMENT', `queries must be a Float32Array of nq * dim values; got ${describe(queries)}`);
@@ -220,9 +240,18 @@ export class ZGQIndex {
     const nq = queries.length / dim;
     checkFinite(queries, dim, 'query');
     const opts = resolveSearch(options, this.options.search);
-    const ids = new Uint32Array(nq * k).fill(NO_ID);
-    const distances = new Float32Array(nq * k).fill(Infinity);
-    for (let q = 0; q < nq; q++) this.searchInto(built, queries, q * dim, k, opts, ids, distances, q * k, `query ${q}`);
+    const rows = this.options.metric === 'cosine' ? normalizedCopy(queries, dim, 'query') : queries;
+    // batches share the index's batch buffers and worker contexts: one batch at a time
+    const run = this.batchQueue.then(() => runBatch(built, rows, nq, k, opts, threads));
+    this.batchQueue = run.then(() => undefined, () => undefined);
+    const { ids, distances } = await run;
+    const callerIds = built.ids;
+    const metric = this.options.metric;
+    for (let i = 0; i < ids.length; i++) {
+      if (ids[i] === NO_ID) continue;
+      ids[i] = callerIds[ids[i]];
+      distances[i] = reportedDistance(metric, distances[i]);
+    }
     return { ids, distances, nq, k };
   }
 
@@ -305,18 +334,77 @@ export class ZGQIndex {
     const metric = this.options.metric;
     for (let i = offset; i < offset + got; i++) {
       outIds[i] = ids[outIds[i]];
-      // kernel distances: ip gives -dot; cosine runs as L2 on unit vectors, |a - b|² = 2 - 2 cos
-      if (metric === 'ip') outDist[i] = 1 + outDist[i];
-      else if (metric === 'cosine') outDist[i] = outDist[i] / 2;
+      outDist[i] = reportedDistance(metric, outDist[i]);
     }
   }
+}
+
+/** Kernel distance -> reported distance: ip gives -dot; cosine runs as L2 on unit vectors, |a - b|² = 2 - 2 cos. */
+function reportedDistance(metric: Metric, d: number): number {
+  return metric === 'ip' ? 1 + d : metric === 'cosine' ? d / 2 : d;
+}
+
+/** Batches below this many queries per thread run on the calling thread. */
+const MIN_QUERIES_PER_THREAD = 32;
+let nextToken = 0;
+
+/**
+ * Search a validated batch: queries copied into the arena, then one searchRange call per slice,
+ * on the calling thread or on worker threads sharing the memory. Returns internal ids and kernel
+ * distances (copies).
+ */
+async function runBatch(
+  built: Built, queries: Float32Array, nq: number, k: number, opts: ResolvedSearchOptions, threadsAsked: number | undefined,
+): Promise<{ ids: Uint32Array; distances: Float32Array }> {
+  const { arena, k: kern } = built.kernels;
+  const dim = built.layout.dim;
+  const batch = built.batch;
+  if (batch.capacity < nq * Math.max(dim, k)) {
+    const capacity = Math.max(nq * Math.max(dim, k), batch.capacity * 2);
+    batch.queries = arena.alloc(capacity * 4);
+    batch.outIds = arena.alloc(capacity * 4);
+    batch.outDist = arena.alloc(capacity * 4);
+    batch.capacity = capacity;
+  }
+  arena.f32(batch.queries, nq * dim).set(queries.subarray(0, nq * dim));
+
+  let threads = threadsAsked ?? (await import('./parallel.js')).defaultThreads();
+  threads = Math.max(1, Math.min(threads, Math.floor(nq / MIN_QUERIES_PER_THREAD)));
+  if (threads === 1) {
+    const [, L, nProbe, groupProbe, scan, scanRatio, rerankCount] = built.searcher.plan(k, opts);
+    kern.searchRange(built.searcher.ctx, batch.queries, 0, nq, k, L, nProbe, groupProbe, scan, scanRatio, rerankCount, batch.outIds, batch.outDist);
+  } else {
+    while (built.workerSearchers.length < threads) built.workerSearchers.push(new Searcher(built.kernels, built.layout));
+    const lanes = built.workerSearchers.slice(0, threads);
+    const calls = lanes.map((s) => s.plan(k, opts));
+    const { kernelModule } = await import('./kernels/wasm.js');
+    const { runSlice } = await import('./parallel.js');
+    // each lane (a context) takes the next slice when it is done: several slices per thread even
+    // out slow and fast queries, and a context never serves two slices at once
+    const step = Math.max(MIN_QUERIES_PER_THREAD, Math.ceil(nq / (threads * 4)));
+    let next = 0;
+    await Promise.all(lanes.map(async (lane, t) => {
+      while (next < nq) {
+        const from = next;
+        next = Math.min(nq, from + step);
+        await runSlice({
+          token: built.token, memory: arena.memory, module: kernelModule(), ctx: lane.ctx, queries: batch.queries,
+          from, to: next, call: calls[t], outIds: batch.outIds, outDist: batch.outDist,
+        }, threads);
+      }
+    }));
+  }
+  return { ids: arena.u32(batch.outIds, nq * k).slice(), distances: arena.f32(batch.outDist, nq * k).slice() };
 }
 
 /** Move validated arrays into a fresh arena and set up a searcher over them. */
 function installBuilt(meta: IndexMeta, arrays: IndexArrays): Built {
   const { kernels, layout } = install(meta, arrays);
   const dataBytes = kernels.arena.used;
-  return { kernels, layout, searcher: new Searcher(kernels, layout), ids: arrays.ids.slice(), zoneStart: arrays.zoneStart.slice(), dataBytes };
+  return {
+    kernels, layout, searcher: new Searcher(kernels, layout), ids: arrays.ids.slice(), zoneStart: arrays.zoneStart.slice(), dataBytes,
+    workerSearchers: [], batch: { capacity: 0, queries: 0, outIds: 0, outDist: 0 }, token: `zgq-${nextToken++}-${Math.random().toString(36).slice(2)}`,
+  };
 }
 
 /** Largest finite binary16 magnitude. */
@@ -396,12 +484,12 @@ function resolveIds(given: BuildOptions['ids'], n: number): Uint32Array {
   return ids;
 }
 
-function normalizedCopy(x: Float32Array, dim: number): Float32Array {
+function normalizedCopy(x: Float32Array, dim: number, what = 'vector'): Float32Array {
   const out = new Float32Array(x.length);
   for (let i = 0; i < x.length; i += dim) {
     let norm = 0;
     for (let j = 0; j < dim; j++) norm += x[i + j] * x[i + j];
-    if (norm === 0) throw new ZGQError('INVALID_ARGUMENT', `vector ${i / dim} has zero length; cosine distance is undefined for it`);
+    if (norm === 0) throw new ZGQError('INVALID_ARGUMENT', `${what} ${i / dim} has zero length; cosine distance is undefined for it`);
     const inv = 1 / Math.sqrt(norm);
     for (let j = 0; j < dim; j++) out[i + j] = x[i + j] * inv;
   }

@@ -175,19 +175,27 @@ export class Searcher {
   }
 
   /**
+   * The kernel arguments after the context for these options: [k, L, nProbe, groupProbe, scan,
+   * scanRatio, rerankCount]; makes sure the context's scratch is large enough for them.
+   */
+  plan(k: number, opts: ResolvedSearchOptions): number[] {
+    const lay = this.layout;
+    const nProbe = Math.min(opts.nProbe, lay.nZones);
+    const L = Math.max(opts.ef, k);
+    this.ensure(L, nProbe, k);
+    const nGroups = this.exactZones ? 0 : lay.nGroups;
+    this.kernels.arena.u32(this.ctx, CTX_FIELDS)[CTX.nGroups] = nGroups;
+    return [k, L, nProbe, groupProbeFor(nProbe, nGroups), opts.scan, opts.scanRatio, Math.max(k, k * opts.rerank)];
+  }
+
+  /**
    * Search the query in the query buffer. Writes up to k internal ids and kernel distances
    * (squared L2, or -dot) into outIds / outDist at `offset`, nearest first; returns how many.
    */
   run(k: number, opts: ResolvedSearchOptions, outIds: Uint32Array, outDist: Float32Array, offset: number): number {
-    const lay = this.layout;
-    const nProbe = Math.min(opts.nProbe, lay.nZones);
-    const L = Math.max(opts.ef, k);
-    const nGroups = this.exactZones ? 0 : lay.nGroups;
-    if (this.exactZones) this.kernels.arena.u32(this.ctx, CTX_FIELDS)[CTX.nGroups] = 0;
-    const got = this.kernels.k.searchQuery(
-      this.ctx, k, L, nProbe, groupProbeFor(nProbe, nGroups), opts.scan, opts.scanRatio, Math.max(k, k * opts.rerank),
-    );
-    if (this.exactZones) this.kernels.arena.u32(this.ctx, CTX_FIELDS)[CTX.nGroups] = lay.nGroups;
+    const [, L, nProbe, groupProbe, scan, scanRatio, rerankCount] = this.plan(k, opts);
+    this.refreshViews();
+    const got = this.kernels.k.searchQuery(this.ctx, k, L, nProbe, groupProbe, scan, scanRatio, rerankCount);
     for (let i = 0; i < got; i++) {
       outIds[offset + i] = this.outIds[i];
       outDist[offset + i] = this.outDist[i];

@@ -83,6 +83,7 @@ test('search rejects wrong dimension, non-finite queries, bad k and bad options'
   const badBatch = ds.queries.slice();
   badBatch[dim * 3 + 1] = -Infinity;
   await expectCodeAsync(() => index.searchBatch(badBatch, 10), 'NOT_FINITE', /query 3/);
+  for (const threads of [0, 1.5, -2]) await expectCodeAsync(() => index.searchBatch(ds.queries, 10, { threads }), 'INVALID_ARGUMENT', /threads/);
   // a plain number array of the right length is accepted for one query
   assert.equal(index.search(Array.from(q), 3).ids.length, 3);
 });

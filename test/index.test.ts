@@ -177,3 +177,23 @@ test('binary16 storage: near-exact distances, half the bytes; data beyond its ra
   await wide.build(big);
   assert.equal(wide.stats().storage, 'float32', 'values beyond ±65504 are kept as float32');
 });
+
+test('searchBatch on worker threads returns exactly what one thread returns', async () => {
+  const dim = 32;
+  const ds = clusteredGaussian({ n: 6000, nQueries: 400, dim, seed: 19, outlierFraction: 0.3 });
+  for (const metric of ['l2', 'cosine'] as const) {
+    const index = new ZGQIndex({ dim, metric });
+    await index.build(ds.base);
+    const one = await index.searchBatch(ds.queries, 10, { threads: 1 });
+    const two = await index.searchBatch(ds.queries, 10, { threads: 2 });
+    assert.deepEqual(two.ids, one.ids);
+    assert.deepEqual(two.distances, one.distances);
+    // batches run one at a time even when started together, with other options
+    const [a, b] = await Promise.all([index.searchBatch(ds.queries, 5, { threads: 2, ef: 32 }), index.searchBatch(ds.queries, 10, { threads: 2 })]);
+    assert.deepEqual(b.ids, one.ids);
+    for (let q = 0; q < 400; q += 37) {
+      const single = index.search(ds.queries.subarray(q * dim, (q + 1) * dim), 5, { ef: 32 });
+      assert.deepEqual(a.ids.subarray(q * 5, q * 5 + 5), single.ids);
+    }
+  }
+});

@@ -41,6 +41,11 @@ export interface KernelExports {
     scanZones: Ptr, nScan: number, zoneStart: Ptr,
   ): number;
   searchQuery(ctx: Ptr, k: number, L: number, nProbe: number, groupProbe: number, scan: number, scanRatio: number, rerankCount: number): number;
+  searchRange(
+    ctx: Ptr, queries: Ptr, from: number, to: number,
+    k: number, L: number, nProbe: number, groupProbe: number, scan: number, scanRatio: number, rerankCount: number,
+    outIds: Ptr, outDist: Ptr,
+  ): void;
   searchExact(
     q: Ptr, vectors: Ptr, dim: number, metric: number, adjacency: Ptr, R: number,
     entries: Ptr, nEntries: number, L: number, visited: Ptr, epoch: number, outDist: Ptr, outIds: Ptr,

@@ -1,0 +1,29 @@
+/**
+ * Node worker-thread pool for batch search (piscina). One pool per process, grown to the largest
+ * thread count asked for; idle workers exit after a few seconds and never keep the process alive.
+ */
+import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
+import type { RangeTask } from './worker.js';
+
+let pool: Piscina | null = null;
+
+/** CPUs this process may use. */
+export function defaultThreads(): number {
+  return availableParallelism();
+}
+
+function workerFile(): URL {
+  // under tsx (tests, scripts) the sources are .ts; built, they are .js beside this file
+  return new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
+}
+
+/** Run one slice on a worker thread of a pool with at least `threads` threads. */
+export async function runSlice(task: RangeTask, threads: number): Promise<void> {
+  if (!pool || pool.options.maxThreads < threads) {
+    const old = pool;
+    pool = new Piscina({ filename: workerFile().href, minThreads: 0, maxThreads: threads, idleTimeout: 5000 });
+    void old?.destroy();
+  }
+  await pool.run(task);
+}
