@@ -146,17 +146,37 @@ export function nearestRowsT(
     let bestV = f32x4.splat(Infinity);
     let bestI = i32x4.splat(0);
     let idx = i32x4(0, 1, 2, 3);
-    for (let c = 0; c < k; c += 4) {
-      const o = <usize>c << 2;
-      let acc = v128.load(norms + o);
-      for (let d = 0; d < dim; d++) {
-        const s = f32x4.splat(<f32>-2 * load<f32>(row + (<usize>d << 2)));
-        acc = f32x4.add(acc, f32x4.mul(s, v128.load(centroidsT + <usize>d * kb + o)));
+    if (dim == 4) {
+      // PQ with 4-dim subspaces, the default: the row stays in registers
+      const s0 = f32x4.splat(<f32>-2 * load<f32>(row));
+      const s1 = f32x4.splat(<f32>-2 * load<f32>(row, 4));
+      const s2 = f32x4.splat(<f32>-2 * load<f32>(row, 8));
+      const s3 = f32x4.splat(<f32>-2 * load<f32>(row, 12));
+      for (let c = 0; c < k; c += 4) {
+        const o = <usize>c << 2;
+        let acc = v128.load(norms + o);
+        acc = f32x4.add(acc, f32x4.mul(s0, v128.load(centroidsT + o)));
+        acc = f32x4.add(acc, f32x4.mul(s1, v128.load(centroidsT + kb + o)));
+        acc = f32x4.add(acc, f32x4.mul(s2, v128.load(centroidsT + 2 * kb + o)));
+        acc = f32x4.add(acc, f32x4.mul(s3, v128.load(centroidsT + 3 * kb + o)));
+        const better = f32x4.lt(acc, bestV);
+        bestV = v128.bitselect(acc, bestV, better);
+        bestI = v128.bitselect(idx, bestI, better);
+        idx = i32x4.add(idx, laneStep);
       }
-      const better = f32x4.lt(acc, bestV);
-      bestV = v128.bitselect(acc, bestV, better);
-      bestI = v128.bitselect(idx, bestI, better);
-      idx = i32x4.add(idx, laneStep);
+    } else {
+      for (let c = 0; c < k; c += 4) {
+        const o = <usize>c << 2;
+        let acc = v128.load(norms + o);
+        for (let d = 0; d < dim; d++) {
+          const s = f32x4.splat(<f32>-2 * load<f32>(row + (<usize>d << 2)));
+          acc = f32x4.add(acc, f32x4.mul(s, v128.load(centroidsT + <usize>d * kb + o)));
+        }
+        const better = f32x4.lt(acc, bestV);
+        bestV = v128.bitselect(acc, bestV, better);
+        bestI = v128.bitselect(idx, bestI, better);
+        idx = i32x4.add(idx, laneStep);
+      }
     }
     // lanes hold the first minimum of their residue class; take the smallest, lower index on ties
     let best: i32 = i32x4.extract_lane(bestI, 0);

@@ -7,9 +7,9 @@
  * Invariants: count <= R; nbr_j < n for j < count; no self links; no repeated neighbour.
  *
  * Construction inserts nodes one at a time (assembly/graph.ts `insertNode`): zone medoids first, so
- * every zone has an entry point from the start, then all other nodes in a seeded random order
- * (inserting in zone order lowers recall; see DESIGN.md). Each insertion searches from the medoids of
- * the `buildProbe` zones nearest the node.
+ * every zone has an entry point from the start, then all other nodes in rounds over the zones
+ * (default; zone after zone alone lowers recall, a random order alone is slow: see the README).
+ * Each insertion searches from the medoids of the `buildProbe` zones nearest the node.
  */
 import type { Kernels } from './kernels/wasm.js';
 import { Rng } from './random.js';
@@ -26,9 +26,10 @@ export interface GraphBuildOptions {
   /** Zones whose medoids seed each insertion's search. */
   buildProbe: number;
   /**
-   * Graph shape. 'unified': one graph, zone medoids first, then a seeded random insertion order.
-   * 'zone-order': one graph inserted zone by zone. 'per-zone': an independent graph per zone
-   * (edges never leave a zone). See README "Design decisions" for what each measured.
+   * Graph shape. 'zone-rounds': one graph, zone medoids first, then rounds over the zones (see
+   * zoneRounds). 'unified': one graph, medoids first, then a seeded random order. 'zone-order': one
+   * graph inserted zone by zone. 'per-zone': an independent graph per zone (edges never leave a
+   * zone). See README "Design decisions" for what each measured.
    */
   shape: GraphShape;
   seed: number;
@@ -78,7 +79,10 @@ export async function buildGraph(kernels: Kernels, input: GraphInputs, options: 
 
     const isEntry = new Uint8Array(n);
     for (let z = 0; z < zones.nZones; z++) isEntry[zones.zoneEntry[z]] = 1;
-    const rest = options.shape === 'unified' ? new Rng(options.seed).permutation(n) : identity(n);
+    const rest =
+      options.shape === 'unified' ? new Rng(options.seed).permutation(n)
+      : options.shape === 'zone-rounds' ? zoneRounds(zones, n, new Rng(options.seed))
+      : identity(n);
     const perZone = options.shape === 'per-zone';
     const zoneOf = new Uint32Array(n);
     for (let z = 0; z < zones.nZones; z++) zoneOf.fill(z, zones.zoneStart[z], zones.zoneStart[z + 1]);
@@ -140,4 +144,32 @@ function identity(n: number): Uint32Array {
   const a = new Uint32Array(n);
   for (let i = 0; i < n; i++) a[i] = i;
   return a;
+}
+
+/** Rounds over the zones: each round inserts the next slice of every zone's (shuffled) members. */
+const ROUNDS = 8;
+
+/**
+ * Insertion order that grows every zone evenly, like a random order, while consecutive insertions
+ * stay in one zone (its vectors and links stay in cache): round r takes, zone after zone, the
+ * members whose shuffled rank within their zone falls in slice r of ROUNDS.
+ */
+function zoneRounds(zones: ZoneLayout, n: number, rng: Rng): Uint32Array {
+  const order = new Uint32Array(n);
+  const shuffled: Uint32Array[] = [];
+  for (let z = 0; z < zones.nZones; z++) {
+    const from = zones.zoneStart[z];
+    const members = rng.permutation(zones.zoneStart[z + 1] - from);
+    for (let i = 0; i < members.length; i++) members[i] += from;
+    shuffled.push(members);
+  }
+  let o = 0;
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const members of shuffled) {
+      const a = Math.floor((r * members.length) / ROUNDS);
+      const b = Math.floor(((r + 1) * members.length) / ROUNDS);
+      for (let i = a; i < b; i++) order[o++] = members[i];
+    }
+  }
+  return order;
 }

@@ -35,16 +35,16 @@ export interface ZGQOptions {
    */
   storage?: VectorStorage;
   /**
-   * Graph shape: 'unified' (default; one graph, random insertion order), 'zone-order' (one graph
-   * inserted zone by zone) or 'per-zone' (an independent graph per zone). The alternatives exist
-   * for the measurement in the README; 'unified' wins it.
+   * Graph shape and insertion order: 'zone-rounds' (default; one graph, every zone grown evenly in
+   * rounds), 'unified' (one graph, random order), 'zone-order' (one graph, zone after zone) or
+   * 'per-zone' (an independent graph per zone). See the README's measurement.
    */
   graph?: GraphShape;
   /** Search defaults used when a search call leaves an option out. */
   search?: SearchOptions;
 }
 
-export type GraphShape = 'unified' | 'zone-order' | 'per-zone';
+export type GraphShape = 'unified' | 'zone-rounds' | 'zone-order' | 'per-zone';
 
 export type VectorStorage = 'float16' | 'float32';
 
@@ -167,9 +167,9 @@ export function kernelMetric(metric: Metric): number {
 
 
 function resolveGraph(graph: unknown): GraphShape {
-  if (graph === undefined) return 'unified';
-  if (graph === 'unified' || graph === 'zone-order' || graph === 'per-zone') return graph;
-  throw new ZGQError('INVALID_ARGUMENT', `graph must be 'unified', 'zone-order' or 'per-zone'; got ${String(graph)}`);
+  if (graph === undefined) return 'zone-rounds';
+  if (graph === 'unified' || graph === 'zone-rounds' || graph === 'zone-order' || graph === 'per-zone') return graph;
+  throw new ZGQError('INVALID_ARGUMENT', `graph must be 'unified', 'zone-rounds', 'zone-order' or 'per-zone'; got ${String(graph)}`);
 }
 
 function resolveStorage(storage: unknown): VectorStorage {
