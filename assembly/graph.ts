@@ -3,7 +3,7 @@
 
 import { distance, METRIC_L2 } from './distance';
 import { EXPANDED } from './pool';
-import { searchExact } from './search';
+import { searchExact, selectZones } from './search';
 
 /**
  * Robust prune (Vamana's rule; alpha = 1 is HNSW's heuristic): walk candidates nearest first and
@@ -38,41 +38,53 @@ export function robustPrune(
 }
 
 /**
- * Insert `node` (whose vector is already stored) into the graph: beam search with L = efConstruction
- * from `entries`, robust prune of the found candidates to at most R out-links, then a back-link from
- * every chosen neighbour, re-pruning a neighbour's list when it is full. Candidates are limited to
- * nodes in [lo, hi) (the node's zone for per-zone graphs; [0, n) otherwise).
- * scratch layout (bytes): dist f32[L] | ids u32[L] | kept u32[R] | nbrIds u32[R+1] | nbrDist f32[R+1].
+ * First half of inserting `node` (whose vector is stored): beam search with L = efConstruction from
+ * `entries`, then robust prune of the candidates into the node's own row (at most R out-links).
+ * Reads other rows only, writes only the node's row: nodes of one batch can do this in parallel
+ * against a graph that does not change meanwhile (a batch's nodes have no in-links yet, so no
+ * search reaches them). Candidates are limited to nodes in [lo, hi).
+ * scratch layout (bytes): dist f32[L] | ids u32[L] | nbrIds u32[R+1] | nbrDist f32[R+1].
  */
-export function insertNode(
+export function linkOut(
   node: u32, vectors: usize, dim: i32, metric: i32,
   adjacency: usize, R: i32,
   entries: usize, nEntries: i32, L: i32, alpha: f32,
   visited: usize, epoch: u16, scratch: usize, lo: u32, hi: u32,
 ): void {
   const stride = <usize>dim << 2;
-  const rowStride = <usize>(R + 1) << 2;
   const poolDist = scratch;
   const poolIds = poolDist + (<usize>L << 2);
-  const kept = poolIds + (<usize>L << 2);
-  const nbrIds = kept + (<usize>R << 2);
-  const nbrDist = nbrIds + (<usize>(R + 1) << 2);
   const q = vectors + <usize>node * stride;
-
   // the node itself may be reached from an entry; mark it visited so it never becomes a candidate
   store<u16>(visited + (<usize>node << 1), epoch);
-  let found = searchExact(q, vectors, dim, metric, adjacency, R, entries, nEntries, L, visited, epoch, poolDist, poolIds, lo, hi);
+  const found = searchExact(q, vectors, dim, metric, adjacency, R, entries, nEntries, L, visited, epoch, poolDist, poolIds, lo, hi);
   for (let i = 0; i < found; i++) {
     const p = poolIds + (<usize>i << 2);
     store<u32>(p, load<u32>(p) & ~EXPANDED);
   }
-  const degree = robustPrune(vectors, dim, metric, poolIds, poolDist, found, R, alpha, kept);
-  const row = adjacency + <usize>node * rowStride;
-  store<u32>(row, degree);
-  memory.copy(row + 4, kept, <usize>degree << 2);
+  const row = adjacency + <usize>node * (<usize>(R + 1) << 2);
+  store<u32>(row, robustPrune(vectors, dim, metric, poolIds, poolDist, found, R, alpha, row + 4));
+}
 
+/**
+ * Second half: a back-link to `node` from each of its out-neighbours nb with nb % lanes == lane,
+ * re-pruning nb's list when it is full. Lanes own disjoint targets, so lanes run in parallel, and
+ * each target sees its new links in batch order whatever the lane count: the graph is the same.
+ * scratch as for linkOut.
+ */
+export function linkBack(
+  node: u32, vectors: usize, dim: i32, metric: i32, adjacency: usize, R: i32, L: i32, alpha: f32,
+  scratch: usize, lane: u32, lanes: u32,
+): void {
+  const stride = <usize>dim << 2;
+  const rowStride = <usize>(R + 1) << 2;
+  const nbrIds = scratch + (<usize>L << 3);
+  const nbrDist = nbrIds + (<usize>(R + 1) << 2);
+  const row = adjacency + <usize>node * rowStride;
+  const degree = <i32>load<u32>(row);
   for (let i = 0; i < degree; i++) {
-    const nb = load<u32>(kept + (<usize>i << 2));
+    const nb = load<u32>(row + (<usize>(i + 1) << 2));
+    if (nb % lanes != lane) continue;
     const nrow = adjacency + <usize>nb * rowStride;
     const count = <i32>load<u32>(nrow);
     if (count < R) {
@@ -97,7 +109,115 @@ export function insertNode(
       store<u32>(nbrIds + (<usize>pos << 2), c);
       size++;
     }
-    const newCount = robustPrune(vectors, dim, metric, nbrIds, nbrDist, size, R, alpha, nrow + 4);
-    store<u32>(nrow, newCount);
+    store<u32>(nrow, robustPrune(vectors, dim, metric, nbrIds, nbrDist, size, R, alpha, nrow + 4));
+  }
+}
+
+// Build context: u32 fields written by src/graph.ts (keep in step with BCTX there). Index arrays are
+// shared; visited, epoch and scratch belong to one lane (thread).
+const B_VECTORS: i32 = 0;
+const B_DIM: i32 = 1;
+const B_METRIC: i32 = 2;
+const B_ADJACENCY: i32 = 3;
+const B_DEGREE: i32 = 4;
+const B_L: i32 = 5;
+const B_ALPHA: i32 = 6; // f32 bits
+const B_CENTROIDS: i32 = 7;
+const B_N_ZONES: i32 = 8;
+const B_GROUP_CENTROIDS: i32 = 9;
+const B_GROUP_START: i32 = 10;
+const B_N_GROUPS: i32 = 11;
+const B_GROUP_PROBE: i32 = 12;
+const B_PROBE: i32 = 13;
+const B_ZONE_ENTRY: i32 = 14;
+const B_ZONE_START: i32 = 15;
+const B_ZONE_OF: i32 = 16;
+const B_PER_ZONE: i32 = 17;
+const B_ORDER: i32 = 18;
+const B_N: i32 = 19;
+const B_VISITED: i32 = 20;
+const B_EPOCH: i32 = 21;
+const B_SCRATCH: i32 = 22;
+const B_ENTRIES: i32 = 23;
+const B_ZONE_IDS: i32 = 24;
+const B_ZONE_DIST: i32 = 25;
+const B_GROUP_SCRATCH: i32 = 26;
+
+// @ts-ignore: decorator
+@inline
+function bget(ctx: usize, field: i32): u32 {
+  return load<u32>(ctx + (<usize>field << 2));
+}
+
+/**
+ * linkOut for the nodes order[from..to): entries are the medoids of the node's `probe` nearest
+ * zones (per-zone graphs: its own zone's medoid, candidates limited to its zone).
+ */
+export function buildOut(ctx: usize, from: i32, to: i32): void {
+  const vectors = <usize>bget(ctx, B_VECTORS);
+  const dim = <i32>bget(ctx, B_DIM);
+  const metric = <i32>bget(ctx, B_METRIC);
+  const adjacency = <usize>bget(ctx, B_ADJACENCY);
+  const R = <i32>bget(ctx, B_DEGREE);
+  const L = <i32>bget(ctx, B_L);
+  const alpha = reinterpret<f32>(bget(ctx, B_ALPHA));
+  const order = <usize>bget(ctx, B_ORDER);
+  const n = bget(ctx, B_N);
+  const visited = <usize>bget(ctx, B_VISITED);
+  const scratch = <usize>bget(ctx, B_SCRATCH);
+  const entries = <usize>bget(ctx, B_ENTRIES);
+  const zoneIds = <usize>bget(ctx, B_ZONE_IDS);
+  const zoneEntry = <usize>bget(ctx, B_ZONE_ENTRY);
+  const zoneStart = <usize>bget(ctx, B_ZONE_START);
+  const perZone = bget(ctx, B_PER_ZONE) != 0;
+  const stride = <usize>dim << 2;
+  let epoch = bget(ctx, B_EPOCH);
+  for (let i = from; i < to; i++) {
+    const node = load<u32>(order + (<usize>i << 2));
+    epoch++;
+    if (epoch == 65536) {
+      memory.fill(visited, 0, <usize>n << 1);
+      epoch = 1;
+    }
+    let lo: u32 = 0;
+    let hi: u32 = n;
+    let nEntries: i32;
+    if (perZone) {
+      const z = load<u32>(<usize>bget(ctx, B_ZONE_OF) + (<usize>node << 2));
+      lo = load<u32>(zoneStart + (<usize>z << 2));
+      hi = load<u32>(zoneStart + (<usize>(z + 1) << 2));
+      const medoid = load<u32>(zoneEntry + (<usize>z << 2));
+      store<u32>(entries, medoid);
+      nEntries = medoid == node ? 0 : 1;
+    } else {
+      nEntries = selectZones(
+        vectors + <usize>node * stride, <usize>bget(ctx, B_CENTROIDS), <i32>bget(ctx, B_N_ZONES), dim, metric,
+        <usize>bget(ctx, B_GROUP_CENTROIDS), <usize>bget(ctx, B_GROUP_START), <i32>bget(ctx, B_N_GROUPS),
+        <i32>bget(ctx, B_GROUP_PROBE), <i32>bget(ctx, B_PROBE), zoneIds, <usize>bget(ctx, B_ZONE_DIST),
+        <usize>bget(ctx, B_GROUP_SCRATCH),
+      );
+      for (let e = 0; e < nEntries; e++) {
+        const z = load<u32>(zoneIds + (<usize>e << 2));
+        store<u32>(entries + (<usize>e << 2), load<u32>(zoneEntry + (<usize>z << 2)));
+      }
+    }
+    linkOut(node, vectors, dim, metric, adjacency, R, entries, nEntries, L, alpha, visited, <u16>epoch, scratch, lo, hi);
+  }
+  store<u32>(ctx + (<usize>B_EPOCH << 2), epoch);
+}
+
+/** linkBack for the nodes order[from..to), in order, for this lane's targets. */
+export function buildBack(ctx: usize, from: i32, to: i32, lane: u32, lanes: u32): void {
+  const vectors = <usize>bget(ctx, B_VECTORS);
+  const dim = <i32>bget(ctx, B_DIM);
+  const metric = <i32>bget(ctx, B_METRIC);
+  const adjacency = <usize>bget(ctx, B_ADJACENCY);
+  const R = <i32>bget(ctx, B_DEGREE);
+  const L = <i32>bget(ctx, B_L);
+  const alpha = reinterpret<f32>(bget(ctx, B_ALPHA));
+  const order = <usize>bget(ctx, B_ORDER);
+  const scratch = <usize>bget(ctx, B_SCRATCH);
+  for (let i = from; i < to; i++) {
+    linkBack(load<u32>(order + (<usize>i << 2)), vectors, dim, metric, adjacency, R, L, alpha, scratch, lane, lanes);
   }
 }

@@ -3,6 +3,6 @@
 export { distanceBlock, distanceByIds, nearestRows, nearestRowsT } from './distance';
 export { pqLut, adcByIds } from './pq';
 export { selectZones, searchPq, searchExact, rerank, stripExpanded } from './search';
-export { robustPrune, insertNode } from './graph';
+export { robustPrune, linkOut, linkBack, buildOut, buildBack } from './graph';
 export { encodeHalf } from './half';
 export { searchQuery, searchRange } from './query';

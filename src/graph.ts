@@ -52,12 +52,44 @@ export interface GraphInputs {
 
 /** Longest stretch of synchronous work before the build yields to the event loop (ms). */
 const YIELD_EVERY_MS = 50;
+/** Batches grow with the graph: done / BATCH_DIVISOR nodes at a time, at most MAX_BATCH. */
+const BATCH_DIVISOR = 32;
+const MAX_BATCH = 4096;
+/** Batches smaller than this run on the calling thread (a worker round trip would cost more). */
+const MIN_PARALLEL_BATCH = 64;
 
 /**
- * Build the graph into a fresh adjacency region; returns its byte offset. Yields to the event
- * loop every few tens of milliseconds, so progress output, timers and servers keep running.
+ * Fields of a build context block (u32 each) read by assembly/graph.ts buildOut / buildBack.
+ * Keep in step with the B_* constants there.
  */
-export async function buildGraph(kernels: Kernels, input: GraphInputs, options: GraphBuildOptions): Promise<number> {
+const BCTX = {
+  vectors: 0, dim: 1, metric: 2, adjacency: 3, degree: 4, L: 5, alpha: 6, centroids: 7, nZones: 8,
+  groupCentroids: 9, groupStart: 10, nGroups: 11, groupProbe: 12, probe: 13, zoneEntry: 14,
+  zoneStart: 15, zoneOf: 16, perZone: 17, order: 18, n: 19, visited: 20, epoch: 21, scratch: 22,
+  entries: 23, zoneIds: 24, zoneDist: 25, groupScratch: 26,
+} as const;
+const BCTX_FIELDS = 27;
+
+/** Runs build slices on worker threads (src/parallel.ts); absent: everything on this thread. */
+export interface BuildWorkers {
+  lanes: number;
+  /** Run `kind` for order[from..to) with the lane's context; lane/lanes for buildBack. */
+  run(kind: 'buildOut' | 'buildBack', ctx: number, from: number, to: number, lane: number, lanes: number): Promise<void>;
+}
+
+/**
+ * Build the graph into a fresh adjacency region; returns its byte offset.
+ *
+ * Nodes are inserted in batches that grow with the graph (a thirty-second of the nodes inserted so
+ * far, at most 4096). Within a batch, every node first searches the graph as it stood before the
+ * batch and writes its own out-links (buildOut, in parallel across lanes), then back-links are
+ * added (buildBack), each lane owning the targets with id % lanes == lane and adding their links in
+ * batch order. Neither phase depends on the lane count, so the same seed and data give the same
+ * graph on any number of threads. Yields to the event loop between batches.
+ */
+export async function buildGraph(
+  kernels: Kernels, input: GraphInputs, options: GraphBuildOptions, workers?: BuildWorkers,
+): Promise<number> {
   const { arena, k: kern } = kernels;
   const { n, dim, metric, zones } = input;
   const R = options.degree;
@@ -67,77 +99,98 @@ export async function buildGraph(kernels: Kernels, input: GraphInputs, options: 
 
   const mark = arena.mark();
   try {
-    const visitedPtr = arena.alloc(n * 2);
-    arena.u16(visitedPtr, n).fill(0);
     const probe = Math.max(1, Math.min(options.buildProbe, zones.nZones));
     const groupProbe = groupProbeFor(probe, zones.nGroups);
-    const entriesPtr = arena.alloc(probe * 4);
-    const zoneIdsPtr = arena.alloc(probe * 4);
-    const zoneDistPtr = arena.alloc(probe * 4);
-    const groupScratchPtr = arena.alloc(Math.max(1, groupProbe) * 8);
-    const scratchPtr = arena.alloc(L * 8 + R * 4 + (R + 1) * 8);
-
-    const isEntry = new Uint8Array(n);
-    for (let z = 0; z < zones.nZones; z++) isEntry[zones.zoneEntry[z]] = 1;
-    const rest =
-      options.shape === 'unified' ? new Rng(options.seed).permutation(n)
-      : options.shape === 'zone-rounds' ? zoneRounds(zones, n, new Rng(options.seed))
-      : identity(n);
     const perZone = options.shape === 'per-zone';
+    const order = insertionOrder(zones, n, options);
+    const orderPtr = arena.allocFrom(order);
     const zoneOf = new Uint32Array(n);
     for (let z = 0; z < zones.nZones; z++) zoneOf.fill(z, zones.zoneStart[z], zones.zoneStart[z + 1]);
-    const order = new Uint32Array(n);
-    let o = 0;
-    for (let z = 0; z < zones.nZones; z++) order[o++] = zones.zoneEntry[z];
-    for (let i = 0; i < n; i++) if (!isEntry[rest[i]]) order[o++] = rest[i];
+    const shared = {
+      [BCTX.vectors]: input.vectorsPtr, [BCTX.dim]: dim, [BCTX.metric]: metric, [BCTX.adjacency]: adjacencyPtr,
+      [BCTX.degree]: R, [BCTX.L]: L, [BCTX.alpha]: new Uint32Array(Float32Array.of(options.alpha).buffer)[0],
+      [BCTX.centroids]: input.centroidsPtr, [BCTX.nZones]: zones.nZones, [BCTX.groupCentroids]: input.groupCentroidsPtr,
+      [BCTX.groupStart]: input.groupStartPtr, [BCTX.nGroups]: zones.nGroups, [BCTX.groupProbe]: groupProbe,
+      [BCTX.probe]: probe, [BCTX.zoneEntry]: arena.allocFrom(zones.zoneEntry), [BCTX.zoneStart]: arena.allocFrom(zones.zoneStart),
+      [BCTX.zoneOf]: arena.allocFrom(zoneOf), [BCTX.perZone]: perZone ? 1 : 0, [BCTX.order]: orderPtr, [BCTX.n]: n,
+    } as Record<number, number>;
+    const lanes = workers?.lanes ?? 1;
+    const contexts: number[] = [];
+    for (let lane = 0; lane < lanes; lane++) {
+      const ctx = arena.alloc(BCTX_FIELDS * 4);
+      const visited = arena.alloc(n * 2);
+      arena.u16(visited, n).fill(0);
+      const fields = {
+        ...shared, [BCTX.visited]: visited, [BCTX.epoch]: 0,
+        [BCTX.scratch]: arena.alloc(L * 8 + (R + 1) * 8), [BCTX.entries]: arena.alloc(probe * 4),
+        [BCTX.zoneIds]: arena.alloc(probe * 4), [BCTX.zoneDist]: arena.alloc(probe * 4),
+        [BCTX.groupScratch]: arena.alloc(Math.max(1, groupProbe) * 8),
+      };
+      const view = arena.u32(ctx, BCTX_FIELDS);
+      for (const [field, value] of Object.entries(fields)) view[Number(field)] = value;
+      contexts.push(ctx);
+    }
 
+    // the skeleton: zone medoids, one at a time, entered at the first medoid (per-zone graphs
+    // start each zone at its medoid with no links)
+    const first = perZone ? 0 : zones.nZones;
+    const ctx0 = contexts[0];
+    const scratch0 = arena.u32(ctx0, BCTX_FIELDS)[BCTX.scratch];
+    const entries0 = arena.u32(ctx0, BCTX_FIELDS)[BCTX.entries];
+    const visited0 = arena.u32(ctx0, BCTX_FIELDS)[BCTX.visited];
     let epoch = 0;
-    const progressEvery = Math.max(1, Math.floor(n / 100));
-    let lastYield = performance.now();
-    for (let i = 1; i < n; i++) {
-      if ((i & 255) === 0 && performance.now() - lastYield > YIELD_EVERY_MS) {
-        await new Promise<void>((resolve) => setTimeout(resolve, 0));
-        lastYield = performance.now();
-      }
-      const node = order[i];
-      let nEntries: number;
-      let lo = 0;
-      let hi = n;
-      if (perZone) {
-        // its own zone's graph only, entered at the zone medoid
-        const z = zoneOf[node];
-        lo = zones.zoneStart[z];
-        hi = zones.zoneStart[z + 1];
-        arena.u32(entriesPtr, 1)[0] = zones.zoneEntry[z];
-        nEntries = node === zones.zoneEntry[z] ? 0 : 1;
-      } else if (i < zones.nZones) {
-        // medoids: the skeleton, entered at the first medoid
-        arena.u32(entriesPtr, 1)[0] = order[0];
-        nEntries = 1;
-      } else {
-        const q = input.vectorsPtr + node * dim * 4;
-        const found = kern.selectZones(
-          q, input.centroidsPtr, zones.nZones, dim, metric,
-          input.groupCentroidsPtr, input.groupStartPtr, zones.nGroups, groupProbe,
-          probe, zoneIdsPtr, zoneDistPtr, groupScratchPtr,
-        );
-        const zoneIds = arena.u32(zoneIdsPtr, found);
-        const entries = arena.u32(entriesPtr, found);
-        for (let e = 0; e < found; e++) entries[e] = zones.zoneEntry[zoneIds[e]];
-        nEntries = found;
-      }
-      epoch++;
-      if (epoch === 65536) {
-        arena.u16(visitedPtr, n).fill(0);
+    for (let i = 1; i < first; i++) {
+      arena.u32(entries0, 1)[0] = order[0];
+      if (++epoch === 65536) {
+        arena.u16(visited0, n).fill(0);
         epoch = 1;
       }
-      kern.insertNode(node, input.vectorsPtr, dim, metric, adjacencyPtr, R, entriesPtr, nEntries, L, options.alpha, visitedPtr, epoch, scratchPtr, lo, hi);
-      if (options.onProgress && (i % progressEvery === 0 || i === n - 1)) options.onProgress(i + 1, n);
+      kern.linkOut(order[i], input.vectorsPtr, dim, metric, adjacencyPtr, R, entries0, 1, L, options.alpha, visited0, epoch, scratch0, 0, n);
+      kern.linkBack(order[i], input.vectorsPtr, dim, metric, adjacencyPtr, R, L, options.alpha, scratch0, 0, 1);
+    }
+    arena.u32(ctx0, BCTX_FIELDS)[BCTX.epoch] = epoch;
+
+    let done = Math.max(1, first);
+    let lastYield = performance.now();
+    while (done < n) {
+      const size = Math.min(n - done, MAX_BATCH, Math.max(1, Math.floor(done / BATCH_DIVISOR)));
+      const from = done;
+      const to = done + size;
+      if (!workers || size < MIN_PARALLEL_BATCH) {
+        kern.buildOut(ctx0, from, to);
+        kern.buildBack(ctx0, from, to, 0, 1);
+        if (performance.now() - lastYield > YIELD_EVERY_MS) {
+          await new Promise<void>((resolve) => setTimeout(resolve, 0));
+          lastYield = performance.now();
+        }
+      } else {
+        const step = Math.ceil(size / lanes);
+        await Promise.all(contexts.map((ctx, lane) =>
+          workers.run('buildOut', ctx, Math.min(to, from + lane * step), Math.min(to, from + (lane + 1) * step), lane, lanes)));
+        await Promise.all(contexts.map((ctx, lane) => workers.run('buildBack', ctx, from, to, lane, lanes)));
+      }
+      done = to;
+      options.onProgress?.(done, n);
     }
   } finally {
     arena.release(mark);
   }
   return adjacencyPtr;
+}
+
+/** Zone medoids first (every zone has an entry point from the start), then the shape's order. */
+function insertionOrder(zones: ZoneLayout, n: number, options: GraphBuildOptions): Uint32Array {
+  const isEntry = new Uint8Array(n);
+  for (let z = 0; z < zones.nZones; z++) isEntry[zones.zoneEntry[z]] = 1;
+  const rest =
+    options.shape === 'unified' ? new Rng(options.seed).permutation(n)
+    : options.shape === 'zone-rounds' ? zoneRounds(zones, n, new Rng(options.seed))
+    : identity(n);
+  const order = new Uint32Array(n);
+  let o = 0;
+  for (let z = 0; z < zones.nZones; z++) order[o++] = zones.zoneEntry[z];
+  for (let i = 0; i < n; i++) if (!isEntry[rest[i]]) order[o++] = rest[i];
+  return order;
 }
 
 function identity(n: number): Uint32Array {

@@ -10,7 +10,7 @@ import { Arena } from './memory.js';
 import { createKernels, type Kernels, METRIC_IP, METRIC_L2 } from './kernels/wasm.js';
 import { buildZones, defaultZoneCount, type ZoneLayout } from './zones.js';
 import { decodePQ, encodePQ, PQ_CENTROIDS, trainPQ } from './pq.js';
-import { buildGraph } from './graph.js';
+import { type BuildWorkers, buildGraph } from './graph.js';
 import { type IndexLayout, Searcher } from './search.js';
 import { fromContainer, install, type IndexArrays, type IndexMeta, toSections } from './persist.js';
 import {
@@ -50,6 +50,11 @@ export interface BuildOptions {
   ids?: Uint32Array | ArrayLike<number>;
   /** Progress of the build: phase name and fraction done in [0, 1]. */
   onProgress?: (phase: BuildPhase, fraction: number) => void;
+  /**
+   * Threads that build the graph (worker threads on the shared memory). Default: the CPUs available.
+   * The index is the same, byte for byte, for any thread count.
+   */
+  threads?: number;
 }
 
 export type BuildPhase = 'zones' | 'pq' | 'graph' | 'done';
@@ -138,6 +143,7 @@ export class ZGQIndex {
     checkFinite(vectors, dim, 'vector');
     const ids = resolveIds(options.ids, n);
     const progress = options.onProgress ?? (() => {});
+    checkThreads(options.threads);
 
     const x = metric === 'cosine' ? normalizedCopy(vectors, dim) : vectors;
     const o = this.options;
@@ -172,6 +178,18 @@ export class ZGQIndex {
     progress('pq', 1);
 
     progress('graph', 0);
+    const threads = options.threads ?? (await import('./parallel.js')).defaultThreads();
+    const token = `zgq-build-${nextToken++}-${Math.random().toString(36).slice(2)}`;
+    let workers: BuildWorkers | undefined;
+    if (threads > 1) {
+      const { runTask } = await import('./parallel.js');
+      const { kernelModule } = await import('./kernels/wasm.js');
+      workers = {
+        lanes: threads,
+        run: (kind, ctx, from, to, lane, lanes) =>
+          runTask({ kind, token, memory: arena.memory, module: kernelModule(), ctx, from, to, lane, lanes }, threads),
+      };
+    }
     const adjacencyPtr = await buildGraph(
       kernels,
       { vectorsPtr, n, dim, metric: metricCode, zones, centroidsPtr, groupCentroidsPtr, groupStartPtr },
@@ -179,6 +197,7 @@ export class ZGQIndex {
         degree: o.degree, efConstruction: o.efConstruction, alpha: o.alpha, buildProbe: 2, shape: o.graph, seed: o.seed + 2,
         onProgress: (done, total) => progress('graph', done / total),
       },
+      workers,
     );
 
     const storage = o.storage === 'float16' && fitsHalf(x) ? 'float16' : 'float32';
@@ -227,9 +246,7 @@ export class ZGQIndex {
     const built = this.requireBuilt();
     checkK(k);
     const threads = options?.threads;
-    if (threads !== undefined && (!Number.isInteger(threads) || threads < 1 || threads > 256)) {
-      throw new ZGQError('INVALID_ARGUMENT', `threads must be an integer in [1, 256]; got ${String(threads)}`);
-    }
+    checkThreads(threads);
     const dim = this.options.dim;
     if (!(queries instanceof Float32Array)) {
       throw new ZGQError('INVALID_ARGUMENT', `queries must be a Float32Array of nq * dim values; got ${describe(queries)}`);
@@ -378,7 +395,7 @@ async function runBatch(
     const lanes = built.workerSearchers.slice(0, threads);
     const calls = lanes.map((s) => s.plan(k, opts));
     const { kernelModule } = await import('./kernels/wasm.js');
-    const { runSlice } = await import('./parallel.js');
+    const { runTask } = await import('./parallel.js');
     // each lane (a context) takes the next slice when it is done: several slices per thread even
     // out slow and fast queries, and a context never serves two slices at once
     const step = Math.max(MIN_QUERIES_PER_THREAD, Math.ceil(nq / (threads * 4)));
@@ -387,8 +404,8 @@ async function runBatch(
       while (next < nq) {
         const from = next;
         next = Math.min(nq, from + step);
-        await runSlice({
-          token: built.token, memory: arena.memory, module: kernelModule(), ctx: lane.ctx, queries: batch.queries,
+        await runTask({
+          kind: 'searchRange', token: built.token, memory: arena.memory, module: kernelModule(), ctx: lane.ctx, queries: batch.queries,
           from, to: next, call: calls[t], outIds: batch.outIds, outDist: batch.outDist,
         }, threads);
       }
@@ -438,6 +455,12 @@ function memoryStats(b: Built): MemoryStats {
   const ids = b.ids.byteLength;
   const scratch = Math.max(0, b.kernels.arena.used - b.dataBytes);
   return { vectors, codes, graph, codebooks, zones, ids, scratch, total: vectors + codes + graph + codebooks + zones + ids + scratch };
+}
+
+function checkThreads(threads: number | undefined): void {
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1 || threads > 256)) {
+    throw new ZGQError('INVALID_ARGUMENT', `threads must be an integer in [1, 256]; got ${String(threads)}`);
+  }
 }
 
 function checkK(k: number): void {

@@ -4,7 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
-import type { RangeTask } from './worker.js';
+import type { WorkerTask } from './worker.js';
 
 let pool: Piscina | null = null;
 
@@ -18,8 +18,8 @@ function workerFile(): URL {
   return new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
 }
 
-/** Run one slice on a worker thread of a pool with at least `threads` threads. */
-export async function runSlice(task: RangeTask, threads: number): Promise<void> {
+/** Run one task on a worker thread of a pool with at least `threads` threads. */
+export async function runTask(task: WorkerTask, threads: number): Promise<void> {
   if (!pool || pool.options.maxThreads < threads) {
     const old = pool;
     pool = new Piscina({ filename: workerFile().href, minThreads: 0, maxThreads: threads, idleTimeout: 5000 });

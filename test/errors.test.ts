@@ -52,6 +52,7 @@ test('build rejects empty, misshapen, non-finite input and bad ids, and keeps th
   dup[10] = 3;
   await expectCodeAsync(() => index.build(ds.base, { ids: dup }), 'DUPLICATE_ID', /id 3/);
   await expectCodeAsync(() => index.build(ds.base, { ids: [1, 2] }), 'INVALID_ARGUMENT', /ids has 2 entries/);
+  await expectCodeAsync(() => index.build(ds.base, { threads: 0 }), 'INVALID_ARGUMENT', /threads/);
   await expectCodeAsync(() => index.build(ds.base, { ids: Array.from({ length: 600 }, (_, i) => (i === 4 ? -1 : i)) }), 'INVALID_ARGUMENT', /ids\[4\]/);
   expectCode(() => index.search(ds.queries.subarray(0, dim), 10), 'NOT_BUILT');
   await expectCodeAsync(() => index.searchBatch(ds.queries, 10), 'NOT_BUILT');

@@ -112,16 +112,17 @@ test('caller ids come back; k larger than the index pads with NO_ID and Infinity
 
 test('same seed and data give the same index byte for byte; save/load round trip answers identically', async () => {
   const dim = 24;
-  const ds = clusteredGaussian({ n: 3000, nQueries: 50, dim, seed: 9 });
+  // large enough that the graph is built in batches on worker threads
+  const ds = clusteredGaussian({ n: 8000, nQueries: 50, dim, seed: 9 });
   const dir = mkdtempSync(join(tmpdir(), 'zgq-'));
   try {
     const a = new ZGQIndex({ dim, seed: 1 });
-    await a.build(ds.base);
+    await a.build(ds.base, { threads: 1 });
     const b = new ZGQIndex({ dim, seed: 1 });
-    await b.build(ds.base);
+    await b.build(ds.base, { threads: 2 });
     await a.save(join(dir, 'a.zgq'));
     await b.save(join(dir, 'b.zgq'));
-    assert.deepEqual(readFileSync(join(dir, 'a.zgq')), readFileSync(join(dir, 'b.zgq')));
+    assert.deepEqual(readFileSync(join(dir, 'a.zgq')), readFileSync(join(dir, 'b.zgq')), 'one thread and two threads build the same index');
 
     const loaded = await ZGQIndex.load(join(dir, 'a.zgq'));
     assert.deepEqual(loaded.options, a.options);

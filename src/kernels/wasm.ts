@@ -55,11 +55,17 @@ export interface KernelExports {
   stripExpanded(ids: Ptr, count: number): void;
   encodeHalf(src: Ptr, dst: Ptr, count: number): void;
   robustPrune(vectors: Ptr, dim: number, metric: number, candIds: Ptr, candDist: Ptr, count: number, R: number, alpha: number, outIds: Ptr): number;
-  insertNode(
+  linkOut(
     node: number, vectors: Ptr, dim: number, metric: number, adjacency: Ptr, R: number,
     entries: Ptr, nEntries: number, L: number, alpha: number, visited: Ptr, epoch: number, scratch: Ptr,
     lo: number, hi: number,
   ): void;
+  linkBack(
+    node: number, vectors: Ptr, dim: number, metric: number, adjacency: Ptr, R: number, L: number, alpha: number,
+    scratch: Ptr, lane: number, lanes: number,
+  ): void;
+  buildOut(ctx: Ptr, from: number, to: number): void;
+  buildBack(ctx: Ptr, from: number, to: number, lane: number, lanes: number): void;
 }
 
 let compiled: WebAssembly.Module | undefined;
