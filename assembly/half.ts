@@ -11,9 +11,10 @@ const MAGIC: f32 = reinterpret<f32>(0x77800000); // 2^112
 // @ts-ignore: decorator
 @inline
 function decode4(h: v128): v128 {
-  // h: four halves zero-extended to u32 lanes
-  const magnitude = f32x4.mul(i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13), f32x4.splat(MAGIC));
-  return v128.or(magnitude, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
+  // h: four halves sign-extended to i32 lanes. Shifted up by 13, the exponent and mantissa sit
+  // where float32 keeps them and the sign bit lands in bits 28..31: keep bit 31 and bits 13..27,
+  // and one multiply by 2^112 rebias the exponent (and turn half subnormals into float32 normals).
+  return f32x4.mul(v128.and(i32x4.shl(h, 13), i32x4.splat(0x8fffe000)), f32x4.splat(MAGIC));
 }
 
 // @ts-ignore: decorator
@@ -33,8 +34,8 @@ export function distanceHalf(q: usize, x: usize, dim: i32, metric: i32): f32 {
   const l2 = metric == METRIC_L2;
   for (; i + 8 <= dim; i += 8) {
     const h = v128.load(x + (<usize>i << 1));
-    const lo = decode4(i32x4.extend_low_i16x8_u(h));
-    const hi = decode4(i32x4.extend_high_i16x8_u(h));
+    const lo = decode4(i32x4.extend_low_i16x8_s(h));
+    const hi = decode4(i32x4.extend_high_i16x8_s(h));
     const qlo = v128.load(q + (<usize>i << 2));
     const qhi = v128.load(q + (<usize>i << 2), 16);
     if (l2) {
