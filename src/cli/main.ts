@@ -5,6 +5,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { ZGQError } from '../errors.js';
 import { runDemo } from './demo.js';
+import { registerBench } from './bench.js';
 
 function int(name: string) {
   return (value: string): number => {
@@ -30,6 +31,7 @@ export function createProgram(): Command {
     .action(async (o) => {
       await runDemo({ n: o.n, dim: o.dim, queries: o.queries, k: o.k, seed: o.seed, ef: o.ef, nProbe: o.nProbe, rerank: o.rerank });
     });
+  registerBench(program);
   return program;
 }
 

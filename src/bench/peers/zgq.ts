@@ -1,0 +1,98 @@
+/**
+ * ZGQ itself: one index with default build options, searched over a grid of (ef, nProbe, rerank)
+ * that the harness narrows with a pilot.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ZGQIndex, type SearchOptions } from '../../index.js';
+import { packageRoot } from '../paths.js';
+import { zgqCandidates } from '../sweeps.js';
+import { queryViews } from './queries.js';
+import type { LibraryInfo } from '../types.js';
+import type { Peer, PeerContext, PeerIndex, SweepPoint } from './types.js';
+
+function searchOptions(point: SweepPoint): SearchOptions {
+  const { ef, nProbe, rerank } = point.params;
+  return { ef, nProbe, rerank };
+}
+
+/**
+ * The ZGQ adapter. The build runs on one thread like every peer's (ZGQ's builder can use more:
+ * `build(x, { threads })`); batch mode runs `searchBatch` with each of `batchThreads`.
+ */
+export function zgqPeer(batchThreads: number[]): Peer {
+  return {
+    library: 'zgq',
+    async probe(): Promise<LibraryInfo> {
+      const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
+      return { library: 'zgq', status: 'ok', version: pkg.version, detail: 'this checkout' };
+    },
+    async build(ctx: PeerContext): Promise<PeerIndex[]> {
+      const { ds, k, progress } = ctx;
+      const index = new ZGQIndex({ dim: ds.dim, metric: 'l2', seed: 42 });
+      const bar = progress.task(`build ZGQ`, 100);
+      // zones and PQ are short; the graph is most of the build (same weights as `zgq demo`)
+      const weights = { zones: [0, 10], pq: [10, 25], graph: [25, 100], done: [100, 100] } as const;
+      const t0 = performance.now();
+      try {
+        await index.build(ds.base, {
+          threads: 1,
+          onProgress: (phase, fraction) => {
+            const [from, to] = weights[phase];
+            bar.update(Math.round(from + (to - from) * fraction), phase);
+          },
+        });
+      } finally {
+        bar.stop();
+      }
+      const buildSeconds = (performance.now() - t0) / 1000;
+      const stats = index.stats();
+      const { total, ...components } = stats.memory;
+      const views = queryViews(ds.queries, ds.nQueries, ds.dim);
+      // the grid sweeps ef, nProbe and rerank; the other search knobs stay at the index defaults
+      const { ef, nProbe, rerank, ...fixed } = index.options.search;
+      const fixedText = Object.entries(fixed).map(([n, v]) => `${n}=${v}`).join(' ');
+      const label = `ZGQ zones=${stats.zones} degree=${stats.degree} PQ${stats.pqSubspaces}${stats.residual ? ' residual' : ''}; search ${fixedText}`;
+      // the configuration a search call gets without options: always timed
+      const defaultPoint: SweepPoint = { params: { ef, nProbe, rerank } };
+      return [
+        {
+          library: 'zgq',
+          series: 'ZGQ',
+          index: label,
+          build: {
+            library: 'zgq', series: 'ZGQ', index: label, buildSeconds, buildThreads: 1,
+            memory: { bytes: total, method: 'ZGQIndex.stats().memory.total (bytes by component)', components: { ...components } },
+          },
+          points: zgqCandidates(ctx.plan, k),
+          pilot: { keep: [defaultPoint] },
+          async runSingle(point, nq, repeat, out, lat) {
+            const opts = searchOptions(point);
+            let i = 0;
+            const start = performance.now();
+            for (let r = 0; r < repeat; r++) {
+              for (let q = 0; q < nq; q++) {
+                const t = performance.now();
+                const res = index.search(views[q], k, opts);
+                lat[i++] = (performance.now() - t) * 1000;
+                out.set(res.ids, q * k);
+              }
+            }
+            return (performance.now() - start) / 1000;
+          },
+          batchThreads,
+          async runBatch(point, threads, out) {
+            const opts = { ...searchOptions(point), threads };
+            const start = performance.now();
+            const res = await index.searchBatch(ds.queries, k, opts);
+            const seconds = (performance.now() - start) / 1000;
+            out.set(res.ids);
+            return seconds;
+          },
+          async close() {},
+        },
+      ];
+    },
+    async shutdown() {},
+  };
+}

@@ -1,0 +1,60 @@
+/**
+ * Progress output of a benchmark run: status lines, and a bar for each long step (a build, a
+ * sweep). Bars go to stderr so stdout carries only the result tables; without a terminal
+ * cli-progress prints periodic plain lines (CI logs).
+ */
+import cliProgress from 'cli-progress';
+
+/** A running bar: `update` with work done so far (of the total given at start). */
+export interface ProgressTask {
+  update(done: number, detail?: string): void;
+  stop(): void;
+}
+
+/** Sink for everything the harness says while it works. */
+export interface Progress {
+  log(line: string): void;
+  task(label: string, total: number): ProgressTask;
+}
+
+const NO_TASK: ProgressTask = { update() {}, stop() {} };
+
+/** Prints nothing (tests, library use). */
+export const silentProgress: Progress = { log() {}, task: () => NO_TASK };
+
+/** Status lines and bars on `stream` (stderr by default). */
+export function terminalProgress(stream: NodeJS.WriteStream = process.stderr): Progress {
+  return {
+    log(line) {
+      stream.write(`${line}\n`);
+    },
+    task(label, total) {
+      const bar = new cliProgress.SingleBar(
+        {
+          format: `${label} [{bar}] {percentage}% {value}/{total} | {duration_formatted} {detail}`,
+          stream,
+          noTTYOutput: true,
+          notTTYSchedule: 10000,
+          hideCursor: true,
+          clearOnComplete: false,
+          barsize: 24,
+        },
+        cliProgress.Presets.shades_classic,
+      );
+      bar.start(Math.max(1, total), 0, { detail: '' });
+      return {
+        update(done, detail = '') {
+          bar.update(done, { detail });
+        },
+        stop() {
+          bar.stop();
+        },
+      };
+    },
+  };
+}
+
+/** Lets timers (bar redraws) run between chunks of synchronous work. */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

@@ -1,0 +1,99 @@
+/**
+ * The knob values each library is swept over, for a full run and for `--quick`.
+ */
+import type { SweepPoint } from './peers/types.js';
+
+/** Sweep values and timing shape of a run. */
+export interface SweepPlan {
+  /** hnswlib-node `ef`, usearch `expansion_search`, FAISS HNSW `efSearch`. */
+  hnswEf: number[];
+  /** FAISS IVF `nprobe` (values above nlist are dropped). */
+  nprobe: number[];
+  /** ZGQ grid; see {@link zgqCandidates}. */
+  zgq: { ef: number[]; nProbe: number[]; rerank: number[] };
+  /** Queries of the ZGQ pilot (the first ones). */
+  pilotQueries: number;
+  /** Pareto layers of the pilot kept for timing, and a cap on how many points that is. */
+  pilotLayers: number;
+  maxPilotKeep: number;
+  /** A timed pass runs at least this many queries (a small query set is repeated). */
+  minQueriesPerPass: number;
+}
+
+/** Sweep plan of a full run, or of `--quick` (a smoke check that finishes in about a minute). */
+export function sweepPlan(quick: boolean): SweepPlan {
+  if (quick) {
+    return {
+      hnswEf: [10, 20, 40, 80, 160, 320, 640],
+      nprobe: [1, 2, 4, 8, 16, 32, 64],
+      zgq: { ef: [16, 32, 64, 128, 256, 512, 1024], nProbe: [1, 4, 16], rerank: [2, 8, 32] },
+      pilotQueries: 100,
+      pilotLayers: 1,
+      maxPilotKeep: 10,
+      minQueriesPerPass: 500,
+    };
+  }
+  return {
+    // dense at the top too: hnswlib needs ef ~1000-2000 for 0.99 on the paper recipe at 100K,
+    // and a coarse step there would understate it at the target
+    hnswEf: [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 320, 384, 448, 512, 640, 768, 896, 1024, 1200, 1400, 1600, 2048],
+    nprobe: [1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20, 24, 32, 48, 64, 96, 128],
+    zgq: {
+      ef: [16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048],
+      nProbe: [1, 2, 4, 8, 16, 32],
+      rerank: [2, 4, 8, 16, 32],
+    },
+    pilotQueries: 200,
+    pilotLayers: 2,
+    maxPilotKeep: 24,
+    minQueriesPerPass: 1000,
+  };
+}
+
+/**
+ * ZGQ's candidate grid: every (nProbe, rerank, ef), leaving out rerank values whose k * rerank
+ * exceeds 2 * ef (the re-rank is capped by the pool of ef candidates, so those repeat a smaller
+ * rerank). Grouped by (nProbe, rerank) with ef rising, for the pilot's early stop.
+ */
+export function zgqCandidates(plan: SweepPlan, k: number): SweepPoint[] {
+  const out: SweepPoint[] = [];
+  for (const nProbe of plan.zgq.nProbe) {
+    for (const rerank of plan.zgq.rerank) {
+      for (const ef of plan.zgq.ef) {
+        if (ef < k || k * rerank > 2 * ef) continue;
+        out.push({ params: { ef, nProbe, rerank }, group: `nProbe=${nProbe},rerank=${rerank}` });
+      }
+    }
+  }
+  return out;
+}
+
+/** The IVF probe sweep for an index of `nlist` lists. */
+export function nprobeSweep(plan: SweepPlan, nlist: number): number[] {
+  return plan.nprobe.filter((v) => v <= nlist);
+}
+
+/** nlist = round(√N), the usual IVF choice and what PEERS.md measured. */
+export function ivfLists(nBase: number): number {
+  return Math.max(1, Math.round(Math.sqrt(nBase)));
+}
+
+/** Recall past which a sweep's further (costlier) values only add tail points. */
+export const SWEEP_SATURATED = 0.999;
+
+/**
+ * Whether a 1-D sweep, measured in order of rising cost, can stop: one value has been measured
+ * past the first to reach {@link SWEEP_SATURATED}, or recall has reached 0.95 and stopped moving
+ * (the last three values within 0.0005: IVF-PQ's ceiling, for instance). Later values could only
+ * be slower at the same recall, so they cannot change the frontier or the summary.
+ */
+export function sweepExhausted(recalls: readonly number[]): boolean {
+  const first = recalls.findIndex((r) => r >= SWEEP_SATURATED);
+  if (first >= 0 && recalls.length > first + 1) return true;
+  const n = recalls.length;
+  if (n >= 3 && recalls[n - 1] >= 0.95) {
+    const last = recalls.slice(n - 3);
+    return Math.max(...last) - Math.min(...last) <= 0.0005;
+  }
+  return false;
+}
