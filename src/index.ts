@@ -14,7 +14,7 @@ import { type BuildWorkers, buildGraph } from './graph.js';
 import { type IndexLayout, Searcher } from './search.js';
 import { fromContainer, install, type IndexArrays, type IndexMeta, toSections } from './persist.js';
 import {
-  kernelMetric, type Metric, type ResolvedOptions, type ResolvedSearchOptions, type VectorStorage, type SearchOptions, type ZGQOptions, resolveOptions, resolveSearch,
+  DEFAULT_SEARCH, kernelMetric, type Metric, type ResolvedOptions, type ResolvedSearchOptions, type VectorStorage, type SearchOptions, type ZGQOptions, resolveOptions, resolveSearch,
 } from './options.js';
 
 export { ZGQError, type ZGQErrorCode } from './errors.js';
@@ -112,8 +112,12 @@ export class ZGQIndex {
   private built: Built | null = null;
   private batchQueue: Promise<void> = Promise.resolve();
 
+  /** Search options the caller fixed; the others may follow the zone count at build. */
+  private readonly fixedSearch: SearchOptions;
+
   constructor(options: ZGQOptions) {
     this.options = resolveOptions(options);
+    this.fixedSearch = { ...options.search };
   }
 
   get dim(): number {
@@ -203,8 +207,15 @@ export class ZGQIndex {
     const storage = o.storage === 'float16' && fitsHalf(x) ? 'float16' : 'float32';
     const internalIds = new Uint32Array(n);
     for (let i = 0; i < n; i++) internalIds[i] = ids[zones.order[i]];
+    // far queries spread their neighbours over more zones when zones are many
+    const zonesProbed = Math.max(DEFAULT_SEARCH.nProbe, Math.ceil(zones.nZones / ZONES_PER_PROBE));
+    const search = {
+      ...o.search,
+      nProbe: this.fixedSearch.nProbe ?? zonesProbed,
+      scan: this.fixedSearch.scan ?? zonesProbed,
+    };
     const meta: IndexMeta = {
-      kind: 'zgq-index', options: o, n, dim, m, degree: o.degree, nZones: zones.nZones, nGroups: zones.nGroups,
+      kind: 'zgq-index', options: { ...o, search }, n, dim, m, degree: o.degree, nZones: zones.nZones, nGroups: zones.nGroups,
       residual: o.residual, storage,
     };
     const arrays: IndexArrays = {
@@ -221,6 +232,7 @@ export class ZGQIndex {
       ids: internalIds,
     };
     this.built = installBuilt(meta, arrays);
+    this.options.search = search;
     progress('done', 1);
   }
 
@@ -355,6 +367,9 @@ export class ZGQIndex {
     }
   }
 }
+
+/** Default nProbe and scan: one zone in this many, and at least DEFAULT_SEARCH's (16 up to 512 zones). */
+const ZONES_PER_PROBE = 32;
 
 /** Kernel distance -> reported distance: ip gives -dot; cosine runs as L2 on unit vectors, |a - b|² = 2 - 2 cos. */
 function reportedDistance(metric: Metric, d: number): number {

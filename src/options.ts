@@ -52,11 +52,11 @@ export type VectorStorage = 'float16' | 'float32';
 export interface SearchOptions {
   /** Beam width (candidate pool size) of the graph search; at least k. Default 64. */
   ef?: number;
-  /** Zones selected per query: their medoids enter the graph search, the nearest are scanned. Default 16. */
+  /** Zones selected per query: their medoids enter the graph search, the nearest are scanned. Default max(16, zones / 32). */
   nProbe?: number;
   /** Candidates re-scored exactly = k * rerank (bounded by ef). Default 8. */
   rerank?: number;
-  /** Of the selected zones, how many (nearest first) may be scanned in full before the graph walk. Default 16. */
+  /** Of the selected zones, how many (nearest first) may be scanned in full before the graph walk. Default max(16, zones / 32). */
   scan?: number;
   /**
    * Adaptive scan (L2 and cosine): a selected zone is scanned only if its centroid's squared distance

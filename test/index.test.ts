@@ -198,3 +198,21 @@ test('searchBatch on worker threads returns exactly what one thread returns', as
     }
   }
 });
+
+test('default nProbe and scan follow the zone count; options the caller fixed stay', async () => {
+  const dim = 8;
+  const ds = clusteredGaussian({ n: 12000, nQueries: 0, dim, seed: 23 });
+  const many = new ZGQIndex({ dim, zones: 1024, efConstruction: 32 });
+  await many.build(ds.base);
+  const zones = many.stats().zones;
+  assert.ok(zones > 512, `${zones} zones`);
+  assert.equal(many.options.search.nProbe, Math.ceil(zones / 32));
+  assert.equal(many.options.search.scan, Math.ceil(zones / 32));
+  const fixed = new ZGQIndex({ dim, zones: 1024, efConstruction: 32, search: { nProbe: 8 } });
+  await fixed.build(ds.base);
+  assert.equal(fixed.options.search.nProbe, 8);
+  const few = new ZGQIndex({ dim, zones: 100, efConstruction: 32 });
+  await few.build(ds.base);
+  assert.equal(few.options.search.nProbe, 16);
+  assert.equal(few.options.search.scan, 16);
+});
