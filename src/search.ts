@@ -79,8 +79,7 @@ export class Searcher {
   private query!: Float32Array;
   private outIds!: Uint32Array;
   private outDist!: Float32Array;
-  /** Exact zone scan instead of the two-level tree (tests compare the two). */
-  exactZones = false;
+  private exact = false;
 
   constructor(kernels: Kernels, layout: IndexLayout) {
     this.kernels = kernels;
@@ -122,6 +121,16 @@ export class Searcher {
       arena.u16(tags, layout.nZones).fill(0);
       set(CTX.zoneTag, tags);
     }
+  }
+
+  /** Exact zone scan instead of the two-level tree (tests and benchmarks compare the two). */
+  get exactZones(): boolean {
+    return this.exact;
+  }
+
+  set exactZones(exact: boolean) {
+    this.exact = exact;
+    this.kernels.arena.u32(this.ctx, CTX_FIELDS)[CTX.nGroups] = exact ? 0 : this.layout.nGroups;
   }
 
   private field(f: number): number {
@@ -183,8 +192,7 @@ export class Searcher {
     const nProbe = Math.min(opts.nProbe, lay.nZones);
     const L = Math.max(opts.ef, k);
     this.ensure(L, nProbe, k);
-    const nGroups = this.exactZones ? 0 : lay.nGroups;
-    this.kernels.arena.u32(this.ctx, CTX_FIELDS)[CTX.nGroups] = nGroups;
+    const nGroups = this.exact ? 0 : lay.nGroups;
     return [k, L, nProbe, groupProbeFor(nProbe, nGroups), opts.scan, opts.scanRatio, Math.max(k, k * opts.rerank)];
   }
 

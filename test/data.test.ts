@@ -26,6 +26,7 @@ import {
   writeIvecs,
 } from '../src/data/vecs.js';
 import { bruteForceKnn, recallAtK, type KnnMetric } from '../src/data/groundtruth.js';
+import { l2 as sqL2 } from '../src/kernels/reference/distance.js';
 
 const SIFT_DIR = fileURLToPath(new URL('../../shared/data/siftsmall/', import.meta.url));
 const FMNIST_DIR = fileURLToPath(new URL('../../shared/data/fashion-mnist/', import.meta.url));
@@ -44,15 +45,6 @@ async function expectZgq(fn: () => unknown, code: string): Promise<ZGQError> {
     return err;
   }
   assert.fail(`expected ZGQError ${code}, nothing was thrown`);
-}
-
-function sqL2(a: Float32Array, ao: number, b: Float32Array, bo: number, dim: number): number {
-  let s = 0;
-  for (let j = 0; j < dim; j++) {
-    const d = a[ao + j] - b[bo + j];
-    s += d * d;
-  }
-  return s;
 }
 
 // ---------------------------------------------------------------------------------------------

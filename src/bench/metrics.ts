@@ -3,6 +3,7 @@
  * statistics of the timed passes.
  */
 import { ZGQError } from '../errors.js';
+import { l2 as sqL2 } from '../kernels/reference/distance.js';
 
 /** Relative slack when comparing a returned neighbour's distance with the k-th true distance. */
 const TIE_EPSILON = 1e-6;
@@ -12,15 +13,6 @@ export interface RecallResult {
   recall: number;
   /** Correct neighbours found for each query, 0..k. */
   hits: Uint16Array;
-}
-
-function sqL2(a: Float32Array, ao: number, b: Float32Array, bo: number, dim: number): number {
-  let s = 0;
-  for (let j = 0; j < dim; j++) {
-    const d = a[ao + j] - b[bo + j];
-    s += d * d;
-  }
-  return s;
 }
 
 /**
