@@ -9,6 +9,7 @@ import * as refPq from '../src/kernels/reference/pq.js';
 import * as refSearch from '../src/kernels/reference/search.js';
 import { transposeCodebooks, PQ_CENTROIDS } from '../src/pq.js';
 import * as refHalf from '../src/kernels/reference/half.js';
+import * as refMutate from '../src/kernels/reference/mutate.js';
 import { Rng } from '../src/random.js';
 
 const DIMS = [1, 3, 4, 7, 16, 17, 128, 129];
@@ -308,6 +309,55 @@ test('binary16: encodeHalf rounds like the reference, distanceHalf (in rerank) m
       assert.equal(got, n);
       close(arena.f32(oDist, n), expected, false, `rerank on binary16 dim=${dim} metric=${metric}`);
       arena.release(m2);
+    }
+  });
+});
+
+test('decodeHalfBlock decodes like the reference; repairNodes rewires around deleted nodes like the reference', () => {
+  withKernels(({ arena, k }) => {
+    const rng = new Rng(6);
+    for (const count of [1, 7, 8, 9, 100]) {
+      const bits = Uint16Array.from({ length: count }, () => rng.int(0x7c00) | (rng.int(2) << 15));
+      const mark = arena.mark();
+      const src = arena.allocFrom(bits);
+      const dst = arena.alloc(count * 4);
+      k.decodeHalfBlock(src, dst, count);
+      assert.deepEqual(Array.from(arena.f32(dst, count)), Array.from(bits, (h) => Math.fround(refHalf.decodeHalf(h))), `count ${count}`);
+      arena.release(mark);
+    }
+
+    for (const dim of [3, 16, 17]) for (const metric of METRICS) {
+      const n = 200;
+      const R = 6;
+      const L = 10;
+      const vectors = randomData(rng, n * dim, true);
+      const adjacency = randomGraph(rng, n, R);
+      const deleted = new Uint8Array((n + 7) >> 3);
+      for (let i = 0; i < n; i++) if (rng.next() < 0.3) deleted[i >> 3] |= 1 << (i & 7);
+      const isDeleted = (i: number) => ((deleted[i >> 3] >> (i & 7)) & 1) === 1;
+      const nodes: number[] = [];
+      for (let i = 0; i < n; i++) {
+        if (isDeleted(i)) continue;
+        const row = adjacency.subarray(i * (R + 1) + 1, i * (R + 1) + 1 + adjacency[i * (R + 1)]);
+        if (row.some(isDeleted)) nodes.push(i);
+      }
+      const expected = adjacency.slice();
+      refMutate.repairNodes(vectors, dim, metric, expected, R, L, 1.1, isDeleted, nodes);
+      const mark = arena.mark();
+      const adjPtr = arena.allocFrom(adjacency);
+      const visited = arena.alloc(n * 2);
+      arena.u16(visited, n).fill(0);
+      k.repairNodes(
+        arena.allocFrom(vectors), dim, metric, adjPtr, R, L, 1.1, arena.allocFrom(deleted), arena.allocFrom(Uint32Array.from(nodes)),
+        nodes.length, n, visited, arena.alloc(L * 8),
+      );
+      const got = arena.u32(adjPtr, n * (R + 1));
+      assert.deepEqual(Array.from(got), Array.from(expected), `repair dim=${dim} metric=${metric}`);
+      for (const p of nodes) {
+        const row = got.subarray(p * (R + 1) + 1, p * (R + 1) + 1 + got[p * (R + 1)]);
+        assert.ok(!row.some(isDeleted), 'repaired rows link to live nodes only');
+      }
+      arena.release(mark);
     }
   });
 });
