@@ -14,7 +14,7 @@ import { type BuildWorkers, buildGraph } from './graph.js';
 import { type IndexLayout, Searcher } from './search.js';
 import { fitsHalf, fromContainer, install, type IndexArrays, type IndexMeta, metaOf, toHalf, toSections, viewArrays } from './persist.js';
 import { hasBit, IdLookup, setBit } from './ids.js';
-import { compileFilter, listAllowed, MAX_WIDEN, planFiltered, type SearchFilter } from './filter.js';
+import { compileFilter, type FilterTarget, listAllowed, MAX_WIDEN, planFiltered, PreparedFilter, type SearchFilter } from './filter.js';
 import { countBits, relayout } from './mutate.js';
 import {
   DEFAULT_SEARCH, kernelMetric, type Metric, type ResolvedOptions, type ResolvedSearchOptions, type VectorStorage, type SearchOptions, type ZGQOptions, resolveOptions, resolveSearch,
@@ -22,7 +22,7 @@ import {
 
 export { ZGQError, type ZGQErrorCode } from './errors.js';
 export type { GraphShape, Metric, SearchOptions, VectorStorage, ZGQOptions } from './options.js';
-export type { SearchFilter } from './filter.js';
+export { PreparedFilter, type SearchFilter } from './filter.js';
 
 /** Id reported in result slots that have no neighbour (k larger than the index). */
 export const NO_ID = 0xffffffff;
@@ -392,6 +392,19 @@ export class ZGQIndex {
     return removeIds(built, ids);
   }
 
+  /**
+   * Resolve a filter (Set, array of ids or predicate) against the index once, for many searches:
+   * each search then copies a bitmap (n / 8 bytes) instead of looking up every id. Removals made
+   * later still apply; after add() or compact(), prepare it again (until then it is resolved anew
+   * on every use).
+   */
+  prepareFilter(filter: Exclude<SearchFilter, PreparedFilter>): PreparedFilter {
+    const built = this.requireBuilt();
+    const bits = new Uint8Array((built.layout.n + 7) >> 3);
+    compileFilter(filter, targetOf(built, null), bits);
+    return new PreparedFilter(filter, built, bits);
+  }
+
   /** Whether `id` is in the index (added and not removed). */
   has(id: number): boolean {
     const built = this.built;
@@ -526,6 +539,10 @@ async function buildWorkers(kernels: Kernels, threadsAsked: number | undefined):
   };
 }
 
+function targetOf(built: Built, live: Uint8Array | null): FilterTarget {
+  return { owner: built, ids: built.ids, lookup: () => lookupOf(built), live };
+}
+
 function lookupOf(built: Built): IdLookup {
   built.lookup ??= new IdLookup(built.ids);
   return built.lookup;
@@ -576,7 +593,7 @@ function searchScope(built: Built, filter: SearchFilter | undefined, ef: number,
   const scratch = built.filterScratch;
   if (!scratch[slot]) scratch[slot] = arena.alloc(bytes);
   const liveBits = built.deletedCount ? arena.u8(built.liveBitsPtr, bytes) : null;
-  const allowed = compileFilter(filter, built.ids, () => lookupOf(built), liveBits, arena.u8(scratch[slot], bytes));
+  const allowed = compileFilter(filter, targetOf(built, liveBits), arena.u8(scratch[slot], bytes));
   if (allowed === 0) return { ...scope, empty: true };
   const plan = planFiltered(ef, allowed, live);
   if (!plan.exact) return { ...scope, allow: scratch[slot], ef: plan.ef };
