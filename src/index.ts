@@ -116,8 +116,8 @@ interface Built {
   dataBytes: number;
   /** One searcher (context and scratch) per worker thread of parallel batches. */
   workerSearchers: Searcher[];
-  /** Arena buffers of the current batch: queries f32[capacity], results u32/f32[capacity]. */
-  batch: { capacity: number; queries: number; outIds: number; outDist: number };
+  /** Arena buffers of the current batch: queries f32[capacity], results u32/f32[capacity], the slice counter (i32). */
+  batch: { capacity: number; queries: number; outIds: number; outDist: number; counter: number };
   /** Names this index's memory to worker threads. */
   token: string;
   /** Uint8Array[ceil(n / 8)]: removed nodes (bit set), or null while none are. */
@@ -277,7 +277,8 @@ export class ZGQIndex {
     const opts = resolveSearch(options, this.options.search);
     const ids = new Uint32Array(k).fill(NO_ID);
     const distances = new Float32Array(k).fill(Infinity);
-    const scope = searchScope(built, options?.filter, Math.max(opts.ef, k), 'searchBits');
+    const filter = options?.filter;
+    const scope = filter === undefined && built.deletedCount === 0 ? UNRESTRICTED : searchScope(built, filter, Math.max(opts.ef, k), 'searchBits');
     this.searchInto(built, query, 0, k, opts, ids, distances, 0, 'query', scope);
     return { ids, distances };
   }
@@ -487,7 +488,7 @@ export class ZGQIndex {
         throw new ZGQError('DIMENSION_MISMATCH', `query has ${source.length} values; the index dim is ${dim}`);
       }
     }
-    const searchOpts = scope.ef === opts.ef ? opts : { ...opts, ef: scope.ef };
+    const searchOpts = scope === UNRESTRICTED || scope.ef === opts.ef ? opts : { ...opts, ef: scope.ef };
     const q = built.searcher.queryBuffer(k, searchOpts);
     let norm = 0;
     for (let j = 0; j < dim; j++) {
@@ -579,6 +580,9 @@ function removeIds(built: Built, ids: ArrayLike<number>): number {
  * exact scan of the allowed nodes when that is cheaper. `slot` picks the filter scratch (search()
  * and batches each have their own, so a search during a batch cannot disturb it).
  */
+/** The scope of searches with no filter on an index with nothing removed (ef: the caller's). */
+const UNRESTRICTED: SearchScope = Object.freeze({ allow: 0, ef: 0, empty: false, exact: false, listPtr: 0, listCount: 0 });
+
 function searchScope(built: Built, filter: SearchFilter | undefined, ef: number, slot: 'searchBits' | 'batchBits'): SearchScope {
   const n = built.layout.n;
   const live = n - built.deletedCount;
@@ -601,6 +605,9 @@ function searchScope(built: Built, filter: SearchFilter | undefined, ef: number,
   const listCount = listAllowed(arena.u8(scratch[slot], bytes), n, arena.u32(scratch.list, n));
   return { ...scope, exact: true, listPtr: scratch.list, listCount };
 }
+
+/** Largest slice a lane claims at a time (smaller near the end of small batches). */
+const CLAIM_STEP = 32;
 
 /** Batches below this many queries per thread run on the calling thread. */
 const MIN_QUERIES_PER_THREAD = 32;
@@ -647,26 +654,22 @@ async function runBatch(
     const [, L, nProbe, groupProbe, scan, scanRatio, rerankCount] = built.searcher.plan(k, opts);
     kern.searchRange(built.searcher.ctx, batch.queries, 0, nq, k, L, nProbe, groupProbe, scan, scanRatio, rerankCount, batch.outIds, batch.outDist);
   } else {
-    while (built.workerSearchers.length < threads) built.workerSearchers.push(new Searcher(built.kernels, built.layout));
-    const lanes = built.workerSearchers.slice(0, threads);
+    // the calling thread is lane 0 (it would only wait otherwise); workers are lanes 1..threads-1
+    while (built.workerSearchers.length < threads - 1) built.workerSearchers.push(new Searcher(built.kernels, built.layout));
+    const lanes = [built.searcher, ...built.workerSearchers.slice(0, threads - 1)];
     for (const lane of lanes) lane.allow = scope.allow;
     const calls = lanes.map((s) => s.plan(k, opts));
     const { kernelModule } = await import('./kernels/wasm.js');
     const { runTask } = await import('./parallel.js');
-    // each lane (a context) takes the next slice when it is done: several slices per thread even
-    // out slow and fast queries, and a context never serves two slices at once
-    const step = Math.max(MIN_QUERIES_PER_THREAD, Math.ceil(nq / (threads * 4)));
-    let next = 0;
-    await Promise.all(lanes.map(async (lane, t) => {
-      while (next < nq) {
-        const from = next;
-        next = Math.min(nq, from + step);
-        await runTask({
-          kind: 'searchRange', token: built.token, memory: arena.memory, module: kernelModule(), ctx: lane.ctx, queries: batch.queries,
-          from, to: next, call: calls[t], outIds: batch.outIds, outDist: batch.outDist,
-        }, threads);
-      }
-    }));
+    const { searchClaimed } = await import('./worker.js');
+    if (!batch.counter) batch.counter = arena.alloc(4);
+    arena.u32(batch.counter, 1)[0] = 0;
+    const step = Math.max(1, Math.min(CLAIM_STEP, Math.ceil(nq / (threads * 8))));
+    const shared = { queries: batch.queries, nq, step, counter: batch.counter, outIds: batch.outIds, outDist: batch.outDist };
+    const workers = lanes.slice(1).map((lane, t) =>
+      runTask({ kind: 'searchClaim', token: built.token, memory: arena.memory, module: kernelModule(), ctx: lane.ctx, from: 0, to: 0, call: calls[t + 1], ...shared }, threads - 1));
+    searchClaimed(kern, arena.memory, { ctx: built.searcher.ctx, call: calls[0], ...shared });
+    await Promise.all(workers);
   }
   return { ids: arena.u32(batch.outIds, nq * k).slice(), distances: arena.f32(batch.outDist, nq * k).slice() };
 }
@@ -677,7 +680,7 @@ function installBuilt(meta: IndexMeta, arrays: IndexArrays): Built {
   const dataBytes = kernels.arena.used;
   const built: Built = {
     kernels, layout, searcher: new Searcher(kernels, layout), ids: arrays.ids.slice(), zoneStart: arrays.zoneStart.slice(), dataBytes,
-    workerSearchers: [], batch: { capacity: 0, queries: 0, outIds: 0, outDist: 0 }, token: `zgq-${nextToken++}-${Math.random().toString(36).slice(2)}`,
+    workerSearchers: [], batch: { capacity: 0, queries: 0, outIds: 0, outDist: 0, counter: 0 }, token: `zgq-${nextToken++}-${Math.random().toString(36).slice(2)}`,
     deleted: null, deletedCount: 0, liveBitsPtr: 0, lookup: null, filterScratch: { searchBits: 0, batchBits: 0, list: 0 },
   };
   if (arrays.deleted && countBits(arrays.deleted, layout.n) > 0) {
