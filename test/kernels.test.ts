@@ -174,7 +174,7 @@ test('searchExact, searchPq, rerank and selectZones follow the reference step fo
       const distPtr = arena.alloc(L * 4);
       const idsPtr = arena.alloc(L * 4);
 
-      const got = k.searchExact(qPtr, vPtr, dim, metric, adjPtr, R, entPtr, entries.length, L, visitedPtr, 1, distPtr, idsPtr, 0, n);
+      const got = k.searchExact(qPtr, vPtr, dim, metric, adjPtr, R, entPtr, entries.length, L, visitedPtr, 1, distPtr, idsPtr, 0, n, 0);
       const exp = refSearch.beamSearch((i) => ref.distance(q, 0, vectors, i * dim, dim, metric), adj, R, entries, L, n);
       k.stripExpanded(idsPtr, got);
       assert.deepEqual(Array.from(arena.u32(idsPtr, got)), exp.ids, `searchExact ids dim=${dim} metric=${metric}`);
@@ -183,7 +183,7 @@ test('searchExact, searchPq, rerank and selectZones follow the reference step fo
       const [lo, hi] = [60, 240];
       const inside = entries.map((e) => lo + (e % (hi - lo)));
       const inPtr = arena.allocFrom(Uint32Array.from(inside));
-      const gotR = k.searchExact(qPtr, vPtr, dim, metric, adjPtr, R, inPtr, inside.length, L, visitedPtr, 3, distPtr, idsPtr, lo, hi);
+      const gotR = k.searchExact(qPtr, vPtr, dim, metric, adjPtr, R, inPtr, inside.length, L, visitedPtr, 3, distPtr, idsPtr, lo, hi, 0);
       const expR0 = refSearch.beamSearch((i) => ref.distance(q, 0, vectors, i * dim, dim, metric), adj, R, inside, L, n, lo, hi);
       k.stripExpanded(idsPtr, gotR);
       assert.deepEqual(Array.from(arena.u32(idsPtr, gotR)), expR0.ids, 'searchExact within a range');
@@ -259,11 +259,18 @@ test('searchExact, searchPq, rerank and selectZones follow the reference step fo
       const cIdsPtr = arena.allocFrom(Uint32Array.from(sIds));
       const cDistPtr = arena.allocFrom(Float32Array.from(sDist));
       const keptPtr = arena.alloc(R * 4);
+      const hPtr = arena.allocFrom(Uint16Array.from(vectors, (v) => refHalf.encodeHalf(v)));
       for (const alpha of [1, 1.2]) {
-        const kept = k.robustPrune(vPtr, dim, metric, cIdsPtr, cDistPtr, sIds.length, R, alpha, keptPtr);
+        const kept = k.robustPrune(vPtr, dim, metric, cIdsPtr, cDistPtr, sIds.length, R, alpha, keptPtr, 0, 0);
         const expK = refSearch.robustPrune(vectors, dim, metric, sIds, sDist, R, alpha);
         assert.deepEqual(Array.from(arena.u32(keptPtr, kept)), expK, `robustPrune alpha=${alpha}`);
+        // the same rows stored as binary16 (small integers: exact) prune the same way
+        const keptHalf = k.robustPrune(hPtr, dim, metric, cIdsPtr, cDistPtr, sIds.length, R, alpha, keptPtr, 1, arena.alloc(dim * 4));
+        assert.deepEqual(Array.from(arena.u32(keptPtr, keptHalf)), expK, `robustPrune on binary16 rows alpha=${alpha}`);
       }
+      const gotHalf = k.searchExact(qPtr, hPtr, dim, metric, adjPtr, R, entPtr, entries.length, L, visitedPtr, 7, distPtr, idsPtr, 0, n, 1);
+      k.stripExpanded(idsPtr, gotHalf);
+      assert.deepEqual(Array.from(arena.u32(idsPtr, gotHalf)), exp.ids, 'searchExact on binary16 rows');
       arena.release(mark);
     }
   });
@@ -349,7 +356,7 @@ test('decodeHalfBlock decodes like the reference; repairNodes rewires around del
       arena.u16(visited, n).fill(0);
       k.repairNodes(
         arena.allocFrom(vectors), dim, metric, adjPtr, R, L, 1.1, arena.allocFrom(deleted), arena.allocFrom(Uint32Array.from(nodes)),
-        nodes.length, n, visited, arena.alloc(L * 8),
+        nodes.length, n, visited, arena.alloc(L * 8 + dim * 8), 0,
       );
       const got = arena.u32(adjPtr, n * (R + 1));
       assert.deepEqual(Array.from(got), Array.from(expected), `repair dim=${dim} metric=${metric}`);
