@@ -19,6 +19,7 @@ function option(name: string, fallback: string): string {
   return v;
 }
 const reps = Number(option('--reps', '5'));
+const seed = Number(option('--seed', '42'));
 const threadCounts = option('--threads', '1,2').split(',').map(Number);
 const noHnsw = args.includes('--no-hnsw');
 const names = args.filter((a) => !a.startsWith('--'));
@@ -48,7 +49,7 @@ function hnswBuild(ds: BenchDataset): number {
 }
 
 async function zgqBuild(ds: BenchDataset, threads: number): Promise<{ index: ZGQIndex; total: number; phases: Record<string, number> }> {
-  const index = new ZGQIndex({ dim: ds.dim, metric: 'l2', seed: 42 });
+  const index = new ZGQIndex({ dim: ds.dim, metric: 'l2', seed });
   const phases: Record<string, number> = {};
   let phaseStart = 0;
   const t0 = performance.now();

@@ -157,6 +157,22 @@ export class ZGQIndex {
     const metricCode = kernelMetric(metric);
     const m = Math.min(o.pqSubspaces, dim);
 
+    // graph workers (lane 0 is this thread): started now, so they are up when the graph needs them
+    const threads = options.threads ?? (await import('./parallel.js')).defaultThreads();
+    const token = `zgq-build-${nextToken++}-${Math.random().toString(36).slice(2)}`;
+    let workers: BuildWorkers | undefined;
+    if (threads > 1) {
+      const { runTask } = await import('./parallel.js');
+      const { kernelModule } = await import('./kernels/wasm.js');
+      workers = {
+        lanes: threads,
+        run: (kind, ctx, from, to, lane, lanes) =>
+          runTask({ kind, token, memory: arena.memory, module: kernelModule(), ctx, from, to, lane, lanes }, threads),
+      };
+      // an empty range does nothing but bind the worker's kernels to this memory
+      for (let lane = 1; lane < threads; lane++) workers.run('buildBack', 0, 0, 0, 0, 1).catch(() => {});
+    }
+
     progress('zones', 0);
     const zones = buildZones(kernels, x, n, dim, Math.min(o.zones ?? defaultZoneCount(n), n), o.seed);
     progress('zones', 1);
@@ -175,25 +191,16 @@ export class ZGQIndex {
     const zoneOf = new Uint32Array(n);
     for (let z = 0; z < zones.nZones; z++) zoneOf.fill(z, zones.zoneStart[z], zones.zoneStart[z + 1]);
     const pqInput = o.residual ? residuals(arena.f32(vectorsPtr, n * dim), zoneOf, zones.centroids, dim) : arena.f32(vectorsPtr, n * dim).slice();
-    const codebooks = trainPQ(kernels, pqInput, n, dim, m, { seed: o.seed + 1 });
+    // PQ training is a fixed cost (at most 10000 rows): on small sets it outweighs the graph, so
+    // fewer Lloyd passes there; k-means++ on 8 points per centroid (BENCHMARKS.md "Performance work")
+    const pqIterations = n <= PQ_SMALL_N ? 4 : 10;
+    const codebooks = trainPQ(kernels, pqInput, n, dim, m, { seed: o.seed + 1, iterations: pqIterations, seedPointsPerCentroid: 8 });
     const codes = new Uint8Array(n * m);
     encodePQ(kernels, pqInput, n, dim, m, codebooks, codes);
     const vecTerm = o.residual ? residualTerms(codebooks, codes, zoneOf, zones.centroids, n, dim, m, metricCode) : new Float32Array(0);
     progress('pq', 1);
 
     progress('graph', 0);
-    const threads = options.threads ?? (await import('./parallel.js')).defaultThreads();
-    const token = `zgq-build-${nextToken++}-${Math.random().toString(36).slice(2)}`;
-    let workers: BuildWorkers | undefined;
-    if (threads > 1) {
-      const { runTask } = await import('./parallel.js');
-      const { kernelModule } = await import('./kernels/wasm.js');
-      workers = {
-        lanes: threads,
-        run: (kind, ctx, from, to, lane, lanes) =>
-          runTask({ kind, token, memory: arena.memory, module: kernelModule(), ctx, from, to, lane, lanes }, threads),
-      };
-    }
     const adjacencyPtr = await buildGraph(
       kernels,
       { vectorsPtr, n, dim, metric: metricCode, zones, centroidsPtr, groupCentroidsPtr, groupStartPtr },
@@ -369,6 +376,8 @@ export class ZGQIndex {
 }
 
 /** Default nProbe and scan: one zone in this many, and at least DEFAULT_SEARCH's (16 up to 512 zones). */
+/** Sets of at most this many vectors train PQ with fewer Lloyd passes (see build). */
+const PQ_SMALL_N = 20000;
 const ZONES_PER_PROBE = 32;
 
 /** Kernel distance -> reported distance: ip gives -dot; cosine runs as L2 on unit vectors, |a - b|² = 2 - 2 cos. */
