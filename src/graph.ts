@@ -200,10 +200,15 @@ export async function linkNodes(
           lastYield = performance.now();
         }
       } else {
+        // lane 0 runs on this thread while the workers run the others
         const step = Math.ceil(size / lanes);
-        await Promise.all(contexts.map((ctx, lane) =>
-          workers.run('buildOut', ctx, Math.min(to, from + lane * step), Math.min(to, from + (lane + 1) * step), lane, lanes)));
-        await Promise.all(contexts.map((ctx, lane) => workers.run('buildBack', ctx, from, to, lane, lanes)));
+        const outs = contexts.slice(1).map((ctx, i) =>
+          workers.run('buildOut', ctx, Math.min(to, from + (i + 1) * step), Math.min(to, from + (i + 2) * step), i + 1, lanes));
+        kern.buildOut(ctx0, from, Math.min(to, from + step));
+        await Promise.all(outs);
+        const backs = contexts.slice(1).map((ctx, i) => workers.run('buildBack', ctx, from, to, i + 1, lanes));
+        kern.buildBack(ctx0, from, to, 0, lanes);
+        await Promise.all(backs);
       }
       done = to;
       options.onProgress?.(done, total);

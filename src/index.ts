@@ -210,6 +210,9 @@ export class ZGQIndex {
     const metricCode = kernelMetric(metric);
     const m = Math.min(o.pqSubspaces, dim);
 
+    // graph workers (lane 0 is this thread): started now, so they are up when the graph needs them
+    const workers = await buildWorkers(kernels, options.threads);
+
     progress('zones', 0);
     const zones = buildZones(kernels, x, n, dim, Math.min(o.zones ?? defaultZoneCount(n), n), o.seed);
     progress('zones', 1);
@@ -228,14 +231,16 @@ export class ZGQIndex {
     const zoneOf = new Uint32Array(n);
     for (let z = 0; z < zones.nZones; z++) zoneOf.fill(z, zones.zoneStart[z], zones.zoneStart[z + 1]);
     const pqInput = o.residual ? residuals(arena.f32(vectorsPtr, n * dim), zoneOf, zones.centroids, dim) : arena.f32(vectorsPtr, n * dim).slice();
-    const codebooks = trainPQ(kernels, pqInput, n, dim, m, { seed: o.seed + 1 });
+    // PQ training is a fixed cost (at most 10000 rows): on small sets it outweighs the graph, so
+    // fewer Lloyd passes there; k-means++ on 8 points per centroid (BENCHMARKS.md "Performance work")
+    const pqIterations = n <= PQ_SMALL_N ? 4 : 10;
+    const codebooks = trainPQ(kernels, pqInput, n, dim, m, { seed: o.seed + 1, iterations: pqIterations, seedPointsPerCentroid: 8 });
     const codes = new Uint8Array(n * m);
     encodePQ(kernels, pqInput, n, dim, m, codebooks, codes);
     const vecTerm = o.residual ? residualTerms(codebooks, codes, zoneOf, zones.centroids, n, dim, m, metricCode) : new Float32Array(0);
     progress('pq', 1);
 
     progress('graph', 0);
-    const workers = await buildWorkers(kernels, options.threads);
     const adjacencyPtr = await buildGraph(
       kernels,
       { vectorsPtr, n, dim, metric: metricCode, zones, centroidsPtr, groupCentroidsPtr, groupStartPtr },
@@ -549,6 +554,9 @@ export class ZGQIndex {
   }
 }
 
+/** Sets of at most this many vectors train PQ with fewer Lloyd passes (see build). */
+const PQ_SMALL_N = 20000;
+
 /** Default nProbe and scan: one zone in this many, and at least DEFAULT_SEARCH's (16 up to 512 zones). */
 const ZONES_PER_PROBE = 32;
 
@@ -557,7 +565,7 @@ function reportedDistance(metric: Metric, d: number): number {
   return metric === 'ip' ? 1 + d : metric === 'cosine' ? d / 2 : d;
 }
 
-/** Worker lanes for graph linking on the kernels' memory, or undefined for one thread. */
+/** Worker lanes for graph linking on the kernels' memory (lane 0 is the calling thread), or undefined for one thread. */
 async function buildWorkers(kernels: Kernels, threadsAsked: number | undefined): Promise<BuildWorkers | undefined> {
   const threads = threadsAsked ?? (await import('./parallel.js')).defaultThreads();
   if (threads <= 1) return undefined;
@@ -565,10 +573,13 @@ async function buildWorkers(kernels: Kernels, threadsAsked: number | undefined):
   const { kernelModule } = await import('./kernels/wasm.js');
   const token = `zgq-build-${nextToken++}-${Math.random().toString(36).slice(2)}`;
   const memory = kernels.arena.memory;
-  return {
+  const workers: BuildWorkers = {
     lanes: threads,
     run: (kind, ctx, from, to, lane, lanes) => runTask({ kind, token, memory, module: kernelModule(), ctx, from, to, lane, lanes }, threads),
   };
+  // an empty range does nothing but start the worker and bind its kernels to this memory, early
+  for (let lane = 1; lane < threads; lane++) workers.run('buildBack', 0, 0, 0, 0, 1).catch(() => {});
+  return workers;
 }
 
 function targetOf(built: Built, live: Uint8Array | null): FilterTarget {

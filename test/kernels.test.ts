@@ -67,7 +67,7 @@ test('nearestRows and nearestRowsT agree with the reference', () => {
   withKernels(({ arena, k }) => {
     const rng = new Rng(2);
     for (const dim of DIMS) {
-      const n = 50;
+      const n = 51; // odd: the two-row path of nearestRowsT and its one-row tail
       const kc = 13;
       const x = randomData(rng, n * dim, true);
       const c = randomData(rng, kc * dim, true);
@@ -100,6 +100,49 @@ test('nearestRows and nearestRowsT agree with the reference', () => {
       k.nearestRowsT(xPtr, n, dim, dim, tPtr, normsPtr, kPad, nPtr, dPtr);
       assert.deepEqual(arena.u32(nPtr, n), expN, `nearestRowsT dim=${dim}`);
       close(arena.f32(dPtr, n), expD, true, `nearestRowsT dist dim=${dim}`);
+      arena.release(mark);
+    }
+  });
+});
+
+test('k-means++ steps (seedUpdate, seedPick) and Lloyd sums (accumulateRows) match the reference', () => {
+  withKernels(({ arena, k }) => {
+    const rng = new Rng(12);
+    for (const dim of DIMS) {
+      const n = 45;
+      const rows = randomData(rng, n * dim, true);
+      const mark = arena.mark();
+      const rowsPtr = arena.allocFrom(rows);
+      const minPtr = arena.alloc(n * 8);
+      const minDist = new Float64Array(arena.bytes.buffer, minPtr, n).fill(Infinity);
+      const expected = new Float64Array(n).fill(Infinity);
+      for (const centre of [3, 17, 40]) {
+        const total = k.seedUpdate(rowsPtr + centre * dim * 4, rowsPtr, n, dim, minPtr);
+        const expTotal = ref.seedUpdate(rows.subarray(centre * dim, centre * dim + dim), rows, n, dim, expected);
+        assert.equal(total, expTotal, `seedUpdate total dim=${dim}`);
+        assert.deepEqual(Array.from(new Float64Array(arena.bytes.buffer, minPtr, n)), Array.from(expected), `seedUpdate dim=${dim}`);
+        for (const f of [0, 0.1, 0.5, 0.99, 1.5]) {
+          assert.equal(k.seedPick(minPtr, n, f * total), ref.seedPick(expected, n, f * total), `seedPick dim=${dim} f=${f}`);
+        }
+      }
+      assert.equal(minDist.length, n);
+
+      const kc = 5;
+      const stride = dim + 2;
+      const x = randomData(rng, n * stride, false);
+      const nearest = Uint32Array.from({ length: n }, () => rng.int(kc));
+      const xPtr = arena.allocFrom(x);
+      const nearestPtr = arena.allocFrom(nearest);
+      const sumsPtr = arena.alloc(kc * dim * 8);
+      const countsPtr = arena.alloc(kc * 8);
+      new Float64Array(arena.bytes.buffer, sumsPtr, kc * dim).fill(0);
+      new Float64Array(arena.bytes.buffer, countsPtr, kc).fill(0);
+      k.accumulateRows(xPtr, n, stride, dim, nearestPtr, sumsPtr, countsPtr);
+      const sums = new Float64Array(kc * dim);
+      const counts = new Float64Array(kc);
+      ref.accumulateRows(x, n, stride, dim, nearest, sums, counts);
+      assert.deepEqual(Array.from(new Float64Array(arena.bytes.buffer, sumsPtr, kc * dim)), Array.from(sums), `accumulateRows sums dim=${dim}`);
+      assert.deepEqual(Array.from(new Float64Array(arena.bytes.buffer, countsPtr, kc)), Array.from(counts), `accumulateRows counts dim=${dim}`);
       arena.release(mark);
     }
   });

@@ -26,6 +26,9 @@ export interface KernelExports {
     x: Ptr, n: number, xStride: number, dim: number, centroidsT: Ptr, norms: Ptr, k: number,
     outNearest: Ptr, outDist: Ptr,
   ): void;
+  seedUpdate(q: Ptr, rows: Ptr, n: number, dim: number, minDist: Ptr): number;
+  seedPick(minDist: Ptr, n: number, target: number): number;
+  accumulateRows(x: Ptr, n: number, xStride: number, dim: number, nearest: Ptr, sums: Ptr, counts: Ptr): void;
   pqLut(q: Ptr, codebooksT: Ptr, norms: Ptr, dim: number, m: number, mode: number, out: Ptr): void;
   adcByIds(lut: Ptr, codes: Ptr, m: number, ids: Ptr, count: number, out: Ptr): void;
   selectZones(
