@@ -437,7 +437,7 @@ export class ZGQIndex {
     const built = this.requireBuilt();
     const bits = new Uint8Array((built.layout.n + 7) >> 3);
     compileFilter(filter, targetOf(built, null), bits);
-    return new PreparedFilter(filter, built, bits);
+    return new PreparedFilter(filter, built.version, bits);
   }
 
   /** Whether `id` is in the index (added and not removed). */

@@ -253,6 +253,12 @@ test('filtered search returns only allowed ids with recall >= 0.9 at 10% selecti
   const set = new Set(allowed);
   const prepared = index.prepareFilter(set);
   assert.deepEqual((await index.searchBatch(ds.queries, 10, { filter: prepared })).ids, (await index.searchBatch(ds.queries, 10, { filter: set })).ids);
+  // resolved once: a later change to its source does not reach it (until the index changes)
+  const outsider = index.search(ds.queries.subarray(0, DIM), 20).ids.find((id) => !set.has(id))!;
+  set.add(outsider);
+  assert.ok(index.search(ds.queries.subarray(0, DIM), 50, { filter: set }).ids.includes(outsider));
+  assert.ok(!index.search(ds.queries.subarray(0, DIM), 50, { filter: prepared }).ids.includes(outsider), 'prepared once');
+  set.delete(outsider);
   const top = index.search(ds.queries.subarray(0, DIM), 1, { filter: prepared }).ids[0];
   index.remove([top]);
   assert.notEqual(index.search(ds.queries.subarray(0, DIM), 1, { filter: prepared }).ids[0], top, 'removed after preparing: excluded');
