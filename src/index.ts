@@ -7,18 +7,21 @@
  */
 import { ZGQError } from './errors.js';
 import { Arena } from './memory.js';
-import { createKernels, type Kernels, METRIC_IP, METRIC_L2 } from './kernels/wasm.js';
+import { createKernels, kernelModule, type Kernels, METRIC_IP, METRIC_L2 } from './kernels/wasm.js';
 import { buildZones, defaultZoneCount, type ZoneLayout } from './zones.js';
 import { decodePQ, encodePQ, PQ_CENTROIDS, trainPQ } from './pq.js';
 import { type BuildWorkers, buildGraph } from './graph.js';
 import { type IndexLayout, Searcher } from './search.js';
 import { fromContainer, install, type IndexArrays, type IndexMeta, toSections } from './persist.js';
+import { decodeContainer, type DecodedContainer, encodeContainer } from './format.js';
+import { type ParallelInfo, platform } from './platform.js';
 import {
   DEFAULT_SEARCH, kernelMetric, type Metric, type ResolvedOptions, type ResolvedSearchOptions, type VectorStorage, type SearchOptions, type ZGQOptions, resolveOptions, resolveSearch,
 } from './options.js';
 
 export { ZGQError, type ZGQErrorCode } from './errors.js';
 export type { GraphShape, Metric, SearchOptions, VectorStorage, ZGQOptions } from './options.js';
+export type { ParallelInfo } from './platform.js';
 
 /** Id reported in result slots that have no neighbour (k larger than the index). */
 export const NO_ID = 0xffffffff;
@@ -40,7 +43,8 @@ export interface BatchSearchResult extends SearchResult {
 export interface BatchSearchOptions extends SearchOptions {
   /**
    * Threads that search the batch (worker threads sharing the index's memory; nothing is copied
-   * per worker). Default: the CPUs available to the process. Small batches run on the calling thread.
+   * per worker). Default: the CPUs available to the process (in a browser: 1 unless the page is
+   * cross-origin isolated, see `stats().parallel`). Small batches run on the calling thread.
    */
   threads?: number;
 }
@@ -51,8 +55,8 @@ export interface BuildOptions {
   /** Progress of the build: phase name and fraction done in [0, 1]. */
   onProgress?: (phase: BuildPhase, fraction: number) => void;
   /**
-   * Threads that build the graph (worker threads on the shared memory). Default: the CPUs available.
-   * The index is the same, byte for byte, for any thread count.
+   * Threads that build the graph (worker threads on the shared memory). Default: the CPUs available
+   * (in a browser: 1 unless the page is cross-origin isolated). The index is the same, byte for byte, for any thread count.
    */
   threads?: number;
 }
@@ -88,6 +92,8 @@ export interface IndexStats {
   /** Mean out-degree of the graph. */
   meanDegree: number;
   memory: MemoryStats;
+  /** Where parallel build and batch search run here (in a browser: one thread unless cross-origin isolated). */
+  parallel: ParallelInfo;
 }
 
 interface Built {
@@ -182,16 +188,14 @@ export class ZGQIndex {
     progress('pq', 1);
 
     progress('graph', 0);
-    const threads = options.threads ?? (await import('./parallel.js')).defaultThreads();
+    const threads = platform.threads(options.threads);
     const token = `zgq-build-${nextToken++}-${Math.random().toString(36).slice(2)}`;
     let workers: BuildWorkers | undefined;
     if (threads > 1) {
-      const { runTask } = await import('./parallel.js');
-      const { kernelModule } = await import('./kernels/wasm.js');
       workers = {
         lanes: threads,
         run: (kind, ctx, from, to, lane, lanes) =>
-          runTask({ kind, token, memory: arena.memory, module: kernelModule(), ctx, from, to, lane, lanes }, threads),
+          platform.runTask({ kind, token, memory: arena.memory, module: kernelModule(), ctx, from, to, lane, lanes }, threads),
       };
     }
     const adjacencyPtr = await buildGraph(
@@ -290,16 +294,38 @@ export class ZGQIndex {
    */
   async save(path: string): Promise<void> {
     const built = this.requireBuilt();
-    const { writeContainerFile } = await import('./io.js');
     const { meta, sections } = toSections(built.kernels, built.layout, built.ids, this.options);
-    await writeContainerFile(path, meta as unknown as Record<string, unknown>, sections);
+    await platform.writeIndex(path, meta as unknown as Record<string, unknown>, sections);
   }
 
   /** Read an index written by `save`. Damaged or foreign files fail with CORRUPT_FILE. */
   static async load(path: string): Promise<ZGQIndex> {
-    const { readContainerFile } = await import('./io.js');
-    const decoded = await readContainerFile(path);
-    const { meta, arrays } = fromContainer(decoded, path);
+    return ZGQIndex.fromDecoded(await platform.readIndex(path), path);
+  }
+
+  /**
+   * The index in the file format of `save` (same header, sections and checksums), as one new
+   * Uint8Array (a copy: later changes to the index do not show in it).
+   */
+  toBytes(): Uint8Array {
+    const built = this.requireBuilt();
+    const { meta, sections } = toSections(built.kernels, built.layout, built.ids, this.options);
+    return encodeContainer(meta as unknown as Record<string, unknown>, sections, platform.crc32);
+  }
+
+  /**
+   * An index from the bytes of `toBytes` or of a saved file, with the checks of `load`: damaged or
+   * foreign bytes fail with CORRUPT_FILE. The bytes are copied; the caller may reuse them.
+   */
+  static fromBytes(bytes: Uint8Array): ZGQIndex {
+    if (!(bytes instanceof Uint8Array)) {
+      throw new ZGQError('INVALID_ARGUMENT', `bytes must be a Uint8Array; got ${describe(bytes)}`);
+    }
+    return ZGQIndex.fromDecoded(decodeContainer(bytes, 'bytes', platform.crc32), 'bytes');
+  }
+
+  private static fromDecoded(decoded: DecodedContainer, name: string): ZGQIndex {
+    const { meta, arrays } = fromContainer(decoded, name);
     const index = new ZGQIndex(meta.options);
     index.built = installBuilt(meta, arrays);
     return index;
@@ -322,6 +348,7 @@ export class ZGQIndex {
     return {
       size: lay.n, dim: lay.dim, metric: this.options.metric, zones: lay.nZones, zoneGroups: lay.nGroups, zoneSizes: sizes,
       pqSubspaces: lay.m, residual: lay.residual, storage: lay.halfStorage ? 'float16' : 'float32', degree: lay.degree, meanDegree: edges / lay.n, memory,
+      parallel: platform.parallel(),
     };
   }
 
@@ -400,7 +427,7 @@ async function runBatch(
   }
   arena.f32(batch.queries, nq * dim).set(queries.subarray(0, nq * dim));
 
-  let threads = threadsAsked ?? (await import('./parallel.js')).defaultThreads();
+  let threads = platform.threads(threadsAsked);
   threads = Math.max(1, Math.min(threads, Math.floor(nq / MIN_QUERIES_PER_THREAD)));
   if (threads === 1) {
     const [, L, nProbe, groupProbe, scan, scanRatio, rerankCount] = built.searcher.plan(k, opts);
@@ -409,8 +436,6 @@ async function runBatch(
     while (built.workerSearchers.length < threads) built.workerSearchers.push(new Searcher(built.kernels, built.layout));
     const lanes = built.workerSearchers.slice(0, threads);
     const calls = lanes.map((s) => s.plan(k, opts));
-    const { kernelModule } = await import('./kernels/wasm.js');
-    const { runTask } = await import('./parallel.js');
     // each lane (a context) takes the next slice when it is done: several slices per thread even
     // out slow and fast queries, and a context never serves two slices at once
     const step = Math.max(MIN_QUERIES_PER_THREAD, Math.ceil(nq / (threads * 4)));
@@ -419,7 +444,7 @@ async function runBatch(
       while (next < nq) {
         const from = next;
         next = Math.min(nq, from + step);
-        await runTask({
+        await platform.runTask({
           kind: 'searchRange', token: built.token, memory: arena.memory, module: kernelModule(), ctx: lane.ctx, queries: batch.queries,
           from, to: next, call: calls[t], outIds: batch.outIds, outDist: batch.outDist,
         }, threads);

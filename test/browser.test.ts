@@ -1,0 +1,136 @@
+// The package's browser entry in headless Chromium (the system browser, driven by playwright-core):
+// build and search on seeded clustered data, recall@10 against exact search, the same answers and
+// the same index bytes as Node, indexes moving both ways as bytes, OPFS / IndexedDB save and load,
+// Web Workers when the page is cross-origin isolated and one thread when it is not, and the demo
+// page. Any uncaught page error fails. Without a Chromium the test is reported as skipped, with why.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ZGQIndex } from '../src/index.js';
+import { clusteredGaussian } from '../src/data/synthetic.js';
+import { bruteForceKnn, recallAtK } from '../src/data/groundtruth.js';
+// @ts-expect-error plain ES module without type declarations
+import { findChromium, launchChromium, runPage, startServer } from '../scripts/browser-harness.mjs';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const bundle = `${root}dist/browser/zgq.js`;
+const chromium = findChromium() as { path: string | null; why?: string };
+const skip = chromium.path === null ? `browser tests skipped: ${chromium.why}` : false;
+if (skip) console.log(`# ${skip}`);
+
+const DIM = 32;
+const K = 10;
+const SEED = 11;
+const ds = clusteredGaussian({ n: 4000, nQueries: 200, dim: DIM, seed: 5, outlierFraction: 0.2 });
+
+interface PageResults {
+  error?: string;
+  crossOriginIsolated: boolean;
+  userAgent: string;
+  parallel: { threads: number; via: string; reason?: string };
+  phases: string[];
+  nodeIndex: { ids: number[]; distances: number[] };
+  built: { ids: number[]; distances: number[] };
+  single: { ids: number[]; distances: number[] };
+  bytesLength: number;
+  errors: Record<string, string>;
+  threadsSameBytes?: boolean;
+  threadsSameIds?: boolean;
+  opfsSameIds?: boolean;
+  idbSameIds?: boolean;
+}
+
+let browser: { close(): Promise<void>; version(): string } | undefined;
+let server: { url: string; uploads: Map<string, Uint8Array>; close(): Promise<void> } | undefined;
+let nodeIndex: ZGQIndex;
+let nodeBytes: Uint8Array;
+let nodeIds: Uint32Array;
+let nodeDistances: Float32Array;
+let truth: Uint32Array;
+
+before(async () => {
+  if (skip) return;
+  assert.ok(existsSync(bundle), `${bundle} is missing: run npm run build`);
+  nodeIndex = new ZGQIndex({ dim: DIM, seed: SEED });
+  await nodeIndex.build(ds.base, { threads: 1 });
+  nodeBytes = nodeIndex.toBytes();
+  ({ ids: nodeIds, distances: nodeDistances } = await nodeIndex.searchBatch(ds.queries, K, { threads: 1 }));
+  truth = bruteForceKnn(ds.base, ds.nBase, ds.queries, ds.nQueries, DIM, K, 'l2').ids;
+  const bytesOf = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  server = await startServer({
+    mounts: { '/': `${root}test/browser`, '/zgq/': `${root}dist/browser`, '/demo/': `${root}examples/browser` },
+    files: {
+      '/data/meta.json': JSON.stringify({ dim: DIM, k: K, seed: SEED }),
+      '/data/base.f32': bytesOf(ds.base),
+      '/data/queries.f32': bytesOf(ds.queries),
+      '/data/node.zgq': nodeBytes,
+    },
+  });
+  browser = await launchChromium(chromium.path);
+  console.log(`# Chromium ${browser.version()}`);
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+async function open(path: string): Promise<PageResults> {
+  const { results, pageErrors } = await runPage(browser, `${server!.url}${path}`);
+  assert.deepEqual(pageErrors, []);
+  assert.equal(results.error, undefined, results.error);
+  return results as PageResults;
+}
+
+function checkAgainstNode(r: PageResults, mode: string): void {
+  // an index built in Node answers the same in the browser
+  assert.deepEqual(r.nodeIndex.ids, [...nodeIds]);
+  assert.deepEqual(r.nodeIndex.distances, [...nodeDistances]);
+  // the browser's own one-thread build: recall, and the same answers and bytes as Node's build
+  const recall = recallAtK(Uint32Array.from(r.built.ids), truth, ds.nQueries, K, K);
+  console.log(`# ${mode}: browser recall@10 = ${recall.toFixed(4)}`);
+  assert.ok(recall >= 0.95, `browser recall@10 ${recall}`);
+  assert.deepEqual(r.built.ids, [...nodeIds]);
+  assert.deepEqual(r.built.distances, [...nodeDistances]);
+  assert.deepEqual(r.single.ids, [...nodeIds.subarray(0, K)]);
+  assert.deepEqual(r.phases, ['zones', 'pq', 'graph', 'done']);
+  const uploaded = server!.uploads.get(`browser-${mode}.zgq`);
+  assert.ok(uploaded, 'the page uploaded its index');
+  assert.equal(r.bytesLength, uploaded.length);
+  assert.ok(Buffer.from(uploaded).equals(Buffer.from(nodeBytes)), 'browser and Node builds are the same bytes');
+  // and the browser's bytes load in Node
+  const back = ZGQIndex.fromBytes(uploaded);
+  const hit = back.search(ds.queries.subarray(0, DIM), K);
+  assert.deepEqual([...hit.ids], [...nodeIds.subarray(0, K)]);
+  assert.deepEqual(r.errors, {
+    dimension: 'DIMENSION_MISMATCH', notFinite: 'NOT_FINITE', corrupt: 'CORRUPT_FILE', empty: 'EMPTY_INPUT', missingFile: 'IO',
+  });
+}
+
+test('browser entry, cross-origin isolated page: Web Workers, bytes, OPFS and IndexedDB', { skip }, async () => {
+  const r = await open('/?mode=full');
+  assert.equal(r.crossOriginIsolated, true);
+  assert.equal(r.parallel.via, 'web-workers');
+  assert.ok(r.parallel.threads >= 1);
+  checkAgainstNode(r, 'full');
+  assert.equal(r.threadsSameBytes, true, 'a 2-worker build gives the same bytes');
+  assert.equal(r.threadsSameIds, true, 'a 2-worker batch gives the same answers');
+  assert.equal(r.opfsSameIds, true, 'save / load through OPFS');
+  assert.equal(r.idbSameIds, true, 'save / load through IndexedDB');
+});
+
+test('browser entry, page without COOP/COEP: one thread, same results', { skip }, async () => {
+  const r = await open('/?mode=plain&coi=0');
+  assert.equal(r.crossOriginIsolated, false);
+  assert.equal(r.parallel.via, 'none');
+  assert.equal(r.parallel.threads, 1);
+  assert.match(r.parallel.reason ?? '', /cross-origin isolated/);
+  checkAgainstNode(r, 'plain');
+});
+
+test('browser demo page runs to the end', { skip }, async () => {
+  const r = (await open('/demo/?n=3000&queries=100')) as unknown as { zgq: { recall: number }; exact: { recall: number } };
+  assert.ok(r.zgq.recall >= 0.9, `demo recall ${r.zgq.recall}`);
+  assert.equal(r.exact.recall, 1);
+});
