@@ -5,7 +5,10 @@
 // page. Any uncaught page error fails. Without a Chromium the test is reported as skipped, with why.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 import { ZGQIndex } from '../src/index.js';
 import { clusteredGaussian } from '../src/data/synthetic.js';
@@ -40,6 +43,36 @@ interface PageResults {
   opfsSameIds?: boolean;
   idbSameIds?: boolean;
 }
+
+test('the browser entry is self-contained: no imports at run time, nothing from Node', async () => {
+  assert.ok(existsSync(bundle), `${bundle} is missing: run npm run build`);
+  // bundling the bundle again pulls in nothing: a bare or node: import would show as an input or fail
+  const again = await build({ entryPoints: [bundle], bundle: true, write: false, metafile: true, platform: 'browser', format: 'esm', logLevel: 'silent' });
+  assert.deepEqual(Object.keys(again.metafile.inputs).map((p) => relative(root, join(process.cwd(), p))), ['dist/browser/zgq.js']);
+});
+
+test("bundlers resolve 'zgq' to the browser entry for the web and to dist/src for Node", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'zgq-consumer-'));
+  try {
+    mkdirSync(join(dir, 'node_modules'));
+    symlinkSync(root, join(dir, 'node_modules', 'zgq'), 'dir');
+    writeFileSync(join(dir, 'app.js'), "import { ZGQIndex } from 'zgq';\nconsole.log(ZGQIndex);\n");
+    const inputs = async (platform: 'browser' | 'node') => {
+      const r = await build({
+        absWorkingDir: dir, entryPoints: ['app.js'], bundle: true, write: false, metafile: true, platform, format: 'esm', external: ['piscina'], logLevel: 'silent',
+      });
+      return Object.keys(r.metafile.inputs);
+    };
+    const web = await inputs('browser');
+    assert.ok(web.some((p) => p.endsWith('dist/browser/zgq.js')), web.join(', '));
+    assert.ok(!web.some((p) => p.includes('dist/src/')), web.join(', '));
+    const node = await inputs('node');
+    assert.ok(node.some((p) => p.endsWith('dist/src/index.js')), node.join(', '));
+    assert.ok(!node.some((p) => p.includes('dist/browser/')), node.join(', '));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 let browser: { close(): Promise<void>; version(): string } | undefined;
 let server: { url: string; uploads: Map<string, Uint8Array>; close(): Promise<void> } | undefined;
