@@ -35,5 +35,13 @@ window.zgqPass = (reps) => {
   return { ms, ids: [...ids] };
 };
 
+/** One timed searchBatch of the whole query set on `threads` Web Workers. */
+window.zgqBatch = async (threads) => {
+  const { index, queries, k } = current;
+  const t = performance.now();
+  await index.searchBatch(queries, k, { threads });
+  return performance.now() - t;
+};
+
 window.__results = Promise.resolve({ ready: true });
 window.__done = true;
