@@ -103,3 +103,14 @@ export function encodeHalf(src: usize, dst: usize, count: i32): void {
     store<u16>(dst + (<usize>i << 1), <u16>h);
   }
 }
+
+/** Decode `count` binary16 values at src to float32 at dst (eight at a time, then one by one). */
+export function decodeHalfBlock(src: usize, dst: usize, count: i32): void {
+  let i: i32 = 0;
+  for (; i + 8 <= count; i += 8) {
+    const h = v128.load(src + (<usize>i << 1));
+    v128.store(dst + (<usize>i << 2), decode4(i32x4.extend_low_i16x8_s(h)));
+    v128.store(dst + (<usize>i << 2), decode4(i32x4.extend_high_i16x8_s(h)), 16);
+  }
+  for (; i < count; i++) store<f32>(dst + (<usize>i << 2), decodeHalf(load<u16>(src + (<usize>i << 1))));
+}

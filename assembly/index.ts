@@ -4,5 +4,6 @@ export { distanceBlock, distanceByIds, nearestRows, nearestRowsT } from './dista
 export { pqLut, adcByIds } from './pq';
 export { selectZones, searchPq, searchExact, rerank, stripExpanded } from './search';
 export { robustPrune, linkOut, linkBack, buildOut, buildBack } from './graph';
-export { encodeHalf } from './half';
-export { searchQuery, searchRange } from './query';
+export { encodeHalf, decodeHalfBlock } from './half';
+export { repairNodes } from './mutate';
+export { searchQuery, searchRange, searchListed } from './query';

@@ -43,6 +43,7 @@ const ENTRIES: i32 = 31;
 const GROUP_SCRATCH: i32 = 32;
 const OUT_IDS: i32 = 33;
 const OUT_DIST: i32 = 34;
+const ALLOW: i32 = 35;
 
 // @ts-ignore: decorator
 @inline
@@ -75,6 +76,7 @@ export function searchQuery(
   const zoneIds = ptr(ctx, ZONE_IDS);
   const zoneDist = ptr(ctx, ZONE_DIST);
   const entries = ptr(ctx, ENTRIES);
+  const allow = ptr(ctx, ALLOW);
 
   const found = selectZones(
     q, ptr(ctx, CENTROIDS), nZones, dim, metric,
@@ -112,12 +114,11 @@ export function searchQuery(
     entries, found, L, ptr(ctx, VISITED), <u16>epoch,
     ptr(ctx, POOL_DIST), ptr(ctx, POOL_IDS),
     residual ? ptr(ctx, ZONE_OF) : 0, ptr(ctx, ZONE_TERM), ptr(ctx, ZONE_TAG), ptr(ctx, VEC_TERM), q, ptr(ctx, CENTROIDS), dim, metric,
-    zoneIds, nScan, ptr(ctx, ZONE_START),
+    zoneIds, nScan, ptr(ctx, ZONE_START), allow,
   );
-  const candidates = rerankCount < pool ? rerankCount : pool;
   return rerank(
-    q, ptr(ctx, VECTORS), dim, metric, <i32>get(ctx, HALF), ptr(ctx, POOL_IDS), candidates, k,
-    ptr(ctx, OUT_IDS), ptr(ctx, OUT_DIST),
+    q, ptr(ctx, VECTORS), dim, metric, <i32>get(ctx, HALF), ptr(ctx, POOL_IDS), pool, rerankCount, k,
+    ptr(ctx, OUT_IDS), ptr(ctx, OUT_DIST), allow,
   );
 }
 
@@ -147,4 +148,15 @@ export function searchRange(
       store<f32>(outDist + slot + (<usize>j << 2), Infinity);
     }
   }
+}
+
+/**
+ * Exact search of the query in the context's query buffer over `count` listed nodes (u32 at ids):
+ * the best k into the context's out buffers. Filters too selective for the graph end up here.
+ */
+export function searchListed(ctx: usize, ids: usize, count: i32, k: i32): i32 {
+  return rerank(
+    ptr(ctx, QUERY), ptr(ctx, VECTORS), <i32>get(ctx, DIM), <i32>get(ctx, METRIC), <i32>get(ctx, HALF),
+    ids, count, count, k, ptr(ctx, OUT_IDS), ptr(ctx, OUT_DIST), 0,
+  );
 }

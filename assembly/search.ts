@@ -71,7 +71,8 @@ export function selectZones(
  * zoneStart[z + 1]); its codes are contiguous, so a scan reads memory in order), then by `entries`.
  * Residual PQ adds zoneTerm[zoneOf[i]] + vecTerm[i] to every code's table sum; zoneTerm is filled
  * lazily (valid where zoneTag == epoch) from q and the zone centroids, so untouched zones cost nothing.
- * Pass zoneOf = 0 for plain PQ. Leaves the pool (capacity L) sorted; returns its size.
+ * Pass zoneOf = 0 for plain PQ. allow: bitmap over nodes (bit i set: node i may be returned), or 0
+ * for all; zone scans skip nodes outside it. Leaves the pool (capacity L) sorted; returns its size.
  */
 export function searchPq(
   lut: usize, codes: usize, m: i32,
@@ -80,11 +81,12 @@ export function searchPq(
   visited: usize, epoch: u16,
   outDist: usize, outIds: usize,
   zoneOf: usize, zoneTerm: usize, zoneTag: usize, vecTerm: usize, q: usize, centroids: usize, dim: i32, metric: i32,
-  scanZones: usize, nScan: i32, zoneStart: usize,
+  scanZones: usize, nScan: i32, zoneStart: usize, allow: usize,
 ): i32 {
   poolReset(outDist, outIds, L);
   const rowStride = <usize>(R + 1) << 2;
   const residual = zoneOf != 0;
+  const filtered = allow != 0;
   for (let s = 0; s < nScan; s++) {
     const z = load<u32>(scanZones + (<usize>s << 2));
     const from = load<u32>(zoneStart + (<usize>z << 2));
@@ -96,6 +98,8 @@ export function searchPq(
       const tag = visited + (<usize>node << 1);
       if (load<u16>(tag) == epoch) continue;
       store<u16>(tag, epoch);
+      // scans only seed the pool with nodes that may be returned; the walk below still crosses others
+      if (filtered && !hasBit(allow, node)) continue;
       let d = adc(lut, codes + <usize>node * <usize>m, m);
       if (residual) d += zt + load<f32>(vecTerm + (<usize>node << 2));
       if (d < poolBound()) poolInsert(d, node);
@@ -188,28 +192,33 @@ export function searchExact(
   return poolSize;
 }
 
+/** Bit `node` of the bitmap at `bits` (node i is bit i & 7 of byte i >> 3). */
+// @ts-ignore: decorator
+@inline
+export function hasBit(bits: usize, node: u32): bool {
+  return ((<u32>load<u8>(bits + (<usize>node >> 3)) >> (node & 7)) & 1) != 0;
+}
+
 /**
- * Re-ranking on the stored vectors: full distances for the first `count` candidate ids (expanded
- * bits ignored), the best k sorted ascending into outIds / outDist. Returns how many were written.
+ * Re-ranking on the stored vectors: full distances for the first `count` candidates (of `available`
+ * at candIds, expanded bits ignored) that the bitmap `allow` admits (0: all), the best k sorted
+ * ascending into outIds / outDist. Returns how many were written.
  * halfStorage: rows are binary16 (see half.ts) instead of float32.
  */
 export function rerank(
   q: usize, vectors: usize, dim: i32, metric: i32, halfStorage: i32,
-  candIds: usize, count: i32, k: i32, outIds: usize, outDist: usize,
+  candIds: usize, available: i32, count: i32, k: i32, outIds: usize, outDist: usize, allow: usize,
 ): i32 {
   let size: i32 = 0;
-  if (halfStorage) {
-    const stride = <usize>dim << 1;
-    for (let i = 0; i < count; i++) {
-      const id = load<u32>(candIds + (<usize>i << 2)) & ~EXPANDED;
-      size = insertSorted(distanceHalf(q, vectors + <usize>id * stride, dim, metric), id, outDist, outIds, size, k);
-    }
-    return size;
-  }
-  const stride = <usize>dim << 2;
-  for (let i = 0; i < count; i++) {
+  let taken: i32 = 0;
+  const stride = halfStorage ? <usize>dim << 1 : <usize>dim << 2;
+  for (let i = 0; i < available && taken < count; i++) {
     const id = load<u32>(candIds + (<usize>i << 2)) & ~EXPANDED;
-    size = insertSorted(distance(q, vectors + <usize>id * stride, dim, metric), id, outDist, outIds, size, k);
+    if (allow != 0 && !hasBit(allow, id)) continue;
+    taken++;
+    const row = vectors + <usize>id * stride;
+    const d = halfStorage ? distanceHalf(q, row, dim, metric) : distance(q, row, dim, metric);
+    size = insertSorted(d, id, outDist, outIds, size, k);
   }
   return size;
 }

@@ -33,6 +33,11 @@ export interface GraphBuildOptions {
    */
   shape: GraphShape;
   seed: number;
+  /**
+   * false: the nodes join a built graph (no medoid skeleton; batches double from one so that each
+   * node also finds those added shortly before it). Default true.
+   */
+  fresh?: boolean;
   /** Called with the number of nodes inserted so far. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -90,19 +95,37 @@ export interface BuildWorkers {
 export async function buildGraph(
   kernels: Kernels, input: GraphInputs, options: GraphBuildOptions, workers?: BuildWorkers,
 ): Promise<number> {
+  const { arena } = kernels;
+  const { n, zones } = input;
+  const R = options.degree;
+  const adjacencyPtr = arena.alloc(n * (R + 1) * 4);
+  arena.u32(adjacencyPtr, n * (R + 1)).fill(0);
+  await linkNodes(kernels, input, adjacencyPtr, insertionOrder(zones, n, options), 0, options, workers);
+  return adjacencyPtr;
+}
+
+/**
+ * Insert the nodes listed in `order` into the graph at adjacencyPtr, whose other `linked` nodes are
+ * already in place. A fresh build (options.fresh) first links the zone medoids one at a time.
+ * Same batching, parallelism and determinism as buildGraph.
+ */
+export async function linkNodes(
+  kernels: Kernels, input: GraphInputs, adjacencyPtr: number, order: Uint32Array, linked: number,
+  options: GraphBuildOptions, workers?: BuildWorkers,
+): Promise<void> {
   const { arena, k: kern } = kernels;
   const { n, dim, metric, zones } = input;
   const R = options.degree;
   const L = Math.max(options.efConstruction, R);
-  const adjacencyPtr = arena.alloc(n * (R + 1) * 4);
-  arena.u32(adjacencyPtr, n * (R + 1)).fill(0);
+  const total = order.length;
+  if (total === 0) return;
+  const fresh = options.fresh !== false;
 
   const mark = arena.mark();
   try {
     const probe = Math.max(1, Math.min(options.buildProbe, zones.nZones));
     const groupProbe = groupProbeFor(probe, zones.nGroups);
     const perZone = options.shape === 'per-zone';
-    const order = insertionOrder(zones, n, options);
     const orderPtr = arena.allocFrom(order);
     const zoneOf = new Uint32Array(n);
     for (let z = 0; z < zones.nZones; z++) zoneOf.fill(z, zones.zoneStart[z], zones.zoneStart[z + 1]);
@@ -131,9 +154,9 @@ export async function buildGraph(
       contexts.push(ctx);
     }
 
-    // the skeleton: zone medoids, one at a time, entered at the first medoid (per-zone graphs
-    // start each zone at its medoid with no links)
-    const first = perZone ? 0 : zones.nZones;
+    // the skeleton of a fresh build: zone medoids, one at a time, entered at the first medoid
+    // (per-zone graphs start each zone at its medoid with no links)
+    const first = !fresh || perZone ? 0 : zones.nZones;
     const ctx0 = contexts[0];
     const scratch0 = arena.u32(ctx0, BCTX_FIELDS)[BCTX.scratch];
     const entries0 = arena.u32(ctx0, BCTX_FIELDS)[BCTX.entries];
@@ -150,10 +173,11 @@ export async function buildGraph(
     }
     arena.u32(ctx0, BCTX_FIELDS)[BCTX.epoch] = epoch;
 
-    let done = Math.max(1, first);
+    let done = fresh ? Math.max(1, first) : 0;
     let lastYield = performance.now();
-    while (done < n) {
-      const size = Math.min(n - done, MAX_BATCH, Math.max(1, Math.floor(done / BATCH_DIVISOR)));
+    while (done < total) {
+      let size = Math.min(total - done, MAX_BATCH, Math.max(1, Math.floor((linked + done) / BATCH_DIVISOR)));
+      if (!fresh) size = Math.min(size, Math.max(1, done));
       const from = done;
       const to = done + size;
       if (!workers || size < MIN_PARALLEL_BATCH) {
@@ -170,13 +194,13 @@ export async function buildGraph(
         await Promise.all(contexts.map((ctx, lane) => workers.run('buildBack', ctx, from, to, lane, lanes)));
       }
       done = to;
-      options.onProgress?.(done, n);
+      options.onProgress?.(done, total);
     }
   } finally {
     arena.release(mark);
   }
-  return adjacencyPtr;
 }
+
 
 /** Zone medoids first (every zone has an entry point from the start), then the shape's order. */
 function insertionOrder(zones: ZoneLayout, n: number, options: GraphBuildOptions): Uint32Array {

@@ -9,10 +9,13 @@ import { ZGQError } from './errors.js';
 import { Arena } from './memory.js';
 import { createKernels, kernelModule, type Kernels, METRIC_IP, METRIC_L2 } from './kernels/wasm.js';
 import { buildZones, defaultZoneCount, type ZoneLayout } from './zones.js';
-import { decodePQ, encodePQ, PQ_CENTROIDS, trainPQ } from './pq.js';
+import { encodePQ, PQ_CENTROIDS, residuals, residualTerms, trainPQ } from './pq.js';
 import { type BuildWorkers, buildGraph } from './graph.js';
 import { type IndexLayout, Searcher } from './search.js';
-import { fromContainer, install, type IndexArrays, type IndexMeta, toSections } from './persist.js';
+import { fitsHalf, fromContainer, install, type IndexArrays, type IndexMeta, metaOf, toHalf, toSections, viewArrays } from './persist.js';
+import { hasBit, IdLookup, setBit } from './ids.js';
+import { compileFilter, listAllowed, MAX_WIDEN, planFiltered, type SearchFilter } from './filter.js';
+import { countBits, relayout } from './mutate.js';
 import { decodeContainer, type DecodedContainer, encodeContainer } from './format.js';
 import { type ParallelInfo, platform } from './platform.js';
 import {
@@ -21,6 +24,7 @@ import {
 
 export { ZGQError, type ZGQErrorCode } from './errors.js';
 export type { GraphShape, Metric, SearchOptions, VectorStorage, ZGQOptions } from './options.js';
+export type { SearchFilter } from './filter.js';
 export type { ParallelInfo } from './platform.js';
 
 /** Id reported in result slots that have no neighbour (k larger than the index). */
@@ -63,6 +67,14 @@ export interface BuildOptions {
 
 export type BuildPhase = 'zones' | 'pq' | 'graph' | 'done';
 
+/** Options of add: progress of linking the new vectors, and threads as for build. */
+export interface AddOptions {
+  /** Fraction of the new vectors linked into the graph, in [0, 1]. */
+  onProgress?: (fraction: number) => void;
+  /** Threads that link the new vectors (worker threads). Default: the CPUs available. */
+  threads?: number;
+}
+
 /** Bytes held by each component of a built index. */
 export interface MemoryStats {
   vectors: number;
@@ -77,7 +89,10 @@ export interface MemoryStats {
 }
 
 export interface IndexStats {
+  /** Vectors searches can return. */
   size: number;
+  /** Removed vectors still held until the next compact() or add(). */
+  deleted: number;
   dim: number;
   metric: Metric;
   zones: number;
@@ -111,12 +126,38 @@ interface Built {
   batch: { capacity: number; queries: number; outIds: number; outDist: number };
   /** Names this index's memory to worker threads. */
   token: string;
+  /** Uint8Array[ceil(n / 8)]: removed nodes (bit set), or null while none are. */
+  deleted: Uint8Array | null;
+  deletedCount: number;
+  /** Arena bitmap of the nodes searches may return (bit set: not removed), or 0 while none are removed. */
+  liveBitsPtr: number;
+  /** Caller id -> node, made on first use. */
+  lookup: IdLookup | null;
+  /** Filter scratch in the arena, made on first use: a bitmap each for search() and batches, a node list. */
+  filterScratch: { searchBits: number; batchBits: number; list: number };
+}
+
+/** Where one search may look: the allow bitmap and pool size, or an exact scan of listed nodes. */
+interface SearchScope {
+  /** Arena bitmap of returnable nodes, or 0 for all. */
+  allow: number;
+  ef: number;
+  /** Nothing may be returned. */
+  empty: boolean;
+  /** Scan the listCount nodes at listPtr exactly instead of searching the graph. */
+  exact: boolean;
+  listPtr: number;
+  listCount: number;
 }
 
 export class ZGQIndex {
   readonly options: ResolvedOptions;
   private built: Built | null = null;
   private batchQueue: Promise<void> = Promise.resolve();
+  /** add and compact run one at a time, each on the index the previous one left. */
+  private mutations: Promise<void> = Promise.resolve();
+  /** Ids removed while an add or compact runs: removed again from its result. */
+  private removedDuring: number[] | null = null;
 
   /** Search options the caller fixed; the others may follow the zone count at build. */
   private readonly fixedSearch: SearchOptions;
@@ -130,9 +171,9 @@ export class ZGQIndex {
     return this.options.dim;
   }
 
-  /** Number of indexed vectors (0 before build). */
+  /** Number of vectors searches can return (0 before build; removed vectors do not count). */
   get size(): number {
-    return this.built?.layout.n ?? 0;
+    return this.built ? this.built.layout.n - this.built.deletedCount : 0;
   }
 
   /**
@@ -188,16 +229,7 @@ export class ZGQIndex {
     progress('pq', 1);
 
     progress('graph', 0);
-    const threads = platform.threads(options.threads);
-    const token = `zgq-build-${nextToken++}-${Math.random().toString(36).slice(2)}`;
-    let workers: BuildWorkers | undefined;
-    if (threads > 1) {
-      workers = {
-        lanes: threads,
-        run: (kind, ctx, from, to, lane, lanes) =>
-          platform.runTask({ kind, token, memory: arena.memory, module: kernelModule(), ctx, from, to, lane, lanes }, threads),
-      };
-    }
+    const workers = await buildWorkers(kernels, options.threads);
     const adjacencyPtr = await buildGraph(
       kernels,
       { vectorsPtr, n, dim, metric: metricCode, zones, centroidsPtr, groupCentroidsPtr, groupStartPtr },
@@ -234,6 +266,7 @@ export class ZGQIndex {
       groupStart: zones.groupStart,
       vecTerm,
       ids: internalIds,
+      deleted: null,
     };
     this.built = installBuilt(meta, arrays);
     this.options.search = search;
@@ -250,7 +283,8 @@ export class ZGQIndex {
     const opts = resolveSearch(options, this.options.search);
     const ids = new Uint32Array(k).fill(NO_ID);
     const distances = new Float32Array(k).fill(Infinity);
-    this.searchInto(built, query, 0, k, opts, ids, distances, 0, 'query');
+    const scope = searchScope(built, options?.filter, Math.max(opts.ef, k), 'searchBits');
+    this.searchInto(built, query, 0, k, opts, ids, distances, 0, 'query', scope);
     return { ids, distances };
   }
 
@@ -274,8 +308,9 @@ export class ZGQIndex {
     checkFinite(queries, dim, 'query');
     const opts = resolveSearch(options, this.options.search);
     const rows = this.options.metric === 'cosine' ? normalizedCopy(queries, dim, 'query') : queries;
+    const filter = options?.filter;
     // batches share the index's batch buffers and worker contexts: one batch at a time
-    const run = this.batchQueue.then(() => runBatch(built, rows, nq, k, opts, threads));
+    const run = this.batchQueue.then(() => runBatch(built, rows, nq, k, opts, threads, searchScope(built, filter, Math.max(opts.ef, k), 'batchBits')));
     this.batchQueue = run.then(() => undefined, () => undefined);
     const { ids, distances } = await run;
     const callerIds = built.ids;
@@ -294,7 +329,7 @@ export class ZGQIndex {
    */
   async save(path: string): Promise<void> {
     const built = this.requireBuilt();
-    const { meta, sections } = toSections(built.kernels, built.layout, built.ids, this.options);
+    const { meta, sections } = toSections(built.kernels, built.layout, built.ids, built.deleted, this.options);
     await platform.writeIndex(path, meta as unknown as Record<string, unknown>, sections);
   }
 
@@ -309,7 +344,7 @@ export class ZGQIndex {
    */
   toBytes(): Uint8Array {
     const built = this.requireBuilt();
-    const { meta, sections } = toSections(built.kernels, built.layout, built.ids, this.options);
+    const { meta, sections } = toSections(built.kernels, built.layout, built.ids, built.deleted, this.options);
     return encodeContainer(meta as unknown as Record<string, unknown>, sections, platform.crc32);
   }
 
@@ -331,6 +366,104 @@ export class ZGQIndex {
     return index;
   }
 
+  /**
+   * Add vectors (Float32Array[count * dim]) under caller ids, one per vector. Each joins the zone
+   * whose centroid is nearest, is encoded with the trained PQ and linked into the graph; removed
+   * vectors are dropped in the same pass. An id already in the index is replaced: its old vector
+   * is removed and the new one added. Searches run on the previous index until the new one is
+   * complete; a failed add leaves the index unchanged. Each call re-lays out the whole index
+   * (O(n) copies): add in batches rather than one vector at a time.
+   */
+  async add(vectors: Float32Array, ids: Uint32Array | ArrayLike<number>, options: AddOptions = {}): Promise<void> {
+    this.requireBuilt();
+    const { dim, metric } = this.options;
+    if (!(vectors instanceof Float32Array)) {
+      throw new ZGQError('INVALID_ARGUMENT', `vectors must be a Float32Array of count * dim values; got ${describe(vectors)}`);
+    }
+    if (vectors.length % dim !== 0) {
+      throw new ZGQError('DIMENSION_MISMATCH', `vectors has ${vectors.length} values, not a multiple of the index dim ${dim}`);
+    }
+    const count = vectors.length / dim;
+    if (ids === undefined) throw new ZGQError('INVALID_ARGUMENT', 'add needs the ids of the new vectors, one per vector');
+    const newIds = resolveIds(ids, count);
+    checkFinite(vectors, dim, 'vector');
+    checkThreads(options.threads);
+    if (count === 0) return;
+    const rows = metric === 'cosine' ? normalizedCopy(vectors, dim) : vectors.slice();
+    await this.mutate(async (built) => {
+      const lookup = lookupOf(built);
+      const deleted = built.deleted ? built.deleted.slice() : new Uint8Array((built.layout.n + 7) >> 3);
+      for (let i = 0; i < count; i++) {
+        const node = lookup.find(newIds[i]);
+        if (node >= 0) setBit(deleted, node);
+      }
+      return relayout(metaOf(built.layout, this.options), { ...viewArrays(built.kernels, built.layout, built.ids, deleted) }, {
+        vectors: rows, ids: newIds, onProgress: options.onProgress, workers: (kernels) => buildWorkers(kernels, options.threads),
+      });
+    });
+  }
+
+  /**
+   * Remove vectors by caller id. They are never returned again from the moment this returns; their
+   * memory is reclaimed and the graph around them repaired by the next compact() or add(). Ids not
+   * in the index are ignored. Returns how many vectors were removed.
+   */
+  remove(ids: ArrayLike<number>): number {
+    const built = this.requireBuilt();
+    if (ids === null || typeof ids !== 'object' || typeof ids.length !== 'number') {
+      throw new ZGQError('INVALID_ARGUMENT', `ids must be a Uint32Array or an array of integers; got ${describe(ids)}`);
+    }
+    for (let i = 0; i < ids.length; i++) {
+      if (!Number.isInteger(ids[i]) || ids[i] < 0) throw new ZGQError('INVALID_ARGUMENT', `ids[${i}] must be a non-negative integer; got ${String(ids[i])}`);
+    }
+    this.removedDuring?.push(...Array.from(ids));
+    return removeIds(built, ids);
+  }
+
+  /** Whether `id` is in the index (added and not removed). */
+  has(id: number): boolean {
+    const built = this.built;
+    if (!built || !Number.isInteger(id)) return false;
+    const node = lookupOf(built).find(id);
+    return node >= 0 && !(built.deleted && hasBit(built.deleted, node));
+  }
+
+  /**
+   * Drop removed vectors for good: every vector that linked to one is relinked to their
+   * neighbours (robust prune), then the index is laid out afresh without them. add() does the same
+   * on the way. Searches run on the previous index meanwhile. With every vector removed there is
+   * nothing to keep, and the index stays as it is.
+   */
+  async compact(): Promise<void> {
+    this.requireBuilt();
+    await this.mutate(async (built) => {
+      if (built.deletedCount === 0 || built.deletedCount === built.layout.n) return null;
+      return relayout(metaOf(built.layout, this.options), viewArrays(built.kernels, built.layout, built.ids, built.deleted), {
+        vectors: new Float32Array(0), ids: new Uint32Array(0),
+      });
+    });
+  }
+
+  /** Run a change on the latest index, install its result, and re-apply removals made meanwhile. */
+  private mutate(change: (built: Built) => Promise<{ meta: IndexMeta; arrays: IndexArrays } | null>): Promise<void> {
+    const run = this.mutations.then(async () => {
+      const built = this.requireBuilt();
+      this.removedDuring = [];
+      try {
+        const result = await change(built);
+        if (!result) return;
+        const next = installBuilt(result.meta, result.arrays);
+        if (this.removedDuring.length) removeIds(next, this.removedDuring);
+        this.built = next;
+        this.options.storage = result.meta.storage;
+      } finally {
+        this.removedDuring = null;
+      }
+    });
+    this.mutations = run.catch(() => undefined);
+    return run;
+  }
+
   /** Zone count and sizes, graph degree, and memory bytes per component. */
   stats(): IndexStats {
     const b = this.requireBuilt();
@@ -346,7 +479,7 @@ export class ZGQIndex {
     for (let i = 0; i < lay.n; i++) edges += adjacency[i * (lay.degree + 1)];
     const memory = memoryStats(b);
     return {
-      size: lay.n, dim: lay.dim, metric: this.options.metric, zones: lay.nZones, zoneGroups: lay.nGroups, zoneSizes: sizes,
+      size: lay.n - b.deletedCount, deleted: b.deletedCount, dim: lay.dim, metric: this.options.metric, zones: lay.nZones, zoneGroups: lay.nGroups, zoneSizes: sizes,
       pqSubspaces: lay.m, residual: lay.residual, storage: lay.halfStorage ? 'float16' : 'float32', degree: lay.degree, meanDegree: edges / lay.n, memory,
       parallel: platform.parallel(),
     };
@@ -359,7 +492,7 @@ export class ZGQIndex {
 
   private searchInto(
     built: Built, source: ArrayLike<number>, start: number, k: number, opts: ReturnType<typeof resolveSearch>,
-    outIds: Uint32Array, outDist: Float32Array, offset: number, what: string,
+    outIds: Uint32Array, outDist: Float32Array, offset: number, what: string, scope: SearchScope,
   ): void {
     const dim = this.options.dim;
     if (start === 0 && what === 'query') {
@@ -370,7 +503,8 @@ export class ZGQIndex {
         throw new ZGQError('DIMENSION_MISMATCH', `query has ${source.length} values; the index dim is ${dim}`);
       }
     }
-    const q = built.searcher.queryBuffer(k, opts);
+    const searchOpts = scope.ef === opts.ef ? opts : { ...opts, ef: scope.ef };
+    const q = built.searcher.queryBuffer(k, searchOpts);
     let norm = 0;
     for (let j = 0; j < dim; j++) {
       const v = source[start + j];
@@ -385,7 +519,11 @@ export class ZGQIndex {
       const inv = 1 / Math.sqrt(norm);
       for (let j = 0; j < dim; j++) q[j] *= inv;
     }
-    const got = built.searcher.run(k, opts, outIds, outDist, offset);
+    if (scope.empty) return;
+    built.searcher.allow = scope.allow;
+    const got = scope.exact
+      ? built.searcher.runListed(k, scope.listPtr, scope.listCount, outIds, outDist, offset)
+      : built.searcher.run(k, searchOpts, outIds, outDist, offset);
     const ids = built.ids;
     const metric = this.options.metric;
     for (let i = offset; i < offset + got; i++) {
@@ -403,6 +541,77 @@ function reportedDistance(metric: Metric, d: number): number {
   return metric === 'ip' ? 1 + d : metric === 'cosine' ? d / 2 : d;
 }
 
+/** Worker lanes for graph linking on the kernels' memory, or undefined for one thread. */
+async function buildWorkers(kernels: Kernels, threadsAsked: number | undefined): Promise<BuildWorkers | undefined> {
+  const threads = platform.threads(threadsAsked);
+  if (threads <= 1) return undefined;
+  const token = `zgq-build-${nextToken++}-${Math.random().toString(36).slice(2)}`;
+  const memory = kernels.arena.memory;
+  return {
+    lanes: threads,
+    run: (kind, ctx, from, to, lane, lanes) => platform.runTask({ kind, token, memory, module: kernelModule(), ctx, from, to, lane, lanes }, threads),
+  };
+}
+
+function lookupOf(built: Built): IdLookup {
+  built.lookup ??= new IdLookup(built.ids);
+  return built.lookup;
+}
+
+/** Mark the nodes of `ids` removed (unknown and already removed ids are skipped); returns how many. */
+function removeIds(built: Built, ids: ArrayLike<number>): number {
+  const n = built.layout.n;
+  const bytes = (n + 7) >> 3;
+  const { arena } = built.kernels;
+  if (!built.deleted) {
+    built.deleted = new Uint8Array(bytes);
+    built.liveBitsPtr = arena.alloc(bytes);
+    const live = arena.u8(built.liveBitsPtr, bytes).fill(0xff);
+    if (n & 7) live[bytes - 1] = (1 << (n & 7)) - 1;
+  }
+  const lookup = lookupOf(built);
+  const live = arena.u8(built.liveBitsPtr, bytes);
+  let removed = 0;
+  for (let i = 0; i < ids.length; i++) {
+    const node = lookup.find(ids[i]);
+    if (node < 0 || hasBit(built.deleted, node)) continue;
+    setBit(built.deleted, node);
+    live[node >> 3] &= ~(1 << (node & 7));
+    removed++;
+  }
+  built.deletedCount += removed;
+  return removed;
+}
+
+/**
+ * Where a search with this filter looks: with no filter and nothing removed, everywhere; else
+ * through a bitmap (the pool widened so it still holds about ef returnable candidates), or an
+ * exact scan of the allowed nodes when that is cheaper. `slot` picks the filter scratch (search()
+ * and batches each have their own, so a search during a batch cannot disturb it).
+ */
+function searchScope(built: Built, filter: SearchFilter | undefined, ef: number, slot: 'searchBits' | 'batchBits'): SearchScope {
+  const n = built.layout.n;
+  const live = n - built.deletedCount;
+  const scope: SearchScope = { allow: 0, ef, empty: false, exact: false, listPtr: 0, listCount: 0 };
+  if (live === 0) return { ...scope, empty: true };
+  if (filter === undefined) {
+    if (built.deletedCount === 0) return scope;
+    return { ...scope, allow: built.liveBitsPtr, ef: Math.min(ef * MAX_WIDEN, Math.ceil((ef * n) / live)) };
+  }
+  const { arena } = built.kernels;
+  const bytes = (n + 7) >> 3;
+  const scratch = built.filterScratch;
+  if (!scratch[slot]) scratch[slot] = arena.alloc(bytes);
+  const liveBits = built.deletedCount ? arena.u8(built.liveBitsPtr, bytes) : null;
+  const allowed = compileFilter(filter, built.ids, () => lookupOf(built), liveBits, arena.u8(scratch[slot], bytes));
+  if (allowed === 0) return { ...scope, empty: true };
+  const plan = planFiltered(ef, allowed, live);
+  if (!plan.exact) return { ...scope, allow: scratch[slot], ef: plan.ef };
+  if (!scratch.list) scratch.list = arena.alloc(n * 4);
+  const listCount = listAllowed(arena.u8(scratch[slot], bytes), n, arena.u32(scratch.list, n));
+  return { ...scope, exact: true, listPtr: scratch.list, listCount };
+}
+
 /** Batches below this many queries per thread run on the calling thread. */
 const MIN_QUERIES_PER_THREAD = 32;
 let nextToken = 0;
@@ -413,11 +622,25 @@ let nextToken = 0;
  * distances (copies).
  */
 async function runBatch(
-  built: Built, queries: Float32Array, nq: number, k: number, opts: ResolvedSearchOptions, threadsAsked: number | undefined,
+  built: Built, queries: Float32Array, nq: number, k: number, given: ResolvedSearchOptions, threadsAsked: number | undefined,
+  scope: SearchScope,
 ): Promise<{ ids: Uint32Array; distances: Float32Array }> {
   const { arena, k: kern } = built.kernels;
   const dim = built.layout.dim;
   const batch = built.batch;
+  const opts = scope.ef === given.ef ? given : { ...given, ef: scope.ef };
+  if (scope.empty || scope.exact) {
+    // nothing to search, or an exact scan of a few allowed nodes per query: on this thread
+    const ids = new Uint32Array(nq * k).fill(NO_ID);
+    const distances = new Float32Array(nq * k).fill(Infinity);
+    if (scope.empty) return { ids, distances };
+    const searcher = built.searcher;
+    for (let q = 0; q < nq; q++) {
+      searcher.queryBuffer(k, opts).set(queries.subarray(q * dim, (q + 1) * dim));
+      searcher.runListed(k, scope.listPtr, scope.listCount, ids, distances, q * k);
+    }
+    return { ids, distances };
+  }
   if (batch.capacity < nq * Math.max(dim, k)) {
     const capacity = Math.max(nq * Math.max(dim, k), batch.capacity * 2);
     batch.queries = arena.alloc(capacity * 4);
@@ -430,11 +653,13 @@ async function runBatch(
   let threads = platform.threads(threadsAsked);
   threads = Math.max(1, Math.min(threads, Math.floor(nq / MIN_QUERIES_PER_THREAD)));
   if (threads === 1) {
+    built.searcher.allow = scope.allow;
     const [, L, nProbe, groupProbe, scan, scanRatio, rerankCount] = built.searcher.plan(k, opts);
     kern.searchRange(built.searcher.ctx, batch.queries, 0, nq, k, L, nProbe, groupProbe, scan, scanRatio, rerankCount, batch.outIds, batch.outDist);
   } else {
     while (built.workerSearchers.length < threads) built.workerSearchers.push(new Searcher(built.kernels, built.layout));
     const lanes = built.workerSearchers.slice(0, threads);
+    for (const lane of lanes) lane.allow = scope.allow;
     const calls = lanes.map((s) => s.plan(k, opts));
     // each lane (a context) takes the next slice when it is done: several slices per thread even
     // out slow and fast queries, and a context never serves two slices at once
@@ -458,31 +683,17 @@ async function runBatch(
 function installBuilt(meta: IndexMeta, arrays: IndexArrays): Built {
   const { kernels, layout } = install(meta, arrays);
   const dataBytes = kernels.arena.used;
-  return {
+  const built: Built = {
     kernels, layout, searcher: new Searcher(kernels, layout), ids: arrays.ids.slice(), zoneStart: arrays.zoneStart.slice(), dataBytes,
     workerSearchers: [], batch: { capacity: 0, queries: 0, outIds: 0, outDist: 0 }, token: `zgq-${nextToken++}-${Math.random().toString(36).slice(2)}`,
+    deleted: null, deletedCount: 0, liveBitsPtr: 0, lookup: null, filterScratch: { searchBits: 0, batchBits: 0, list: 0 },
   };
-}
-
-/** Largest finite binary16 magnitude. */
-const HALF_MAX = 65504;
-
-function fitsHalf(x: Float32Array): boolean {
-  for (let i = 0; i < x.length; i++) if (x[i] > HALF_MAX || x[i] < -HALF_MAX) return false;
-  return true;
-}
-
-/** Half-precision copy of `count` floats at ptr (encoded by the kernel, copied out of the arena). */
-function toHalf(kernels: Kernels, ptr: number, count: number): Uint16Array {
-  const { arena, k } = kernels;
-  const mark = arena.mark();
-  try {
-    const out = arena.alloc(count * 2);
-    k.encodeHalf(ptr, out, count);
-    return arena.u16(out, count).slice();
-  } finally {
-    arena.release(mark);
+  if (arrays.deleted && countBits(arrays.deleted, layout.n) > 0) {
+    const removed: number[] = [];
+    for (let i = 0; i < layout.n; i++) if (hasBit(arrays.deleted, i)) removed.push(arrays.ids[i]);
+    removeIds(built, removed);
   }
+  return built;
 }
 
 function memoryStats(b: Built): MemoryStats {
@@ -557,35 +768,4 @@ function normalizedCopy(x: Float32Array, dim: number, what = 'vector'): Float32A
     for (let j = 0; j < dim; j++) out[i + j] = x[i + j] * inv;
   }
   return out;
-}
-
-function residuals(v: Float32Array, zoneOf: Uint32Array, centroids: Float32Array, dim: number): Float32Array {
-  const out = new Float32Array(v.length);
-  for (let i = 0; i < zoneOf.length; i++) {
-    const c = zoneOf[i] * dim;
-    for (let j = 0; j < dim; j++) out[i * dim + j] = v[i * dim + j] - centroids[c + j];
-  }
-  return out;
-}
-
-/**
- * Per-node constant of residual PQ: with r̂ the decoded residual and c its zone centroid,
- * |q - c - r̂|² = |q - c|² + (|r̂|² + 2<c, r̂>) - 2<q, r̂>, so the node term is |r̂|² + 2<c, r̂> for L2;
- * for inner product, -<q, c + r̂> needs no node term.
- */
-function residualTerms(
-  codebooks: Float32Array, codes: Uint8Array, zoneOf: Uint32Array, centroids: Float32Array,
-  n: number, dim: number, m: number, metric: number,
-): Float32Array {
-  const terms = new Float32Array(n);
-  if (metric !== METRIC_L2) return terms;
-  const r = new Float32Array(dim);
-  for (let i = 0; i < n; i++) {
-    decodePQ(codebooks, codes, i, dim, m, r);
-    const c = zoneOf[i] * dim;
-    let t = 0;
-    for (let j = 0; j < dim; j++) t += r[j] * r[j] + 2 * centroids[c + j] * r[j];
-    terms[i] = t;
-  }
-  return terms;
 }

@@ -3,6 +3,7 @@
  */
 import { ZGQError } from './errors.js';
 import { METRIC_IP, METRIC_L2 } from './kernels/wasm.js';
+import type { SearchFilter } from './filter.js';
 
 export type Metric = 'l2' | 'ip' | 'cosine';
 
@@ -63,6 +64,12 @@ export interface SearchOptions {
    * is within scanRatio times the nearest zone's. Default 1.25.
    */
   scanRatio?: number;
+  /**
+   * Only ids the filter admits are returned: a Set or array of ids, or a predicate on the id. The
+   * search widens its pool as the filter gets more selective and scans the allowed vectors exactly
+   * when that is cheaper (see README "Filtered search"). Per call only; not an index default.
+   */
+  filter?: SearchFilter;
 }
 
 export interface ResolvedSearchOptions {

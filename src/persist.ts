@@ -6,7 +6,8 @@
  * Sections: VECS f32[n*dim] or VF16 u16[n*dim] (binary16) vectors (internal order) | CODE u8[n*m] PQ codes | ADJC u32[n*(R+1)]
  * graph | PQCB f32[256*dim] codebooks | CENT f32[Z*dim] zone centroids | ZSTA u32[Z+1] zone ranges |
  * ZENT u32[Z] zone medoids | GCEN f32[G*dim], GSTA u32[G+1] selection tree (G > 0) |
- * VTRM f32[n] residual node terms (residual PQ) | IDS_ u32[n] caller ids.
+ * VTRM f32[n] residual node terms (residual PQ) | IDS_ u32[n] caller ids | DELS u8[ceil(n/8)] deleted
+ * nodes (bit i & 7 of byte i >> 3; only when some are deleted and not yet compacted).
  */
 import { ZGQError } from './errors.js';
 import { type DecodedContainer, type Section, sectionF32, sectionU16, sectionU32, sectionU8 } from './format.js';
@@ -46,31 +47,61 @@ export interface IndexArrays {
   groupStart: Uint32Array;
   vecTerm: Float32Array;
   ids: Uint32Array;
+  /** Bitmap of deleted nodes (bit set: deleted), or null when none are. */
+  deleted: Uint8Array | null;
 }
 
 const bytesOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
-/** Sections of a built index (views into the arena: encode before the arena changes). */
-export function toSections(kernels: Kernels, lay: IndexLayout, ids: Uint32Array, options: ResolvedOptions): { meta: IndexMeta; sections: Section[] } {
+/** Views of a built index's arrays in the arena (valid until the arena grows or changes). */
+export function viewArrays(kernels: Kernels, lay: IndexLayout, ids: Uint32Array, deleted: Uint8Array | null): IndexArrays {
   const { arena } = kernels;
   const { n, dim, m, degree, nZones, nGroups } = lay;
+  return {
+    vectors: lay.halfStorage ? arena.u16(lay.vectorsPtr, n * dim) : arena.f32(lay.vectorsPtr, n * dim),
+    codes: arena.u8(lay.codesPtr, n * m),
+    adjacency: arena.u32(lay.adjacencyPtr, n * (degree + 1)),
+    codebooks: arena.f32(lay.codebooksPtr, PQ_CENTROIDS * dim),
+    centroids: arena.f32(lay.centroidsPtr, nZones * dim),
+    zoneStart: arena.u32(lay.zoneStartPtr, nZones + 1),
+    zoneEntry: arena.u32(lay.zoneEntryPtr, nZones),
+    groupCentroids: nGroups ? arena.f32(lay.groupCentroidsPtr, nGroups * dim) : new Float32Array(0),
+    groupStart: nGroups ? arena.u32(lay.groupStartPtr, nGroups + 1) : new Uint32Array(0),
+    vecTerm: lay.residual ? arena.f32(lay.vecTermPtr, n) : new Float32Array(0),
+    ids,
+    deleted,
+  };
+}
+
+/** Header of a built index. */
+export function metaOf(lay: IndexLayout, options: ResolvedOptions): IndexMeta {
+  const { n, dim, m, degree, nZones, nGroups } = lay;
   const storage: VectorStorage = lay.halfStorage ? 'float16' : 'float32';
-  const meta: IndexMeta = { kind: 'zgq-index', options, n, dim, m, degree, nZones, nGroups, residual: lay.residual, storage };
+  return { kind: 'zgq-index', options, n, dim, m, degree, nZones, nGroups, residual: lay.residual, storage };
+}
+
+/** Sections of a built index (views into the arena: encode before the arena changes). */
+export function toSections(
+  kernels: Kernels, lay: IndexLayout, ids: Uint32Array, deleted: Uint8Array | null, options: ResolvedOptions,
+): { meta: IndexMeta; sections: Section[] } {
+  const meta = metaOf(lay, options);
+  const a = viewArrays(kernels, lay, ids, deleted);
   const sections: Section[] = [
-    lay.halfStorage ? { tag: 'VF16', bytes: arena.u8(lay.vectorsPtr, n * dim * 2) } : { tag: 'VECS', bytes: arena.u8(lay.vectorsPtr, n * dim * 4) },
-    { tag: 'CODE', bytes: arena.u8(lay.codesPtr, n * m) },
-    { tag: 'ADJC', bytes: arena.u8(lay.adjacencyPtr, n * (degree + 1) * 4) },
-    { tag: 'PQCB', bytes: arena.u8(lay.codebooksPtr, PQ_CENTROIDS * dim * 4) },
-    { tag: 'CENT', bytes: arena.u8(lay.centroidsPtr, nZones * dim * 4) },
-    { tag: 'ZSTA', bytes: arena.u8(lay.zoneStartPtr, (nZones + 1) * 4) },
-    { tag: 'ZENT', bytes: arena.u8(lay.zoneEntryPtr, nZones * 4) },
+    { tag: lay.halfStorage ? 'VF16' : 'VECS', bytes: bytesOf(a.vectors) },
+    { tag: 'CODE', bytes: a.codes },
+    { tag: 'ADJC', bytes: bytesOf(a.adjacency) },
+    { tag: 'PQCB', bytes: bytesOf(a.codebooks) },
+    { tag: 'CENT', bytes: bytesOf(a.centroids) },
+    { tag: 'ZSTA', bytes: bytesOf(a.zoneStart) },
+    { tag: 'ZENT', bytes: bytesOf(a.zoneEntry) },
     { tag: 'IDS_', bytes: bytesOf(ids) },
   ];
-  if (nGroups > 0) {
-    sections.push({ tag: 'GCEN', bytes: arena.u8(lay.groupCentroidsPtr, nGroups * dim * 4) });
-    sections.push({ tag: 'GSTA', bytes: arena.u8(lay.groupStartPtr, (nGroups + 1) * 4) });
+  if (lay.nGroups > 0) {
+    sections.push({ tag: 'GCEN', bytes: bytesOf(a.groupCentroids) });
+    sections.push({ tag: 'GSTA', bytes: bytesOf(a.groupStart) });
   }
-  if (lay.residual) sections.push({ tag: 'VTRM', bytes: arena.u8(lay.vecTermPtr, n * 4) });
+  if (lay.residual) sections.push({ tag: 'VTRM', bytes: bytesOf(a.vecTerm) });
+  if (deleted) sections.push({ tag: 'DELS', bytes: deleted });
   return { meta, sections };
 }
 
@@ -123,6 +154,7 @@ export function fromContainer(decoded: DecodedContainer, name: string): { meta: 
     groupStart: nGroups ? sectionU32(s, 'GSTA', nGroups + 1, name) : new Uint32Array(0),
     vecTerm: meta.residual ? sectionF32(s, 'VTRM', n, name) : new Float32Array(0),
     ids: sectionU32(s, 'IDS_', n, name),
+    deleted: s.has('DELS') ? sectionU8(s, 'DELS', (n + 7) >> 3, name) : null,
   };
   checkArrays(meta, arrays, name);
   return { meta, arrays };
@@ -169,6 +201,11 @@ function checkArrays(meta: IndexMeta, a: IndexArrays, name: string): void {
       if (nb >= n || nb === i) throw corrupt(name, `section ADJC: node ${i} links to ${nb}, not a valid neighbour (n = ${n})`);
     }
   }
+  if (a.deleted) {
+    // bits past the last node must be clear
+    const tail = n & 7;
+    if (tail && a.deleted[a.deleted.length - 1] >> tail) throw corrupt(name, 'section DELS marks nodes beyond n');
+  }
   const seen = new Set<number>();
   for (let i = 0; i < n; i++) {
     const id = a.ids[i];
@@ -204,4 +241,26 @@ export function install(meta: IndexMeta, a: IndexArrays): { kernels: Kernels; la
     vecTermPtr: meta.residual ? arena.allocFrom(a.vecTerm) : 0,
   };
   return { kernels, layout };
+}
+
+/** Largest finite binary16 magnitude. */
+const HALF_MAX = 65504;
+
+/** Whether every value fits binary16's finite range. */
+export function fitsHalf(x: Float32Array): boolean {
+  for (let i = 0; i < x.length; i++) if (x[i] > HALF_MAX || x[i] < -HALF_MAX) return false;
+  return true;
+}
+
+/** Half-precision copy of `count` floats at ptr (encoded by the kernel, copied out of the arena). */
+export function toHalf(kernels: Kernels, ptr: number, count: number): Uint16Array {
+  const { arena, k } = kernels;
+  const mark = arena.mark();
+  try {
+    const out = arena.alloc(count * 2);
+    k.encodeHalf(ptr, out, count);
+    return arena.u16(out, count).slice();
+  } finally {
+    arena.release(mark);
+  }
 }

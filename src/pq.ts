@@ -8,7 +8,7 @@
  * (o_{j+1} - o_j) floats (centroid c of subspace j at 256 * o_j + c * len_j).
  * Codes: Uint8Array[n * m], row i = the m centroid indices of vector i.
  */
-import type { Kernels } from './kernels/wasm.js';
+import { type Kernels, METRIC_L2 } from './kernels/wasm.js';
 import { assignInArena, kmeans } from './kmeans.js';
 import { Rng } from './random.js';
 
@@ -120,4 +120,36 @@ export function transposeCodebooks(codebooks: Float32Array, dim: number, m: numb
     }
   }
   return { codebooksT, norms };
+}
+
+/** Residuals of rows from their zone centroids (zoneOf[i]: zone of row i). */
+export function residuals(v: Float32Array, zoneOf: Uint32Array, centroids: Float32Array, dim: number): Float32Array {
+  const out = new Float32Array(v.length);
+  for (let i = 0; i < zoneOf.length; i++) {
+    const c = zoneOf[i] * dim;
+    for (let j = 0; j < dim; j++) out[i * dim + j] = v[i * dim + j] - centroids[c + j];
+  }
+  return out;
+}
+
+/**
+ * Per-node constant of residual PQ: with r̂ the decoded residual and c its zone centroid,
+ * |q - c - r̂|² = |q - c|² + (|r̂|² + 2<c, r̂>) - 2<q, r̂>, so the node term is |r̂|² + 2<c, r̂> for L2;
+ * for inner product, -<q, c + r̂> needs no node term.
+ */
+export function residualTerms(
+  codebooks: Float32Array, codes: Uint8Array, zoneOf: Uint32Array, centroids: Float32Array,
+  n: number, dim: number, m: number, metric: number,
+): Float32Array {
+  const terms = new Float32Array(n);
+  if (metric !== METRIC_L2) return terms;
+  const r = new Float32Array(dim);
+  for (let i = 0; i < n; i++) {
+    decodePQ(codebooks, codes, i, dim, m, r);
+    const c = zoneOf[i] * dim;
+    let t = 0;
+    for (let j = 0; j < dim; j++) t += r[j] * r[j] + 2 * centroids[c + j] * r[j];
+    terms[i] = t;
+  }
+  return terms;
 }

@@ -58,9 +58,9 @@ const CTX = {
   vectors: 9, codes: 10, adjacency: 11, codebooksT: 12, codebookNorms: 13, centroids: 14,
   zoneStart: 15, zoneEntry: 16, groupCentroids: 17, groupStart: 18, zoneOf: 19, vecTerm: 20,
   query: 21, lut: 22, visited: 23, epoch: 24, zoneTerm: 25, zoneTag: 26, poolDist: 27, poolIds: 28,
-  zoneIds: 29, zoneDist: 30, entries: 31, groupScratch: 32, outIds: 33, outDist: 34,
+  zoneIds: 29, zoneDist: 30, entries: 31, groupScratch: 32, outIds: 33, outDist: 34, allow: 35,
 } as const;
-const CTX_FIELDS = 35;
+const CTX_FIELDS = 36;
 
 /** Capacities of a context's growable scratch. */
 interface Capacity {
@@ -121,6 +121,28 @@ export class Searcher {
       arena.u16(tags, layout.nZones).fill(0);
       set(CTX.zoneTag, tags);
     }
+  }
+
+  /**
+   * Bitmap over nodes (bit i of byte i >> 3 set: node i may be returned), or 0 for every node.
+   * Deleted nodes and filters restrict searches through it.
+   */
+  set allow(bitsPtr: number) {
+    this.kernels.arena.u32(this.ctx, CTX_FIELDS)[CTX.allow] = bitsPtr;
+  }
+
+  /**
+   * Exact search of the query in the query buffer over `count` nodes listed at idsPtr (u32); same
+   * output contract as `run`.
+   */
+  runListed(k: number, idsPtr: number, count: number, outIds: Uint32Array, outDist: Float32Array, offset: number): number {
+    this.refreshViews();
+    const got = this.kernels.k.searchListed(this.ctx, idsPtr, count, k);
+    for (let i = 0; i < got; i++) {
+      outIds[offset + i] = this.outIds[i];
+      outDist[offset + i] = this.outDist[i];
+    }
+    return got;
   }
 
   /** Exact zone scan instead of the two-level tree (tests and benchmarks compare the two). */

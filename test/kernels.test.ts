@@ -9,6 +9,7 @@ import * as refPq from '../src/kernels/reference/pq.js';
 import * as refSearch from '../src/kernels/reference/search.js';
 import { transposeCodebooks, PQ_CENTROIDS } from '../src/pq.js';
 import * as refHalf from '../src/kernels/reference/half.js';
+import * as refMutate from '../src/kernels/reference/mutate.js';
 import { Rng } from '../src/random.js';
 
 const DIMS = [1, 3, 4, 7, 16, 17, 128, 129];
@@ -193,7 +194,7 @@ test('searchExact, searchPq, rerank and selectZones follow the reference step fo
       const codes = Uint8Array.from({ length: n * m }, () => rng.int(256));
       const lutPtr = arena.allocFrom(lut);
       const codesPtr = arena.allocFrom(codes);
-      const gotPq = k.searchPq(lutPtr, codesPtr, m, adjPtr, R, entPtr, entries.length, L, visitedPtr, 4, distPtr, idsPtr, 0, 0, 0, 0, 0, 0, dim, metric, 0, 0, 0);
+      const gotPq = k.searchPq(lutPtr, codesPtr, m, adjPtr, R, entPtr, entries.length, L, visitedPtr, 4, distPtr, idsPtr, 0, 0, 0, 0, 0, 0, dim, metric, 0, 0, 0, 0);
       const expPq = refSearch.beamSearch((i) => refPq.adc(lut, codes, i, m), adj, R, entries, L, n);
       k.stripExpanded(idsPtr, gotPq);
       assert.deepEqual(Array.from(arena.u32(idsPtr, gotPq)), expPq.ids, 'searchPq ids');
@@ -202,20 +203,34 @@ test('searchExact, searchPq, rerank and selectZones follow the reference step fo
       const kk = 5;
       const oIds = arena.alloc(kk * 4);
       const oDist = arena.alloc(kk * 4);
-      const r = k.rerank(qPtr, vPtr, dim, metric, 0, idsPtr, gotPq, kk, oIds, oDist);
+      const r = k.rerank(qPtr, vPtr, dim, metric, 0, idsPtr, gotPq, gotPq, kk, oIds, oDist, 0);
       const expR = refSearch.rerank(q, vectors, dim, metric, expPq.ids, kk);
       assert.deepEqual(Array.from(arena.f32(oDist, r)), expR.dists, 'rerank distances');
       assert.deepEqual(Array.from(arena.u32(oIds, r)), expR.ids, 'rerank ids');
+      // only the first 7 candidates the bitmap admits (every third node excluded)
+      const admit = (id: number) => id % 3 !== 0;
+      const bits = new Uint8Array((n + 7) >> 3);
+      for (let i = 0; i < n; i++) if (admit(i)) bits[i >> 3] |= 1 << (i & 7);
+      const bitsPtr = arena.allocFrom(bits);
+      const rf = k.rerank(qPtr, vPtr, dim, metric, 0, idsPtr, gotPq, 7, kk, oIds, oDist, bitsPtr);
+      const expF = refSearch.rerank(q, vectors, dim, metric, expPq.ids, kk, 7, admit);
+      assert.deepEqual(Array.from(arena.u32(oIds, rf)), expF.ids, 'rerank through an allow bitmap');
+      assert.deepEqual(Array.from(arena.f32(oDist, rf)), expF.dists, 'rerank distances through an allow bitmap');
 
       // seeded by scanning two "zones" (node ranges) in full before the walk
       const zoneStart = Uint32Array.from([0, 40, 90, 170, 300]);
       const zsPtr = arena.allocFrom(zoneStart);
       const scanPtr = arena.allocFrom(Uint32Array.from([2, 0]));
-      const gotScan = k.searchPq(lutPtr, codesPtr, m, adjPtr, R, entPtr, entries.length, L, visitedPtr, 5, distPtr, idsPtr, 0, 0, 0, 0, 0, 0, dim, metric, scanPtr, 2, zsPtr);
+      const gotScan = k.searchPq(lutPtr, codesPtr, m, adjPtr, R, entPtr, entries.length, L, visitedPtr, 5, distPtr, idsPtr, 0, 0, 0, 0, 0, 0, dim, metric, scanPtr, 2, zsPtr, 0);
       const expScan = refSearch.beamSearch((i) => refPq.adc(lut, codes, i, m), adj, R, entries, L, n, 0, n, [[90, 170], [0, 40]]);
       k.stripExpanded(idsPtr, gotScan);
       assert.deepEqual(Array.from(arena.u32(idsPtr, gotScan)), expScan.ids, 'searchPq seeded by zone scans');
       assert.deepEqual(Array.from(arena.f32(distPtr, gotScan)), expScan.dists, 'searchPq scan distances');
+      // scans seed only admitted nodes; the walk still crosses the others
+      const gotScanF = k.searchPq(lutPtr, codesPtr, m, adjPtr, R, entPtr, entries.length, L, visitedPtr, 6, distPtr, idsPtr, 0, 0, 0, 0, 0, 0, dim, metric, scanPtr, 2, zsPtr, bitsPtr);
+      const expScanF = refSearch.beamSearch((i) => refPq.adc(lut, codes, i, m), adj, R, entries, L, n, 0, n, [[90, 170], [0, 40]], admit);
+      k.stripExpanded(idsPtr, gotScanF);
+      assert.deepEqual(Array.from(arena.u32(idsPtr, gotScanF)), expScanF.ids, 'searchPq with zone scans through an allow bitmap');
 
       // zone selection: exact scan and the two-level tree
       const nZones = 20;
@@ -289,11 +304,60 @@ test('binary16: encodeHalf rounds like the reference, distanceHalf (in rerank) m
       const idsPtr = arena.allocFrom(ids);
       const oIds = arena.alloc(n * 4);
       const oDist = arena.alloc(n * 4);
-      const got = k.rerank(qPtr, hPtr, dim, metric, 1, idsPtr, n, n, oIds, oDist);
+      const got = k.rerank(qPtr, hPtr, dim, metric, 1, idsPtr, n, n, n, oIds, oDist, 0);
       const expected = Array.from(ids, (i) => refHalf.distanceHalf(q, half, i * dim, dim, metric)).sort((a, b) => a - b);
       assert.equal(got, n);
       close(arena.f32(oDist, n), expected, false, `rerank on binary16 dim=${dim} metric=${metric}`);
       arena.release(m2);
+    }
+  });
+});
+
+test('decodeHalfBlock decodes like the reference; repairNodes rewires around deleted nodes like the reference', () => {
+  withKernels(({ arena, k }) => {
+    const rng = new Rng(6);
+    for (const count of [1, 7, 8, 9, 100]) {
+      const bits = Uint16Array.from({ length: count }, () => rng.int(0x7c00) | (rng.int(2) << 15));
+      const mark = arena.mark();
+      const src = arena.allocFrom(bits);
+      const dst = arena.alloc(count * 4);
+      k.decodeHalfBlock(src, dst, count);
+      assert.deepEqual(Array.from(arena.f32(dst, count)), Array.from(bits, (h) => Math.fround(refHalf.decodeHalf(h))), `count ${count}`);
+      arena.release(mark);
+    }
+
+    for (const dim of [3, 16, 17]) for (const metric of METRICS) {
+      const n = 200;
+      const R = 6;
+      const L = 10;
+      const vectors = randomData(rng, n * dim, true);
+      const adjacency = randomGraph(rng, n, R);
+      const deleted = new Uint8Array((n + 7) >> 3);
+      for (let i = 0; i < n; i++) if (rng.next() < 0.3) deleted[i >> 3] |= 1 << (i & 7);
+      const isDeleted = (i: number) => ((deleted[i >> 3] >> (i & 7)) & 1) === 1;
+      const nodes: number[] = [];
+      for (let i = 0; i < n; i++) {
+        if (isDeleted(i)) continue;
+        const row = adjacency.subarray(i * (R + 1) + 1, i * (R + 1) + 1 + adjacency[i * (R + 1)]);
+        if (row.some(isDeleted)) nodes.push(i);
+      }
+      const expected = adjacency.slice();
+      refMutate.repairNodes(vectors, dim, metric, expected, R, L, 1.1, isDeleted, nodes);
+      const mark = arena.mark();
+      const adjPtr = arena.allocFrom(adjacency);
+      const visited = arena.alloc(n * 2);
+      arena.u16(visited, n).fill(0);
+      k.repairNodes(
+        arena.allocFrom(vectors), dim, metric, adjPtr, R, L, 1.1, arena.allocFrom(deleted), arena.allocFrom(Uint32Array.from(nodes)),
+        nodes.length, n, visited, arena.alloc(L * 8),
+      );
+      const got = arena.u32(adjPtr, n * (R + 1));
+      assert.deepEqual(Array.from(got), Array.from(expected), `repair dim=${dim} metric=${metric}`);
+      for (const p of nodes) {
+        const row = got.subarray(p * (R + 1) + 1, p * (R + 1) + 1 + got[p * (R + 1)]);
+        assert.ok(!row.some(isDeleted), 'repaired rows link to live nodes only');
+      }
+      arena.release(mark);
     }
   });
 });

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 /**
- * The `zgq` command line. Errors the user can act on (ZGQError) print one line and exit 1.
+ * The `zgq` command line. Errors the user can act on (ZGQError, system errors) print one line and
+ * exit 1; ZGQ_DEBUG=1 shows the stack of system errors.
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { ZGQError } from '../errors.js';
 import { runDemo } from './demo.js';
 import { registerBench } from './bench.js';
+import { registerIndexCommands } from './commands.js';
 
 function int(name: string) {
   return (value: string): number => {
@@ -31,6 +33,7 @@ export function createProgram(): Command {
     .action(async (o) => {
       await runDemo({ n: o.n, dim: o.dim, queries: o.queries, k: o.k, seed: o.seed, ef: o.ef, nProbe: o.nProbe, rerank: o.rerank });
     });
+  registerIndexCommands(program);
   registerBench(program);
   return program;
 }
@@ -41,6 +44,11 @@ async function main(): Promise<void> {
   } catch (err) {
     if (err instanceof ZGQError) {
       process.stderr.write(`zgq: ${err.message} (${err.code})\n`);
+      process.exit(1);
+    }
+    // system errors (a missing file, a full disk) are the user's to fix too: one line, no trace
+    if (err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' && !process.env.ZGQ_DEBUG) {
+      process.stderr.write(`zgq: ${err.message}\n`);
       process.exit(1);
     }
     throw err;

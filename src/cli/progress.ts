@@ -34,3 +34,24 @@ export function buildProgress(stream: NodeJS.WriteStream = process.stderr): { on
     },
   };
 }
+
+/** A bar for work reported as a fraction in [0, 1] (e.g. ZGQIndex.add). */
+export function fractionProgress(label: string, stream: NodeJS.WriteStream = process.stderr): { onProgress: (fraction: number) => void; stop: () => void } {
+  const bar = new cliProgress.SingleBar(
+    { format: `${label} [{bar}] {percentage}% | {duration_formatted}`, stream, noTTYOutput: true, notTTYSchedule: 2000, hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  return {
+    onProgress(fraction) {
+      const value = Math.round(100 * fraction);
+      if (!started) {
+        bar.start(100, value);
+        started = true;
+      } else bar.update(value);
+    },
+    stop() {
+      if (started) bar.stop();
+    },
+  };
+}

@@ -38,7 +38,7 @@ export interface KernelExports {
     entries: Ptr, nEntries: number, L: number, visited: Ptr, epoch: number,
     outDist: Ptr, outIds: Ptr,
     zoneOf: Ptr, zoneTerm: Ptr, zoneTag: Ptr, vecTerm: Ptr, q: Ptr, centroids: Ptr, dim: number, metric: number,
-    scanZones: Ptr, nScan: number, zoneStart: Ptr,
+    scanZones: Ptr, nScan: number, zoneStart: Ptr, allow: Ptr,
   ): number;
   searchQuery(ctx: Ptr, k: number, L: number, nProbe: number, groupProbe: number, scan: number, scanRatio: number, rerankCount: number): number;
   searchRange(
@@ -51,9 +51,18 @@ export interface KernelExports {
     entries: Ptr, nEntries: number, L: number, visited: Ptr, epoch: number, outDist: Ptr, outIds: Ptr,
     lo: number, hi: number,
   ): number;
-  rerank(q: Ptr, vectors: Ptr, dim: number, metric: number, halfStorage: number, candIds: Ptr, count: number, k: number, outIds: Ptr, outDist: Ptr): number;
+  rerank(
+    q: Ptr, vectors: Ptr, dim: number, metric: number, halfStorage: number,
+    candIds: Ptr, available: number, count: number, k: number, outIds: Ptr, outDist: Ptr, allow: Ptr,
+  ): number;
+  searchListed(ctx: Ptr, ids: Ptr, count: number, k: number): number;
   stripExpanded(ids: Ptr, count: number): void;
   encodeHalf(src: Ptr, dst: Ptr, count: number): void;
+  decodeHalfBlock(src: Ptr, dst: Ptr, count: number): void;
+  repairNodes(
+    vectors: Ptr, dim: number, metric: number, adjacency: Ptr, R: number, L: number, alpha: number,
+    deleted: Ptr, nodes: Ptr, count: number, n: number, visited: Ptr, scratch: Ptr,
+  ): void;
   robustPrune(vectors: Ptr, dim: number, metric: number, candIds: Ptr, candDist: Ptr, count: number, R: number, alpha: number, outIds: Ptr): number;
   linkOut(
     node: number, vectors: Ptr, dim: number, metric: number, adjacency: Ptr, R: number,

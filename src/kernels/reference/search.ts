@@ -26,11 +26,11 @@ export function selectZones(
  * Beam search with a sorted pool of capacity L, seeded by every node of the scanned ranges and then
  * by the entries: expand the nearest unexpanded candidate, add every unvisited neighbour in
  * [lo, hi) that beats the pool's worst. `dist(node)` gives the traversal
- * distance. Returns the pool (ids and distances), nearest first.
+ * distance; scans seed only nodes that `admit` accepts. Returns the pool (ids and distances), nearest first.
  */
 export function beamSearch(
   dist: (node: number) => number, adjacency: Uint32Array, R: number, entries: number[], L: number, n: number,
-  lo = 0, hi = n, scanRanges: [number, number][] = [],
+  lo = 0, hi = n, scanRanges: [number, number][] = [], admit: (node: number) => boolean = () => true,
 ): { ids: number[]; dists: number[] } {
   const visited = new Uint8Array(n);
   const pool: { d: number; id: number; expanded: boolean }[] = [];
@@ -46,6 +46,7 @@ export function beamSearch(
     for (let node = from; node < to; node++) {
       if (visited[node]) continue;
       visited[node] = 1;
+      if (!admit(node)) continue;
       const d = dist(node);
       if (pool.length < L || d < pool[pool.length - 1].d) insert(d, node);
     }
@@ -71,10 +72,15 @@ export function beamSearch(
   return { ids: pool.map((c) => c.id), dists: pool.map((c) => c.d) };
 }
 
-/** Exact distances of the candidates, best k ascending (ties: earlier candidate first). */
+/**
+ * Exact distances of the first `count` candidates the filter admits (all by default), best k
+ * ascending (ties: earlier candidate first).
+ */
 export function rerank(
   q: Float32Array, vectors: Float32Array, dim: number, metric: number, candIds: number[], k: number,
+  count = candIds.length, admit: (id: number) => boolean = () => true,
 ): { ids: number[]; dists: number[] } {
+  candIds = candIds.filter(admit).slice(0, count);
   const d = candIds.map((id) => distance(q, 0, vectors, id * dim, dim, metric));
   const best = smallest(d, k);
   return { ids: best.map((i) => candIds[i]), dists: best.map((i) => d[i]) };

@@ -1,0 +1,219 @@
+/**
+ * `zgq build | search | info | add | remove`: an index file on disk, changed in place by atomic
+ * rewrites (a crash leaves the old file). Progress goes to stderr, results to stdout or --output.
+ */
+import { writeFile } from 'node:fs/promises';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { ZGQError } from '../errors.js';
+import { NO_ID, type SearchOptions, ZGQIndex } from '../index.js';
+import type { Metric } from '../options.js';
+import { readIdFile, readVectorFile, VECTOR_FORMATS } from './files.js';
+import { buildProgress, fractionProgress } from './progress.js';
+
+function int(name: string, min = 1) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+    return n;
+  };
+}
+
+function ratio(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < 1) throw new InvalidArgumentError(`${name} must be a number >= 1`);
+    return n;
+  };
+}
+
+/** Ids for the rows of a vector file: from --ids, from the file itself, or --first-id onwards. */
+async function idsFor(o: { ids?: string; firstId?: number }, fileIds: Uint32Array | null, n: number, path: string, required: boolean): Promise<Uint32Array | undefined> {
+  const given = [o.ids !== undefined, fileIds !== null, o.firstId !== undefined].filter(Boolean).length;
+  if (given > 1) throw new ZGQError('INVALID_ARGUMENT', 'give ids one way only: --ids, "id" fields in the vector file, or --first-id');
+  let ids: Uint32Array | undefined;
+  if (o.ids !== undefined) ids = await readIdFile(o.ids);
+  else if (fileIds) ids = fileIds;
+  else if (o.firstId !== undefined) {
+    if (o.firstId + n > 0xffffffff) throw new ZGQError('INVALID_ARGUMENT', `--first-id ${o.firstId} leaves no room for ${n} ids`);
+    ids = Uint32Array.from({ length: n }, (_, i) => o.firstId! + i);
+  } else if (required) {
+    throw new ZGQError('INVALID_ARGUMENT', `${path}: new vectors need ids: --ids <file>, "id" fields in JSON lines, or --first-id <n>`);
+  }
+  if (ids && ids.length !== n) throw new ZGQError('INVALID_ARGUMENT', `${o.ids ?? path}: ${ids.length} ids for ${n} vectors`);
+  return ids;
+}
+
+async function vectorsOf(path: string): Promise<Awaited<ReturnType<typeof readVectorFile>>> {
+  const file = await readVectorFile(path);
+  if (file.n === 0) throw new ZGQError('EMPTY_INPUT', `${path}: holds no vectors`);
+  return file;
+}
+
+function searchOptions(o: { ef?: number; nProbe?: number; rerank?: number; scan?: number; scanRatio?: number }): SearchOptions {
+  const s: SearchOptions = {};
+  if (o.ef !== undefined) s.ef = o.ef;
+  if (o.nProbe !== undefined) s.nProbe = o.nProbe;
+  if (o.rerank !== undefined) s.rerank = o.rerank;
+  if (o.scan !== undefined) s.scan = o.scan;
+  if (o.scanRatio !== undefined) s.scanRatio = o.scanRatio;
+  return s;
+}
+
+export function registerIndexCommands(program: Command): void {
+  program
+    .command('build')
+    .description(`build an index over a vector file (${VECTOR_FORMATS})`)
+    .argument('<vectors>', 'vector file')
+    .requiredOption('-o, --output <index>', 'index file to write')
+    .addOption(new Option('--metric <metric>', 'distance').choices(['l2', 'ip', 'cosine']).default('l2'))
+    .option('--ids <file>', 'ids of the vectors, one per line (default: "id" fields, else row numbers)')
+    .option('--first-id <n>', 'ids n, n + 1, ... for the rows', int('--first-id', 0))
+    .option('--degree <R>', 'graph out-degree', int('--degree'))
+    .option('--ef-construction <L>', 'build beam width', int('--ef-construction'))
+    .option('--zones <count>', 'zone count (default about sqrt(n))', int('--zones'))
+    .addOption(new Option('--storage <type>', 're-ranking vectors').choices(['float16', 'float32']))
+    .option('--threads <count>', 'build threads (default: all CPUs)', int('--threads'))
+    .option('--seed <seed>', 'seed of every random choice', int('--seed', 0))
+    .action(async (vectorsPath: string, o) => {
+      const file = await vectorsOf(vectorsPath);
+      const ids = await idsFor(o, file.ids, file.n, vectorsPath, false);
+      const index = new ZGQIndex({
+        dim: file.dim, metric: o.metric as Metric, degree: o.degree, efConstruction: o.efConstruction, zones: o.zones,
+        storage: o.storage, seed: o.seed,
+      });
+      const progress = buildProgress();
+      const started = performance.now();
+      try {
+        await index.build(file.data, { ids, threads: o.threads, onProgress: progress.onProgress });
+      } finally {
+        progress.stop();
+      }
+      await index.save(o.output);
+      const s = index.stats();
+      process.stderr.write(
+        `built ${s.size} x ${s.dim} (${s.metric}) in ${((performance.now() - started) / 1000).toFixed(1)} s: ${s.zones} zones, ` +
+        `${(s.memory.total / 2 ** 20).toFixed(1)} MiB -> ${o.output}\n`,
+      );
+    });
+
+  program
+    .command('search')
+    .description('search an index for the k nearest neighbours of each query')
+    .argument('<index>', 'index file')
+    .argument('<queries>', `query vectors (${VECTOR_FORMATS})`)
+    .option('-k, --k <k>', 'neighbours per query', int('-k'), 10)
+    .addOption(new Option('--format <format>', 'output').choices(['tsv', 'json']).default('tsv'))
+    .option('-o, --output <file>', 'write results here instead of stdout')
+    .option('--filter <file>', 'return only the ids listed in this file')
+    .option('--ef <ef>', 'search beam width', int('--ef'))
+    .option('--n-probe <zones>', 'zones selected per query', int('--n-probe'))
+    .option('--rerank <factor>', 'exact re-rank factor', int('--rerank'))
+    .option('--scan <zones>', 'zones scanned in full per query', int('--scan', 0))
+    .option('--scan-ratio <ratio>', 'adaptive scan bound', ratio('--scan-ratio'))
+    .option('--threads <count>', 'search threads (default: all CPUs)', int('--threads'))
+    .action(async (indexPath: string, queriesPath: string, o) => {
+      const index = await ZGQIndex.load(indexPath);
+      const queries = await vectorsOf(queriesPath);
+      if (queries.dim !== index.dim) {
+        throw new ZGQError('DIMENSION_MISMATCH', `${queriesPath}: queries have ${queries.dim} values; the index dim is ${index.dim}`);
+      }
+      const filter = o.filter === undefined ? undefined : await readIdFile(o.filter);
+      const k: number = o.k;
+      const res = await index.searchBatch(queries.data, k, { ...searchOptions(o), filter, threads: o.threads });
+      const lines: string[] = [];
+      if (o.format === 'tsv') lines.push('query\trank\tid\tdistance');
+      for (let q = 0; q < queries.n; q++) {
+        const ids: number[] = [];
+        const distances: number[] = [];
+        for (let r = 0; r < k; r++) {
+          if (res.ids[q * k + r] === NO_ID) break;
+          ids.push(res.ids[q * k + r]);
+          distances.push(res.distances[q * k + r]);
+        }
+        if (o.format === 'json') lines.push(JSON.stringify({ query: q, ids, distances }));
+        else ids.forEach((id, r) => lines.push(`${q}\t${r + 1}\t${id}\t${distances[r]}`));
+      }
+      const text = lines.join('\n') + '\n';
+      if (o.output) {
+        try {
+          await writeFile(o.output, text);
+        } catch (err) {
+          throw new ZGQError('IO', `cannot write '${o.output}': ${(err as Error).message}`, { cause: err });
+        }
+      } else process.stdout.write(text);
+    });
+
+  program
+    .command('info')
+    .description('print the size, shape and memory of an index')
+    .argument('<index>', 'index file')
+    .option('--json', 'print the stats as JSON')
+    .action(async (indexPath: string, o) => {
+      const index = await ZGQIndex.load(indexPath);
+      const s = index.stats();
+      if (o.json) {
+        process.stdout.write(JSON.stringify({ file: indexPath, ...s, options: index.options }, null, 2) + '\n');
+        return;
+      }
+      const mib = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
+      const m = s.memory;
+      process.stdout.write([
+        `file        ${indexPath}`,
+        `vectors     ${s.size} x ${s.dim} (${s.metric})${s.deleted ? `, ${s.deleted} removed awaiting compaction` : ''}`,
+        `zones       ${s.zones} (sizes ${s.zoneSizes.min}..${s.zoneSizes.max}, mean ${s.zoneSizes.mean.toFixed(1)})${s.zoneGroups ? `, ${s.zoneGroups} groups` : ''}`,
+        `graph       degree ${s.degree}, mean out-degree ${s.meanDegree.toFixed(1)}`,
+        `pq          ${s.pqSubspaces} bytes per vector${s.residual ? ', residual' : ''}; re-ranking vectors ${s.storage}`,
+        `search      ef ${index.options.search.ef}, nProbe ${index.options.search.nProbe}, rerank ${index.options.search.rerank}, scan ${index.options.search.scan}`,
+        `memory      ${mib(m.total)} (vectors ${mib(m.vectors)}, graph ${mib(m.graph)}, codes ${mib(m.codes)})`,
+      ].join('\n') + '\n');
+    });
+
+  program
+    .command('add')
+    .description('add vectors to an index file (an id already present is replaced)')
+    .argument('<index>', 'index file, rewritten atomically unless --output is given')
+    .argument('<vectors>', `vector file (${VECTOR_FORMATS})`)
+    .option('--ids <file>', 'ids of the new vectors, one per line')
+    .option('--first-id <n>', 'ids n, n + 1, ... for the new vectors', int('--first-id', 0))
+    .option('-o, --output <index>', 'write the changed index here instead')
+    .option('--threads <count>', 'threads (default: all CPUs)', int('--threads'))
+    .action(async (indexPath: string, vectorsPath: string, o) => {
+      const index = await ZGQIndex.load(indexPath);
+      const file = await vectorsOf(vectorsPath);
+      if (file.dim !== index.dim) {
+        throw new ZGQError('DIMENSION_MISMATCH', `${vectorsPath}: vectors have ${file.dim} values; the index dim is ${index.dim}`);
+      }
+      const ids = (await idsFor(o, file.ids, file.n, vectorsPath, true))!;
+      const before = index.size;
+      const progress = fractionProgress('add');
+      try {
+        await index.add(file.data, ids, { threads: o.threads, onProgress: progress.onProgress });
+      } finally {
+        progress.stop();
+      }
+      await index.save(o.output ?? indexPath);
+      process.stderr.write(`added ${file.n} (${before + file.n - index.size} replaced): ${index.size} vectors -> ${o.output ?? indexPath}\n`);
+    });
+
+  program
+    .command('remove')
+    .description('remove vectors by id from an index file')
+    .argument('<index>', 'index file, rewritten atomically unless --output is given')
+    .argument('[ids...]', 'ids to remove')
+    .option('--ids <file>', 'more ids to remove, one per line')
+    .option('--no-compact', 'keep removed vectors as tombstones (faster; reclaimed by a later add)')
+    .option('-o, --output <index>', 'write the changed index here instead')
+    .action(async (indexPath: string, listed: string[], o) => {
+      const ids = listed.map((t, i) => {
+        if (!/^\d+$/.test(t) || Number(t) >= 0xffffffff) throw new ZGQError('INVALID_ARGUMENT', `id argument ${i + 1} '${t}' is not an integer id`);
+        return Number(t);
+      });
+      if (o.ids !== undefined) ids.push(...(await readIdFile(o.ids)));
+      if (ids.length === 0) throw new ZGQError('INVALID_ARGUMENT', 'no ids to remove: list them or give --ids <file>');
+      const index = await ZGQIndex.load(indexPath);
+      const removed = index.remove(ids);
+      if (o.compact) await index.compact();
+      await index.save(o.output ?? indexPath);
+      process.stderr.write(`removed ${removed} of ${ids.length} ids: ${index.size} vectors -> ${o.output ?? indexPath}\n`);
+    });
+}

@@ -1,0 +1,154 @@
+// The zgq command line (the built dist/, as installed): build / search / info / add / remove over
+// .fvecs, .npy and JSON lines files, checked against the library; bad files give one line and exit 1.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { dump } from 'npyjs';
+import { ZGQIndex } from '../src/index.js';
+import { clusteredGaussian } from '../src/data/synthetic.js';
+import { encodeFvecs } from '../src/data/vecs.js';
+
+const MAIN = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
+const DIM = 16;
+const ds = clusteredGaussian({ n: 2000, nQueries: 20, dim: DIM, seed: 5 });
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function zgq(...args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [MAIN, ...args], { maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+function rows(data: Float32Array, from: number, to: number): number[][] {
+  return Array.from({ length: to - from }, (_, i) => Array.from(data.subarray((from + i) * DIM, (from + i + 1) * DIM)));
+}
+
+/** A one-line error naming `what`, exit code 1, no stack trace. */
+function assertCleanFailure(run: Run, what: RegExp): void {
+  assert.equal(run.code, 1, `exit code (stderr: ${run.stderr})`);
+  const lines = run.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `one line: ${run.stderr}`);
+  assert.match(lines[0], /^zgq: /);
+  assert.match(lines[0], what);
+  assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
+}
+
+test('zgq build, search, info, add and remove on real files agree with the library', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'zgq-cli-'));
+  try {
+    const base = join(dir, 'base.fvecs');
+    writeFileSync(base, encodeFvecs(ds.base.slice(0, 1500 * DIM), DIM));
+    const queries = join(dir, 'queries.npy');
+    writeFileSync(queries, new Uint8Array(dump(ds.queries, [20, DIM])));
+    const index = join(dir, 'index.zgq');
+
+    const built = await zgq('build', base, '-o', index, '--seed', '7', '--threads', '1');
+    assert.equal(built.code, 0, built.stderr);
+    assert.match(built.stderr, /built 1500 x 16/);
+
+    const info = JSON.parse((await zgq('info', index, '--json')).stdout);
+    assert.equal(info.size, 1500);
+    assert.equal(info.dim, DIM);
+    assert.match((await zgq('info', index)).stdout, /vectors\s+1500 x 16 \(l2\)/);
+
+    // the same index through the library gives the same neighbours
+    const lib = new ZGQIndex({ dim: DIM, seed: 7 });
+    await lib.build(ds.base.slice(0, 1500 * DIM), { threads: 1 });
+    const expected = await lib.searchBatch(ds.queries, 5);
+    const json = (await zgq('search', index, queries, '-k', '5', '--format', 'json')).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(json.length, 20);
+    json.forEach((r, q) => {
+      assert.equal(r.query, q);
+      assert.deepEqual(r.ids, Array.from(expected.ids.subarray(q * 5, q * 5 + 5)));
+    });
+    const tsv = (await zgq('search', index, queries, '-k', '5')).stdout.trim().split('\n');
+    assert.equal(tsv[0], 'query\trank\tid\tdistance');
+    assert.equal(tsv.length, 1 + 20 * 5);
+    assert.deepEqual(tsv[1].split('\t').slice(0, 3), ['0', '1', String(expected.ids[0])]);
+
+    // add JSON lines that carry their ids, then search for one of them
+    const more = join(dir, 'more.jsonl');
+    writeFileSync(more, rows(ds.base, 1500, 2000).map((v, i) => JSON.stringify({ id: 5000 + i, vector: v })).join('\n') + '\n');
+    const added = await zgq('add', index, more);
+    assert.equal(added.code, 0, added.stderr);
+    const probe = join(dir, 'probe.jsonl');
+    writeFileSync(probe, JSON.stringify(rows(ds.base, 1700, 1701)[0]) + '\n');
+    const hit = JSON.parse((await zgq('search', index, probe, '-k', '1', '--format', 'json')).stdout);
+    assert.deepEqual(hit.ids, [5200]);
+
+    // remove it (and compact): never found again; a filter restricts results
+    const removed = await zgq('remove', index, '5200', '3');
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.match(removed.stderr, /removed 2 of 2 ids: 1998 vectors/);
+    const after = JSON.parse((await zgq('search', index, probe, '-k', '3', '--format', 'json')).stdout);
+    assert.ok(!after.ids.includes(5200));
+    const allow = join(dir, 'allow.txt');
+    writeFileSync(allow, '10\n11\n12\n');
+    const filtered = JSON.parse((await zgq('search', index, probe, '-k', '5', '--format', 'json', '--filter', allow)).stdout);
+    assert.deepEqual([...filtered.ids].sort(), [10, 11, 12]);
+    assert.equal(JSON.parse((await zgq('info', index, '--json')).stdout).size, 1998);
+
+    // results to a file
+    const out = join(dir, 'out.tsv');
+    assert.equal((await zgq('search', index, queries, '-o', out)).code, 0);
+    assert.equal(readFileSync(out, 'utf8').trim().split('\n').length, 1 + 20 * 10);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('zgq reports bad files and arguments in one line with exit code 1', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'zgq-cli-bad-'));
+  try {
+    const base = join(dir, 'base.jsonl');
+    writeFileSync(base, rows(ds.base, 0, 300).map((v) => JSON.stringify(v)).join('\n'));
+    const index = join(dir, 'index.zgq');
+    assert.equal((await zgq('build', base, '-o', index, '--threads', '1')).code, 0);
+    const original = readFileSync(index);
+
+    assertCleanFailure(await zgq('build', join(dir, 'missing.fvecs'), '-o', index), /missing\.fvecs/);
+    const badJson = join(dir, 'bad.jsonl');
+    writeFileSync(badJson, '[1, 2, 3]\n[1, 2\n');
+    assertCleanFailure(await zgq('build', badJson, '-o', join(dir, 'x.zgq')), /bad\.jsonl: line 2 is not valid JSON/);
+    const ragged = join(dir, 'ragged.jsonl');
+    writeFileSync(ragged, '[1, 2, 3]\n[1, 2]\n');
+    assertCleanFailure(await zgq('build', ragged, '-o', join(dir, 'x.zgq')), /ragged\.jsonl: line 2 has 2 numbers/);
+    const cube = join(dir, 'cube.npy');
+    writeFileSync(cube, new Uint8Array(dump(new Float32Array(8), [2, 2, 2])));
+    assertCleanFailure(await zgq('build', cube, '-o', join(dir, 'x.zgq')), /cube\.npy: expected a 2-D array/);
+    const junk = join(dir, 'junk.npy');
+    writeFileSync(junk, 'not numpy at all');
+    assertCleanFailure(await zgq('build', junk, '-o', join(dir, 'x.zgq')), /junk\.npy: not a readable \.npy file/);
+    assertCleanFailure(await zgq('build', join(dir, 'data.csv'), '-o', join(dir, 'x.zgq')), /data\.csv: unknown vector format '\.csv'/);
+
+    const wrongDim = join(dir, 'wrong.jsonl');
+    writeFileSync(wrongDim, '[1, 2, 3]\n');
+    assertCleanFailure(await zgq('search', index, wrongDim), /wrong\.jsonl: queries have 3 values; the index dim is 16/);
+    assertCleanFailure(await zgq('add', index, base), /new vectors need ids/);
+    assertCleanFailure(await zgq('remove', index, 'seven'), /'seven' is not an integer id/);
+    assertCleanFailure(await zgq('remove', index), /no ids to remove/);
+    const badIds = join(dir, 'ids.txt');
+    writeFileSync(badIds, '1\nx\n');
+    assertCleanFailure(await zgq('remove', index, '--ids', badIds), /ids\.txt: line 2 is not an id/);
+
+    const truncated = join(dir, 'truncated.zgq');
+    writeFileSync(truncated, original.subarray(0, original.length >> 1));
+    assertCleanFailure(await zgq('info', truncated), /truncated\.zgq/);
+    assertCleanFailure(await zgq('info', join(dir, 'none.zgq')), /none\.zgq/);
+    // failed commands never touched the index file
+    assert.deepEqual(readFileSync(index), original);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

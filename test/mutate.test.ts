@@ -1,0 +1,211 @@
+// A live index: add, remove (tombstones, then compaction), replace, persistence under change, and
+// filtered search, each against brute-force ground truth on the data the index should hold.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NO_ID, ZGQError, ZGQIndex } from '../src/index.js';
+import { clusteredGaussian } from '../src/data/synthetic.js';
+import { bruteForceKnn, recallAtK } from '../src/data/groundtruth.js';
+import { Rng } from '../src/random.js';
+
+const DIM = 32;
+const N = 15000;
+const NQ = 200;
+const ds = clusteredGaussian({ n: N, nQueries: NQ, dim: DIM, seed: 3 });
+const ALL = Array.from({ length: N }, (_, i) => i);
+
+/** Rows of ds.base listed in `rows` (ids are row numbers). */
+function rowsOf(rows: number[]): Float32Array {
+  const out = new Float32Array(rows.length * DIM);
+  rows.forEach((r, i) => out.set(ds.base.subarray(r * DIM, (r + 1) * DIM), i * DIM));
+  return out;
+}
+
+/** Exact top 10 ids of every query among `rows`. */
+function truthAmong(rows: number[]): Uint32Array {
+  const t = bruteForceKnn(rowsOf(rows), rows.length, ds.queries, NQ, DIM, 10, 'l2');
+  return Uint32Array.from(t.ids, (i) => rows[i]);
+}
+
+async function recallOf(index: ZGQIndex, truth: Uint32Array, options = {}): Promise<number> {
+  return recallAtK((await index.searchBatch(ds.queries, 10, options)).ids, truth, NQ, 10, 10);
+}
+
+async function freshRecall(rows: number[], truth: Uint32Array): Promise<number> {
+  const index = new ZGQIndex({ dim: DIM });
+  await index.build(rowsOf(rows), { ids: rows });
+  return recallOf(index, truth);
+}
+
+function expectCode(fn: () => unknown, code: string, message?: RegExp): void {
+  assert.throws(fn, (e: unknown) => e instanceof ZGQError && e.code === code && (!message || message.test(e.message)));
+}
+
+async function expectRejects(p: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
+  await assert.rejects(p, (e: unknown) => e instanceof ZGQError && e.code === code && (!message || message.test(e.message)));
+}
+
+test('adding 50% more, then removing 30%: recall stays within 0.02 of a fresh build on the same data', async () => {
+  const index = new ZGQIndex({ dim: DIM });
+  await index.build(rowsOf(ALL.slice(0, 10000)), { ids: ALL.slice(0, 10000) });
+  const fractions: number[] = [];
+  await index.add(rowsOf(ALL.slice(10000)), ALL.slice(10000), { onProgress: (f) => fractions.push(f), threads: 2 });
+  assert.equal(index.size, N);
+  assert.equal(fractions.at(-1), 1, 'progress reaches 1');
+  const truthAll = truthAmong(ALL);
+  const grown = await recallOf(index, truthAll);
+  const fresh = await freshRecall(ALL, truthAll);
+  console.log(`# after add: recall@10 ${grown.toFixed(4)}, fresh build ${fresh.toFixed(4)}`);
+  assert.ok(grown >= fresh - 0.02, `grown ${grown} vs fresh ${fresh}`);
+  assert.ok(index.has(14999) && index.has(0) && !index.has(N));
+
+  const perm = new Rng(9).permutation(N);
+  const gone = Array.from(perm.subarray(0, 4500));
+  const kept = Array.from(perm.subarray(4500)).sort((a, b) => a - b);
+  assert.equal(index.remove(gone), 4500);
+  assert.equal(index.remove(gone.slice(0, 10)), 0, 'removing again is a no-op');
+  assert.equal(index.remove([N + 5]), 0, 'unknown ids are ignored');
+  assert.equal(index.size, N - 4500);
+  assert.equal(index.stats().deleted, 4500);
+  assert.ok(!index.has(gone[0]));
+  const goneSet = new Set(gone);
+  const truthKept = truthAmong(kept);
+  const freshKept = await freshRecall(kept, truthKept);
+  const batch = await index.searchBatch(ds.queries, 10);
+  assert.ok(!batch.ids.some((id) => goneSet.has(id)), 'removed ids are never returned');
+  const one = index.search(ds.base.subarray(gone[0] * DIM, (gone[0] + 1) * DIM), 10);
+  assert.ok(!one.ids.some((id) => goneSet.has(id)));
+  const tomb = recallAtK(batch.ids, truthKept, NQ, 10, 10);
+  await index.compact();
+  assert.equal(index.stats().deleted, 0);
+  assert.equal(index.size, kept.length);
+  assert.equal(index.stats().memory.vectors, kept.length * DIM * 2, 'compaction frees the removed vectors');
+  const compacted = await recallOf(index, truthKept);
+  console.log(`# after removing 30%: recall@10 ${tomb.toFixed(4)} (tombstones), ${compacted.toFixed(4)} (compacted), fresh build ${freshKept.toFixed(4)}`);
+  assert.ok(tomb >= freshKept - 0.02, `tombstones ${tomb} vs fresh ${freshKept}`);
+  assert.ok(compacted >= freshKept - 0.02, `compacted ${compacted} vs fresh ${freshKept}`);
+  // the graph holds no link to a dropped node and every node is reachable in search results
+  for (const id of kept.slice(0, 50)) {
+    const r = index.search(ds.base.subarray(id * DIM, (id + 1) * DIM), 1);
+    assert.equal(r.ids[0], id, `stored vector ${id} is its own nearest neighbour`);
+  }
+});
+
+test('add replaces an existing id; removing then adding an id brings it back; the same seed gives the same result', async () => {
+  const index = new ZGQIndex({ dim: DIM });
+  await index.build(rowsOf(ALL.slice(0, 3000)), { ids: ALL.slice(0, 3000) });
+  const moved = ds.base.slice(4000 * DIM, 4001 * DIM);
+  await index.add(moved, [17]);
+  assert.equal(index.size, 3000, 'replacing keeps the count');
+  const r = index.search(moved, 1);
+  assert.equal(r.ids[0], 17);
+  assert.ok(r.distances[0] < 1e-3 * Math.max(1, moved.reduce((s, v) => s + v * v, 0)));
+  const old = index.search(ds.base.subarray(17 * DIM, 18 * DIM), 3);
+  assert.ok(old.ids[0] !== 17 || old.distances[0] > 0, 'the old vector of id 17 is gone');
+
+  index.remove([5]);
+  assert.ok(!index.has(5));
+  await index.add(ds.base.slice(5 * DIM, 6 * DIM), [5]);
+  assert.ok(index.has(5));
+  assert.equal(index.search(ds.base.subarray(5 * DIM, 6 * DIM), 1).ids[0], 5);
+
+  const twin = new ZGQIndex({ dim: DIM });
+  await twin.build(rowsOf(ALL.slice(0, 3000)), { ids: ALL.slice(0, 3000) });
+  await twin.add(moved, [17], { threads: 1 });
+  twin.remove([5]);
+  await twin.add(ds.base.slice(5 * DIM, 6 * DIM), [5], { threads: 1 });
+  const a = await index.searchBatch(ds.queries, 10);
+  const b = await twin.searchBatch(ds.queries, 10);
+  assert.deepEqual(a.ids, b.ids, 'deterministic for any thread count');
+});
+
+test('a removal during an add holds in the result; concurrent adds all land', async () => {
+  const index = new ZGQIndex({ dim: DIM });
+  await index.build(rowsOf(ALL.slice(0, 4000)), { ids: ALL.slice(0, 4000) });
+  const first = index.add(rowsOf(ALL.slice(4000, 5000)), ALL.slice(4000, 5000));
+  const second = index.add(rowsOf(ALL.slice(5000, 5500)), ALL.slice(5000, 5500));
+  index.remove([1, 2, 3]);
+  await Promise.all([first, second]);
+  assert.equal(index.size, 5500 - 3);
+  assert.ok(!index.has(1) && !index.has(3) && index.has(4) && index.has(5499) && index.has(4000));
+});
+
+test('save and load round-trip a changed index exactly, tombstones included', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'zgq-mutate-'));
+  try {
+    const index = new ZGQIndex({ dim: DIM, metric: 'cosine' });
+    await index.build(rowsOf(ALL.slice(0, 4000)), { ids: ALL.slice(0, 4000) });
+    await index.add(rowsOf(ALL.slice(4000, 4600)), ALL.slice(4000, 4600));
+    index.remove(ALL.slice(100, 400));
+    const path = join(dir, 'changed.zgq');
+    await index.save(path);
+    const loaded = await ZGQIndex.load(path);
+    assert.equal(loaded.size, index.size);
+    assert.equal(loaded.stats().deleted, 300);
+    assert.ok(!loaded.has(150) && loaded.has(4500));
+    const a = await index.searchBatch(ds.queries, 10);
+    const b = await loaded.searchBatch(ds.queries, 10);
+    assert.deepEqual(b.ids, a.ids);
+    assert.deepEqual(b.distances, a.distances);
+    await loaded.compact();
+    await index.compact();
+    assert.deepEqual((await loaded.searchBatch(ds.queries, 10)).ids, (await index.searchBatch(ds.queries, 10)).ids);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('bad input to add and remove fails with a typed error and leaves the index as it was', async () => {
+  const fresh = new ZGQIndex({ dim: DIM });
+  await expectRejects(fresh.add(rowsOf([0]), [0]), 'NOT_BUILT');
+  expectCode(() => fresh.remove([0]), 'NOT_BUILT');
+  const index = new ZGQIndex({ dim: DIM });
+  await index.build(rowsOf(ALL.slice(0, 2000)), { ids: ALL.slice(0, 2000) });
+  const before = await index.searchBatch(ds.queries, 10);
+  await expectRejects(index.add(new Float32Array(DIM + 1), [1]), 'DIMENSION_MISMATCH');
+  await expectRejects(index.add(rowsOf([1, 2]), [7000]), 'INVALID_ARGUMENT', /ids has 1 entries for 2 vectors/);
+  await expectRejects(index.add(rowsOf([1, 2]), [7000, 7000]), 'DUPLICATE_ID');
+  await expectRejects(index.add(Float32Array.from({ length: DIM }, (_, j) => (j === 3 ? NaN : 1)), [7000]), 'NOT_FINITE');
+  await expectRejects(index.add([1, 2] as unknown as Float32Array, [7000]), 'INVALID_ARGUMENT');
+  await expectRejects(index.add(rowsOf([1]), undefined as unknown as number[]), 'INVALID_ARGUMENT', /needs the ids/);
+  expectCode(() => index.remove([1.5]), 'INVALID_ARGUMENT', /ids\[0\]/);
+  expectCode(() => index.remove('7' as unknown as number[]), 'INVALID_ARGUMENT');
+  assert.equal(index.size, 2000);
+  assert.deepEqual((await index.searchBatch(ds.queries, 10)).ids, before.ids);
+});
+
+test('filtered search returns only allowed ids with recall >= 0.9 at 10% selectivity, exact when tiny', async () => {
+  const index = new ZGQIndex({ dim: DIM });
+  await index.build(ds.base);
+  const rng = new Rng(11);
+  for (const selectivity of [0.5, 0.1, 0.01]) {
+    const allowed = ALL.filter(() => rng.next() < selectivity);
+    const set = new Set(allowed);
+    const truth = truthAmong(allowed);
+    for (const filter of [set, Uint32Array.from(allowed), (id: number) => set.has(id)]) {
+      const res = await index.searchBatch(ds.queries, 10, { filter });
+      assert.ok(res.ids.every((id) => id === NO_ID || set.has(id)), 'only allowed ids');
+      const recall = recallAtK(res.ids, truth, NQ, 10, 10);
+      assert.ok(recall >= 0.9, `selectivity ${selectivity}: recall@10 ${recall}`);
+      if (selectivity === 0.01) assert.ok(recall >= 0.995, `tiny allow-lists are scanned exactly (on binary16 vectors): ${recall}`);
+    }
+    if (selectivity === 0.1) {
+      // a pool small enough that the widened graph search, not the exact scan, serves the filter
+      const graph = recallAtK((await index.searchBatch(ds.queries, 10, { filter: set, ef: 16 })).ids, truth, NQ, 10, 10);
+      assert.ok(graph >= 0.9, `graph search through the filter: recall@10 ${graph}`);
+    }
+    // one-at-a-time search agrees with the batch
+    const single = index.search(ds.queries.subarray(0, DIM), 10, { filter: set });
+    assert.deepEqual(single.ids, (await index.searchBatch(ds.queries.subarray(0, DIM), 10, { filter: set })).ids);
+    console.log(`# filter at ${selectivity}: recall@10 ${recallAtK((await index.searchBatch(ds.queries, 10, { filter: set })).ids, truth, NQ, 10, 10).toFixed(4)}`);
+  }
+  // a filter and removals combine; fewer allowed than k pads with NO_ID
+  index.remove([1, 2]);
+  const few = index.search(ds.queries.subarray(0, DIM), 5, { filter: [1, 2, 3, 4, 999999] });
+  assert.deepEqual(Array.from(few.ids).sort(), [3, 4, NO_ID, NO_ID, NO_ID].sort());
+  assert.deepEqual(Array.from(index.search(ds.queries.subarray(0, DIM), 3, { filter: new Set() }).ids), [NO_ID, NO_ID, NO_ID]);
+  expectCode(() => index.search(ds.queries.subarray(0, DIM), 3, { filter: ['a'] as unknown as number[] }), 'INVALID_ARGUMENT', /filter \[0\]/);
+  expectCode(() => index.search(ds.queries.subarray(0, DIM), 3, { filter: 5 as unknown as number[] }), 'INVALID_ARGUMENT', /filter must be/);
+});
