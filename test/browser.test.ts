@@ -1,6 +1,7 @@
 // The package's browser entry in headless Chromium (the system browser, driven by playwright-core):
 // build and search on seeded clustered data, recall@10 against exact search, the same answers and
-// the same index bytes as Node, indexes moving both ways as bytes, OPFS / IndexedDB save and load,
+// the same index bytes as Node (also after remove, add and a filtered search), indexes moving both
+// ways as bytes, OPFS / IndexedDB save and load,
 // Web Workers when the page is cross-origin isolated and one thread when it is not, and the demo
 // page. Any uncaught page error fails. Without a Chromium the test is reported as skipped, with why.
 import { after, before, test } from 'node:test';
@@ -10,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
-import { ZGQIndex } from '../src/index.js';
+import { NO_ID, ZGQIndex } from '../src/index.js';
 import { clusteredGaussian } from '../src/data/synthetic.js';
 import { bruteForceKnn, recallAtK } from '../src/data/groundtruth.js';
 // @ts-expect-error plain ES module without type declarations
@@ -38,6 +39,7 @@ interface PageResults {
   single: { ids: number[]; distances: number[] };
   bytesLength: number;
   errors: Record<string, string>;
+  live: { removed: number; size: number; ids: number[]; distances: number[] };
   threadsSameBytes?: boolean;
   threadsSameIds?: boolean;
   opfsSameIds?: boolean;
@@ -74,6 +76,14 @@ test("bundlers resolve 'zgq' to the browser entry for the web and to dist/src fo
   }
 });
 
+/** The page's liveSteps (test/browser/page.js), in Node. */
+async function liveSteps(index: ZGQIndex, queries: Float32Array, dim: number, k: number) {
+  const removed = index.remove(Array.from({ length: 50 }, (_, i) => i * 7));
+  await index.add(queries.slice(0, 100 * dim), Array.from({ length: 100 }, (_, i) => 100000 + i), { threads: 1 });
+  const filtered = await index.searchBatch(queries, k, { filter: (id) => id % 3 === 0 });
+  return { removed, size: index.size, ids: [...filtered.ids], distances: [...filtered.distances] };
+}
+
 let browser: { close(): Promise<void>; version(): string } | undefined;
 let server: { url: string; uploads: Map<string, Uint8Array>; close(): Promise<void> } | undefined;
 let nodeIndex: ZGQIndex;
@@ -81,6 +91,8 @@ let nodeBytes: Uint8Array;
 let nodeIds: Uint32Array;
 let nodeDistances: Float32Array;
 let truth: Uint32Array;
+let nodeLive: Awaited<ReturnType<typeof liveSteps>>;
+let nodeLiveBytes: Uint8Array;
 
 before(async () => {
   if (skip) return;
@@ -89,6 +101,9 @@ before(async () => {
   await nodeIndex.build(ds.base, { threads: 1 });
   nodeBytes = nodeIndex.toBytes();
   ({ ids: nodeIds, distances: nodeDistances } = await nodeIndex.searchBatch(ds.queries, K, { threads: 1 }));
+  const live = ZGQIndex.fromBytes(nodeBytes);
+  nodeLive = await liveSteps(live, ds.queries, DIM, K);
+  nodeLiveBytes = live.toBytes();
   truth = bruteForceKnn(ds.base, ds.nBase, ds.queries, ds.nQueries, DIM, K, 'l2').ids;
   const bytesOf = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
   server = await startServer({
@@ -136,8 +151,12 @@ function checkAgainstNode(r: PageResults, mode: string): void {
   const back = ZGQIndex.fromBytes(uploaded);
   const hit = back.search(ds.queries.subarray(0, DIM), K);
   assert.deepEqual([...hit.ids], [...nodeIds.subarray(0, K)]);
+  // remove, add and a filtered search give the same answers and the same index as in Node
+  assert.deepEqual(r.live, nodeLive);
+  assert.ok(Buffer.from(server!.uploads.get(`live-${mode}.zgq`)!).equals(Buffer.from(nodeLiveBytes)), 'live index bytes as in Node');
+  assert.ok(r.live.ids.every((id) => id === NO_ID || id % 3 === 0), 'the filter holds');
   assert.deepEqual(r.errors, {
-    dimension: 'DIMENSION_MISMATCH', notFinite: 'NOT_FINITE', corrupt: 'CORRUPT_FILE', empty: 'EMPTY_INPUT', missingFile: 'IO',
+    dimension: 'DIMENSION_MISMATCH', notFinite: 'NOT_FINITE', corrupt: 'CORRUPT_FILE', empty: 'EMPTY_INPUT', missingFile: 'IO', addId: 'INVALID_ARGUMENT',
   });
 }
 

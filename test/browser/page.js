@@ -11,6 +11,14 @@ async function fetchBytes(path) {
   return new Uint8Array(await res.arrayBuffer());
 }
 
+/** Shared with test/browser.test.ts (a copy there): remove 50 ids, add 100 vectors, filtered batch. */
+async function liveSteps(index, queries, dim, k) {
+  const removed = index.remove(Array.from({ length: 50 }, (_, i) => i * 7));
+  await index.add(queries.slice(0, 100 * dim), Array.from({ length: 100 }, (_, i) => 100000 + i), { threads: 1 });
+  const filtered = await index.searchBatch(queries, k, { filter: (id) => id % 3 === 0 });
+  return { removed, size: index.size, ids: [...filtered.ids], distances: [...filtered.distances] };
+}
+
 async function run() {
   const meta = await (await fetch('/data/meta.json')).json();
   const { dim, k, seed } = meta;
@@ -39,6 +47,12 @@ async function run() {
   const up = await fetch(`/upload/browser-${mode}.zgq`, { method: 'POST', body: bytes });
   if (!up.ok) throw new Error(`upload: HTTP ${up.status}`);
 
+  // a live index: remove, add, filtered search (the same steps as the Node side of the test)
+  const live = ZGQIndex.fromBytes(bytes);
+  out.live = await liveSteps(live, queries, dim, k);
+  const liveUp = await fetch(`/upload/live-${mode}.zgq`, { method: 'POST', body: live.toBytes() });
+  if (!liveUp.ok) throw new Error(`upload: HTTP ${liveUp.status}`);
+
   // typed errors, as in Node
   out.errors = {};
   const code = async (f) => {
@@ -56,6 +70,7 @@ async function run() {
   out.errors.corrupt = await code(() => ZGQIndex.fromBytes(damaged));
   out.errors.empty = await code(() => new ZGQIndex({ dim }).build(new Float32Array(0)));
   out.errors.missingFile = await code(() => ZGQIndex.load('zgq-test/missing.zgq'));
+  out.errors.addId = await code(() => live.add(new Float32Array(dim), [1.5]));
   out.noId = NO_ID;
 
   if (mode === 'full') {
