@@ -47,7 +47,7 @@ export async function startServer({ mounts = {}, files = {}, port = 0 } = {}) {
       if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed', 'text/plain');
       if (url.pathname in files) {
         const body = files[url.pathname];
-        return send(200, body, typeof body === 'string' ? TYPES[extname(url.pathname)] ?? 'text/plain' : 'application/octet-stream');
+        return send(200, body, TYPES[extname(url.pathname)] ?? 'application/octet-stream');
       }
       // longest matching prefix first, so '/zgq/' wins over '/'
       const prefix = Object.keys(mounts).filter((p) => url.pathname.startsWith(p)).sort((a, b) => b.length - a.length)[0];
@@ -99,10 +99,11 @@ export async function launchChromium(executablePath) {
 
 /**
  * Open `url` in a fresh page, wait until the page sets `window.__done`, and return what
- * `window.__results` resolves to, with every uncaught page error and console error seen meanwhile.
+ * `window.__results` resolves to, with every uncaught page error and console error seen meanwhile;
+ * either stops the wait at once and fails, except console errors matching `allowConsoleError`.
  * @returns {Promise<{ results: any, pageErrors: string[], consoleErrors: string[], log: string[] }>}
  */
-export async function runPage(browser, url, { timeoutMs = 300_000 } = {}) {
+export async function runPage(browser, url, { timeoutMs = 300_000, allowConsoleError = null } = {}) {
   const page = await browser.newPage();
   const pageErrors = [];
   const consoleErrors = [];
@@ -122,7 +123,7 @@ export async function runPage(browser, url, { timeoutMs = 300_000 } = {}) {
   });
   page.on('console', (m) => {
     log.push(`${m.type()}: ${m.text()}`);
-    if (m.type() === 'error') {
+    if (m.type() === 'error' && !allowConsoleError?.test(m.text())) {
       consoleErrors.push(m.text());
       stop(`console error: ${m.text()}`);
     }

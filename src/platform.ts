@@ -39,6 +39,7 @@ export interface Platform {
   readonly crc32: Checksum;
 }
 
+/** The Node platform: piscina worker threads, atomic files, zlib's CRC-32. */
 export const platform: Platform = {
   name: 'node',
   parallel: () => ({ threads: availableParallelism(), via: 'worker_threads' }),

@@ -6,7 +6,7 @@
 // page. Any uncaught page error fails. Without a Chromium the test is reported as skipped, with why.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { build } from 'esbuild';
@@ -27,6 +27,27 @@ const DIM = 32;
 const K = 10;
 const SEED = 11;
 const ds = clusteredGaussian({ n: 4000, nQueries: 200, dim: DIM, seed: 5, outlierFraction: 0.2 });
+
+/** A page whose zgq.js has no zgq-worker.js beside it: parallel work must fail with a typed error, not hang. */
+const LONELY_PAGE = `<!doctype html><link rel="icon" href="data:,">
+<script type="module">
+import { ZGQError, ZGQIndex } from '/lonely/zgq.js';
+const dim = 8;
+const x = Float32Array.from({ length: 2000 * dim }, (_, i) => Math.sin(i * 0.7));
+const run = async () => {
+  const index = new ZGQIndex({ dim, zones: 4 });
+  await index.build(x, { threads: 1 });
+  let error = 'no error';
+  try {
+    await index.searchBatch(x.subarray(0, 200 * dim), 5, { threads: 2 });
+  } catch (e) {
+    error = e instanceof ZGQError ? e.code + ': ' + e.message : 'not a ZGQError: ' + e;
+  }
+  const after = await index.searchBatch(x.subarray(0, 200 * dim), 5, { threads: 1 });
+  return { error, afterOk: after.ids.length === 1000 };
+};
+window.__results = run().catch((e) => ({ error: String(e) })).finally(() => { window.__done = true; });
+</script>`;
 
 interface PageResults {
   error?: string;
@@ -109,6 +130,9 @@ before(async () => {
   server = await startServer({
     mounts: { '/': `${root}test/browser`, '/zgq/': `${root}dist/browser`, '/demo/': `${root}examples/browser` },
     files: {
+      // the entry without its worker file beside it
+      '/lonely/zgq.js': readFileSync(bundle),
+      '/lonely.html': LONELY_PAGE,
       '/data/meta.json': JSON.stringify({ dim: DIM, k: K, seed: SEED }),
       '/data/base.f32': bytesOf(ds.base),
       '/data/queries.f32': bytesOf(ds.queries),
@@ -179,6 +203,13 @@ test('browser entry, page without COOP/COEP: one thread, same results', { skip }
   assert.equal(r.parallel.threads, 1);
   assert.match(r.parallel.reason ?? '', /cross-origin isolated/);
   checkAgainstNode(r, 'plain');
+});
+
+test('browser entry without its worker file: parallel calls fail with UNSUPPORTED_PLATFORM, one thread still works', { skip }, async () => {
+  const { results, pageErrors } = await runPage(browser, `${server!.url}/lonely.html`, { allowConsoleError: /404|zgq-worker|Worker/i });
+  assert.deepEqual(pageErrors, []);
+  assert.match(results.error, /^UNSUPPORTED_PLATFORM: a ZGQ Web Worker failed .*zgq-worker\.js beside zgq\.js/);
+  assert.equal(results.afterOk, true);
 });
 
 test('browser demo page runs to the end', { skip }, async () => {

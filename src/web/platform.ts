@@ -51,13 +51,21 @@ function spawn(): Worker {
     else job?.reject(new Error(`zgq worker task failed: ${event.data.error}`));
     release(worker);
   };
-  // a worker that fails to load or dies takes its job with it; the pool spawns a fresh one later
+  // a worker that fails to load or dies fails its job and the queued ones (the next worker would
+  // most likely fail the same way); later calls spawn fresh workers
   const fail = (what: string) => {
+    const error = new ZGQError(
+      'UNSUPPORTED_PLATFORM',
+      `a ZGQ Web Worker ${what}; batch search and parallel build need zgq-worker.js beside zgq.js, loadable as a module worker`,
+    );
     const job = running.get(worker);
     running.delete(worker);
     workers.delete(worker);
+    const at = idle.indexOf(worker);
+    if (at >= 0) idle.splice(at, 1);
     worker.terminate();
-    job?.reject(new ZGQError('UNSUPPORTED_PLATFORM', `a ZGQ Web Worker ${what}; batch search and parallel build need zgq-worker.js beside zgq.js, loadable as a module worker`));
+    job?.reject(error);
+    for (const queued of waiting.splice(0)) queued.reject(error);
   };
   worker.onerror = (event) => {
     event.preventDefault();
@@ -99,6 +107,7 @@ function runTask(task: WorkerTask, threads: number): Promise<void> {
   });
 }
 
+/** The browser platform: Web Workers when cross-origin isolated, OPFS / IndexedDB for files, portable CRC-32. */
 export const platform: Platform = {
   name: 'browser',
   parallel,
