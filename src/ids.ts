@@ -1,34 +1,49 @@
 /**
- * Caller id -> internal node, for remove, replace and allow-list filters: the ids sorted ascending
- * with their nodes beside them (8 bytes per node and a binary search, rather than a Map's ~50).
+ * Caller id -> internal node, for remove, replace and allow-list filters: an open-addressing hash
+ * table in two typed arrays (16 bytes per node, no per-entry objects, ~one cache miss per lookup).
  */
+const EMPTY = 0xffffffff;
+
 export class IdLookup {
-  /** Uint32Array[n]: caller ids, ascending. */
-  private readonly sortedIds: Uint32Array;
-  /** Uint32Array[n]: node of sortedIds[i]. */
+  /** Uint32Array[capacity]: caller id per slot, EMPTY where free (caller ids are never EMPTY). */
+  private readonly keys: Uint32Array;
+  /** Uint32Array[capacity]: node of keys[slot]. */
   private readonly nodes: Uint32Array;
+  private readonly mask: number;
+  private readonly shift: number;
 
   /** ids: Uint32Array[n], caller id of each node (unique). */
   constructor(ids: Uint32Array) {
-    const n = ids.length;
-    this.nodes = new Uint32Array(n);
-    for (let i = 0; i < n; i++) this.nodes[i] = i;
-    this.nodes.sort((a, b) => ids[a] - ids[b]);
-    this.sortedIds = new Uint32Array(n);
-    for (let i = 0; i < n; i++) this.sortedIds[i] = ids[this.nodes[i]];
+    let bits = 4;
+    while (2 ** bits < ids.length * 2) bits++;
+    const capacity = 2 ** bits;
+    this.mask = capacity - 1;
+    this.shift = 32 - bits;
+    this.keys = new Uint32Array(capacity).fill(EMPTY);
+    this.nodes = new Uint32Array(capacity);
+    for (let node = 0; node < ids.length; node++) {
+      let slot = this.slotOf(ids[node]);
+      while (this.keys[slot] !== EMPTY) slot = (slot + 1) & this.mask;
+      this.keys[slot] = ids[node];
+      this.nodes[slot] = node;
+    }
   }
 
   /** The node holding caller id `id`, or -1. */
   find(id: number): number {
-    const a = this.sortedIds;
-    let lo = 0;
-    let hi = a.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (a[mid] < id) lo = mid + 1;
-      else hi = mid;
+    if (id === EMPTY) return -1;
+    let slot = this.slotOf(id);
+    for (;;) {
+      const key = this.keys[slot];
+      if (key === id) return this.nodes[slot];
+      if (key === EMPTY) return -1;
+      slot = (slot + 1) & this.mask;
     }
-    return lo < a.length && a[lo] === id ? this.nodes[lo] : -1;
+  }
+
+  private slotOf(id: number): number {
+    // Fibonacci hashing: the top bits of id * 2^32 / phi, so ids differing in any bits spread out
+    return Math.imul(id, 0x9e3779b1) >>> this.shift;
   }
 }
 

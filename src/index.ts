@@ -14,17 +14,18 @@ import { type BuildWorkers, buildGraph } from './graph.js';
 import { type IndexLayout, Searcher } from './search.js';
 import { fitsHalf, fromContainer, install, type IndexArrays, type IndexMeta, metaOf, toHalf, toSections, viewArrays } from './persist.js';
 import { hasBit, IdLookup, setBit } from './ids.js';
-import { compileFilter, listAllowed, MAX_WIDEN, planFiltered, type SearchFilter } from './filter.js';
+import { compileFilter, type FilterTarget, listAllowed, MAX_WIDEN, planFiltered, PreparedFilter, type SearchFilter } from './filter.js';
 import { countBits, relayout } from './mutate.js';
 import { decodeContainer, type DecodedContainer, encodeContainer } from './format.js';
 import { type ParallelInfo, platform } from './platform.js';
+import { searchClaimed } from './worker.js';
 import {
   DEFAULT_SEARCH, kernelMetric, type Metric, type ResolvedOptions, type ResolvedSearchOptions, type VectorStorage, type SearchOptions, type ZGQOptions, resolveOptions, resolveSearch,
 } from './options.js';
 
 export { ZGQError, type ZGQErrorCode } from './errors.js';
 export type { GraphShape, Metric, SearchOptions, VectorStorage, ZGQOptions } from './options.js';
-export type { SearchFilter } from './filter.js';
+export { PreparedFilter, type SearchFilter } from './filter.js';
 export type { ParallelInfo } from './platform.js';
 
 /** Id reported in result slots that have no neighbour (k larger than the index). */
@@ -122,8 +123,8 @@ interface Built {
   dataBytes: number;
   /** One searcher (context and scratch) per worker thread of parallel batches. */
   workerSearchers: Searcher[];
-  /** Arena buffers of the current batch: queries f32[capacity], results u32/f32[capacity]. */
-  batch: { capacity: number; queries: number; outIds: number; outDist: number };
+  /** Arena buffers of the current batch: queries f32[capacity], results u32/f32[capacity], the slice counter (i32). */
+  batch: { capacity: number; queries: number; outIds: number; outDist: number; counter: number };
   /** Names this index's memory to worker threads. */
   token: string;
   /** Uint8Array[ceil(n / 8)]: removed nodes (bit set), or null while none are. */
@@ -283,7 +284,8 @@ export class ZGQIndex {
     const opts = resolveSearch(options, this.options.search);
     const ids = new Uint32Array(k).fill(NO_ID);
     const distances = new Float32Array(k).fill(Infinity);
-    const scope = searchScope(built, options?.filter, Math.max(opts.ef, k), 'searchBits');
+    const filter = options?.filter;
+    const scope = filter === undefined && built.deletedCount === 0 ? UNRESTRICTED : searchScope(built, filter, Math.max(opts.ef, k), 'searchBits');
     this.searchInto(built, query, 0, k, opts, ids, distances, 0, 'query', scope);
     return { ids, distances };
   }
@@ -420,6 +422,19 @@ export class ZGQIndex {
     return removeIds(built, ids);
   }
 
+  /**
+   * Resolve a filter (Set, array of ids or predicate) against the index once, for many searches:
+   * each search then copies a bitmap (n / 8 bytes) instead of looking up every id. Removals made
+   * later still apply; after add() or compact(), prepare it again (until then it is resolved anew
+   * on every use).
+   */
+  prepareFilter(filter: Exclude<SearchFilter, PreparedFilter>): PreparedFilter {
+    const built = this.requireBuilt();
+    const bits = new Uint8Array((built.layout.n + 7) >> 3);
+    compileFilter(filter, targetOf(built, null), bits);
+    return new PreparedFilter(filter, built, bits);
+  }
+
   /** Whether `id` is in the index (added and not removed). */
   has(id: number): boolean {
     const built = this.built;
@@ -503,7 +518,7 @@ export class ZGQIndex {
         throw new ZGQError('DIMENSION_MISMATCH', `query has ${source.length} values; the index dim is ${dim}`);
       }
     }
-    const searchOpts = scope.ef === opts.ef ? opts : { ...opts, ef: scope.ef };
+    const searchOpts = scope === UNRESTRICTED || scope.ef === opts.ef ? opts : { ...opts, ef: scope.ef };
     const q = built.searcher.queryBuffer(k, searchOpts);
     let norm = 0;
     for (let j = 0; j < dim; j++) {
@@ -553,6 +568,10 @@ async function buildWorkers(kernels: Kernels, threadsAsked: number | undefined):
   };
 }
 
+function targetOf(built: Built, live: Uint8Array | null): FilterTarget {
+  return { owner: built, ids: built.ids, lookup: () => lookupOf(built), live };
+}
+
 function lookupOf(built: Built): IdLookup {
   built.lookup ??= new IdLookup(built.ids);
   return built.lookup;
@@ -589,6 +608,9 @@ function removeIds(built: Built, ids: ArrayLike<number>): number {
  * exact scan of the allowed nodes when that is cheaper. `slot` picks the filter scratch (search()
  * and batches each have their own, so a search during a batch cannot disturb it).
  */
+/** The scope of searches with no filter on an index with nothing removed (ef: the caller's). */
+const UNRESTRICTED: SearchScope = Object.freeze({ allow: 0, ef: 0, empty: false, exact: false, listPtr: 0, listCount: 0 });
+
 function searchScope(built: Built, filter: SearchFilter | undefined, ef: number, slot: 'searchBits' | 'batchBits'): SearchScope {
   const n = built.layout.n;
   const live = n - built.deletedCount;
@@ -603,7 +625,7 @@ function searchScope(built: Built, filter: SearchFilter | undefined, ef: number,
   const scratch = built.filterScratch;
   if (!scratch[slot]) scratch[slot] = arena.alloc(bytes);
   const liveBits = built.deletedCount ? arena.u8(built.liveBitsPtr, bytes) : null;
-  const allowed = compileFilter(filter, built.ids, () => lookupOf(built), liveBits, arena.u8(scratch[slot], bytes));
+  const allowed = compileFilter(filter, targetOf(built, liveBits), arena.u8(scratch[slot], bytes));
   if (allowed === 0) return { ...scope, empty: true };
   const plan = planFiltered(ef, allowed, live);
   if (!plan.exact) return { ...scope, allow: scratch[slot], ef: plan.ef };
@@ -611,6 +633,9 @@ function searchScope(built: Built, filter: SearchFilter | undefined, ef: number,
   const listCount = listAllowed(arena.u8(scratch[slot], bytes), n, arena.u32(scratch.list, n));
   return { ...scope, exact: true, listPtr: scratch.list, listCount };
 }
+
+/** Largest slice a lane claims at a time (smaller near the end of small batches). */
+const CLAIM_STEP = 32;
 
 /** Batches below this many queries per thread run on the calling thread. */
 const MIN_QUERIES_PER_THREAD = 32;
@@ -657,24 +682,19 @@ async function runBatch(
     const [, L, nProbe, groupProbe, scan, scanRatio, rerankCount] = built.searcher.plan(k, opts);
     kern.searchRange(built.searcher.ctx, batch.queries, 0, nq, k, L, nProbe, groupProbe, scan, scanRatio, rerankCount, batch.outIds, batch.outDist);
   } else {
-    while (built.workerSearchers.length < threads) built.workerSearchers.push(new Searcher(built.kernels, built.layout));
-    const lanes = built.workerSearchers.slice(0, threads);
+    // the calling thread is lane 0 (it would only wait otherwise); workers are lanes 1..threads-1
+    while (built.workerSearchers.length < threads - 1) built.workerSearchers.push(new Searcher(built.kernels, built.layout));
+    const lanes = [built.searcher, ...built.workerSearchers.slice(0, threads - 1)];
     for (const lane of lanes) lane.allow = scope.allow;
     const calls = lanes.map((s) => s.plan(k, opts));
-    // each lane (a context) takes the next slice when it is done: several slices per thread even
-    // out slow and fast queries, and a context never serves two slices at once
-    const step = Math.max(MIN_QUERIES_PER_THREAD, Math.ceil(nq / (threads * 4)));
-    let next = 0;
-    await Promise.all(lanes.map(async (lane, t) => {
-      while (next < nq) {
-        const from = next;
-        next = Math.min(nq, from + step);
-        await platform.runTask({
-          kind: 'searchRange', token: built.token, memory: arena.memory, module: kernelModule(), ctx: lane.ctx, queries: batch.queries,
-          from, to: next, call: calls[t], outIds: batch.outIds, outDist: batch.outDist,
-        }, threads);
-      }
-    }));
+    if (!batch.counter) batch.counter = arena.alloc(4);
+    arena.u32(batch.counter, 1)[0] = 0;
+    const step = Math.max(1, Math.min(CLAIM_STEP, Math.ceil(nq / (threads * 8))));
+    const shared = { queries: batch.queries, nq, step, counter: batch.counter, outIds: batch.outIds, outDist: batch.outDist };
+    const workers = lanes.slice(1).map((lane, t) =>
+      platform.runTask({ kind: 'searchClaim', token: built.token, memory: arena.memory, module: kernelModule(), ctx: lane.ctx, from: 0, to: 0, call: calls[t + 1], ...shared }, threads - 1));
+    searchClaimed(kern, arena.memory, { ctx: built.searcher.ctx, call: calls[0], ...shared });
+    await Promise.all(workers);
   }
   return { ids: arena.u32(batch.outIds, nq * k).slice(), distances: arena.f32(batch.outDist, nq * k).slice() };
 }
@@ -685,7 +705,7 @@ function installBuilt(meta: IndexMeta, arrays: IndexArrays): Built {
   const dataBytes = kernels.arena.used;
   const built: Built = {
     kernels, layout, searcher: new Searcher(kernels, layout), ids: arrays.ids.slice(), zoneStart: arrays.zoneStart.slice(), dataBytes,
-    workerSearchers: [], batch: { capacity: 0, queries: 0, outIds: 0, outDist: 0 }, token: `zgq-${nextToken++}-${Math.random().toString(36).slice(2)}`,
+    workerSearchers: [], batch: { capacity: 0, queries: 0, outIds: 0, outDist: 0, counter: 0 }, token: `zgq-${nextToken++}-${Math.random().toString(36).slice(2)}`,
     deleted: null, deletedCount: 0, liveBitsPtr: 0, lookup: null, filterScratch: { searchBits: 0, batchBits: 0, list: 0 },
   };
   if (arrays.deleted && countBits(arrays.deleted, layout.n) > 0) {

@@ -95,7 +95,7 @@ export interface ResolvedOptions {
   search: ResolvedSearchOptions;
 }
 
-export const DEFAULT_SEARCH: ResolvedSearchOptions = { ef: 64, nProbe: 16, rerank: 8, scan: 16, scanRatio: 1.25 };
+export const DEFAULT_SEARCH: Readonly<ResolvedSearchOptions> = Object.freeze({ ef: 64, nProbe: 16, rerank: 8, scan: 16, scanRatio: 1.25 });
 
 function positiveInt(name: string, value: unknown, max = 0x7fffffff): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
@@ -117,7 +117,8 @@ function nonNegativeInt(name: string, value: unknown, max: number): number {
 
 /** Resolve and check per-call search options against the index defaults. */
 export function resolveSearch(given: SearchOptions | undefined, defaults: ResolvedSearchOptions): ResolvedSearchOptions {
-  const o = given ?? {};
+  if (given === undefined) return defaults;
+  const o = given;
   return {
     ef: o.ef === undefined ? defaults.ef : positiveInt('ef', o.ef, 1 << 20),
     nProbe: o.nProbe === undefined ? defaults.nProbe : positiveInt('nProbe', o.nProbe, 1 << 16),
@@ -158,7 +159,7 @@ export function resolveOptions(options: ZGQOptions): ResolvedOptions {
     residual: options.residual ?? true,
     graph: resolveGraph(options.graph),
     storage: resolveStorage(options.storage),
-    search: resolveSearch(options.search, DEFAULT_SEARCH),
+    search: { ...resolveSearch(options.search, DEFAULT_SEARCH) },
   };
 }
 

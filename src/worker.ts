@@ -26,6 +26,22 @@ export interface RangeTask extends TaskBase {
   outDist: number;
 }
 
+/**
+ * Search the queries of a batch in slices of `step`, claimed from a shared counter (Int32 at
+ * `counter`) until none are left: every lane, the calling thread's too, claims the next slice when
+ * it finishes one, so slow and fast slices even out. from / to are unused.
+ */
+export interface ClaimTask extends TaskBase {
+  kind: 'searchClaim';
+  queries: number;
+  nq: number;
+  step: number;
+  counter: number;
+  call: number[];
+  outIds: number;
+  outDist: number;
+}
+
 /** One phase of inserting order[from..to) (assembly/graph.ts buildOut / buildBack). */
 export interface BuildTask extends TaskBase {
   kind: 'buildOut' | 'buildBack';
@@ -33,7 +49,19 @@ export interface BuildTask extends TaskBase {
   lanes: number;
 }
 
-export type WorkerTask = RangeTask | BuildTask;
+export type WorkerTask = RangeTask | ClaimTask | BuildTask;
+
+/** Claim and search slices of the batch until it is done (see ClaimTask). */
+export function searchClaimed(k: KernelExports, memory: WebAssembly.Memory, task: Omit<ClaimTask, 'kind' | 'token' | 'memory' | 'module' | 'from' | 'to'>): void {
+  const counter = new Int32Array(memory.buffer, task.counter, 1);
+  const [kk, L, nProbe, groupProbe, scan, scanRatio, rerankCount] = task.call;
+  for (;;) {
+    const from = Atomics.add(counter, 0, task.step);
+    if (from >= task.nq) return;
+    const to = Math.min(task.nq, from + task.step);
+    k.searchRange(task.ctx, task.queries, from, to, kk, L, nProbe, groupProbe, scan, scanRatio, rerankCount, task.outIds, task.outDist);
+  }
+}
 
 const MAX_CACHED = 4;
 const instances = new Map<string, KernelExports>();
@@ -51,7 +79,9 @@ function kernelsFor(task: TaskBase): KernelExports {
 
 export default function runTask(task: WorkerTask): void {
   const k = kernelsFor(task);
-  if (task.kind === 'searchRange') {
+  if (task.kind === 'searchClaim') {
+    searchClaimed(k, task.memory, task);
+  } else if (task.kind === 'searchRange') {
     const [kk, L, nProbe, groupProbe, scan, scanRatio, rerankCount] = task.call;
     k.searchRange(task.ctx, task.queries, task.from, task.to, kk, L, nProbe, groupProbe, scan, scanRatio, rerankCount, task.outIds, task.outDist);
   } else if (task.kind === 'buildOut') {

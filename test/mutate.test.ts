@@ -201,6 +201,20 @@ test('filtered search returns only allowed ids with recall >= 0.9 at 10% selecti
     assert.deepEqual(single.ids, (await index.searchBatch(ds.queries.subarray(0, DIM), 10, { filter: set })).ids);
     console.log(`# filter at ${selectivity}: recall@10 ${recallAtK((await index.searchBatch(ds.queries, 10, { filter: set })).ids, truth, NQ, 10, 10).toFixed(4)}`);
   }
+  // a prepared filter answers like its source, excludes later removals, and survives an add
+  const allowed = ALL.filter((i) => i % 7 === 0);
+  const set = new Set(allowed);
+  const prepared = index.prepareFilter(set);
+  assert.deepEqual((await index.searchBatch(ds.queries, 10, { filter: prepared })).ids, (await index.searchBatch(ds.queries, 10, { filter: set })).ids);
+  const top = index.search(ds.queries.subarray(0, DIM), 1, { filter: prepared }).ids[0];
+  index.remove([top]);
+  assert.notEqual(index.search(ds.queries.subarray(0, DIM), 1, { filter: prepared }).ids[0], top, 'removed after preparing: excluded');
+  await index.add(ds.queries.subarray(0, DIM).slice(), [top]);
+  const afterAdd = index.search(ds.queries.subarray(0, DIM), 10, { filter: prepared });
+  assert.ok(afterAdd.ids.every((id) => set.has(id)), 'resolved again after add');
+  assert.equal(afterAdd.ids[0], top, 'the id added back, now at the query itself, comes first');
+  await index.compact();
+
   // a filter and removals combine; fewer allowed than k pads with NO_ID
   index.remove([1, 2]);
   const few = index.search(ds.queries.subarray(0, DIM), 5, { filter: [1, 2, 3, 4, 999999] });

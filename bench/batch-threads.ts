@@ -1,0 +1,47 @@
+// searchBatch on one and on two threads over the same queries, in one process: QPS of each and
+// the ratio (medians of alternating passes), with the results checked identical.
+//   node --import tsx bench/batch-threads.ts [siftsmall | synthetic] [passes]
+import { fileURLToPath } from 'node:url';
+import { ZGQIndex } from '../src/index.js';
+import { clusteredGaussian } from '../src/data/synthetic.js';
+import { readFvecs } from '../src/data/vecs.js';
+
+const which = process.argv[2] ?? 'synthetic';
+const passes = Number(process.argv[3] ?? 7);
+let base: Float32Array;
+let queries: Float32Array;
+let dim: number;
+if (which === 'siftsmall') {
+  const dir = fileURLToPath(new URL('../../shared/data/siftsmall/', import.meta.url));
+  const b = await readFvecs(dir + 'siftsmall_base.fvecs');
+  const q = await readFvecs(dir + 'siftsmall_query.fvecs');
+  dim = b.dim;
+  base = b.data;
+  // the 100 SIFT queries, repeated to a batch of 5000
+  queries = new Float32Array(5000 * dim);
+  for (let i = 0; i < 5000; i++) queries.set(q.data.subarray((i % q.n) * dim, (i % q.n + 1) * dim), i * dim);
+} else {
+  const ds = clusteredGaussian({ n: 100000, nQueries: 10000, dim: 128, seed: 42 });
+  ({ base, queries } = ds);
+  dim = 128;
+}
+const index = new ZGQIndex({ dim });
+await index.build(base);
+const nq = queries.length / dim;
+const qps: Record<number, number[]> = { 1: [], 2: [] };
+let reference: Uint32Array | undefined;
+await index.searchBatch(queries, 10, { threads: 2 }); // warm the workers
+for (let p = 0; p < passes; p++) {
+  for (const threads of [1, 2]) {
+    const t = performance.now();
+    const r = await index.searchBatch(queries, 10, { threads });
+    qps[threads].push(nq / ((performance.now() - t) / 1000));
+    if (!reference) reference = r.ids;
+    else if (r.ids.some((id, i) => id !== reference![i])) throw new Error('thread counts disagree');
+  }
+}
+const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1];
+console.log(`${which}: ${nq} queries, ${passes} passes: 1 thread ${median(qps[1]).toFixed(0)} QPS, 2 threads ${median(qps[2]).toFixed(0)} QPS, ratio ${(median(qps[2]) / median(qps[1])).toFixed(2)}`);
+const ratios = qps[1].map((q1, i) => qps[2][i] / q1);
+console.log(`per-pass ratios: ${ratios.map((r) => r.toFixed(2)).join(' ')}`);
+process.exit(0);
