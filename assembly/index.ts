@@ -1,6 +1,6 @@
 // Exports of the ZGQ WebAssembly module. All arguments are byte offsets into the imported memory
 // and plain numbers; the module allocates nothing (the TypeScript side owns the memory layout).
-export { distanceBlock, distanceByIds, nearestRows, nearestRowsT } from './distance';
+export { distanceBlock, distanceByIds, nearestRows, nearestRowsT, seedUpdate, seedPick, accumulateRows } from './distance';
 export { pqLut, adcByIds } from './pq';
 export { selectZones, searchPq, searchExact, rerank, stripExpanded } from './search';
 export { robustPrune, linkOut, linkBack, buildOut, buildBack } from './graph';

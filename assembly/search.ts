@@ -154,25 +154,36 @@ function residualTerm(
 }
 
 /**
- * Beam search on exact float32 distances (used to build the graph). Same pool contract as
- * searchPq; only nodes in [lo, hi) are visited (one zone, when graphs are built per zone).
+ * Distance from the float32 vector q to stored row `id` (binary16 rows when half, else float32).
+ */
+// @ts-ignore: decorator
+@inline
+export function rowDistance(q: usize, vectors: usize, id: u32, dim: i32, metric: i32, half: bool): f32 {
+  return half
+    ? distanceHalf(q, vectors + <usize>id * (<usize>dim << 1), dim, metric)
+    : distance(q, vectors + <usize>id * (<usize>dim << 2), dim, metric);
+}
+
+/**
+ * Beam search on exact distances to the stored rows (used to build the graph; rows binary16 when
+ * half). Same pool contract as searchPq; only nodes in [lo, hi) are visited (one zone, when graphs
+ * are built per zone).
  */
 export function searchExact(
   q: usize, vectors: usize, dim: i32, metric: i32,
   adjacency: usize, R: i32,
   entries: usize, nEntries: i32, L: i32,
   visited: usize, epoch: u16,
-  outDist: usize, outIds: usize, lo: u32, hi: u32,
+  outDist: usize, outIds: usize, lo: u32, hi: u32, half: bool,
 ): i32 {
   poolReset(outDist, outIds, L);
   const rowStride = <usize>(R + 1) << 2;
-  const vecStride = <usize>dim << 2;
   for (let e = 0; e < nEntries; e++) {
     const node = load<u32>(entries + (<usize>e << 2));
     const tag = visited + (<usize>node << 1);
     if (load<u16>(tag) == epoch) continue;
     store<u16>(tag, epoch);
-    poolInsert(distance(q, vectors + <usize>node * vecStride, dim, metric), node);
+    poolInsert(rowDistance(q, vectors, node, dim, metric, half), node);
   }
   while (true) {
     const node = poolNext();
@@ -185,7 +196,7 @@ export function searchExact(
       const tag = visited + (<usize>nb << 1);
       if (load<u16>(tag) == epoch) continue;
       store<u16>(tag, epoch);
-      const d = distance(q, vectors + <usize>nb * vecStride, dim, metric);
+      const d = rowDistance(q, vectors, nb, dim, metric, half);
       if (d < poolBound()) poolInsert(d, nb);
     }
   }

@@ -38,6 +38,8 @@ export interface GraphBuildOptions {
    * node also finds those added shortly before it). Default true.
    */
   fresh?: boolean;
+  /** Longest stretch of work on this thread before yielding to the event loop (ms). Default 50; Infinity never yields. */
+  yieldEveryMs?: number;
   /** Called with the number of nodes inserted so far. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -49,6 +51,10 @@ export interface GraphInputs {
   dim: number;
   metric: number;
   zones: ZoneLayout;
+  /** Rows at vectorsPtr are binary16 (an index's stored vectors) rather than float32. */
+  half?: boolean;
+  /** Bitmap of deleted nodes (bit set), which searches cross but new nodes never link to; 0: none. */
+  deletedPtr?: number;
   /** arena copies of the zone tables, used by selectZones */
   centroidsPtr: number;
   groupCentroidsPtr: number;
@@ -71,9 +77,14 @@ const BCTX = {
   vectors: 0, dim: 1, metric: 2, adjacency: 3, degree: 4, L: 5, alpha: 6, centroids: 7, nZones: 8,
   groupCentroids: 9, groupStart: 10, nGroups: 11, groupProbe: 12, probe: 13, zoneEntry: 14,
   zoneStart: 15, zoneOf: 16, perZone: 17, order: 18, n: 19, visited: 20, epoch: 21, scratch: 22,
-  entries: 23, zoneIds: 24, zoneDist: 25, groupScratch: 26,
+  entries: 23, zoneIds: 24, zoneDist: 25, groupScratch: 26, half: 27, deleted: 28,
 } as const;
-const BCTX_FIELDS = 27;
+const BCTX_FIELDS = 29;
+
+/** Bytes of a lane's link scratch (assembly/graph.ts linkOut): pool, neighbour list, two f32 rows. */
+export function linkScratchBytes(L: number, R: number, dim: number): number {
+  return L * 8 + (R + 1) * 8 + dim * 8;
+}
 
 /** Runs build slices on worker threads (src/parallel.ts); absent: everything on this thread. */
 export interface BuildWorkers {
@@ -135,7 +146,7 @@ export async function linkNodes(
       [BCTX.centroids]: input.centroidsPtr, [BCTX.nZones]: zones.nZones, [BCTX.groupCentroids]: input.groupCentroidsPtr,
       [BCTX.groupStart]: input.groupStartPtr, [BCTX.nGroups]: zones.nGroups, [BCTX.groupProbe]: groupProbe,
       [BCTX.probe]: probe, [BCTX.zoneEntry]: arena.allocFrom(zones.zoneEntry), [BCTX.zoneStart]: arena.allocFrom(zones.zoneStart),
-      [BCTX.zoneOf]: arena.allocFrom(zoneOf), [BCTX.perZone]: perZone ? 1 : 0, [BCTX.order]: orderPtr, [BCTX.n]: n,
+      [BCTX.zoneOf]: arena.allocFrom(zoneOf), [BCTX.perZone]: perZone ? 1 : 0, [BCTX.order]: orderPtr, [BCTX.n]: n, [BCTX.half]: input.half ? 1 : 0, [BCTX.deleted]: input.deletedPtr ?? 0,
     } as Record<number, number>;
     const lanes = workers?.lanes ?? 1;
     const contexts: number[] = [];
@@ -145,7 +156,7 @@ export async function linkNodes(
       arena.u16(visited, n).fill(0);
       const fields = {
         ...shared, [BCTX.visited]: visited, [BCTX.epoch]: 0,
-        [BCTX.scratch]: arena.alloc(L * 8 + (R + 1) * 8), [BCTX.entries]: arena.alloc(probe * 4),
+        [BCTX.scratch]: arena.alloc(linkScratchBytes(L, R, dim)), [BCTX.entries]: arena.alloc(probe * 4),
         [BCTX.zoneIds]: arena.alloc(probe * 4), [BCTX.zoneDist]: arena.alloc(probe * 4),
         [BCTX.groupScratch]: arena.alloc(Math.max(1, groupProbe) * 8),
       };
@@ -168,8 +179,9 @@ export async function linkNodes(
         arena.u16(visited0, n).fill(0);
         epoch = 1;
       }
-      kern.linkOut(order[i], input.vectorsPtr, dim, metric, adjacencyPtr, R, entries0, 1, L, options.alpha, visited0, epoch, scratch0, 0, n);
-      kern.linkBack(order[i], input.vectorsPtr, dim, metric, adjacencyPtr, R, L, options.alpha, scratch0, 0, 1);
+      const half = input.half ? 1 : 0;
+      kern.linkOut(order[i], input.vectorsPtr, dim, metric, adjacencyPtr, R, entries0, 1, L, options.alpha, visited0, epoch, scratch0, 0, n, half, 0);
+      kern.linkBack(order[i], input.vectorsPtr, dim, metric, adjacencyPtr, R, L, options.alpha, scratch0, 0, 1, half);
     }
     arena.u32(ctx0, BCTX_FIELDS)[BCTX.epoch] = epoch;
 
@@ -183,15 +195,20 @@ export async function linkNodes(
       if (!workers || size < MIN_PARALLEL_BATCH) {
         kern.buildOut(ctx0, from, to);
         kern.buildBack(ctx0, from, to, 0, 1);
-        if (performance.now() - lastYield > YIELD_EVERY_MS) {
+        if (performance.now() - lastYield > (options.yieldEveryMs ?? YIELD_EVERY_MS)) {
           await new Promise<void>((resolve) => setTimeout(resolve, 0));
           lastYield = performance.now();
         }
       } else {
+        // lane 0 runs on this thread while the workers run the others
         const step = Math.ceil(size / lanes);
-        await Promise.all(contexts.map((ctx, lane) =>
-          workers.run('buildOut', ctx, Math.min(to, from + lane * step), Math.min(to, from + (lane + 1) * step), lane, lanes)));
-        await Promise.all(contexts.map((ctx, lane) => workers.run('buildBack', ctx, from, to, lane, lanes)));
+        const outs = contexts.slice(1).map((ctx, i) =>
+          workers.run('buildOut', ctx, Math.min(to, from + (i + 1) * step), Math.min(to, from + (i + 2) * step), i + 1, lanes));
+        kern.buildOut(ctx0, from, Math.min(to, from + step));
+        await Promise.all(outs);
+        const backs = contexts.slice(1).map((ctx, i) => workers.run('buildBack', ctx, from, to, i + 1, lanes));
+        kern.buildBack(ctx0, from, to, 0, lanes);
+        await Promise.all(backs);
       }
       done = to;
       options.onProgress?.(done, total);

@@ -1,6 +1,8 @@
 /**
  * Caller id -> internal node, for remove, replace and allow-list filters: an open-addressing hash
  * table in two typed arrays (16 bytes per node, no per-entry objects, ~one cache miss per lookup).
+ * Ids are never unmapped: a removed node keeps its entry until a new node takes the id or the index
+ * is laid out afresh (callers check the removed bitmap).
  */
 const EMPTY = 0xffffffff;
 
@@ -12,21 +14,27 @@ export class IdLookup {
   private readonly mask: number;
   private readonly shift: number;
 
-  /** ids: Uint32Array[n], caller id of each node (unique). */
-  constructor(ids: Uint32Array) {
+  /**
+   * ids[0..n): caller id of each node, unique among the nodes `skip` does not mark (removed ones);
+   * room for `capacity` nodes in all.
+   */
+  constructor(ids: Uint32Array, n: number, capacity: number, skip: Uint8Array | null) {
     let bits = 4;
-    while (2 ** bits < ids.length * 2) bits++;
-    const capacity = 2 ** bits;
-    this.mask = capacity - 1;
+    while (2 ** bits < capacity * 2) bits++;
+    const slots = 2 ** bits;
+    this.mask = slots - 1;
     this.shift = 32 - bits;
-    this.keys = new Uint32Array(capacity).fill(EMPTY);
-    this.nodes = new Uint32Array(capacity);
-    for (let node = 0; node < ids.length; node++) {
-      let slot = this.slotOf(ids[node]);
-      while (this.keys[slot] !== EMPTY) slot = (slot + 1) & this.mask;
-      this.keys[slot] = ids[node];
-      this.nodes[slot] = node;
-    }
+    this.keys = new Uint32Array(slots).fill(EMPTY);
+    this.nodes = new Uint32Array(slots);
+    for (let node = 0; node < n; node++) if (!skip || !hasBit(skip, node)) this.set(ids[node], node);
+  }
+
+  /** Map `id` to `node` (replacing any node it had). */
+  set(id: number, node: number): void {
+    let slot = this.slotOf(id);
+    while (this.keys[slot] !== EMPTY && this.keys[slot] !== id) slot = (slot + 1) & this.mask;
+    this.keys[slot] = id;
+    this.nodes[slot] = node;
   }
 
   /** The node holding caller id `id`, or -1. */

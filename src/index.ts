@@ -15,7 +15,7 @@ import { type IndexLayout, Searcher } from './search.js';
 import { fitsHalf, fromContainer, install, type IndexArrays, type IndexMeta, metaOf, toHalf, toSections, viewArrays } from './persist.js';
 import { hasBit, IdLookup, setBit } from './ids.js';
 import { compileFilter, type FilterTarget, listAllowed, MAX_WIDEN, planFiltered, PreparedFilter, type SearchFilter } from './filter.js';
-import { countBits, relayout } from './mutate.js';
+import { appendInPlace, countBits, relayout } from './mutate.js';
 import { decodeContainer, type DecodedContainer, encodeContainer } from './format.js';
 import { type ParallelInfo, platform } from './platform.js';
 import { searchClaimed } from './worker.js';
@@ -92,8 +92,12 @@ export interface MemoryStats {
 export interface IndexStats {
   /** Vectors searches can return. */
   size: number;
-  /** Removed vectors still held until the next compact() or add(). */
+  /** Removed vectors still held until the next compact() or a large add(). */
   deleted: number;
+  /** Vectors added in place since the last layout: reached through the graph, not zone scans. */
+  appended: number;
+  /** Vectors the index has room for before an add must lay it out afresh. */
+  capacity: number;
   dim: number;
   metric: Metric;
   zones: number;
@@ -116,9 +120,15 @@ interface Built {
   kernels: Kernels;
   layout: IndexLayout;
   searcher: Searcher;
-  /** Uint32Array[n]: caller id of each internal node. */
+  /** Uint32Array[capacity]: caller id of each internal node (the first layout.n in use). */
   ids: Uint32Array;
   zoneStart: Uint32Array;
+  /** Uint32Array[capacity - zoned]: zones of the nodes appended in place ([zoned, n)). */
+  tailZones: Uint32Array;
+  /** Nodes laid out in the zone ranges (zoneStart[nZones]). */
+  zoned: number;
+  /** Replaced whenever nodes are added: prepared filters of an older state are resolved again. */
+  version: object;
   /** Arena bytes at the end of the index data (scratch lies above). */
   dataBytes: number;
   /** One searcher (context and scratch) per worker thread of parallel batches. */
@@ -127,11 +137,13 @@ interface Built {
   batch: { capacity: number; queries: number; outIds: number; outDist: number; counter: number };
   /** Names this index's memory to worker threads. */
   token: string;
-  /** Uint8Array[ceil(n / 8)]: removed nodes (bit set), or null while none are. */
+  /** Uint8Array[ceil(capacity / 8)]: removed nodes (bit set), or null while none are. */
   deleted: Uint8Array | null;
   deletedCount: number;
   /** Arena bitmap of the nodes searches may return (bit set: not removed), or 0 while none are removed. */
   liveBitsPtr: number;
+  /** Arena copy of `deleted` for in-place adds (made on first use). */
+  removedBitsPtr: number;
   /** Caller id -> node, made on first use. */
   lookup: IdLookup | null;
   /** Filter scratch in the arena, made on first use: a bitmap each for search() and batches, a node list. */
@@ -205,6 +217,9 @@ export class ZGQIndex {
     const metricCode = kernelMetric(metric);
     const m = Math.min(o.pqSubspaces, dim);
 
+    // graph workers (lane 0 is this thread): started now, so they are up when the graph needs them
+    const workers = await buildWorkers(kernels, options.threads);
+
     progress('zones', 0);
     const zones = buildZones(kernels, x, n, dim, Math.min(o.zones ?? defaultZoneCount(n), n), o.seed);
     progress('zones', 1);
@@ -223,14 +238,16 @@ export class ZGQIndex {
     const zoneOf = new Uint32Array(n);
     for (let z = 0; z < zones.nZones; z++) zoneOf.fill(z, zones.zoneStart[z], zones.zoneStart[z + 1]);
     const pqInput = o.residual ? residuals(arena.f32(vectorsPtr, n * dim), zoneOf, zones.centroids, dim) : arena.f32(vectorsPtr, n * dim).slice();
-    const codebooks = trainPQ(kernels, pqInput, n, dim, m, { seed: o.seed + 1 });
+    // PQ training is a fixed cost (at most 10000 rows): on small sets it outweighs the graph, so
+    // fewer Lloyd passes there; k-means++ on 8 points per centroid (BENCHMARKS.md "Performance work")
+    const pqIterations = n <= PQ_SMALL_N ? 4 : 10;
+    const codebooks = trainPQ(kernels, pqInput, n, dim, m, { seed: o.seed + 1, iterations: pqIterations, seedPointsPerCentroid: 8 });
     const codes = new Uint8Array(n * m);
     encodePQ(kernels, pqInput, n, dim, m, codebooks, codes);
     const vecTerm = o.residual ? residualTerms(codebooks, codes, zoneOf, zones.centroids, n, dim, m, metricCode) : new Float32Array(0);
     progress('pq', 1);
 
     progress('graph', 0);
-    const workers = await buildWorkers(kernels, options.threads);
     const adjacencyPtr = await buildGraph(
       kernels,
       { vectorsPtr, n, dim, metric: metricCode, zones, centroidsPtr, groupCentroidsPtr, groupStartPtr },
@@ -253,7 +270,7 @@ export class ZGQIndex {
     };
     const meta: IndexMeta = {
       kind: 'zgq-index', options: { ...o, search }, n, dim, m, degree: o.degree, nZones: zones.nZones, nGroups: zones.nGroups,
-      residual: o.residual, storage,
+      residual: o.residual, storage, zoned: n,
     };
     const arrays: IndexArrays = {
       vectors: storage === 'float16' ? toHalf(kernels, vectorsPtr, n * dim) : arena.f32(vectorsPtr, n * dim),
@@ -268,6 +285,7 @@ export class ZGQIndex {
       vecTerm,
       ids: internalIds,
       deleted: null,
+      tailZones: new Uint32Array(0),
     };
     this.built = installBuilt(meta, arrays);
     this.options.search = search;
@@ -331,7 +349,7 @@ export class ZGQIndex {
    */
   async save(path: string): Promise<void> {
     const built = this.requireBuilt();
-    const { meta, sections } = toSections(built.kernels, built.layout, built.ids, built.deleted, this.options);
+    const { meta, sections } = toSections(built.kernels, built.layout, built.ids, built.deleted, tailOf(built), this.options);
     await platform.writeIndex(path, meta as unknown as Record<string, unknown>, sections);
   }
 
@@ -346,7 +364,7 @@ export class ZGQIndex {
    */
   toBytes(): Uint8Array {
     const built = this.requireBuilt();
-    const { meta, sections } = toSections(built.kernels, built.layout, built.ids, built.deleted, this.options);
+    const { meta, sections } = toSections(built.kernels, built.layout, built.ids, built.deleted, tailOf(built), this.options);
     return encodeContainer(meta as unknown as Record<string, unknown>, sections, platform.crc32);
   }
 
@@ -393,16 +411,32 @@ export class ZGQIndex {
     if (count === 0) return;
     const rows = metric === 'cosine' ? normalizedCopy(vectors, dim) : vectors.slice();
     await this.mutate(async (built) => {
+      const lay = built.layout;
+      const inPlace = count <= APPEND_MAX && lay.capacity - lay.n >= count && this.options.graph !== 'per-zone' && (!lay.halfStorage || fitsHalf(rows));
+      if (inPlace) {
+        // no batch may read the graph while it changes; the append itself never yields
+        await this.exclusive(() => appendNodes(built, rows, newIds, this.options));
+        options.onProgress?.(1);
+        return null;
+      }
+      const deleted = new Uint8Array((lay.n + 7) >> 3);
+      if (built.deleted) deleted.set(built.deleted.subarray(0, deleted.length));
       const lookup = lookupOf(built);
-      const deleted = built.deleted ? built.deleted.slice() : new Uint8Array((built.layout.n + 7) >> 3);
       for (let i = 0; i < count; i++) {
         const node = lookup.find(newIds[i]);
         if (node >= 0) setBit(deleted, node);
       }
-      return relayout(metaOf(built.layout, this.options), { ...viewArrays(built.kernels, built.layout, built.ids, deleted) }, {
+      return relayout(metaOf(lay, this.options, lay.n - built.zoned), viewArrays(built.kernels, lay, built.ids, deleted, tailOf(built)), {
         vectors: rows, ids: newIds, onProgress: options.onProgress, workers: (kernels) => buildWorkers(kernels, options.threads),
       });
     });
+  }
+
+  /** Run fn when no batch is searching, and hold batches back until it is done. */
+  private exclusive<T>(fn: () => T): Promise<T> {
+    const run = this.batchQueue.then(fn);
+    this.batchQueue = run.then(() => undefined, () => undefined);
+    return run;
   }
 
   /**
@@ -453,7 +487,8 @@ export class ZGQIndex {
     this.requireBuilt();
     await this.mutate(async (built) => {
       if (built.deletedCount === 0 || built.deletedCount === built.layout.n) return null;
-      return relayout(metaOf(built.layout, this.options), viewArrays(built.kernels, built.layout, built.ids, built.deleted), {
+      const lay = built.layout;
+      return relayout(metaOf(lay, this.options, lay.n - built.zoned), viewArrays(built.kernels, lay, built.ids, built.deleted, tailOf(built)), {
         vectors: new Float32Array(0), ids: new Uint32Array(0),
       });
     });
@@ -467,7 +502,8 @@ export class ZGQIndex {
       try {
         const result = await change(built);
         if (!result) return;
-        const next = installBuilt(result.meta, result.arrays);
+        // changed indexes keep room to grow in place
+        const next = installBuilt(result.meta, result.arrays, result.meta.n + headroom(result.meta.n));
         if (this.removedDuring.length) removeIds(next, this.removedDuring);
         this.built = next;
         this.options.storage = result.meta.storage;
@@ -494,7 +530,7 @@ export class ZGQIndex {
     for (let i = 0; i < lay.n; i++) edges += adjacency[i * (lay.degree + 1)];
     const memory = memoryStats(b);
     return {
-      size: lay.n - b.deletedCount, deleted: b.deletedCount, dim: lay.dim, metric: this.options.metric, zones: lay.nZones, zoneGroups: lay.nGroups, zoneSizes: sizes,
+      size: lay.n - b.deletedCount, deleted: b.deletedCount, appended: lay.n - b.zoned, capacity: lay.capacity, dim: lay.dim, metric: this.options.metric, zones: lay.nZones, zoneGroups: lay.nGroups, zoneSizes: sizes,
       pqSubspaces: lay.m, residual: lay.residual, storage: lay.halfStorage ? 'float16' : 'float32', degree: lay.degree, meanDegree: edges / lay.n, memory,
       parallel: platform.parallel(),
     };
@@ -548,6 +584,9 @@ export class ZGQIndex {
   }
 }
 
+/** Sets of at most this many vectors train PQ with fewer Lloyd passes (see build). */
+const PQ_SMALL_N = 20000;
+
 /** Default nProbe and scan: one zone in this many, and at least DEFAULT_SEARCH's (16 up to 512 zones). */
 const ZONES_PER_PROBE = 32;
 
@@ -556,45 +595,100 @@ function reportedDistance(metric: Metric, d: number): number {
   return metric === 'ip' ? 1 + d : metric === 'cosine' ? d / 2 : d;
 }
 
-/** Worker lanes for graph linking on the kernels' memory, or undefined for one thread. */
+/** Worker lanes for graph linking on the kernels' memory (lane 0 is the calling thread), or undefined for one thread. */
 async function buildWorkers(kernels: Kernels, threadsAsked: number | undefined): Promise<BuildWorkers | undefined> {
   const threads = platform.threads(threadsAsked);
   if (threads <= 1) return undefined;
   const token = `zgq-build-${nextToken++}-${Math.random().toString(36).slice(2)}`;
   const memory = kernels.arena.memory;
-  return {
+  const workers: BuildWorkers = {
     lanes: threads,
     run: (kind, ctx, from, to, lane, lanes) => platform.runTask({ kind, token, memory, module: kernelModule(), ctx, from, to, lane, lanes }, threads),
   };
+  // an empty range does nothing but start the worker and bind its kernels to this memory, early
+  for (let lane = 1; lane < threads; lane++) workers.run('buildBack', 0, 0, 0, 0, 1).catch(() => {});
+  return workers;
 }
 
 function targetOf(built: Built, live: Uint8Array | null): FilterTarget {
-  return { owner: built, ids: built.ids, lookup: () => lookupOf(built), live };
+  return { owner: built.version, ids: built.ids.subarray(0, built.layout.n), lookup: () => lookupOf(built), live };
 }
 
 function lookupOf(built: Built): IdLookup {
-  built.lookup ??= new IdLookup(built.ids);
+  built.lookup ??= new IdLookup(built.ids, built.layout.n, built.layout.capacity, built.deleted);
   return built.lookup;
 }
 
-/** Mark the nodes of `ids` removed (unknown and already removed ids are skipped); returns how many. */
-function removeIds(built: Built, ids: ArrayLike<number>): number {
-  const n = built.layout.n;
-  const bytes = (n + 7) >> 3;
+/** Zones of the nodes appended in place. */
+function tailOf(built: Built): Uint32Array {
+  return built.tailZones.subarray(0, built.layout.n - built.zoned);
+}
+
+/** Adds of at most this many vectors go in place (when there is room); larger ones re-lay out. */
+const APPEND_MAX = 256;
+
+/** Room for in-place adds kept by a re-laid-out index. */
+function headroom(n: number): number {
+  return Math.max(APPEND_MAX, Math.ceil(n / 16));
+}
+
+/** Arena bitmaps sized for the index's capacity, made on first use: removed nodes and live nodes. */
+function ensureRemovedBits(built: Built): { deleted: Uint8Array; live: Uint8Array } {
+  const { n, capacity } = built.layout;
+  const bytes = (capacity + 7) >> 3;
   const { arena } = built.kernels;
   if (!built.deleted) {
     built.deleted = new Uint8Array(bytes);
     built.liveBitsPtr = arena.alloc(bytes);
-    const live = arena.u8(built.liveBitsPtr, bytes).fill(0xff);
-    if (n & 7) live[bytes - 1] = (1 << (n & 7)) - 1;
+    const live = arena.u8(built.liveBitsPtr, bytes).fill(0);
+    for (let i = 0; i < n; i++) setBit(live, i);
   }
+  return { deleted: built.deleted, live: arena.u8(built.liveBitsPtr, bytes) };
+}
+
+/**
+ * Append rows (unit length under cosine) with their ids at the end of the index, in place: zone,
+ * codes and stored vector written, then linked into the graph one batch at a time on this thread.
+ * An id already present is removed first (its node stays, marked, until the next layout).
+ */
+async function appendNodes(built: Built, rows: Float32Array, ids: Uint32Array, options: ResolvedOptions): Promise<void> {
+  const lay = built.layout;
+  const from = lay.n;
+  const count = ids.length;
   const lookup = lookupOf(built);
-  const live = arena.u8(built.liveBitsPtr, bytes);
+  const replaced: number[] = [];
+  for (let i = 0; i < count; i++) if (lookup.find(ids[i]) >= 0) replaced.push(ids[i]);
+  if (replaced.length) removeIds(built, replaced);
+  // everything up to the await happens at once: no search sees a half-added node
+  built.ids.set(ids, from);
+  for (let i = 0; i < count; i++) lookup.set(ids[i], from + i);
+  if (built.deleted) {
+    const live = built.kernels.arena.u8(built.liveBitsPtr, (lay.capacity + 7) >> 3);
+    for (let i = from; i < from + count; i++) setBit(live, i);
+  }
+  // the kernels read removed nodes as a bitmap in the arena: the complement of the live one
+  let deletedPtr = 0;
+  if (built.deletedCount > 0) {
+    const bytes = (lay.capacity + 7) >> 3;
+    built.removedBitsPtr ||= built.kernels.arena.alloc(bytes);
+    built.kernels.arena.u8(built.removedBitsPtr, bytes).set(built.deleted!);
+    deletedPtr = built.removedBitsPtr;
+  }
+  const { zones, linked } = appendInPlace(built.kernels, lay, rows, options, deletedPtr);
+  built.tailZones.set(zones, from - built.zoned);
+  built.version = {};
+  await linked;
+}
+
+/** Mark the nodes of `ids` removed (unknown and already removed ids are skipped); returns how many. */
+function removeIds(built: Built, ids: ArrayLike<number>): number {
+  const { deleted, live } = ensureRemovedBits(built);
+  const lookup = lookupOf(built);
   let removed = 0;
   for (let i = 0; i < ids.length; i++) {
     const node = lookup.find(ids[i]);
-    if (node < 0 || hasBit(built.deleted, node)) continue;
-    setBit(built.deleted, node);
+    if (node < 0 || hasBit(deleted, node)) continue;
+    setBit(deleted, node);
     live[node >> 3] &= ~(1 << (node & 7));
     removed++;
   }
@@ -623,13 +717,15 @@ function searchScope(built: Built, filter: SearchFilter | undefined, ef: number,
   const { arena } = built.kernels;
   const bytes = (n + 7) >> 3;
   const scratch = built.filterScratch;
-  if (!scratch[slot]) scratch[slot] = arena.alloc(bytes);
+  // sized for the capacity: appends fill the index up to it
+  if (!scratch[slot]) scratch[slot] = arena.alloc((built.layout.capacity + 7) >> 3);
   const liveBits = built.deletedCount ? arena.u8(built.liveBitsPtr, bytes) : null;
+  // (the live bitmap is capacity-sized; its first bytes cover the n nodes)
   const allowed = compileFilter(filter, targetOf(built, liveBits), arena.u8(scratch[slot], bytes));
   if (allowed === 0) return { ...scope, empty: true };
   const plan = planFiltered(ef, allowed, live);
   if (!plan.exact) return { ...scope, allow: scratch[slot], ef: plan.ef };
-  if (!scratch.list) scratch.list = arena.alloc(n * 4);
+  if (!scratch.list) scratch.list = arena.alloc(built.layout.capacity * 4);
   const listCount = listAllowed(arena.u8(scratch[slot], bytes), n, arena.u32(scratch.list, n));
   return { ...scope, exact: true, listPtr: scratch.list, listCount };
 }
@@ -699,28 +795,37 @@ async function runBatch(
   return { ids: arena.u32(batch.outIds, nq * k).slice(), distances: arena.f32(batch.outDist, nq * k).slice() };
 }
 
-/** Move validated arrays into a fresh arena and set up a searcher over them. */
-function installBuilt(meta: IndexMeta, arrays: IndexArrays): Built {
-  const { kernels, layout } = install(meta, arrays);
+/** Move validated arrays into a fresh arena (with room for `capacity` nodes) and set up a searcher over them. */
+function installBuilt(meta: IndexMeta, arrays: IndexArrays, capacity = meta.n): Built {
+  const { kernels, layout } = install(meta, arrays, capacity);
   const dataBytes = kernels.arena.used;
+  const ids = new Uint32Array(layout.capacity);
+  ids.set(arrays.ids);
+  const tailZones = new Uint32Array(layout.capacity - meta.zoned);
+  tailZones.set(arrays.tailZones);
   const built: Built = {
-    kernels, layout, searcher: new Searcher(kernels, layout), ids: arrays.ids.slice(), zoneStart: arrays.zoneStart.slice(), dataBytes,
-    workerSearchers: [], batch: { capacity: 0, queries: 0, outIds: 0, outDist: 0, counter: 0 }, token: `zgq-${nextToken++}-${Math.random().toString(36).slice(2)}`,
-    deleted: null, deletedCount: 0, liveBitsPtr: 0, lookup: null, filterScratch: { searchBits: 0, batchBits: 0, list: 0 },
+    kernels, layout, searcher: new Searcher(kernels, layout), ids, zoneStart: arrays.zoneStart.slice(), tailZones, zoned: meta.zoned,
+    version: {}, dataBytes, workerSearchers: [], batch: { capacity: 0, queries: 0, outIds: 0, outDist: 0, counter: 0 },
+    token: `zgq-${nextToken++}-${Math.random().toString(36).slice(2)}`,
+    deleted: null, deletedCount: 0, liveBitsPtr: 0, removedBitsPtr: 0, lookup: null, filterScratch: { searchBits: 0, batchBits: 0, list: 0 },
   };
-  if (arrays.deleted && countBits(arrays.deleted, layout.n) > 0) {
-    const removed: number[] = [];
-    for (let i = 0; i < layout.n; i++) if (hasBit(arrays.deleted, i)) removed.push(arrays.ids[i]);
-    removeIds(built, removed);
+  const removed = arrays.deleted ? countBits(arrays.deleted, layout.n) : 0;
+  if (removed > 0) {
+    const { deleted, live } = ensureRemovedBits(built);
+    deleted.set(arrays.deleted!);
+    for (let i = 0; i < layout.n; i++) if (hasBit(deleted, i)) live[i >> 3] &= ~(1 << (i & 7));
+    built.deletedCount = removed;
   }
   return built;
 }
 
+/** Bytes held, per-node arrays counted at their capacity (room kept for in-place adds included). */
 function memoryStats(b: Built): MemoryStats {
   const lay = b.layout;
-  const vectors = lay.n * lay.dim * (lay.halfStorage ? 2 : 4);
-  const codes = lay.n * lay.m + (lay.residual ? lay.n * 8 : 0);
-  const graph = lay.n * (lay.degree + 1) * 4;
+  const rows = lay.capacity;
+  const vectors = rows * lay.dim * (lay.halfStorage ? 2 : 4);
+  const codes = rows * lay.m + (lay.residual ? rows * 8 : 0); // codes, then node terms and zones
+  const graph = rows * (lay.degree + 1) * 4;
   const codebooks = PQ_CENTROIDS * lay.dim * 8 + lay.m * PQ_CENTROIDS * 4; // plain + transposed, norms
   const zones = lay.nZones * (lay.dim * 4 + 8) + 4 + lay.nGroups * (lay.dim * 4 + 4) + (lay.nGroups ? 4 : 0);
   const ids = b.ids.byteLength;

@@ -42,7 +42,7 @@ export function kmeans(kernels: Kernels, x: Float32Array, n: number, dim: number
   const rng = new Rng(options.seed);
   const iterations = options.iterations ?? 20;
   const miniBatch = n > (options.miniBatchThreshold ?? 64) * k;
-  const { arena } = kernels;
+  const { arena, k: kern } = kernels;
   const mark = arena.mark();
   try {
     const seedCount = Math.min(n, Math.max(k, (options.seedPointsPerCentroid ?? 32) * k));
@@ -56,10 +56,13 @@ export function kmeans(kernels: Kernels, x: Float32Array, n: number, dim: number
     const distPtr = arena.alloc(batch * 4);
     if (!miniBatch) arena.f32(xPtr, n * dim).set(x.subarray(0, n * dim));
 
-    const sums = new Float64Array(k * dim);
-    const counts = new Float64Array(k);
+    // Lloyd sums and counts live in the arena, where accumulateRows adds to them
+    const sumsPtr = miniBatch ? 0 : arena.alloc(k * dim * 8);
+    const countsPtr = miniBatch ? 0 : arena.alloc(k * 8);
+    const sums = miniBatch ? new Float64Array(0) : new Float64Array(arena.bytes.buffer, sumsPtr, k * dim);
+    const counts = miniBatch ? new Float64Array(0) : new Float64Array(arena.bytes.buffer, countsPtr, k);
     const seen = new Float64Array(k); // mini-batch: points absorbed per centroid (its learning rate)
-    let previous = new Uint32Array(batch).fill(0xffffffff);
+    const previous = new Uint32Array(batch).fill(0xffffffff);
     let inertia = 0;
     for (let it = 0; it < iterations; it++) {
       if (miniBatch) {
@@ -90,17 +93,11 @@ export function kmeans(kernels: Kernels, x: Float32Array, n: number, dim: number
 
       let changed = 0;
       for (let i = 0; i < n; i++) if (nearest[i] !== previous[i]) changed++;
-      previous = Uint32Array.from(nearest);
+      previous.set(nearest);
       if (changed === 0) break;
       sums.fill(0);
       counts.fill(0);
-      for (let i = 0; i < n; i++) {
-        const c = nearest[i];
-        counts[c] += 1;
-        const so = c * dim;
-        const xo = i * dim;
-        for (let j = 0; j < dim; j++) sums[so + j] += xs[xo + j];
-      }
+      kern.accumulateRows(xPtr, n, dim, dim, nearestPtr, sumsPtr, countsPtr);
       for (let c = 0; c < k; c++) {
         if (counts[c] === 0) continue;
         const inv = 1 / counts[c];
@@ -120,40 +117,25 @@ function seedPlusPlus(
 ): Float32Array {
   const { arena, k: kern } = kernels;
   const xPtr = arena.alloc(count * dim * 4);
-  const qPtr = arena.alloc(dim * 4);
-  const dPtr = arena.alloc(count * 4);
+  const minPtr = arena.alloc(count * 8);
   const xs = arena.f32(xPtr, count * dim);
   if (rows) for (let i = 0; i < count; i++) xs.set(x.subarray(rows[i] * dim, rows[i] * dim + dim), i * dim);
   else xs.set(x.subarray(0, count * dim));
+  new Float64Array(arena.bytes.buffer, minPtr, count).fill(Infinity);
 
   const centroids = new Float32Array(k * dim);
-  const minDist = new Float64Array(count).fill(Infinity);
   let pick = rng.int(count);
   for (let c = 0; c < k; c++) {
     centroids.set(arena.f32(xPtr + pick * dim * 4, dim), c * dim);
     if (c === k - 1) break;
-    arena.f32(qPtr, dim).set(centroids.subarray(c * dim, c * dim + dim));
-    kern.distanceBlock(qPtr, xPtr, count, dim, METRIC_L2, dPtr);
-    const d = arena.f32(dPtr, count);
-    let total = 0;
-    for (let i = 0; i < count; i++) {
-      if (d[i] < minDist[i]) minDist[i] = d[i];
-      total += minDist[i];
-    }
+    // the chosen row is still in place: the kernel reads the centre from there
+    const total = kern.seedUpdate(xPtr + pick * dim * 4, xPtr, count, dim, minPtr);
     if (total <= 0) {
       // every point coincides with a centre already: any point will do
       pick = rng.int(count);
       continue;
     }
-    let target = rng.next() * total;
-    pick = count - 1;
-    for (let i = 0; i < count; i++) {
-      target -= minDist[i];
-      if (target < 0) {
-        pick = i;
-        break;
-      }
-    }
+    pick = kern.seedPick(minPtr, count, rng.next() * total);
   }
   return centroids;
 }

@@ -9,11 +9,13 @@
  * the index as it was.
  */
 import { Arena } from './memory.js';
-import { createKernels, type Kernels } from './kernels/wasm.js';
+import { createKernels, type Kernels, METRIC_L2 } from './kernels/wasm.js';
 import { assignInArena } from './kmeans.js';
-import { encodePQ, residuals, residualTerms } from './pq.js';
+import { encodePQ, PQ_CENTROIDS, residuals, residualTerms } from './pq.js';
 import { type BuildWorkers, linkNodes } from './graph.js';
 import { fitsHalf, type IndexArrays, type IndexMeta, toHalf } from './persist.js';
+import type { IndexLayout } from './search.js';
+import type { ResolvedOptions } from './options.js';
 import { hasBit } from './ids.js';
 import { kernelMetric } from './options.js';
 import type { ZoneLayout } from './zones.js';
@@ -46,23 +48,18 @@ export async function relayout(meta: IndexMeta, current: IndexArrays, change: Ch
   const metric = kernelMetric(o.metric);
   const L = Math.max(o.efConstruction, R);
 
-  // every vector as float32 in the work arena: old rows in their order, then the added ones
-  const allPtr = arena.alloc((nOld + added) * dim * 4);
-  if (current.vectors instanceof Uint16Array) {
-    const mark = arena.mark();
-    kern.decodeHalfBlock(arena.allocFrom(current.vectors), allPtr, nOld * dim);
-    arena.release(mark);
-  } else {
-    arena.f32(allPtr, nOld * dim).set(current.vectors);
-  }
-  arena.f32(allPtr + nOld * dim * 4, added * dim).set(change.vectors);
+  // the stored format after the change: binary16 unless some value does not fit it
+  const half = current.vectors instanceof Uint16Array && fitsHalf(change.vectors);
+  const oldRows = half || current.vectors instanceof Float32Array ? current.vectors : decodeAll(kernels, current.vectors);
 
   // cut deleted nodes out of the graph while ids are still the old ones
   const oldAdjPtr = arena.allocFrom(current.adjacency);
   let live = nOld;
   if (deleted) {
     live = nOld - countBits(deleted, nOld);
-    repair(kernels, allPtr, oldAdjPtr, deleted, nOld, dim, metric, R, L, o.alpha);
+    const mark = arena.mark();
+    repair(kernels, arena.allocFrom(oldRows), half, oldAdjPtr, deleted, nOld, dim, metric, R, L, o.alpha);
+    arena.release(mark);
   }
 
   // zones of the added rows
@@ -70,16 +67,19 @@ export async function relayout(meta: IndexMeta, current: IndexArrays, change: Ch
   if (added > 0) {
     const mark = arena.mark();
     const nearestPtr = arena.alloc(added * 4);
-    assignInArena(kernels, allPtr + nOld * dim * 4, added, dim, dim, current.centroids, nZones, nearestPtr, arena.alloc(added * 4));
+    assignInArena(kernels, arena.allocFrom(change.vectors), added, dim, dim, current.centroids, nZones, nearestPtr, arena.alloc(added * 4));
     addedZone.set(arena.u32(nearestPtr, added));
     arena.release(mark);
   }
 
-  // the new zone-contiguous order: each zone's surviving nodes, then its added rows; empty zones go
+  // the new zone-contiguous order: each zone's surviving nodes (those laid out in it, then those
+  // appended to it), then its added rows; empty zones go
+  const zoned = current.zoneStart[nZones];
+  const oldZone = new Uint32Array(nOld);
+  for (let z = 0; z < nZones; z++) oldZone.fill(z, current.zoneStart[z], current.zoneStart[z + 1]);
+  oldZone.set(current.tailZones, zoned);
   const sizes = new Uint32Array(nZones);
-  for (let z = 0; z < nZones; z++) {
-    for (let i = current.zoneStart[z]; i < current.zoneStart[z + 1]; i++) if (!deleted || !hasBit(deleted, i)) sizes[z]++;
-  }
+  for (let i = 0; i < nOld; i++) if (!deleted || !hasBit(deleted, i)) sizes[oldZone[i]]++;
   for (let j = 0; j < added; j++) sizes[addedZone[j]]++;
   const zoneMap = new Uint32Array(nZones).fill(NONE);
   let zones = 0;
@@ -89,44 +89,39 @@ export async function relayout(meta: IndexMeta, current: IndexArrays, change: Ch
   const n = live + added;
   const cursor = zoneStart.slice(0, zones);
   const oldToNew = new Uint32Array(nOld).fill(NONE);
-  for (let z = 0; z < nZones; z++) {
-    for (let i = current.zoneStart[z]; i < current.zoneStart[z + 1]; i++) {
-      if (!deleted || !hasBit(deleted, i)) oldToNew[i] = cursor[zoneMap[z]]++;
-    }
-  }
+  for (let i = 0; i < nOld; i++) if (!deleted || !hasBit(deleted, i)) oldToNew[i] = cursor[zoneMap[oldZone[i]]]++;
   const addedTo = new Uint32Array(added);
   for (let j = 0; j < added; j++) addedTo[j] = cursor[zoneMap[addedZone[j]]]++;
 
-  // arrays in the new order
-  const vectorsPtr = arena.alloc(n * dim * 4);
-  const all = arena.f32(allPtr, (nOld + added) * dim);
-  const vectors = arena.f32(vectorsPtr, n * dim);
+  // arrays in the new order; the added rows stored like the others
+  const vectors = half ? new Uint16Array(n * dim) : new Float32Array(n * dim);
   const ids = new Uint32Array(n);
   const codes = new Uint8Array(n * m);
   const vecTerm = new Float32Array(meta.residual ? n : 0);
   for (let i = 0; i < nOld; i++) {
     const t = oldToNew[i];
     if (t === NONE) continue;
-    vectors.set(all.subarray(i * dim, (i + 1) * dim), t * dim);
+    vectors.set(oldRows.subarray(i * dim, (i + 1) * dim), t * dim);
     codes.set(current.codes.subarray(i * m, (i + 1) * m), t * m);
     ids[t] = current.ids[i];
     if (meta.residual) vecTerm[t] = current.vecTerm[i];
   }
   if (added > 0) {
-    const rows = all.slice(nOld * dim);
+    const rows = change.vectors;
     const pqInput = meta.residual ? residuals(rows, addedZone, current.centroids, dim) : rows;
     const addedCodes = new Uint8Array(added * m);
     encodePQ(kernels, pqInput, added, dim, m, current.codebooks, addedCodes);
     const terms = meta.residual ? residualTerms(current.codebooks, addedCodes, addedZone, current.centroids, added, dim, m, metric) : null;
-    const dest = arena.f32(vectorsPtr, n * dim);
+    const stored = half ? encodeRows(kernels, rows) : rows;
     for (let j = 0; j < added; j++) {
       const t = addedTo[j];
-      dest.set(rows.subarray(j * dim, (j + 1) * dim), t * dim);
+      vectors.set(stored.subarray(j * dim, (j + 1) * dim), t * dim);
       codes.set(addedCodes.subarray(j * m, (j + 1) * m), t * m);
       ids[t] = change.ids[j];
       if (terms) vecTerm[t] = terms[j];
     }
   }
+  const vectorsPtr = arena.allocFrom(vectors);
   const adjacencyPtr = arena.alloc(n * (R + 1) * 4);
   {
     const from = arena.u32(oldAdjPtr, nOld * (R + 1));
@@ -146,14 +141,13 @@ export async function relayout(meta: IndexMeta, current: IndexArrays, change: Ch
   // zone tables without the empty zones; a deleted medoid gives way to the member nearest the centroid
   const centroids = new Float32Array(zones * dim);
   const zoneEntry = new Uint32Array(zones);
-  const view = arena.f32(vectorsPtr, n * dim);
   for (let z = 0; z < nZones; z++) {
     const nz = zoneMap[z];
     if (nz === NONE) continue;
     const c = current.centroids.subarray(z * dim, (z + 1) * dim);
     centroids.set(c, nz * dim);
     const entry = oldToNew[current.zoneEntry[z]];
-    zoneEntry[nz] = entry !== NONE ? entry : nearestMember(view, c, zoneStart[nz], zoneStart[nz + 1], dim);
+    zoneEntry[nz] = entry !== NONE ? entry : nearestMember(kernels, vectorsPtr, half, c, zoneStart[nz], zoneStart[nz + 1], dim);
   }
   const groups = regroup(current.groupStart, meta.nGroups, zoneMap, current.groupCentroids, dim);
 
@@ -166,7 +160,7 @@ export async function relayout(meta: IndexMeta, current: IndexArrays, change: Ch
     await linkNodes(
       kernels,
       {
-        vectorsPtr, n, dim, metric, zones: zoneLayout, centroidsPtr: arena.allocFrom(centroids),
+        vectorsPtr, n, dim, metric, half, zones: zoneLayout, centroidsPtr: arena.allocFrom(centroids),
         groupCentroidsPtr: groups.nGroups ? arena.allocFrom(groups.groupCentroids) : 0,
         groupStartPtr: groups.nGroups ? arena.allocFrom(groups.groupStart) : 0,
       },
@@ -179,11 +173,11 @@ export async function relayout(meta: IndexMeta, current: IndexArrays, change: Ch
     );
   }
 
-  const storage = meta.storage === 'float16' && fitsHalf(change.vectors) ? 'float16' : 'float32';
+  const storage = half ? 'float16' : 'float32';
   return {
-    meta: { ...meta, options: { ...o, storage }, n, nZones: zones, nGroups: groups.nGroups, storage },
+    meta: { ...meta, options: { ...o, storage }, n, nZones: zones, nGroups: groups.nGroups, storage, zoned: n },
     arrays: {
-      vectors: storage === 'float16' ? toHalf(kernels, vectorsPtr, n * dim) : arena.f32(vectorsPtr, n * dim).slice(),
+      vectors,
       codes,
       adjacency: arena.u32(adjacencyPtr, n * (R + 1)).slice(),
       codebooks: current.codebooks.slice(),
@@ -195,6 +189,7 @@ export async function relayout(meta: IndexMeta, current: IndexArrays, change: Ch
       vecTerm,
       ids,
       deleted: null,
+      tailZones: new Uint32Array(0),
     },
   };
 }
@@ -208,7 +203,7 @@ export function countBits(bits: Uint8Array, n: number): number {
 
 /** Repair (assembly/mutate.ts) every live node that links to a deleted one. */
 function repair(
-  kernels: Kernels, vectorsPtr: number, adjacencyPtr: number, deleted: Uint8Array, n: number,
+  kernels: Kernels, vectorsPtr: number, half: boolean, adjacencyPtr: number, deleted: Uint8Array, n: number,
   dim: number, metric: number, R: number, L: number, alpha: number,
 ): void {
   const { arena, k } = kernels;
@@ -230,26 +225,49 @@ function repair(
     arena.u16(visited, n).fill(0);
     k.repairNodes(
       vectorsPtr, dim, metric, adjacencyPtr, R, L, alpha, arena.allocFrom(deleted), arena.allocFrom(Uint32Array.from(affected)),
-      affected.length, n, visited, arena.alloc(L * 8),
+      affected.length, n, visited, arena.alloc(L * 8 + dim * 8), half ? 1 : 0,
     );
   } finally {
     arena.release(mark);
   }
 }
 
-/** Row in [from, to) nearest to c (squared L2). */
-function nearestMember(vectors: Float32Array, c: Float32Array, from: number, to: number, dim: number): number {
-  let best = from;
-  let bestD = Infinity;
-  for (let i = from; i < to; i++) {
-    let d = 0;
-    for (let j = 0; j < dim; j++) d += (vectors[i * dim + j] - c[j]) ** 2;
-    if (d < bestD) {
-      bestD = d;
-      best = i;
-    }
+/** Stored row in [from, to) nearest to c (squared L2). */
+function nearestMember(kernels: Kernels, vectorsPtr: number, half: boolean, c: Float32Array, from: number, to: number, dim: number): number {
+  const { arena, k } = kernels;
+  const mark = arena.mark();
+  try {
+    const ids = arena.allocFrom(Uint32Array.from({ length: to - from }, (_, i) => from + i));
+    const out = arena.alloc((to - from) * 4);
+    k.rerank(arena.allocFrom(c), vectorsPtr, dim, METRIC_L2, half ? 1 : 0, ids, to - from, to - from, 1, out, arena.alloc(4), 0);
+    return arena.u32(out, 1)[0];
+  } finally {
+    arena.release(mark);
   }
-  return best;
+}
+
+/** Float32 copy of binary16 rows. */
+function decodeAll(kernels: Kernels, rows: Uint16Array): Float32Array {
+  const { arena, k } = kernels;
+  const mark = arena.mark();
+  try {
+    const out = arena.alloc(rows.length * 4);
+    k.decodeHalfBlock(arena.allocFrom(rows), out, rows.length);
+    return arena.f32(out, rows.length).slice();
+  } finally {
+    arena.release(mark);
+  }
+}
+
+/** Binary16 encoding of float32 rows (values within ±65504). */
+function encodeRows(kernels: Kernels, rows: Float32Array): Uint16Array {
+  const { arena } = kernels;
+  const mark = arena.mark();
+  try {
+    return toHalf(kernels, arena.allocFrom(rows), rows.length);
+  } finally {
+    arena.release(mark);
+  }
 }
 
 /** The selection tree after zones are dropped (zoneMap[z] = NONE): groups that lose every zone go. */
@@ -270,4 +288,69 @@ function regroup(
   const centroids = new Float32Array(kept.length * dim);
   kept.forEach((g, i) => centroids.set(groupCentroids.subarray(g * dim, (g + 1) * dim), i * dim));
   return { nGroups: kept.length, groupStart: Uint32Array.from(start), groupCentroids: centroids };
+}
+
+/**
+ * Append rows (unit length under cosine) to an installed index in place: each joins the zone whose
+ * centroid is nearest (outside the zone ranges, so zone scans skip it until the next layout; the
+ * graph reaches it), is encoded with the trained PQ and linked into the graph on this thread (never
+ * to the deleted nodes of the bitmap at deletedPtr, 0: none),
+ * without yielding. The caller checks there is room (layout.capacity) and that binary16 storage
+ * fits the rows. Returns the zone of each row, and the linking's promise: settled by the time this
+ * returns (the work is done synchronously), awaited only to surface an error.
+ */
+export function appendInPlace(
+  kernels: Kernels, lay: IndexLayout, rows: Float32Array, options: ResolvedOptions, deletedPtr: number,
+): { zones: Uint32Array; linked: Promise<void> } {
+  const { arena } = kernels;
+  const { dim, m, nZones, nGroups, degree: R } = lay;
+  const count = rows.length / dim;
+  const from = lay.n;
+  const centroids = arena.f32(lay.centroidsPtr, nZones * dim).slice();
+  const codebooks = arena.f32(lay.codebooksPtr, PQ_CENTROIDS * dim).slice();
+
+  const zoneOf = new Uint32Array(count);
+  {
+    const mark = arena.mark();
+    const nearestPtr = arena.alloc(count * 4);
+    assignInArena(kernels, arena.allocFrom(rows), count, dim, dim, centroids, nZones, nearestPtr, arena.alloc(count * 4));
+    zoneOf.set(arena.u32(nearestPtr, count));
+    arena.release(mark);
+  }
+  const codes = new Uint8Array(count * m);
+  encodePQ(kernels, lay.residual ? residuals(rows, zoneOf, centroids, dim) : rows, count, dim, m, codebooks, codes);
+  arena.u8(lay.codesPtr + from * m, count * m).set(codes);
+  if (lay.residual) {
+    arena.f32(lay.vecTermPtr + from * 4, count).set(residualTerms(codebooks, codes, zoneOf, centroids, count, dim, m, lay.metric));
+    arena.u32(lay.zoneOfPtr + from * 4, count).set(zoneOf);
+  }
+  if (lay.halfStorage) {
+    const mark = arena.mark();
+    kernels.k.encodeHalf(arena.allocFrom(rows), lay.vectorsPtr + from * dim * 2, rows.length);
+    arena.release(mark);
+  } else {
+    arena.f32(lay.vectorsPtr + from * dim * 4, rows.length).set(rows);
+  }
+  lay.n += count;
+
+  const order = new Uint32Array(count);
+  for (let i = 0; i < count; i++) order[i] = from + i;
+  const zones: ZoneLayout = {
+    nZones, centroids, zoneStart: arena.u32(lay.zoneStartPtr, nZones + 1).slice(), zoneEntry: arena.u32(lay.zoneEntryPtr, nZones).slice(),
+    nGroups, groupCentroids: new Float32Array(0), groupStart: new Uint32Array(0), order: new Uint32Array(0),
+  };
+  // never yields (no workers, no pause): nothing else touches the arena meanwhile
+  const linked = linkNodes(
+    kernels,
+    {
+      vectorsPtr: lay.vectorsPtr, n: lay.capacity, dim, metric: lay.metric, half: lay.halfStorage, deletedPtr, zones,
+      centroidsPtr: lay.centroidsPtr, groupCentroidsPtr: lay.groupCentroidsPtr, groupStartPtr: lay.groupStartPtr,
+    },
+    lay.adjacencyPtr, order, from,
+    {
+      degree: R, efConstruction: options.efConstruction, alpha: options.alpha, buildProbe: 2, shape: options.graph, seed: options.seed + 2,
+      fresh: false, yieldEveryMs: Infinity,
+    },
+  );
+  return { zones: zoneOf, linked };
 }

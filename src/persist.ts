@@ -7,7 +7,9 @@
  * graph | PQCB f32[256*dim] codebooks | CENT f32[Z*dim] zone centroids | ZSTA u32[Z+1] zone ranges |
  * ZENT u32[Z] zone medoids | GCEN f32[G*dim], GSTA u32[G+1] selection tree (G > 0) |
  * VTRM f32[n] residual node terms (residual PQ) | IDS_ u32[n] caller ids | DELS u8[ceil(n/8)] deleted
- * nodes (bit i & 7 of byte i >> 3; only when some are deleted and not yet compacted).
+ * nodes (bit i & 7 of byte i >> 3; only when some are deleted and not yet compacted) | TZON
+ * u32[n - zoned] zones of the nodes appended after the last layout (header `zoned`: nodes laid out
+ * in ZSTA's ranges; absent: all n).
  */
 import { ZGQError } from './errors.js';
 import { type DecodedContainer, type Section, sectionF32, sectionU16, sectionU32, sectionU8 } from './format.js';
@@ -31,6 +33,8 @@ export interface IndexMeta {
   residual: boolean;
   /** Storage of the re-ranking vectors (files without the field hold float32). */
   storage: VectorStorage;
+  /** Nodes laid out in the zone ranges; the rest were appended in place (files without the field: n). */
+  zoned: number;
 }
 
 /** The flat arrays of an index outside the arena (views or copies). */
@@ -49,12 +53,16 @@ export interface IndexArrays {
   ids: Uint32Array;
   /** Bitmap of deleted nodes (bit set: deleted), or null when none are. */
   deleted: Uint8Array | null;
+  /** Uint32Array[n - zoned]: zone of each appended node. */
+  tailZones: Uint32Array;
 }
 
 const bytesOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 /** Views of a built index's arrays in the arena (valid until the arena grows or changes). */
-export function viewArrays(kernels: Kernels, lay: IndexLayout, ids: Uint32Array, deleted: Uint8Array | null): IndexArrays {
+export function viewArrays(
+  kernels: Kernels, lay: IndexLayout, ids: Uint32Array, deleted: Uint8Array | null, tailZones: Uint32Array,
+): IndexArrays {
   const { arena } = kernels;
   const { n, dim, m, degree, nZones, nGroups } = lay;
   return {
@@ -68,24 +76,25 @@ export function viewArrays(kernels: Kernels, lay: IndexLayout, ids: Uint32Array,
     groupCentroids: nGroups ? arena.f32(lay.groupCentroidsPtr, nGroups * dim) : new Float32Array(0),
     groupStart: nGroups ? arena.u32(lay.groupStartPtr, nGroups + 1) : new Uint32Array(0),
     vecTerm: lay.residual ? arena.f32(lay.vecTermPtr, n) : new Float32Array(0),
-    ids,
-    deleted,
+    ids: ids.subarray(0, n),
+    deleted: deleted ? deleted.subarray(0, (n + 7) >> 3) : null,
+    tailZones,
   };
 }
 
 /** Header of a built index. */
-export function metaOf(lay: IndexLayout, options: ResolvedOptions): IndexMeta {
+export function metaOf(lay: IndexLayout, options: ResolvedOptions, appended: number): IndexMeta {
   const { n, dim, m, degree, nZones, nGroups } = lay;
   const storage: VectorStorage = lay.halfStorage ? 'float16' : 'float32';
-  return { kind: 'zgq-index', options, n, dim, m, degree, nZones, nGroups, residual: lay.residual, storage };
+  return { kind: 'zgq-index', options, n, dim, m, degree, nZones, nGroups, residual: lay.residual, storage, zoned: n - appended };
 }
 
 /** Sections of a built index (views into the arena: encode before the arena changes). */
 export function toSections(
-  kernels: Kernels, lay: IndexLayout, ids: Uint32Array, deleted: Uint8Array | null, options: ResolvedOptions,
+  kernels: Kernels, lay: IndexLayout, ids: Uint32Array, deleted: Uint8Array | null, tailZones: Uint32Array, options: ResolvedOptions,
 ): { meta: IndexMeta; sections: Section[] } {
-  const meta = metaOf(lay, options);
-  const a = viewArrays(kernels, lay, ids, deleted);
+  const meta = metaOf(lay, options, tailZones.length);
+  const a = viewArrays(kernels, lay, ids, deleted, tailZones);
   const sections: Section[] = [
     { tag: lay.halfStorage ? 'VF16' : 'VECS', bytes: bytesOf(a.vectors) },
     { tag: 'CODE', bytes: a.codes },
@@ -94,14 +103,15 @@ export function toSections(
     { tag: 'CENT', bytes: bytesOf(a.centroids) },
     { tag: 'ZSTA', bytes: bytesOf(a.zoneStart) },
     { tag: 'ZENT', bytes: bytesOf(a.zoneEntry) },
-    { tag: 'IDS_', bytes: bytesOf(ids) },
+    { tag: 'IDS_', bytes: bytesOf(a.ids) },
   ];
   if (lay.nGroups > 0) {
     sections.push({ tag: 'GCEN', bytes: bytesOf(a.groupCentroids) });
     sections.push({ tag: 'GSTA', bytes: bytesOf(a.groupStart) });
   }
   if (lay.residual) sections.push({ tag: 'VTRM', bytes: bytesOf(a.vecTerm) });
-  if (deleted) sections.push({ tag: 'DELS', bytes: deleted });
+  if (a.deleted) sections.push({ tag: 'DELS', bytes: a.deleted });
+  if (tailZones.length) sections.push({ tag: 'TZON', bytes: bytesOf(tailZones) });
   return { meta, sections };
 }
 
@@ -139,7 +149,8 @@ export function fromContainer(decoded: DecodedContainer, name: string): { meta: 
   const storage = raw.storage ?? 'float32';
   if (storage !== 'float32' && storage !== 'float16') throw corrupt(name, `header field storage must be 'float32' or 'float16'; found ${JSON.stringify(storage)}`);
   options.storage = storage;
-  const meta: IndexMeta = { kind: 'zgq-index', options, n, dim, m, degree, nZones, nGroups, residual: raw.residual, storage };
+  const zoned = raw.zoned === undefined ? n : intField(raw, 'zoned', nZones, n, name);
+  const meta: IndexMeta = { kind: 'zgq-index', options, n, dim, m, degree, nZones, nGroups, residual: raw.residual, storage, zoned };
 
   const s = decoded.sections;
   const arrays: IndexArrays = {
@@ -155,6 +166,7 @@ export function fromContainer(decoded: DecodedContainer, name: string): { meta: 
     vecTerm: meta.residual ? sectionF32(s, 'VTRM', n, name) : new Float32Array(0),
     ids: sectionU32(s, 'IDS_', n, name),
     deleted: s.has('DELS') ? sectionU8(s, 'DELS', (n + 7) >> 3, name) : null,
+    tailZones: zoned < n ? sectionU32(s, 'TZON', n - zoned, name) : new Uint32Array(0),
   };
   checkArrays(meta, arrays, name);
   return { meta, arrays };
@@ -186,7 +198,10 @@ function checkArrays(meta: IndexMeta, a: IndexArrays, name: string): void {
   checkFinite(a.centroids, 'CENT', name);
   checkFinite(a.groupCentroids, 'GCEN', name);
   checkFinite(a.vecTerm, 'VTRM', name);
-  checkRanges(a.zoneStart, nZones, n, 'ZSTA', name);
+  checkRanges(a.zoneStart, nZones, meta.zoned, 'ZSTA', name);
+  for (let i = 0; i < a.tailZones.length; i++) {
+    if (a.tailZones[i] >= nZones) throw corrupt(name, `section TZON: appended node ${meta.zoned + i} names zone ${a.tailZones[i]} of ${nZones}`);
+  }
   if (nGroups) checkRanges(a.groupStart, nGroups, nZones, 'GSTA', name);
   for (let z = 0; z < nZones; z++) {
     const e = a.zoneEntry[z];
@@ -206,29 +221,46 @@ function checkArrays(meta: IndexMeta, a: IndexArrays, name: string): void {
     const tail = n & 7;
     if (tail && a.deleted[a.deleted.length - 1] >> tail) throw corrupt(name, 'section DELS marks nodes beyond n');
   }
+  // a removed node may share its id with the live node that replaced it
   const seen = new Set<number>();
   for (let i = 0; i < n; i++) {
     const id = a.ids[i];
-    if (id === 0xffffffff || seen.has(id)) throw corrupt(name, `section IDS_: id ${id} at ${i} is reserved or repeated`);
+    if (id === 0xffffffff) throw corrupt(name, `section IDS_: id ${id} at ${i} is reserved`);
+    if (a.deleted && (a.deleted[i >> 3] >> (i & 7)) & 1) continue;
+    if (seen.has(id)) throw corrupt(name, `section IDS_: id ${id} at ${i} is repeated`);
     seen.add(id);
   }
 }
 
-/** Copy validated arrays into a fresh arena and return the kernels and layout over them. */
-export function install(meta: IndexMeta, a: IndexArrays): { kernels: Kernels; layout: IndexLayout } {
+/**
+ * Copy validated arrays into a fresh arena and return the kernels and layout over them. Per-node
+ * arrays get `capacity` rows (at least n; the rows past n zeroed) so that nodes can be appended.
+ */
+export function install(meta: IndexMeta, a: IndexArrays, capacity = meta.n): { kernels: Kernels; layout: IndexLayout } {
   const kernels = createKernels(new Arena());
   const { arena } = kernels;
-  const { n, dim, m } = meta;
+  const { n, dim, m, degree } = meta;
+  capacity = Math.max(capacity, n);
   const { codebooksT, norms } = transposeCodebooks(a.codebooks, dim, m);
-  const zoneOf = new Uint32Array(n);
+  const zoneOf = new Uint32Array(capacity);
   for (let z = 0; z < meta.nZones; z++) zoneOf.fill(z, a.zoneStart[z], a.zoneStart[z + 1]);
+  zoneOf.set(a.tailZones, meta.zoned);
+  /** A region of `rows` rows of which the first ones come from `data`. */
+  const rows = (data: Float32Array | Uint32Array | Uint16Array | Uint8Array, perRow: number): number => {
+    const bytes = capacity * perRow * data.BYTES_PER_ELEMENT;
+    const ptr = arena.alloc(bytes);
+    const view = arena.u8(ptr, bytes);
+    view.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    view.fill(0, data.byteLength);
+    return ptr;
+  };
   const layout: IndexLayout = {
-    n, dim, m, degree: meta.degree, nZones: meta.nZones, nGroups: meta.nGroups, residual: meta.residual,
+    n, capacity, dim, m, degree, nZones: meta.nZones, nGroups: meta.nGroups, residual: meta.residual,
     halfStorage: meta.storage === 'float16',
     metric: kernelMetric(meta.options.metric),
-    vectorsPtr: arena.allocFrom(a.vectors),
-    codesPtr: arena.allocFrom(a.codes),
-    adjacencyPtr: arena.allocFrom(a.adjacency),
+    vectorsPtr: rows(a.vectors, dim),
+    codesPtr: rows(a.codes, m),
+    adjacencyPtr: rows(a.adjacency, degree + 1),
     codebooksPtr: arena.allocFrom(a.codebooks),
     codebooksTPtr: arena.allocFrom(codebooksT),
     codebookNormsPtr: arena.allocFrom(norms),
@@ -238,7 +270,7 @@ export function install(meta: IndexMeta, a: IndexArrays): { kernels: Kernels; la
     groupCentroidsPtr: meta.nGroups ? arena.allocFrom(a.groupCentroids) : 0,
     groupStartPtr: meta.nGroups ? arena.allocFrom(a.groupStart) : 0,
     zoneOfPtr: meta.residual ? arena.allocFrom(zoneOf) : 0,
-    vecTermPtr: meta.residual ? arena.allocFrom(a.vecTerm) : 0,
+    vecTermPtr: meta.residual ? rows(a.vecTerm, 1) : 0,
   };
   return { kernels, layout };
 }

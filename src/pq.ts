@@ -26,6 +26,8 @@ export interface PQTrainOptions {
   maxTrainingRows?: number;
   /** Lloyd iterations per subspace. Default 10. */
   iterations?: number;
+  /** k-means++ seeding sample per centroid (see KMeansOptions). Default 32. */
+  seedPointsPerCentroid?: number;
 }
 
 /**
@@ -50,6 +52,7 @@ export function trainPQ(kernels: Kernels, x: Float32Array, n: number, dim: numbe
     const { centroids } = kmeans(kernels, sub, t, len, k, {
       seed: options.seed + 7919 * (j + 1),
       iterations: options.iterations ?? 10,
+      seedPointsPerCentroid: options.seedPointsPerCentroid,
     });
     const block = codebooks.subarray(PQ_CENTROIDS * o, PQ_CENTROIDS * o + PQ_CENTROIDS * len);
     block.set(centroids);

@@ -10,7 +10,10 @@ import type { ResolvedSearchOptions } from './options.js';
 
 /** Where an index's arrays live in the arena, and their shapes. Shared by builder, searchers, io. */
 export interface IndexLayout {
+  /** Nodes in use: [0, zoned) laid out zone by zone, [zoned, n) appended since (reached through the graph). */
   n: number;
+  /** Rows allocated in every per-node array (n <= capacity): appends fill them in place. */
+  capacity: number;
   dim: number;
   /** Kernel metric code (METRIC_L2 or METRIC_IP; cosine is IP on normalised vectors). */
   metric: number;
@@ -87,7 +90,7 @@ export class Searcher {
     const { arena } = kernels;
     this.ctx = arena.alloc(CTX_FIELDS * 4);
     const c = arena.u32(this.ctx, CTX_FIELDS);
-    c[CTX.n] = layout.n;
+    c[CTX.n] = layout.capacity;
     c[CTX.dim] = layout.dim;
     c[CTX.metric] = layout.metric;
     c[CTX.m] = layout.m;
@@ -111,8 +114,8 @@ export class Searcher {
     const set = (field: number, value: number) => (arena.u32(this.ctx, CTX_FIELDS)[field] = value);
     set(CTX.query, arena.alloc(layout.dim * 4));
     set(CTX.lut, arena.alloc(layout.m * PQ_CENTROIDS * 4));
-    const visited = arena.alloc(layout.n * 2);
-    arena.u16(visited, layout.n).fill(0);
+    const visited = arena.alloc(layout.capacity * 2);
+    arena.u16(visited, layout.capacity).fill(0);
     set(CTX.visited, visited);
     set(CTX.epoch, 0);
     if (layout.residual) {

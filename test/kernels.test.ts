@@ -67,7 +67,7 @@ test('nearestRows and nearestRowsT agree with the reference', () => {
   withKernels(({ arena, k }) => {
     const rng = new Rng(2);
     for (const dim of DIMS) {
-      const n = 50;
+      const n = 51; // odd: the two-row path of nearestRowsT and its one-row tail
       const kc = 13;
       const x = randomData(rng, n * dim, true);
       const c = randomData(rng, kc * dim, true);
@@ -100,6 +100,49 @@ test('nearestRows and nearestRowsT agree with the reference', () => {
       k.nearestRowsT(xPtr, n, dim, dim, tPtr, normsPtr, kPad, nPtr, dPtr);
       assert.deepEqual(arena.u32(nPtr, n), expN, `nearestRowsT dim=${dim}`);
       close(arena.f32(dPtr, n), expD, true, `nearestRowsT dist dim=${dim}`);
+      arena.release(mark);
+    }
+  });
+});
+
+test('k-means++ steps (seedUpdate, seedPick) and Lloyd sums (accumulateRows) match the reference', () => {
+  withKernels(({ arena, k }) => {
+    const rng = new Rng(12);
+    for (const dim of DIMS) {
+      const n = 45;
+      const rows = randomData(rng, n * dim, true);
+      const mark = arena.mark();
+      const rowsPtr = arena.allocFrom(rows);
+      const minPtr = arena.alloc(n * 8);
+      const minDist = new Float64Array(arena.bytes.buffer, minPtr, n).fill(Infinity);
+      const expected = new Float64Array(n).fill(Infinity);
+      for (const centre of [3, 17, 40]) {
+        const total = k.seedUpdate(rowsPtr + centre * dim * 4, rowsPtr, n, dim, minPtr);
+        const expTotal = ref.seedUpdate(rows.subarray(centre * dim, centre * dim + dim), rows, n, dim, expected);
+        assert.equal(total, expTotal, `seedUpdate total dim=${dim}`);
+        assert.deepEqual(Array.from(new Float64Array(arena.bytes.buffer, minPtr, n)), Array.from(expected), `seedUpdate dim=${dim}`);
+        for (const f of [0, 0.1, 0.5, 0.99, 1.5]) {
+          assert.equal(k.seedPick(minPtr, n, f * total), ref.seedPick(expected, n, f * total), `seedPick dim=${dim} f=${f}`);
+        }
+      }
+      assert.equal(minDist.length, n);
+
+      const kc = 5;
+      const stride = dim + 2;
+      const x = randomData(rng, n * stride, false);
+      const nearest = Uint32Array.from({ length: n }, () => rng.int(kc));
+      const xPtr = arena.allocFrom(x);
+      const nearestPtr = arena.allocFrom(nearest);
+      const sumsPtr = arena.alloc(kc * dim * 8);
+      const countsPtr = arena.alloc(kc * 8);
+      new Float64Array(arena.bytes.buffer, sumsPtr, kc * dim).fill(0);
+      new Float64Array(arena.bytes.buffer, countsPtr, kc).fill(0);
+      k.accumulateRows(xPtr, n, stride, dim, nearestPtr, sumsPtr, countsPtr);
+      const sums = new Float64Array(kc * dim);
+      const counts = new Float64Array(kc);
+      ref.accumulateRows(x, n, stride, dim, nearest, sums, counts);
+      assert.deepEqual(Array.from(new Float64Array(arena.bytes.buffer, sumsPtr, kc * dim)), Array.from(sums), `accumulateRows sums dim=${dim}`);
+      assert.deepEqual(Array.from(new Float64Array(arena.bytes.buffer, countsPtr, kc)), Array.from(counts), `accumulateRows counts dim=${dim}`);
       arena.release(mark);
     }
   });
@@ -174,7 +217,7 @@ test('searchExact, searchPq, rerank and selectZones follow the reference step fo
       const distPtr = arena.alloc(L * 4);
       const idsPtr = arena.alloc(L * 4);
 
-      const got = k.searchExact(qPtr, vPtr, dim, metric, adjPtr, R, entPtr, entries.length, L, visitedPtr, 1, distPtr, idsPtr, 0, n);
+      const got = k.searchExact(qPtr, vPtr, dim, metric, adjPtr, R, entPtr, entries.length, L, visitedPtr, 1, distPtr, idsPtr, 0, n, 0);
       const exp = refSearch.beamSearch((i) => ref.distance(q, 0, vectors, i * dim, dim, metric), adj, R, entries, L, n);
       k.stripExpanded(idsPtr, got);
       assert.deepEqual(Array.from(arena.u32(idsPtr, got)), exp.ids, `searchExact ids dim=${dim} metric=${metric}`);
@@ -183,7 +226,7 @@ test('searchExact, searchPq, rerank and selectZones follow the reference step fo
       const [lo, hi] = [60, 240];
       const inside = entries.map((e) => lo + (e % (hi - lo)));
       const inPtr = arena.allocFrom(Uint32Array.from(inside));
-      const gotR = k.searchExact(qPtr, vPtr, dim, metric, adjPtr, R, inPtr, inside.length, L, visitedPtr, 3, distPtr, idsPtr, lo, hi);
+      const gotR = k.searchExact(qPtr, vPtr, dim, metric, adjPtr, R, inPtr, inside.length, L, visitedPtr, 3, distPtr, idsPtr, lo, hi, 0);
       const expR0 = refSearch.beamSearch((i) => ref.distance(q, 0, vectors, i * dim, dim, metric), adj, R, inside, L, n, lo, hi);
       k.stripExpanded(idsPtr, gotR);
       assert.deepEqual(Array.from(arena.u32(idsPtr, gotR)), expR0.ids, 'searchExact within a range');
@@ -259,11 +302,18 @@ test('searchExact, searchPq, rerank and selectZones follow the reference step fo
       const cIdsPtr = arena.allocFrom(Uint32Array.from(sIds));
       const cDistPtr = arena.allocFrom(Float32Array.from(sDist));
       const keptPtr = arena.alloc(R * 4);
+      const hPtr = arena.allocFrom(Uint16Array.from(vectors, (v) => refHalf.encodeHalf(v)));
       for (const alpha of [1, 1.2]) {
-        const kept = k.robustPrune(vPtr, dim, metric, cIdsPtr, cDistPtr, sIds.length, R, alpha, keptPtr);
+        const kept = k.robustPrune(vPtr, dim, metric, cIdsPtr, cDistPtr, sIds.length, R, alpha, keptPtr, 0, 0);
         const expK = refSearch.robustPrune(vectors, dim, metric, sIds, sDist, R, alpha);
         assert.deepEqual(Array.from(arena.u32(keptPtr, kept)), expK, `robustPrune alpha=${alpha}`);
+        // the same rows stored as binary16 (small integers: exact) prune the same way
+        const keptHalf = k.robustPrune(hPtr, dim, metric, cIdsPtr, cDistPtr, sIds.length, R, alpha, keptPtr, 1, arena.alloc(dim * 4));
+        assert.deepEqual(Array.from(arena.u32(keptPtr, keptHalf)), expK, `robustPrune on binary16 rows alpha=${alpha}`);
       }
+      const gotHalf = k.searchExact(qPtr, hPtr, dim, metric, adjPtr, R, entPtr, entries.length, L, visitedPtr, 7, distPtr, idsPtr, 0, n, 1);
+      k.stripExpanded(idsPtr, gotHalf);
+      assert.deepEqual(Array.from(arena.u32(idsPtr, gotHalf)), exp.ids, 'searchExact on binary16 rows');
       arena.release(mark);
     }
   });
@@ -349,7 +399,7 @@ test('decodeHalfBlock decodes like the reference; repairNodes rewires around del
       arena.u16(visited, n).fill(0);
       k.repairNodes(
         arena.allocFrom(vectors), dim, metric, adjPtr, R, L, 1.1, arena.allocFrom(deleted), arena.allocFrom(Uint32Array.from(nodes)),
-        nodes.length, n, visited, arena.alloc(L * 8),
+        nodes.length, n, visited, arena.alloc(L * 8 + dim * 8), 0,
       );
       const got = arena.u32(adjPtr, n * (R + 1));
       assert.deepEqual(Array.from(got), Array.from(expected), `repair dim=${dim} metric=${metric}`);

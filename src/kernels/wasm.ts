@@ -26,6 +26,9 @@ export interface KernelExports {
     x: Ptr, n: number, xStride: number, dim: number, centroidsT: Ptr, norms: Ptr, k: number,
     outNearest: Ptr, outDist: Ptr,
   ): void;
+  seedUpdate(q: Ptr, rows: Ptr, n: number, dim: number, minDist: Ptr): number;
+  seedPick(minDist: Ptr, n: number, target: number): number;
+  accumulateRows(x: Ptr, n: number, xStride: number, dim: number, nearest: Ptr, sums: Ptr, counts: Ptr): void;
   pqLut(q: Ptr, codebooksT: Ptr, norms: Ptr, dim: number, m: number, mode: number, out: Ptr): void;
   adcByIds(lut: Ptr, codes: Ptr, m: number, ids: Ptr, count: number, out: Ptr): void;
   selectZones(
@@ -49,7 +52,7 @@ export interface KernelExports {
   searchExact(
     q: Ptr, vectors: Ptr, dim: number, metric: number, adjacency: Ptr, R: number,
     entries: Ptr, nEntries: number, L: number, visited: Ptr, epoch: number, outDist: Ptr, outIds: Ptr,
-    lo: number, hi: number,
+    lo: number, hi: number, half: number,
   ): number;
   rerank(
     q: Ptr, vectors: Ptr, dim: number, metric: number, halfStorage: number,
@@ -61,17 +64,20 @@ export interface KernelExports {
   decodeHalfBlock(src: Ptr, dst: Ptr, count: number): void;
   repairNodes(
     vectors: Ptr, dim: number, metric: number, adjacency: Ptr, R: number, L: number, alpha: number,
-    deleted: Ptr, nodes: Ptr, count: number, n: number, visited: Ptr, scratch: Ptr,
+    deleted: Ptr, nodes: Ptr, count: number, n: number, visited: Ptr, scratch: Ptr, half: number,
   ): void;
-  robustPrune(vectors: Ptr, dim: number, metric: number, candIds: Ptr, candDist: Ptr, count: number, R: number, alpha: number, outIds: Ptr): number;
+  robustPrune(
+    vectors: Ptr, dim: number, metric: number, candIds: Ptr, candDist: Ptr, count: number, R: number, alpha: number, outIds: Ptr,
+    half: number, rowScratch: Ptr,
+  ): number;
   linkOut(
     node: number, vectors: Ptr, dim: number, metric: number, adjacency: Ptr, R: number,
     entries: Ptr, nEntries: number, L: number, alpha: number, visited: Ptr, epoch: number, scratch: Ptr,
-    lo: number, hi: number,
+    lo: number, hi: number, half: number, deleted: Ptr,
   ): void;
   linkBack(
     node: number, vectors: Ptr, dim: number, metric: number, adjacency: Ptr, R: number, L: number, alpha: number,
-    scratch: Ptr, lane: number, lanes: number,
+    scratch: Ptr, lane: number, lanes: number, half: number,
   ): void;
   buildOut(ctx: Ptr, from: number, to: number): void;
   buildBack(ctx: Ptr, from: number, to: number, lane: number, lanes: number): void;

@@ -53,3 +53,44 @@ export function nearestRows(
     outDist[i] = bestDist;
   }
 }
+
+/** One k-means++ step: minDist[i] = min(minDist[i], |q - row i|²); returns the sum of minDist in row order. */
+export function seedUpdate(q: Float32Array, rows: Float32Array, n: number, dim: number, minDist: Float64Array): number {
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const d = Math.fround(l2f(q, 0, rows, i * dim, dim));
+    if (d < minDist[i]) minDist[i] = d;
+    total += minDist[i];
+  }
+  return total;
+}
+
+/** The k-means++ draw: first i at which target minus the running sum of minDist falls below 0 (n - 1 if never). */
+export function seedPick(minDist: Float64Array, n: number, target: number): number {
+  for (let i = 0; i < n; i++) {
+    target -= minDist[i];
+    if (target < 0) return i;
+  }
+  return n - 1;
+}
+
+/** Lloyd sums: counts[c] += 1 and sums[c * dim + j] += x[j] for each row with c = nearest[i]. */
+export function accumulateRows(
+  x: Float32Array, n: number, xStride: number, dim: number, nearest: Uint32Array, sums: Float64Array, counts: Float64Array,
+): void {
+  for (let i = 0; i < n; i++) {
+    const c = nearest[i];
+    counts[c] += 1;
+    for (let j = 0; j < dim; j++) sums[c * dim + j] += x[i * xStride + j];
+  }
+}
+
+/** Squared L2 rounded to float32 at every step (exact for small integers, as in the kernel). */
+function l2f(a: Float32Array, ao: number, b: Float32Array, bo: number, dim: number): number {
+  let s = 0;
+  for (let i = 0; i < dim; i++) {
+    const d = Math.fround(a[ao + i] - b[bo + i]);
+    s = Math.fround(s + Math.fround(d * d));
+  }
+  return s;
+}
