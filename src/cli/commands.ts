@@ -7,7 +7,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { ZGQError } from '../errors.js';
 import { NO_ID, type SearchOptions, ZGQIndex } from '../index.js';
 import type { Metric } from '../options.js';
-import { readIdFile, readVectorFile, VECTOR_FORMATS } from './files.js';
+import { readIdFile, readVectorFile, VECTOR_FORMATS, type VectorFile } from './files.js';
 import { buildProgress, fractionProgress } from './progress.js';
 
 function int(name: string, min = 1) {
@@ -43,10 +43,20 @@ async function idsFor(o: { ids?: string; firstId?: number }, fileIds: Uint32Arra
   return ids;
 }
 
-async function vectorsOf(path: string): Promise<Awaited<ReturnType<typeof readVectorFile>>> {
+async function vectorsOf(path: string): Promise<VectorFile> {
   const file = await readVectorFile(path);
   if (file.n === 0) throw new ZGQError('EMPTY_INPUT', `${path}: holds no vectors`);
   return file;
+}
+
+/** An index file and a vector file of its dimension. */
+async function indexAndVectors(indexPath: string, vectorsPath: string, what: string): Promise<{ index: ZGQIndex; file: VectorFile }> {
+  const index = await ZGQIndex.load(indexPath);
+  const file = await vectorsOf(vectorsPath);
+  if (file.dim !== index.dim) {
+    throw new ZGQError('DIMENSION_MISMATCH', `${vectorsPath}: ${what} have ${file.dim} values; the index dim is ${index.dim}`);
+  }
+  return { index, file };
 }
 
 function searchOptions(o: { ef?: number; nProbe?: number; rerank?: number; scan?: number; scanRatio?: number }): SearchOptions {
@@ -112,11 +122,7 @@ export function registerIndexCommands(program: Command): void {
     .option('--scan-ratio <ratio>', 'adaptive scan bound', ratio('--scan-ratio'))
     .option('--threads <count>', 'search threads (default: all CPUs)', int('--threads'))
     .action(async (indexPath: string, queriesPath: string, o) => {
-      const index = await ZGQIndex.load(indexPath);
-      const queries = await vectorsOf(queriesPath);
-      if (queries.dim !== index.dim) {
-        throw new ZGQError('DIMENSION_MISMATCH', `${queriesPath}: queries have ${queries.dim} values; the index dim is ${index.dim}`);
-      }
+      const { index, file: queries } = await indexAndVectors(indexPath, queriesPath, 'queries');
       const filter = o.filter === undefined ? undefined : await readIdFile(o.filter);
       const k: number = o.k;
       const res = await index.searchBatch(queries.data, k, { ...searchOptions(o), filter, threads: o.threads });
@@ -178,11 +184,7 @@ export function registerIndexCommands(program: Command): void {
     .option('-o, --output <index>', 'write the changed index here instead')
     .option('--threads <count>', 'threads (default: all CPUs)', int('--threads'))
     .action(async (indexPath: string, vectorsPath: string, o) => {
-      const index = await ZGQIndex.load(indexPath);
-      const file = await vectorsOf(vectorsPath);
-      if (file.dim !== index.dim) {
-        throw new ZGQError('DIMENSION_MISMATCH', `${vectorsPath}: vectors have ${file.dim} values; the index dim is ${index.dim}`);
-      }
+      const { index, file } = await indexAndVectors(indexPath, vectorsPath, 'vectors');
       const ids = (await idsFor(o, file.ids, file.n, vectorsPath, true))!;
       const before = index.size;
       const progress = fractionProgress('add');
