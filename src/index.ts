@@ -7,7 +7,7 @@
  */
 import { ZGQError } from './errors.js';
 import { Arena } from './memory.js';
-import { createKernels, type Kernels, METRIC_IP, METRIC_L2 } from './kernels/wasm.js';
+import { createKernels, kernelModule, type Kernels, METRIC_IP, METRIC_L2 } from './kernels/wasm.js';
 import { buildZones, defaultZoneCount, type ZoneLayout } from './zones.js';
 import { encodePQ, PQ_CENTROIDS, residuals, residualTerms, trainPQ } from './pq.js';
 import { type BuildWorkers, buildGraph } from './graph.js';
@@ -16,6 +16,9 @@ import { fitsHalf, fromContainer, install, type IndexArrays, type IndexMeta, met
 import { hasBit, IdLookup, setBit } from './ids.js';
 import { compileFilter, type FilterTarget, listAllowed, MAX_WIDEN, planFiltered, PreparedFilter, type SearchFilter } from './filter.js';
 import { appendInPlace, countBits, relayout } from './mutate.js';
+import { decodeContainer, type DecodedContainer, encodeContainer } from './format.js';
+import { type ParallelInfo, platform } from './platform.js';
+import { searchClaimed } from './worker.js';
 import {
   DEFAULT_SEARCH, kernelMetric, type Metric, type ResolvedOptions, type ResolvedSearchOptions, type VectorStorage, type SearchOptions, type ZGQOptions, resolveOptions, resolveSearch,
 } from './options.js';
@@ -23,6 +26,7 @@ import {
 export { ZGQError, type ZGQErrorCode } from './errors.js';
 export type { GraphShape, Metric, SearchOptions, VectorStorage, ZGQOptions } from './options.js';
 export { PreparedFilter, type SearchFilter } from './filter.js';
+export type { ParallelInfo } from './platform.js';
 
 /** Id reported in result slots that have no neighbour (k larger than the index). */
 export const NO_ID = 0xffffffff;
@@ -44,7 +48,8 @@ export interface BatchSearchResult extends SearchResult {
 export interface BatchSearchOptions extends SearchOptions {
   /**
    * Threads that search the batch (worker threads sharing the index's memory; nothing is copied
-   * per worker). Default: the CPUs available to the process. Small batches run on the calling thread.
+   * per worker). Default: the CPUs available to the process (in a browser: 1 unless the page is
+   * cross-origin isolated, see `stats().parallel`). Small batches run on the calling thread.
    */
   threads?: number;
 }
@@ -55,8 +60,8 @@ export interface BuildOptions {
   /** Progress of the build: phase name and fraction done in [0, 1]. */
   onProgress?: (phase: BuildPhase, fraction: number) => void;
   /**
-   * Threads that build the graph (worker threads on the shared memory). Default: the CPUs available.
-   * The index is the same, byte for byte, for any thread count.
+   * Threads that build the graph (worker threads on the shared memory). Default: the CPUs available
+   * (in a browser: 1 unless the page is cross-origin isolated). The index is the same, byte for byte, for any thread count.
    */
   threads?: number;
 }
@@ -107,6 +112,8 @@ export interface IndexStats {
   /** Mean out-degree of the graph. */
   meanDegree: number;
   memory: MemoryStats;
+  /** Where parallel build and batch search run here (in a browser: one thread unless cross-origin isolated). */
+  parallel: ParallelInfo;
 }
 
 interface Built {
@@ -342,16 +349,38 @@ export class ZGQIndex {
    */
   async save(path: string): Promise<void> {
     const built = this.requireBuilt();
-    const { writeContainerFile } = await import('./io.js');
     const { meta, sections } = toSections(built.kernels, built.layout, built.ids, built.deleted, tailOf(built), this.options);
-    await writeContainerFile(path, meta as unknown as Record<string, unknown>, sections);
+    await platform.writeIndex(path, meta as unknown as Record<string, unknown>, sections);
   }
 
   /** Read an index written by `save`. Damaged or foreign files fail with CORRUPT_FILE. */
   static async load(path: string): Promise<ZGQIndex> {
-    const { readContainerFile } = await import('./io.js');
-    const decoded = await readContainerFile(path);
-    const { meta, arrays } = fromContainer(decoded, path);
+    return ZGQIndex.fromDecoded(await platform.readIndex(path), path);
+  }
+
+  /**
+   * The index in the file format of `save` (same header, sections and checksums), as one new
+   * Uint8Array (a copy: later changes to the index do not show in it).
+   */
+  toBytes(): Uint8Array {
+    const built = this.requireBuilt();
+    const { meta, sections } = toSections(built.kernels, built.layout, built.ids, built.deleted, tailOf(built), this.options);
+    return encodeContainer(meta as unknown as Record<string, unknown>, sections, platform.crc32);
+  }
+
+  /**
+   * An index from the bytes of `toBytes` or of a saved file, with the checks of `load`: damaged or
+   * foreign bytes fail with CORRUPT_FILE. The bytes are copied; the caller may reuse them.
+   */
+  static fromBytes(bytes: Uint8Array): ZGQIndex {
+    if (!(bytes instanceof Uint8Array)) {
+      throw new ZGQError('INVALID_ARGUMENT', `bytes must be a Uint8Array; got ${describe(bytes)}`);
+    }
+    return ZGQIndex.fromDecoded(decodeContainer(bytes, 'bytes', platform.crc32), 'bytes');
+  }
+
+  private static fromDecoded(decoded: DecodedContainer, name: string): ZGQIndex {
+    const { meta, arrays } = fromContainer(decoded, name);
     const index = new ZGQIndex(meta.options);
     index.built = installBuilt(meta, arrays);
     return index;
@@ -503,6 +532,7 @@ export class ZGQIndex {
     return {
       size: lay.n - b.deletedCount, deleted: b.deletedCount, appended: lay.n - b.zoned, capacity: lay.capacity, dim: lay.dim, metric: this.options.metric, zones: lay.nZones, zoneGroups: lay.nGroups, zoneSizes: sizes,
       pqSubspaces: lay.m, residual: lay.residual, storage: lay.halfStorage ? 'float16' : 'float32', degree: lay.degree, meanDegree: edges / lay.n, memory,
+      parallel: platform.parallel(),
     };
   }
 
@@ -567,15 +597,13 @@ function reportedDistance(metric: Metric, d: number): number {
 
 /** Worker lanes for graph linking on the kernels' memory (lane 0 is the calling thread), or undefined for one thread. */
 async function buildWorkers(kernels: Kernels, threadsAsked: number | undefined): Promise<BuildWorkers | undefined> {
-  const threads = threadsAsked ?? (await import('./parallel.js')).defaultThreads();
+  const threads = platform.threads(threadsAsked);
   if (threads <= 1) return undefined;
-  const { runTask } = await import('./parallel.js');
-  const { kernelModule } = await import('./kernels/wasm.js');
   const token = `zgq-build-${nextToken++}-${Math.random().toString(36).slice(2)}`;
   const memory = kernels.arena.memory;
   const workers: BuildWorkers = {
     lanes: threads,
-    run: (kind, ctx, from, to, lane, lanes) => runTask({ kind, token, memory, module: kernelModule(), ctx, from, to, lane, lanes }, threads),
+    run: (kind, ctx, from, to, lane, lanes) => platform.runTask({ kind, token, memory, module: kernelModule(), ctx, from, to, lane, lanes }, threads),
   };
   // an empty range does nothing but start the worker and bind its kernels to this memory, early
   for (let lane = 1; lane < threads; lane++) workers.run('buildBack', 0, 0, 0, 0, 1).catch(() => {});
@@ -743,7 +771,7 @@ async function runBatch(
   }
   arena.f32(batch.queries, nq * dim).set(queries.subarray(0, nq * dim));
 
-  let threads = threadsAsked ?? (await import('./parallel.js')).defaultThreads();
+  let threads = platform.threads(threadsAsked);
   threads = Math.max(1, Math.min(threads, Math.floor(nq / MIN_QUERIES_PER_THREAD)));
   if (threads === 1) {
     built.searcher.allow = scope.allow;
@@ -755,15 +783,12 @@ async function runBatch(
     const lanes = [built.searcher, ...built.workerSearchers.slice(0, threads - 1)];
     for (const lane of lanes) lane.allow = scope.allow;
     const calls = lanes.map((s) => s.plan(k, opts));
-    const { kernelModule } = await import('./kernels/wasm.js');
-    const { runTask } = await import('./parallel.js');
-    const { searchClaimed } = await import('./worker.js');
     if (!batch.counter) batch.counter = arena.alloc(4);
     arena.u32(batch.counter, 1)[0] = 0;
     const step = Math.max(1, Math.min(CLAIM_STEP, Math.ceil(nq / (threads * 8))));
     const shared = { queries: batch.queries, nq, step, counter: batch.counter, outIds: batch.outIds, outDist: batch.outDist };
     const workers = lanes.slice(1).map((lane, t) =>
-      runTask({ kind: 'searchClaim', token: built.token, memory: arena.memory, module: kernelModule(), ctx: lane.ctx, from: 0, to: 0, call: calls[t + 1], ...shared }, threads - 1));
+      platform.runTask({ kind: 'searchClaim', token: built.token, memory: arena.memory, module: kernelModule(), ctx: lane.ctx, from: 0, to: 0, call: calls[t + 1], ...shared }, threads - 1));
     searchClaimed(kern, arena.memory, { ctx: built.searcher.ctx, call: calls[0], ...shared });
     await Promise.all(workers);
   }

@@ -29,7 +29,7 @@ export class Arena {
   private u8View: Uint8Array;
 
   constructor(memory?: WebAssembly.Memory) {
-    this.memory = memory ?? new WebAssembly.Memory({ initial: 2, maximum: MAX_PAGES, shared: true });
+    this.memory = memory ?? sharedMemory();
     this.buffer = this.memory.buffer;
     this.u8View = new Uint8Array(this.buffer);
   }
@@ -99,5 +99,18 @@ export class Arena {
     const offset = this.alloc(data.byteLength);
     this.bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), offset);
     return offset;
+  }
+}
+
+/** A fresh shared memory for an arena (the kernels are built for shared memory, see asconfig.json). */
+function sharedMemory(): WebAssembly.Memory {
+  try {
+    return new WebAssembly.Memory({ initial: 2, maximum: MAX_PAGES, shared: true });
+  } catch (cause) {
+    throw new ZGQError(
+      'UNSUPPORTED_PLATFORM',
+      `this runtime cannot create a shared WebAssembly.Memory (WebAssembly threads), which the ZGQ kernels need; some browsers allow it only on cross-origin isolated pages (${String(cause)})`,
+      { cause },
+    );
   }
 }

@@ -92,15 +92,34 @@ function decodeBase64(text: string): Uint8Array {
   return bytes;
 }
 
+/**
+ * Smallest modules using each feature the kernels need (as in GoogleChromeLabs/wasm-feature-detect):
+ * one v128 instruction; a shared memory with one atomic load.
+ */
+const FEATURE_PROBES: Array<[string, number[]]> = [
+  ['WebAssembly SIMD (128-bit)', [0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]],
+  ['WebAssembly threads (shared memory)', [0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 5, 4, 1, 3, 1, 1, 10, 11, 1, 9, 0, 65, 0, 254, 16, 2, 0, 26, 11]],
+];
+
+/** Names of the WebAssembly features the kernels need that `validate` (the runtime's by default) lacks. */
+export function missingWasmFeatures(validate?: (bytes: Uint8Array) => boolean): string[] {
+  if (!validate && typeof WebAssembly === 'undefined') return ['WebAssembly'];
+  const check = validate ?? ((bytes: Uint8Array) => WebAssembly.validate(bytes as BufferSource));
+  return FEATURE_PROBES.filter(([, bytes]) => !check(new Uint8Array(bytes))).map(([name]) => name);
+}
+
 /** The compiled kernel module (compiled once; can be posted to workers). */
 export function kernelModule(): WebAssembly.Module {
   if (!compiled) {
     try {
       compiled = new WebAssembly.Module(decodeBase64(WASM_BASE64) as BufferSource);
     } catch (cause) {
+      const missing = missingWasmFeatures();
       throw new ZGQError(
         'UNSUPPORTED_PLATFORM',
-        'the ZGQ kernels need WebAssembly with SIMD (128-bit) and threads (shared memory); this runtime could not compile them',
+        missing.length > 0
+          ? `this runtime lacks ${missing.join(' and ')}, which the ZGQ kernels need`
+          : `the ZGQ kernels need WebAssembly with SIMD (128-bit) and threads (shared memory); this runtime could not compile them (${String(cause)})`,
         { cause },
       );
     }

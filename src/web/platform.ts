@@ -1,0 +1,122 @@
+/**
+ * Browser side of the platform seam (see ../platform.ts; the browser bundle puts this module in
+ * its place). Parallel work runs on module Web Workers that instantiate the kernels on the index's
+ * shared WebAssembly.Memory. Browsers let a page post shared memory to a worker only when it is
+ * cross-origin isolated (COOP same-origin + COEP require-corp); elsewhere everything runs on the
+ * calling thread and `parallel()` says why.
+ */
+import { ZGQError } from '../errors.js';
+import { crc32, decodeContainer, encodeContainerChunks } from '../format.js';
+import type { ParallelInfo, Platform } from '../platform.js';
+import type { WorkerTask } from '../worker.js';
+import type { TaskMessage } from './worker.js';
+import { readStored, storageKind, writeStored } from './storage.js';
+
+function parallel(): ParallelInfo {
+  if (typeof Worker === 'undefined') return { threads: 1, via: 'none', reason: 'this runtime has no Web Workers' };
+  if (!globalThis.crossOriginIsolated) {
+    return {
+      threads: 1, via: 'none',
+      reason: 'the page is not cross-origin isolated, so workers cannot share the index memory (serve it with '
+        + 'Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)',
+    };
+  }
+  return { threads: Math.max(1, navigator.hardwareConcurrency || 1), via: 'web-workers' };
+}
+
+interface Job {
+  message: TaskMessage;
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+/** Idle workers exit after this long (as the Node pool's do), releasing the memories they hold. */
+const IDLE_MS = 5000;
+
+let nextJob = 0;
+const workers = new Set<Worker>();
+const idle: Worker[] = [];
+// FIFO of jobs waiting for a worker
+const waiting: Job[] = [];
+const running = new Map<Worker, Job>();
+let idleTimer: ReturnType<typeof setTimeout> | undefined;
+
+function spawn(): Worker {
+  // the bundle places zgq-worker.js beside this module; bundlers recognise this exact pattern
+  const worker = new Worker(new URL('./zgq-worker.js', import.meta.url), { type: 'module', name: 'zgq' });
+  worker.onmessage = (event: MessageEvent<{ id: number; error?: string }>) => {
+    const job = running.get(worker);
+    running.delete(worker);
+    if (event.data.error === undefined) job?.resolve();
+    else job?.reject(new Error(`zgq worker task failed: ${event.data.error}`));
+    release(worker);
+  };
+  // a worker that fails to load or dies fails its job and the queued ones (the next worker would
+  // most likely fail the same way); later calls spawn fresh workers
+  const fail = (what: string) => {
+    const error = new ZGQError(
+      'UNSUPPORTED_PLATFORM',
+      `a ZGQ Web Worker ${what}; batch search and parallel build need zgq-worker.js beside zgq.js, loadable as a module worker`,
+    );
+    const job = running.get(worker);
+    running.delete(worker);
+    workers.delete(worker);
+    const at = idle.indexOf(worker);
+    if (at >= 0) idle.splice(at, 1);
+    worker.terminate();
+    job?.reject(error);
+    for (const queued of waiting.splice(0)) queued.reject(error);
+  };
+  worker.onerror = (event) => {
+    event.preventDefault();
+    fail(`failed (${event.message || 'the worker script did not load'})`);
+  };
+  worker.onmessageerror = () => fail('could not receive its task');
+  workers.add(worker);
+  return worker;
+}
+
+function dispatch(worker: Worker, job: Job): void {
+  clearTimeout(idleTimer);
+  running.set(worker, job);
+  worker.postMessage(job.message);
+}
+
+function release(worker: Worker): void {
+  if (!workers.has(worker)) return;
+  const next = waiting.shift();
+  if (next) return dispatch(worker, next);
+  idle.push(worker);
+  if (running.size === 0) {
+    idleTimer = setTimeout(() => {
+      for (const w of idle) {
+        w.terminate();
+        workers.delete(w);
+      }
+      idle.length = 0;
+    }, IDLE_MS);
+  }
+}
+
+function runTask(task: WorkerTask, threads: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const job: Job = { message: { id: nextJob++, task }, resolve, reject };
+    const worker = idle.pop() ?? (workers.size < threads ? spawn() : undefined);
+    if (worker) dispatch(worker, job);
+    else waiting.push(job);
+  });
+}
+
+/** The browser platform: Web Workers when cross-origin isolated, OPFS / IndexedDB for files, portable CRC-32. */
+export const platform: Platform = {
+  name: 'browser',
+  parallel,
+  threads: (asked) => {
+    const p = parallel();
+    return p.via === 'none' ? 1 : asked ?? p.threads;
+  },
+  runTask,
+  writeIndex: (path, meta, sections) => writeStored(path, encodeContainerChunks(meta, sections, crc32)),
+  readIndex: async (path) => decodeContainer(await readStored(path), `${storageKind()}:${path}`, crc32),
+  crc32,
+};
