@@ -39,13 +39,17 @@ export interface Platform {
   readonly crc32: Checksum;
 }
 
+let parallelModule: typeof import('./parallel.js') | undefined;
+
 /** The Node platform: piscina worker threads, atomic files, zlib's CRC-32. */
 export const platform: Platform = {
   name: 'node',
   parallel: () => ({ threads: availableParallelism(), via: 'worker_threads' }),
   threads: (asked) => asked ?? availableParallelism(),
-  // piscina loads on first parallel use only
-  runTask: async (task, threads) => (await import('./parallel.js')).runTask(task, threads),
+  // piscina loads on first parallel use only; after that a task is posted before runTask returns,
+  // so a worker starts on it while the calling thread does its own share
+  runTask: (task, threads) =>
+    parallelModule ? parallelModule.runTask(task, threads) : import('./parallel.js').then((m) => (parallelModule = m).runTask(task, threads)),
   writeIndex: writeContainerFile,
   readIndex: readContainerFile,
   crc32: fastCrc32,
