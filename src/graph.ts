@@ -138,8 +138,9 @@ export async function linkNodes(
     const groupProbe = groupProbeFor(probe, zones.nGroups);
     const perZone = options.shape === 'per-zone';
     const orderPtr = arena.allocFrom(order);
-    const zoneOf = new Uint32Array(n);
-    for (let z = 0; z < zones.nZones; z++) zoneOf.fill(z, zones.zoneStart[z], zones.zoneStart[z + 1]);
+    // zone of each node: read only by per-zone graphs
+    const zoneOf = new Uint32Array(perZone ? n : 1);
+    if (perZone) for (let z = 0; z < zones.nZones; z++) zoneOf.fill(z, zones.zoneStart[z], zones.zoneStart[z + 1]);
     const shared = {
       [BCTX.vectors]: input.vectorsPtr, [BCTX.dim]: dim, [BCTX.metric]: metric, [BCTX.adjacency]: adjacencyPtr,
       [BCTX.degree]: R, [BCTX.L]: L, [BCTX.alpha]: new Uint32Array(Float32Array.of(options.alpha).buffer)[0],

@@ -7,7 +7,7 @@
  */
 import { ZGQError } from './errors.js';
 import { Arena } from './memory.js';
-import { createKernels, kernelModule, type Kernels, METRIC_IP, METRIC_L2 } from './kernels/wasm.js';
+import { createKernels, kernelModule, type Kernels } from './kernels/wasm.js';
 import { buildZones, defaultZoneCount, type ZoneLayout } from './zones.js';
 import { encodePQ, PQ_CENTROIDS, residuals, residualTerms, trainPQ } from './pq.js';
 import { type BuildWorkers, buildGraph } from './graph.js';
@@ -171,6 +171,8 @@ export class ZGQIndex {
   private mutations: Promise<void> = Promise.resolve();
   /** Ids removed while an add or compact runs: removed again from its result. */
   private removedDuring: number[] | null = null;
+  /** The last per-call search options seen, as given (fields copied) and resolved. */
+  private lastOptions: ({ given: SearchOptions; defaults: ResolvedSearchOptions; resolved: ResolvedSearchOptions } & SearchOptions) | null = null;
 
   /** Search options the caller fixed; the others may follow the zone count at build. */
   private readonly fixedSearch: SearchOptions;
@@ -299,7 +301,7 @@ export class ZGQIndex {
   search(query: Float32Array | ArrayLike<number>, k: number, options?: SearchOptions): SearchResult {
     const built = this.requireBuilt();
     checkK(k);
-    const opts = resolveSearch(options, this.options.search);
+    const opts = this.resolveCached(options);
     const ids = new Uint32Array(k).fill(NO_ID);
     const distances = new Float32Array(k).fill(Infinity);
     const filter = options?.filter;
@@ -534,6 +536,28 @@ export class ZGQIndex {
       pqSubspaces: lay.m, residual: lay.residual, storage: lay.halfStorage ? 'float16' : 'float32', degree: lay.degree, meanDegree: edges / lay.n, memory,
       parallel: platform.parallel(),
     };
+  }
+
+  /**
+   * resolveSearch, remembering the last options object: callers tend to pass the same one to every
+   * search, and it is re-checked field by field (so a changed object is resolved again).
+   */
+  private resolveCached(given: SearchOptions | undefined): ResolvedSearchOptions {
+    const last = this.lastOptions;
+    if (
+      given !== undefined && last && last.given === given && last.defaults === this.options.search && last.ef === given.ef &&
+      last.nProbe === given.nProbe && last.rerank === given.rerank && last.scan === given.scan && last.scanRatio === given.scanRatio
+    ) {
+      return last.resolved;
+    }
+    const resolved = resolveSearch(given, this.options.search);
+    if (given !== undefined) {
+      this.lastOptions = {
+        given, defaults: this.options.search, resolved,
+        ef: given.ef, nProbe: given.nProbe, rerank: given.rerank, scan: given.scan, scanRatio: given.scanRatio,
+      };
+    }
+    return resolved;
   }
 
   private requireBuilt(): Built {

@@ -1,12 +1,12 @@
 /**
  * Changing a built index: new vectors join the zone whose centroid is nearest, are encoded with the
  * trained PQ and linked into the graph; deleted nodes are cut out of the graph (their in-neighbours
- * repaired) and dropped. Both end in a fresh zone-contiguous layout, so zone scans keep reading
- * memory in order and the index stays as fast as a built one. Zones and codebooks are those of the
- * build: see the README ("Changing an index") for when to rebuild instead.
+ * repaired) and dropped. Zones and codebooks are those of the build: see the README ("Changing an
+ * index") for when to rebuild instead.
  *
- * Everything happens on copies in a work arena; the caller installs the result, so a failure leaves
- * the index as it was.
+ * Two ways: `relayout` works on copies in a work arena and ends in a fresh zone-contiguous layout
+ * (the caller installs it, so a failure leaves the index as it was); `appendInPlace` writes a few
+ * rows into an installed index's spare capacity and links them there.
  */
 import { Arena } from './memory.js';
 import { createKernels, type Kernels, METRIC_L2 } from './kernels/wasm.js';
@@ -15,9 +15,8 @@ import { encodePQ, PQ_CENTROIDS, residuals, residualTerms } from './pq.js';
 import { type BuildWorkers, linkNodes } from './graph.js';
 import { fitsHalf, type IndexArrays, type IndexMeta, toHalf } from './persist.js';
 import type { IndexLayout } from './search.js';
-import type { ResolvedOptions } from './options.js';
+import { kernelMetric, type ResolvedOptions } from './options.js';
 import { hasBit } from './ids.js';
-import { kernelMetric } from './options.js';
 import type { ZoneLayout } from './zones.js';
 
 /** What a relayout changes. */

@@ -83,6 +83,7 @@ export class Searcher {
   private outIds!: Uint32Array;
   private outDist!: Float32Array;
   private exact = false;
+  private allowPtr = 0;
 
   constructor(kernels: Kernels, layout: IndexLayout) {
     this.kernels = kernels;
@@ -131,6 +132,8 @@ export class Searcher {
    * Deleted nodes and filters restrict searches through it.
    */
   set allow(bitsPtr: number) {
+    if (bitsPtr === this.allowPtr) return;
+    this.allowPtr = bitsPtr;
     this.kernels.arena.u32(this.ctx, CTX_FIELDS)[CTX.allow] = bitsPtr;
   }
 
@@ -226,9 +229,13 @@ export class Searcher {
    * (squared L2, or -dot) into outIds / outDist at `offset`, nearest first; returns how many.
    */
   run(k: number, opts: ResolvedSearchOptions, outIds: Uint32Array, outDist: Float32Array, offset: number): number {
-    const [, L, nProbe, groupProbe, scan, scanRatio, rerankCount] = this.plan(k, opts);
+    // plan()'s arguments, without its array: this runs once per query
+    const nProbe = Math.min(opts.nProbe, this.layout.nZones);
+    const L = Math.max(opts.ef, k);
+    this.ensure(L, nProbe, k);
     this.refreshViews();
-    const got = this.kernels.k.searchQuery(this.ctx, k, L, nProbe, groupProbe, scan, scanRatio, rerankCount);
+    const groupProbe = groupProbeFor(nProbe, this.exact ? 0 : this.layout.nGroups);
+    const got = this.kernels.k.searchQuery(this.ctx, k, L, nProbe, groupProbe, opts.scan, opts.scanRatio, Math.max(k, k * opts.rerank));
     for (let i = 0; i < got; i++) {
       outIds[offset + i] = this.outIds[i];
       outDist[offset + i] = this.outDist[i];
