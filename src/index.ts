@@ -352,7 +352,10 @@ export class ZGQIndex {
   async save(path: string): Promise<void> {
     const built = this.requireBuilt();
     const { meta, sections } = toSections(built.kernels, built.layout, built.ids, built.deleted, tailOf(built), this.options);
-    await platform.writeIndex(path, meta as unknown as Record<string, unknown>, sections);
+    // a snapshot of the index as it is now: removals and in-place adds may change it while the
+    // file is written, and the sections are views of its memory
+    const snapshot = sections.map((section) => ({ tag: section.tag, bytes: section.bytes.slice() }));
+    await platform.writeIndex(path, meta as unknown as Record<string, unknown>, snapshot);
   }
 
   /** Read an index written by `save`. Damaged or foreign files fail with CORRUPT_FILE. */

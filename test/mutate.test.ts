@@ -199,6 +199,16 @@ test('save and load round-trip a changed index exactly, tombstones included', as
     await loaded.compact();
     await index.compact();
     assert.deepEqual((await loaded.searchBatch(ds.queries, 10)).ids, (await index.searchBatch(ds.queries, 10)).ids);
+
+    // a save is a snapshot: removals and in-place adds made while it writes do not reach the file
+    const atSave = await index.searchBatch(ds.queries, 10);
+    const saving = index.save(path);
+    index.remove(Array.from(atSave.ids.subarray(0, 20)));
+    await index.add(rowsOf([4700]), [4700]);
+    await saving;
+    const snapshot = await ZGQIndex.load(path);
+    assert.deepEqual((await snapshot.searchBatch(ds.queries, 10)).ids, atSave.ids);
+    assert.ok(!snapshot.has(4700) && index.has(4700));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
