@@ -393,11 +393,12 @@ export class ZGQIndex {
 
   /**
    * Add vectors (Float32Array[count * dim]) under caller ids, one per vector. Each joins the zone
-   * whose centroid is nearest, is encoded with the trained PQ and linked into the graph; removed
-   * vectors are dropped in the same pass. An id already in the index is replaced: its old vector
-   * is removed and the new one added. Searches run on the previous index until the new one is
-   * complete; a failed add leaves the index unchanged. Each call re-lays out the whole index
-   * (O(n) copies): add in batches rather than one vector at a time.
+   * whose centroid is nearest, is encoded with the trained PQ and linked into the graph. An id
+   * already in the index is replaced: its old vector is removed and the new one added.
+   * Up to 256 vectors go in place when the index has room (stats().capacity), linked on this thread
+   * while no batch runs. Larger adds, and the first after a build or load, lay the index out afresh
+   * (one copy of it; removed vectors dropped; room kept for n / 16 more): searches run on the
+   * previous index until the new one is complete, and a failed add leaves the index unchanged.
    */
   async add(vectors: Float32Array, ids: Uint32Array | ArrayLike<number>, options: AddOptions = {}): Promise<void> {
     this.requireBuilt();
@@ -446,8 +447,8 @@ export class ZGQIndex {
 
   /**
    * Remove vectors by caller id. They are never returned again from the moment this returns; their
-   * memory is reclaimed and the graph around them repaired by the next compact() or add(). Ids not
-   * in the index are ignored. Returns how many vectors were removed.
+   * memory is reclaimed and the graph around them repaired by the next compact(), or by an add that
+   * lays the index out afresh. Ids not in the index are ignored. Returns how many were removed.
    */
   remove(ids: ArrayLike<number>): number {
     const built = this.requireBuilt();
