@@ -1,17 +1,12 @@
 /**
- * Node worker-thread pool for batch search (piscina). One pool per process, grown to the largest
- * thread count asked for; idle workers exit after a few seconds and never keep the process alive.
+ * Node worker-thread pool for batch search and graph linking (piscina). One pool per process, grown
+ * to the largest thread count asked for; idle workers exit after a few seconds and never keep the
+ * process alive. Thread defaults live in src/platform.ts.
  */
-import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import type { WorkerTask } from './worker.js';
 
 let pool: Piscina | null = null;
-
-/** CPUs this process may use. */
-export function defaultThreads(): number {
-  return availableParallelism();
-}
 
 function workerFile(): URL {
   // under tsx (tests, scripts) the sources are .ts; built, they are .js beside this file

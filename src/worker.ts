@@ -16,16 +16,6 @@ interface TaskBase {
   to: number;
 }
 
-/** Search queries [from, to) of a batch (assembly/query.ts searchRange). */
-export interface RangeTask extends TaskBase {
-  kind: 'searchRange';
-  queries: number;
-  /** k, L, nProbe, groupProbe, scan, scanRatio, rerankCount (see Searcher.plan). */
-  call: number[];
-  outIds: number;
-  outDist: number;
-}
-
 /**
  * Search the queries of a batch in slices of `step`, claimed from a shared counter (Int32 at
  * `counter`) until none are left: every lane, the calling thread's too, claims the next slice when
@@ -49,7 +39,7 @@ export interface BuildTask extends TaskBase {
   lanes: number;
 }
 
-export type WorkerTask = RangeTask | ClaimTask | BuildTask;
+export type WorkerTask = ClaimTask | BuildTask;
 
 /** Claim and search slices of the batch until it is done (see ClaimTask). */
 export function searchClaimed(k: KernelExports, memory: WebAssembly.Memory, task: Omit<ClaimTask, 'kind' | 'token' | 'memory' | 'module' | 'from' | 'to'>): void {
@@ -64,26 +54,29 @@ export function searchClaimed(k: KernelExports, memory: WebAssembly.Memory, task
 }
 
 const MAX_CACHED = 4;
-const instances = new Map<string, KernelExports>();
+/** Kernels per memory, with the memory's size when they were instantiated. */
+const instances = new Map<string, { kernels: KernelExports; bytes: number }>();
 
 function kernelsFor(task: TaskBase): KernelExports {
-  let kernels = instances.get(task.token);
-  if (!kernels) {
-    kernels = new WebAssembly.Instance(task.module, { env: { memory: task.memory } }).exports as unknown as KernelExports;
-    instances.set(task.token, kernels);
+  const bytes = task.memory.buffer.byteLength;
+  let cached = instances.get(task.token);
+  // A shared memory grown by the main thread reaches this thread's older instances asynchronously:
+  // until then they trap on the new pages. An instance on the memory as posted now sees them.
+  if (!cached || cached.bytes < bytes) {
+    const kernels = new WebAssembly.Instance(task.module, { env: { memory: task.memory } }).exports as unknown as KernelExports;
+    cached = { kernels, bytes };
+    instances.delete(task.token);
+    instances.set(task.token, cached);
     // drop the oldest memory so a long-lived pool does not pin every index it has seen
     if (instances.size > MAX_CACHED) instances.delete(instances.keys().next().value as string);
   }
-  return kernels;
+  return cached.kernels;
 }
 
 export default function runTask(task: WorkerTask): void {
   const k = kernelsFor(task);
   if (task.kind === 'searchClaim') {
     searchClaimed(k, task.memory, task);
-  } else if (task.kind === 'searchRange') {
-    const [kk, L, nProbe, groupProbe, scan, scanRatio, rerankCount] = task.call;
-    k.searchRange(task.ctx, task.queries, task.from, task.to, kk, L, nProbe, groupProbe, scan, scanRatio, rerankCount, task.outIds, task.outDist);
   } else if (task.kind === 'buildOut') {
     k.buildOut(task.ctx, task.from, task.to);
   } else {
