@@ -1,6 +1,6 @@
 // searchBatch on one and on two threads over the same queries, in one process: QPS of each and
 // the ratio (medians of alternating passes), with the results checked identical.
-//   node --import tsx bench/batch-threads.ts [siftsmall | synthetic] [passes]
+//   node --import tsx bench/batch-threads.ts [siftsmall | synthetic] [passes] [siftsmall batch size, default 5000]
 import { fileURLToPath } from 'node:url';
 import { ZGQIndex } from '../src/index.js';
 import { clusteredGaussian } from '../src/data/synthetic.js';
@@ -8,6 +8,7 @@ import { readFvecs } from '../src/data/vecs.js';
 
 const which = process.argv[2] ?? 'synthetic';
 const passes = Number(process.argv[3] ?? 7);
+const batchSize = Number(process.argv[4] ?? 5000);
 let base: Float32Array;
 let queries: Float32Array;
 let dim: number;
@@ -17,9 +18,9 @@ if (which === 'siftsmall') {
   const q = await readFvecs(dir + 'siftsmall_query.fvecs');
   dim = b.dim;
   base = b.data;
-  // the 100 SIFT queries, repeated to a batch of 5000
-  queries = new Float32Array(5000 * dim);
-  for (let i = 0; i < 5000; i++) queries.set(q.data.subarray((i % q.n) * dim, (i % q.n + 1) * dim), i * dim);
+  // the 100 SIFT queries, repeated to the batch size
+  queries = new Float32Array(batchSize * dim);
+  for (let i = 0; i < batchSize; i++) queries.set(q.data.subarray((i % q.n) * dim, (i % q.n + 1) * dim), i * dim);
 } else {
   const ds = clusteredGaussian({ n: 100000, nQueries: 10000, dim: 128, seed: 42 });
   ({ base, queries } = ds);
