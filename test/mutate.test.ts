@@ -75,6 +75,7 @@ test('adding 50% more, then removing 30%: recall stays within 0.02 of a fresh bu
   const freshKept = await freshRecall(kept, truthKept);
   const batch = await index.searchBatch(ds.queries, 10);
   assert.ok(!batch.ids.some((id) => goneSet.has(id)), 'removed ids are never returned');
+  assert.deepEqual((await index.searchBatch(ds.queries, 10, { threads: 1 })).ids, batch.ids, 'worker lanes skip removed nodes too');
   const one = index.search(ds.base.subarray(gone[0] * DIM, (gone[0] + 1) * DIM), 10);
   assert.ok(!one.ids.some((id) => goneSet.has(id)));
   const tomb = recallAtK(batch.ids, truthKept, NQ, 10, 10);
@@ -253,6 +254,10 @@ test('filtered search returns only allowed ids with recall >= 0.9 at 10% selecti
       const graph = recallAtK((await index.searchBatch(ds.queries, 10, { filter: set, ef: 16 })).ids, truth, NQ, 10, 10);
       assert.ok(graph >= 0.9, `graph search through the filter: recall@10 ${graph}`);
     }
+    // worker lanes see the filter as the calling thread does
+    const one = await index.searchBatch(ds.queries, 10, { filter: set, threads: 1 });
+    const two = await index.searchBatch(ds.queries, 10, { filter: set, threads: 2 });
+    assert.deepEqual(two.ids, one.ids, 'a filtered batch on 2 threads equals 1 thread');
     // one-at-a-time search agrees with the batch
     const single = index.search(ds.queries.subarray(0, DIM), 10, { filter: set });
     assert.deepEqual(single.ids, (await index.searchBatch(ds.queries.subarray(0, DIM), 10, { filter: set })).ids);
