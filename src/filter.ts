@@ -9,7 +9,7 @@
  * allowed nodes is cheaper and exact.
  */
 import { ZGQError } from './errors.js';
-import { hasBit, type IdLookup, setBit } from './ids.js';
+import { hasBit, type IdLookup, popcount8, setBit } from './ids.js';
 
 /**
  * Which ids a search may return: an allow-list (a Set or an array of ids), a predicate on the id,
@@ -114,12 +114,6 @@ export function compileFilter(filter: SearchFilter, target: FilterTarget, bits: 
     throw new ZGQError('INVALID_ARGUMENT', 'filter must be a Set of ids, an array of ids, a function (id) => boolean or a prepared filter');
   }
   return allowed;
-}
-
-function popcount8(b: number): number {
-  b = b - ((b >> 1) & 0x55);
-  b = (b & 0x33) + ((b >> 2) & 0x33);
-  return (b + (b >> 4)) & 0x0f;
 }
 
 /** The allowed nodes of a bitmap over n nodes, ascending, into `out`; returns how many. */

@@ -63,3 +63,18 @@ export function hasBit(bits: Uint8Array, node: number): boolean {
 export function setBit(bits: Uint8Array, node: number): void {
   bits[node >> 3] |= 1 << (node & 7);
 }
+
+/** Set bits of one byte. */
+export function popcount8(b: number): number {
+  b = b - ((b >> 1) & 0x55);
+  b = (b & 0x33) + ((b >> 2) & 0x33);
+  return (b + (b >> 4)) & 0x0f;
+}
+
+/** Set bits among the first n of a bitmap. */
+export function countBits(bits: Uint8Array, n: number): number {
+  let count = 0;
+  for (let i = 0; i < n >> 3; i++) count += popcount8(bits[i]);
+  if (n & 7) count += popcount8(bits[n >> 3] & ((1 << (n & 7)) - 1));
+  return count;
+}

@@ -13,9 +13,9 @@ import { encodePQ, PQ_CENTROIDS, residuals, residualTerms, trainPQ } from './pq.
 import { type BuildWorkers, buildGraph } from './graph.js';
 import { type IndexLayout, Searcher } from './search.js';
 import { fitsHalf, fromContainer, install, type IndexArrays, type IndexMeta, metaOf, toHalf, toSections, viewArrays } from './persist.js';
-import { hasBit, IdLookup, setBit } from './ids.js';
+import { countBits, hasBit, IdLookup, setBit } from './ids.js';
 import { compileFilter, type FilterTarget, listAllowed, MAX_WIDEN, planFiltered, PreparedFilter, type SearchFilter } from './filter.js';
-import { appendInPlace, countBits, relayout } from './mutate.js';
+import { appendInPlace, relayout } from './mutate.js';
 import { decodeContainer, type DecodedContainer, encodeContainer } from './format.js';
 import { type ParallelInfo, platform } from './platform.js';
 import { searchClaimed } from './worker.js';
@@ -137,13 +137,16 @@ interface Built {
   batch: { capacity: number; queries: number; outIds: number; outDist: number; counter: number };
   /** Names this index's memory to worker threads. */
   token: string;
-  /** Uint8Array[ceil(capacity / 8)]: removed nodes (bit set), or null while none are. */
+  /**
+   * Uint8Array[ceil(capacity / 8)]: removed nodes (bit set), or null while none are. A view of the
+   * arena at deletedBitsPtr (the memory is shared, so the view stays valid when it grows), read by
+   * the in-place linking kernels as it is.
+   */
   deleted: Uint8Array | null;
+  deletedBitsPtr: number;
   deletedCount: number;
   /** Arena bitmap of the nodes searches may return (bit set: not removed), or 0 while none are removed. */
   liveBitsPtr: number;
-  /** Arena copy of `deleted` for in-place adds (made on first use). */
-  removedBitsPtr: number;
   /** Caller id -> node, made on first use. */
   lookup: IdLookup | null;
   /** Filter scratch in the arena, made on first use: a bitmap each for search() and batches, a node list. */
@@ -666,7 +669,8 @@ function ensureRemovedBits(built: Built): { deleted: Uint8Array; live: Uint8Arra
   const bytes = (capacity + 7) >> 3;
   const { arena } = built.kernels;
   if (!built.deleted) {
-    built.deleted = new Uint8Array(bytes);
+    built.deletedBitsPtr = arena.alloc(bytes);
+    built.deleted = arena.u8(built.deletedBitsPtr, bytes).fill(0);
     built.liveBitsPtr = arena.alloc(bytes);
     const live = arena.u8(built.liveBitsPtr, bytes).fill(0);
     for (let i = 0; i < n; i++) setBit(live, i);
@@ -694,15 +698,7 @@ async function appendNodes(built: Built, rows: Float32Array, ids: Uint32Array, o
     const live = built.kernels.arena.u8(built.liveBitsPtr, (lay.capacity + 7) >> 3);
     for (let i = from; i < from + count; i++) setBit(live, i);
   }
-  // the kernels read removed nodes as a bitmap in the arena: the complement of the live one
-  let deletedPtr = 0;
-  if (built.deletedCount > 0) {
-    const bytes = (lay.capacity + 7) >> 3;
-    built.removedBitsPtr ||= built.kernels.arena.alloc(bytes);
-    built.kernels.arena.u8(built.removedBitsPtr, bytes).set(built.deleted!);
-    deletedPtr = built.removedBitsPtr;
-  }
-  const { zones, linked } = appendInPlace(built.kernels, lay, rows, options, deletedPtr);
+  const { zones, linked } = appendInPlace(built.kernels, lay, rows, options, built.deletedCount > 0 ? built.deletedBitsPtr : 0);
   built.tailZones.set(zones, from - built.zoned);
   built.version = {};
   await linked;
@@ -835,7 +831,7 @@ function installBuilt(meta: IndexMeta, arrays: IndexArrays, capacity = meta.n): 
     kernels, layout, searcher: new Searcher(kernels, layout), ids, zoneStart: arrays.zoneStart.slice(), tailZones, zoned: meta.zoned,
     version: {}, dataBytes, workerSearchers: [], batch: { capacity: 0, queries: 0, outIds: 0, outDist: 0, counter: 0 },
     token: `zgq-${nextToken++}-${Math.random().toString(36).slice(2)}`,
-    deleted: null, deletedCount: 0, liveBitsPtr: 0, removedBitsPtr: 0, lookup: null, filterScratch: { searchBits: 0, batchBits: 0, list: 0 },
+    deleted: null, deletedBitsPtr: 0, deletedCount: 0, liveBitsPtr: 0, lookup: null, filterScratch: { searchBits: 0, batchBits: 0, list: 0 },
   };
   const removed = arrays.deleted ? countBits(arrays.deleted, layout.n) : 0;
   if (removed > 0) {

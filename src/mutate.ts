@@ -16,7 +16,7 @@ import { type BuildWorkers, linkNodes } from './graph.js';
 import { fitsHalf, type IndexArrays, type IndexMeta, toHalf } from './persist.js';
 import type { IndexLayout } from './search.js';
 import { kernelMetric, type ResolvedOptions } from './options.js';
-import { hasBit } from './ids.js';
+import { countBits, hasBit } from './ids.js';
 import type { ZoneLayout } from './zones.js';
 
 /** What a relayout changes. */
@@ -61,15 +61,9 @@ export async function relayout(meta: IndexMeta, current: IndexArrays, change: Ch
     arena.release(mark);
   }
 
-  // zones of the added rows
-  const addedZone = new Uint32Array(added);
-  if (added > 0) {
-    const mark = arena.mark();
-    const nearestPtr = arena.alloc(added * 4);
-    assignInArena(kernels, arena.allocFrom(change.vectors), added, dim, dim, current.centroids, nZones, nearestPtr, arena.alloc(added * 4));
-    addedZone.set(arena.u32(nearestPtr, added));
-    arena.release(mark);
-  }
+  // zones, codes and node terms of the added rows
+  const q = quantizeRows(kernels, change.vectors, current.centroids, current.codebooks, dim, m, meta.residual, metric);
+  const addedZone = q.zones;
 
   // the new zone-contiguous order: each zone's surviving nodes (those laid out in it, then those
   // appended to it), then its added rows; empty zones go
@@ -106,18 +100,13 @@ export async function relayout(meta: IndexMeta, current: IndexArrays, change: Ch
     if (meta.residual) vecTerm[t] = current.vecTerm[i];
   }
   if (added > 0) {
-    const rows = change.vectors;
-    const pqInput = meta.residual ? residuals(rows, addedZone, current.centroids, dim) : rows;
-    const addedCodes = new Uint8Array(added * m);
-    encodePQ(kernels, pqInput, added, dim, m, current.codebooks, addedCodes);
-    const terms = meta.residual ? residualTerms(current.codebooks, addedCodes, addedZone, current.centroids, added, dim, m, metric) : null;
-    const stored = half ? encodeRows(kernels, rows) : rows;
+    const stored = half ? encodeRows(kernels, change.vectors) : change.vectors;
     for (let j = 0; j < added; j++) {
       const t = addedTo[j];
       vectors.set(stored.subarray(j * dim, (j + 1) * dim), t * dim);
-      codes.set(addedCodes.subarray(j * m, (j + 1) * m), t * m);
+      codes.set(q.codes.subarray(j * m, (j + 1) * m), t * m);
       ids[t] = change.ids[j];
-      if (terms) vecTerm[t] = terms[j];
+      if (meta.residual) vecTerm[t] = q.terms[j];
     }
   }
   const vectorsPtr = arena.allocFrom(vectors);
@@ -193,13 +182,6 @@ export async function relayout(meta: IndexMeta, current: IndexArrays, change: Ch
   };
 }
 
-/** Number of set bits among the first n of a bitmap. */
-export function countBits(bits: Uint8Array, n: number): number {
-  let count = 0;
-  for (let i = 0; i < n; i++) if (hasBit(bits, i)) count++;
-  return count;
-}
-
 /** Repair (assembly/mutate.ts) every live node that links to a deleted one. */
 function repair(
   kernels: Kernels, vectorsPtr: number, half: boolean, adjacencyPtr: number, deleted: Uint8Array, n: number,
@@ -243,6 +225,33 @@ function nearestMember(kernels: Kernels, vectorsPtr: number, half: boolean, c: F
   } finally {
     arena.release(mark);
   }
+}
+
+/**
+ * What new rows need besides their vectors: the zone whose centroid is nearest (squared L2, as the
+ * zones were trained), PQ codes of the row (of its residual from that centroid under residual PQ)
+ * and, under residual PQ, the node term (residualTerms).
+ */
+function quantizeRows(
+  kernels: Kernels, rows: Float32Array, centroids: Float32Array, codebooks: Float32Array,
+  dim: number, m: number, residual: boolean, metric: number,
+): { zones: Uint32Array; codes: Uint8Array; terms: Float32Array } {
+  const { arena } = kernels;
+  const count = rows.length / dim;
+  const zones = new Uint32Array(count);
+  const codes = new Uint8Array(count * m);
+  if (count === 0) return { zones, codes, terms: new Float32Array(0) };
+  const mark = arena.mark();
+  try {
+    const nearestPtr = arena.alloc(count * 4);
+    assignInArena(kernels, arena.allocFrom(rows), count, dim, dim, centroids, centroids.length / dim, nearestPtr, arena.alloc(count * 4));
+    zones.set(arena.u32(nearestPtr, count));
+  } finally {
+    arena.release(mark);
+  }
+  encodePQ(kernels, residual ? residuals(rows, zones, centroids, dim) : rows, count, dim, m, codebooks, codes);
+  const terms = residual ? residualTerms(codebooks, codes, zones, centroids, count, dim, m, metric) : new Float32Array(0);
+  return { zones, codes, terms };
 }
 
 /** Float32 copy of binary16 rows. */
@@ -308,28 +317,14 @@ export function appendInPlace(
   const centroids = arena.f32(lay.centroidsPtr, nZones * dim).slice();
   const codebooks = arena.f32(lay.codebooksPtr, PQ_CENTROIDS * dim).slice();
 
-  const zoneOf = new Uint32Array(count);
-  {
-    const mark = arena.mark();
-    const nearestPtr = arena.alloc(count * 4);
-    assignInArena(kernels, arena.allocFrom(rows), count, dim, dim, centroids, nZones, nearestPtr, arena.alloc(count * 4));
-    zoneOf.set(arena.u32(nearestPtr, count));
-    arena.release(mark);
-  }
-  const codes = new Uint8Array(count * m);
-  encodePQ(kernels, lay.residual ? residuals(rows, zoneOf, centroids, dim) : rows, count, dim, m, codebooks, codes);
+  const { zones: zoneOf, codes, terms } = quantizeRows(kernels, rows, centroids, codebooks, dim, m, lay.residual, lay.metric);
   arena.u8(lay.codesPtr + from * m, count * m).set(codes);
   if (lay.residual) {
-    arena.f32(lay.vecTermPtr + from * 4, count).set(residualTerms(codebooks, codes, zoneOf, centroids, count, dim, m, lay.metric));
+    arena.f32(lay.vecTermPtr + from * 4, count).set(terms);
     arena.u32(lay.zoneOfPtr + from * 4, count).set(zoneOf);
   }
-  if (lay.halfStorage) {
-    const mark = arena.mark();
-    kernels.k.encodeHalf(arena.allocFrom(rows), lay.vectorsPtr + from * dim * 2, rows.length);
-    arena.release(mark);
-  } else {
-    arena.f32(lay.vectorsPtr + from * dim * 4, rows.length).set(rows);
-  }
+  if (lay.halfStorage) arena.u16(lay.vectorsPtr + from * dim * 2, rows.length).set(encodeRows(kernels, rows));
+  else arena.f32(lay.vectorsPtr + from * dim * 4, rows.length).set(rows);
   lay.n += count;
 
   const order = new Uint32Array(count);

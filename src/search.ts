@@ -143,7 +143,11 @@ export class Searcher {
    */
   runListed(k: number, idsPtr: number, count: number, outIds: Uint32Array, outDist: Float32Array, offset: number): number {
     this.refreshViews();
-    const got = this.kernels.k.searchListed(this.ctx, idsPtr, count, k);
+    return this.copyOut(this.kernels.k.searchListed(this.ctx, idsPtr, count, k), outIds, outDist, offset);
+  }
+
+  /** The first `got` results of the context's out buffers into the caller's arrays at `offset`. */
+  private copyOut(got: number, outIds: Uint32Array, outDist: Float32Array, offset: number): number {
     for (let i = 0; i < got; i++) {
       outIds[offset + i] = this.outIds[i];
       outDist[offset + i] = this.outDist[i];
@@ -236,10 +240,6 @@ export class Searcher {
     this.refreshViews();
     const groupProbe = groupProbeFor(nProbe, this.exact ? 0 : this.layout.nGroups);
     const got = this.kernels.k.searchQuery(this.ctx, k, L, nProbe, groupProbe, opts.scan, opts.scanRatio, Math.max(k, k * opts.rerank));
-    for (let i = 0; i < got; i++) {
-      outIds[offset + i] = this.outIds[i];
-      outDist[offset + i] = this.outDist[i];
-    }
-    return got;
+    return this.copyOut(got, outIds, outDist, offset);
   }
 }
