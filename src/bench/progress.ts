@@ -58,3 +58,26 @@ export function terminalProgress(stream: NodeJS.WriteStream = process.stderr): P
 export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
+
+/**
+ * Insert rows [0, n) in chunks: `prepare(from, to)` readies a chunk untimed (converting rows to the
+ * peer's format is not build time) and returns its insertion, which is timed. Updates `bar`,
+ * yields between chunks and stops the bar at the end; returns the seconds spent inserting.
+ */
+export async function timedChunks(n: number, bar: ProgressTask, prepare: (from: number, to: number) => () => void, chunk = 2000): Promise<number> {
+  let seconds = 0;
+  try {
+    for (let from = 0; from < n; from += chunk) {
+      const to = Math.min(n, from + chunk);
+      const insert = prepare(from, to);
+      const t = performance.now();
+      insert();
+      seconds += (performance.now() - t) / 1000;
+      bar.update(to);
+      await yieldToEventLoop();
+    }
+  } finally {
+    bar.stop();
+  }
+  return seconds;
+}

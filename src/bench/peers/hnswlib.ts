@@ -5,7 +5,7 @@
 import { statSync, unlinkSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { yieldToEventLoop } from '../progress.js';
+import { timedChunks } from '../progress.js';
 import type { LibraryInfo } from '../types.js';
 import { loadPackage } from './load.js';
 import type { Peer, PeerContext, PeerIndex } from './types.js';
@@ -58,22 +58,12 @@ export function hnswlibPeer(): Peer {
       const { ds, k, progress } = ctx;
       const index = new mod!.HierarchicalNSW('l2', ds.dim);
       index.initIndex(ds.nBase, HNSW_M, HNSW_EF_CONSTRUCTION, 100);
-      const bar = progress.task('build hnswlib-node', ds.nBase);
-      const chunk = 2000;
-      let seconds = 0;
-      try {
-        for (let from = 0; from < ds.nBase; from += chunk) {
-          const to = Math.min(ds.nBase, from + chunk);
-          const rows = toArrays(ds.base, from, to, ds.dim); // conversion is not build time
-          const t = performance.now();
+      const seconds = await timedChunks(ds.nBase, progress.task('build hnswlib-node', ds.nBase), (from, to) => {
+        const rows = toArrays(ds.base, from, to, ds.dim);
+        return () => {
           for (let i = from; i < to; i++) index.addPoint(rows[i - from], i);
-          seconds += (performance.now() - t) / 1000;
-          bar.update(to);
-          await yieldToEventLoop();
-        }
-      } finally {
-        bar.stop();
-      }
+        };
+      });
       await mkdir(ctx.cacheDir, { recursive: true });
       const file = join(ctx.cacheDir, `hnswlib-${ds.name}-${process.pid}.bin`);
       index.writeIndexSync(file);

@@ -6,7 +6,7 @@
 import { existsSync, statSync, unlinkSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { yieldToEventLoop } from '../progress.js';
+import { timedChunks } from '../progress.js';
 import type { LibraryInfo } from '../types.js';
 import { loadPackage } from './load.js';
 import { queryViews } from './queries.js';
@@ -62,23 +62,11 @@ export function usearchPeer(batchThreads: number[]): Peer {
     async build(ctx: PeerContext): Promise<PeerIndex[]> {
       const { ds, k, progress } = ctx;
       const built = make(ds.dim, 64);
-      const bar = progress.task('build usearch', ds.nBase);
-      const chunk = 2000;
-      let seconds = 0;
-      try {
-        for (let from = 0; from < ds.nBase; from += chunk) {
-          const to = Math.min(ds.nBase, from + chunk);
-          const keys = new BigUint64Array(to - from);
-          for (let i = from; i < to; i++) keys[i - from] = BigInt(i);
-          const t = performance.now();
-          built.add(keys, ds.base.subarray(from * ds.dim, to * ds.dim), 1);
-          seconds += (performance.now() - t) / 1000;
-          bar.update(to);
-          await yieldToEventLoop();
-        }
-      } finally {
-        bar.stop();
-      }
+      const seconds = await timedChunks(ds.nBase, progress.task('build usearch', ds.nBase), (from, to) => {
+        const keys = new BigUint64Array(to - from);
+        for (let i = from; i < to; i++) keys[i - from] = BigInt(i);
+        return () => built.add(keys, ds.base.subarray(from * ds.dim, to * ds.dim), 1);
+      });
       await mkdir(ctx.cacheDir, { recursive: true });
       const file = join(ctx.cacheDir, `usearch-${ds.name}-${process.pid}.usearch`);
       built.save(file);
