@@ -130,42 +130,40 @@ export function linkBack(
   }
 }
 
-// Build context: u32 fields written by src/graph.ts (keep in step with BCTX there). Index arrays are
-// shared; visited, epoch and scratch belong to one lane (thread).
-const B_VECTORS: i32 = 0;
-const B_DIM: i32 = 1;
-const B_METRIC: i32 = 2;
-const B_ADJACENCY: i32 = 3;
-const B_DEGREE: i32 = 4;
-const B_L: i32 = 5;
-const B_ALPHA: i32 = 6; // f32 bits
-const B_CENTROIDS: i32 = 7;
-const B_N_ZONES: i32 = 8;
-const B_GROUP_CENTROIDS: i32 = 9;
-const B_GROUP_START: i32 = 10;
-const B_N_GROUPS: i32 = 11;
-const B_GROUP_PROBE: i32 = 12;
-const B_PROBE: i32 = 13;
-const B_ZONE_ENTRY: i32 = 14;
-const B_ZONE_START: i32 = 15;
-const B_ZONE_OF: i32 = 16;
-const B_PER_ZONE: i32 = 17;
-const B_ORDER: i32 = 18;
-const B_N: i32 = 19;
-const B_VISITED: i32 = 20;
-const B_EPOCH: i32 = 21;
-const B_SCRATCH: i32 = 22;
-const B_ENTRIES: i32 = 23;
-const B_ZONE_IDS: i32 = 24;
-const B_ZONE_DIST: i32 = 25;
-const B_GROUP_SCRATCH: i32 = 26;
-const B_HALF: i32 = 27;
-const B_DELETED: i32 = 28;
-
-// @ts-ignore: decorator
-@inline
-function bget(ctx: usize, field: i32): u32 {
-  return load<u32>(ctx + (<usize>field << 2));
+// Build context: a block of u32 fields (alpha: f32 bits) written by src/graph.ts, in this order
+// (keep in step with BCTX there). Index arrays are shared; visited, epoch and scratch belong to one
+// lane (thread). Read in place: an unmanaged class is a typed view of the block, no copy.
+@unmanaged
+class BuildContext {
+  vectors: u32;
+  dim: i32;
+  metric: i32;
+  adjacency: u32;
+  degree: i32;
+  L: i32;
+  alpha: f32;
+  centroids: u32;
+  nZones: i32;
+  groupCentroids: u32;
+  groupStart: u32;
+  nGroups: i32;
+  groupProbe: i32;
+  probe: i32;
+  zoneEntry: u32;
+  zoneStart: u32;
+  zoneOf: u32;
+  perZone: u32;
+  order: u32;
+  n: u32;
+  visited: u32;
+  epoch: u32;
+  scratch: u32;
+  entries: u32;
+  zoneIds: u32;
+  zoneDist: u32;
+  groupScratch: u32;
+  half: u32;
+  deleted: u32;
 }
 
 /**
@@ -173,27 +171,22 @@ function bget(ctx: usize, field: i32): u32 {
  * zones (per-zone graphs: its own zone's medoid, candidates limited to its zone).
  */
 export function buildOut(ctx: usize, from: i32, to: i32): void {
-  const vectors = <usize>bget(ctx, B_VECTORS);
-  const dim = <i32>bget(ctx, B_DIM);
-  const metric = <i32>bget(ctx, B_METRIC);
-  const adjacency = <usize>bget(ctx, B_ADJACENCY);
-  const R = <i32>bget(ctx, B_DEGREE);
-  const L = <i32>bget(ctx, B_L);
-  const alpha = reinterpret<f32>(bget(ctx, B_ALPHA));
-  const order = <usize>bget(ctx, B_ORDER);
-  const n = bget(ctx, B_N);
-  const visited = <usize>bget(ctx, B_VISITED);
-  const scratch = <usize>bget(ctx, B_SCRATCH);
-  const entries = <usize>bget(ctx, B_ENTRIES);
-  const zoneIds = <usize>bget(ctx, B_ZONE_IDS);
-  const zoneEntry = <usize>bget(ctx, B_ZONE_ENTRY);
-  const zoneStart = <usize>bget(ctx, B_ZONE_START);
-  const perZone = bget(ctx, B_PER_ZONE) != 0;
-  const half = bget(ctx, B_HALF) != 0;
-  const deleted = <usize>bget(ctx, B_DELETED);
-  let epoch = bget(ctx, B_EPOCH);
+  const c = changetype<BuildContext>(ctx);
+  const vectors = <usize>c.vectors;
+  const dim = c.dim;
+  const R = c.degree;
+  const L = c.L;
+  const n = c.n;
+  const visited = <usize>c.visited;
+  const scratch = <usize>c.scratch;
+  const entries = <usize>c.entries;
+  const zoneIds = <usize>c.zoneIds;
+  const zoneEntry = <usize>c.zoneEntry;
+  const zoneStart = <usize>c.zoneStart;
+  const half = c.half != 0;
+  let epoch = c.epoch;
   for (let i = from; i < to; i++) {
-    const node = load<u32>(order + (<usize>i << 2));
+    const node = load<u32>(<usize>c.order + (<usize>i << 2));
     epoch++;
     if (epoch == 65536) {
       memory.fill(visited, 0, <usize>n << 1);
@@ -202,8 +195,8 @@ export function buildOut(ctx: usize, from: i32, to: i32): void {
     let lo: u32 = 0;
     let hi: u32 = n;
     let nEntries: i32;
-    if (perZone) {
-      const z = load<u32>(<usize>bget(ctx, B_ZONE_OF) + (<usize>node << 2));
+    if (c.perZone != 0) {
+      const z = load<u32>(<usize>c.zoneOf + (<usize>node << 2));
       lo = load<u32>(zoneStart + (<usize>z << 2));
       hi = load<u32>(zoneStart + (<usize>(z + 1) << 2));
       const medoid = load<u32>(zoneEntry + (<usize>z << 2));
@@ -214,34 +207,31 @@ export function buildOut(ctx: usize, from: i32, to: i32): void {
       // decodes it there again)
       const scratchRow = scratch + (<usize>L << 3) + (<usize>(R + 1) << 3);
       nEntries = selectZones(
-        rowAsFloat(vectors, node, dim, half, scratchRow), <usize>bget(ctx, B_CENTROIDS), <i32>bget(ctx, B_N_ZONES), dim, metric,
-        <usize>bget(ctx, B_GROUP_CENTROIDS), <usize>bget(ctx, B_GROUP_START), <i32>bget(ctx, B_N_GROUPS),
-        <i32>bget(ctx, B_GROUP_PROBE), <i32>bget(ctx, B_PROBE), zoneIds, <usize>bget(ctx, B_ZONE_DIST),
-        <usize>bget(ctx, B_GROUP_SCRATCH),
+        rowAsFloat(vectors, node, dim, half, scratchRow), <usize>c.centroids, c.nZones, dim, c.metric,
+        <usize>c.groupCentroids, <usize>c.groupStart, c.nGroups, c.groupProbe, c.probe, zoneIds, <usize>c.zoneDist,
+        <usize>c.groupScratch,
       );
       for (let e = 0; e < nEntries; e++) {
         const z = load<u32>(zoneIds + (<usize>e << 2));
         store<u32>(entries + (<usize>e << 2), load<u32>(zoneEntry + (<usize>z << 2)));
       }
     }
-    linkOut(node, vectors, dim, metric, adjacency, R, entries, nEntries, L, alpha, visited, <u16>epoch, scratch, lo, hi, half, deleted);
+    linkOut(
+      node, vectors, dim, c.metric, <usize>c.adjacency, R, entries, nEntries, L, c.alpha, visited, <u16>epoch, scratch, lo, hi,
+      half, <usize>c.deleted,
+    );
   }
-  store<u32>(ctx + (<usize>B_EPOCH << 2), epoch);
+  c.epoch = epoch;
 }
 
 /** linkBack for the nodes order[from..to), in order, for this lane's targets. */
 export function buildBack(ctx: usize, from: i32, to: i32, lane: u32, lanes: u32): void {
-  const vectors = <usize>bget(ctx, B_VECTORS);
-  const dim = <i32>bget(ctx, B_DIM);
-  const metric = <i32>bget(ctx, B_METRIC);
-  const adjacency = <usize>bget(ctx, B_ADJACENCY);
-  const R = <i32>bget(ctx, B_DEGREE);
-  const L = <i32>bget(ctx, B_L);
-  const alpha = reinterpret<f32>(bget(ctx, B_ALPHA));
-  const order = <usize>bget(ctx, B_ORDER);
-  const scratch = <usize>bget(ctx, B_SCRATCH);
-  const half = bget(ctx, B_HALF) != 0;
+  const c = changetype<BuildContext>(ctx);
+  const order = <usize>c.order;
   for (let i = from; i < to; i++) {
-    linkBack(load<u32>(order + (<usize>i << 2)), vectors, dim, metric, adjacency, R, L, alpha, scratch, lane, lanes, half);
+    linkBack(
+      load<u32>(order + (<usize>i << 2)), <usize>c.vectors, c.dim, c.metric, <usize>c.adjacency, c.degree, c.L, c.alpha,
+      <usize>c.scratch, lane, lanes, c.half != 0,
+    );
   }
 }

@@ -71,7 +71,7 @@ const MIN_PARALLEL_BATCH = 64;
 
 /**
  * Fields of a build context block (u32 each) read by assembly/graph.ts buildOut / buildBack.
- * Keep in step with the B_* constants there.
+ * Keep in step with class BuildContext there (same order).
  */
 const BCTX = {
   vectors: 0, dim: 1, metric: 2, adjacency: 3, degree: 4, L: 5, alpha: 6, centroids: 7, nZones: 8,
