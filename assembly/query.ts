@@ -7,54 +7,46 @@ import { selectZones, searchPq, rerank } from './search';
 import { pqLut, LUT_IP, LUT_L2, LUT_RESIDUAL_L2 } from './pq';
 import { METRIC_L2 } from './distance';
 
-// Context fields (u32 each). Keep in step with CTX in src/search.ts.
-const N: i32 = 0;
-const DIM: i32 = 1;
-const METRIC: i32 = 2;
-const M: i32 = 3;
-const DEGREE: i32 = 4;
-const N_ZONES: i32 = 5;
-const N_GROUPS: i32 = 6;
-const RESIDUAL: i32 = 7;
-const HALF: i32 = 8;
-const VECTORS: i32 = 9;
-const CODES: i32 = 10;
-const ADJACENCY: i32 = 11;
-const CODEBOOKS_T: i32 = 12;
-const CODEBOOK_NORMS: i32 = 13;
-const CENTROIDS: i32 = 14;
-const ZONE_START: i32 = 15;
-const ZONE_ENTRY: i32 = 16;
-const GROUP_CENTROIDS: i32 = 17;
-const GROUP_START: i32 = 18;
-const ZONE_OF: i32 = 19;
-const VEC_TERM: i32 = 20;
-const QUERY: i32 = 21;
-const LUT: i32 = 22;
-const VISITED: i32 = 23;
-const EPOCH: i32 = 24;
-const ZONE_TERM: i32 = 25;
-const ZONE_TAG: i32 = 26;
-const POOL_DIST: i32 = 27;
-const POOL_IDS: i32 = 28;
-const ZONE_IDS: i32 = 29;
-const ZONE_DIST: i32 = 30;
-const ENTRIES: i32 = 31;
-const GROUP_SCRATCH: i32 = 32;
-const OUT_IDS: i32 = 33;
-const OUT_DIST: i32 = 34;
-const ALLOW: i32 = 35;
-
-// @ts-ignore: decorator
-@inline
-function get(ctx: usize, field: i32): u32 {
-  return load<u32>(ctx + (<usize>field << 2));
-}
-
-// @ts-ignore: decorator
-@inline
-function ptr(ctx: usize, field: i32): usize {
-  return <usize>load<u32>(ctx + (<usize>field << 2));
+// The per-thread context block: u32 fields written by src/search.ts, in this order (keep in step
+// with CTX there). Read in place: an unmanaged class is a typed view of the block, no copy.
+@unmanaged
+class SearchContext {
+  n: u32;
+  dim: u32;
+  metric: u32;
+  m: u32;
+  degree: u32;
+  nZones: u32;
+  nGroups: u32;
+  residual: u32;
+  half: u32;
+  vectors: u32;
+  codes: u32;
+  adjacency: u32;
+  codebooksT: u32;
+  codebookNorms: u32;
+  centroids: u32;
+  zoneStart: u32;
+  zoneEntry: u32;
+  groupCentroids: u32;
+  groupStart: u32;
+  zoneOf: u32;
+  vecTerm: u32;
+  query: u32;
+  lut: u32;
+  visited: u32;
+  epoch: u32;
+  zoneTerm: u32;
+  zoneTag: u32;
+  poolDist: u32;
+  poolIds: u32;
+  zoneIds: u32;
+  zoneDist: u32;
+  entries: u32;
+  groupScratch: u32;
+  outIds: u32;
+  outDist: u32;
+  allow: u32;
 }
 
 /**
@@ -67,23 +59,24 @@ function ptr(ctx: usize, field: i32): usize {
 export function searchQuery(
   ctx: usize, k: i32, L: i32, nProbe: i32, groupProbe: i32, scan: i32, scanRatio: f32, rerankCount: i32,
 ): i32 {
-  const q = ptr(ctx, QUERY);
-  const dim = <i32>get(ctx, DIM);
-  const metric = <i32>get(ctx, METRIC);
-  const m = <i32>get(ctx, M);
-  const nZones = <i32>get(ctx, N_ZONES);
-  const residual = get(ctx, RESIDUAL) != 0;
-  const zoneIds = ptr(ctx, ZONE_IDS);
-  const zoneDist = ptr(ctx, ZONE_DIST);
-  const entries = ptr(ctx, ENTRIES);
-  const allow = ptr(ctx, ALLOW);
+  const c = changetype<SearchContext>(ctx);
+  const q = <usize>c.query;
+  const dim = <i32>c.dim;
+  const metric = <i32>c.metric;
+  const m = <i32>c.m;
+  const nZones = <i32>c.nZones;
+  const residual = c.residual != 0;
+  const zoneIds = <usize>c.zoneIds;
+  const zoneDist = <usize>c.zoneDist;
+  const entries = <usize>c.entries;
+  const allow = <usize>c.allow;
 
   const found = selectZones(
-    q, ptr(ctx, CENTROIDS), nZones, dim, metric,
-    ptr(ctx, GROUP_CENTROIDS), ptr(ctx, GROUP_START), <i32>get(ctx, N_GROUPS), groupProbe,
-    nProbe, zoneIds, zoneDist, ptr(ctx, GROUP_SCRATCH),
+    q, <usize>c.centroids, nZones, dim, metric,
+    <usize>c.groupCentroids, <usize>c.groupStart, <i32>c.nGroups, groupProbe,
+    nProbe, zoneIds, zoneDist, <usize>c.groupScratch,
   );
-  const zoneEntry = ptr(ctx, ZONE_ENTRY);
+  const zoneEntry = <usize>c.zoneEntry;
   for (let i = 0; i < found; i++) {
     const z = load<u32>(zoneIds + (<usize>i << 2));
     store<u32>(entries + (<usize>i << 2), load<u32>(zoneEntry + (<usize>z << 2)));
@@ -91,34 +84,34 @@ export function searchQuery(
   let nScan = scan < found ? scan : found;
   if (nScan > 1 && metric == METRIC_L2) {
     const bound = load<f32>(zoneDist) * scanRatio;
-    let c = 1;
-    while (c < nScan && load<f32>(zoneDist + (<usize>c << 2)) <= bound) c++;
-    nScan = c;
+    let near = 1;
+    while (near < nScan && load<f32>(zoneDist + (<usize>near << 2)) <= bound) near++;
+    nScan = near;
   }
 
   const lutMode = metric == METRIC_L2 ? (residual ? LUT_RESIDUAL_L2 : LUT_L2) : LUT_IP;
-  const lut = ptr(ctx, LUT);
-  pqLut(q, ptr(ctx, CODEBOOKS_T), ptr(ctx, CODEBOOK_NORMS), dim, m, lutMode, lut);
+  const lut = <usize>c.lut;
+  pqLut(q, <usize>c.codebooksT, <usize>c.codebookNorms, dim, m, lutMode, lut);
 
   // visited tags and zone-term tags share the epoch; clear both when it wraps
-  let epoch = get(ctx, EPOCH) + 1;
+  let epoch = c.epoch + 1;
   if (epoch == 65536) {
-    memory.fill(ptr(ctx, VISITED), 0, <usize>get(ctx, N) << 1);
-    if (residual) memory.fill(ptr(ctx, ZONE_TAG), 0, <usize>nZones << 1);
+    memory.fill(<usize>c.visited, 0, <usize>c.n << 1);
+    if (residual) memory.fill(<usize>c.zoneTag, 0, <usize>nZones << 1);
     epoch = 1;
   }
-  store<u32>(ctx + (<usize>EPOCH << 2), epoch);
+  c.epoch = epoch;
 
   const pool = searchPq(
-    lut, ptr(ctx, CODES), m, ptr(ctx, ADJACENCY), <i32>get(ctx, DEGREE),
-    entries, found, L, ptr(ctx, VISITED), <u16>epoch,
-    ptr(ctx, POOL_DIST), ptr(ctx, POOL_IDS),
-    residual ? ptr(ctx, ZONE_OF) : 0, ptr(ctx, ZONE_TERM), ptr(ctx, ZONE_TAG), ptr(ctx, VEC_TERM), q, ptr(ctx, CENTROIDS), dim, metric,
-    zoneIds, nScan, ptr(ctx, ZONE_START), allow,
+    lut, <usize>c.codes, m, <usize>c.adjacency, <i32>c.degree,
+    entries, found, L, <usize>c.visited, <u16>epoch,
+    <usize>c.poolDist, <usize>c.poolIds,
+    residual ? <usize>c.zoneOf : 0, <usize>c.zoneTerm, <usize>c.zoneTag, <usize>c.vecTerm, q, <usize>c.centroids, dim, metric,
+    zoneIds, nScan, <usize>c.zoneStart, allow,
   );
   return rerank(
-    q, ptr(ctx, VECTORS), dim, metric, <i32>get(ctx, HALF), ptr(ctx, POOL_IDS), pool, rerankCount, k,
-    ptr(ctx, OUT_IDS), ptr(ctx, OUT_DIST), allow,
+    q, <usize>c.vectors, dim, metric, <i32>c.half, <usize>c.poolIds, pool, rerankCount, k,
+    <usize>c.outIds, <usize>c.outDist, allow,
   );
 }
 
@@ -132,11 +125,12 @@ export function searchRange(
   k: i32, L: i32, nProbe: i32, groupProbe: i32, scan: i32, scanRatio: f32, rerankCount: i32,
   outIds: usize, outDist: usize,
 ): void {
-  const dim = <i32>get(ctx, DIM);
+  const c = changetype<SearchContext>(ctx);
+  const dim = <i32>c.dim;
   const rowBytes = <usize>dim << 2;
-  const q = ptr(ctx, QUERY);
-  const foundIds = ptr(ctx, OUT_IDS);
-  const foundDist = ptr(ctx, OUT_DIST);
+  const q = <usize>c.query;
+  const foundIds = <usize>c.outIds;
+  const foundDist = <usize>c.outDist;
   for (let i = from; i < to; i++) {
     memory.copy(q, queries + <usize>i * rowBytes, rowBytes);
     const got = searchQuery(ctx, k, L, nProbe, groupProbe, scan, scanRatio, rerankCount);
@@ -155,8 +149,9 @@ export function searchRange(
  * the best k into the context's out buffers. Filters too selective for the graph end up here.
  */
 export function searchListed(ctx: usize, ids: usize, count: i32, k: i32): i32 {
+  const c = changetype<SearchContext>(ctx);
   return rerank(
-    ptr(ctx, QUERY), ptr(ctx, VECTORS), <i32>get(ctx, DIM), <i32>get(ctx, METRIC), <i32>get(ctx, HALF),
-    ids, count, count, k, ptr(ctx, OUT_IDS), ptr(ctx, OUT_DIST), 0,
+    <usize>c.query, <usize>c.vectors, <i32>c.dim, <i32>c.metric, <i32>c.half,
+    ids, count, count, k, <usize>c.outIds, <usize>c.outDist, 0,
   );
 }

@@ -54,7 +54,8 @@ export interface IndexLayout {
 
 /**
  * Fields of the per-thread context block (u32 each) read by assembly/query.ts `searchQuery`:
- * the index's arrays, then this thread's scratch. Keep in step with the constants there.
+ * the index's arrays, then this thread's scratch. Keep in step with class SearchContext there
+ * (same order).
  */
 const CTX = {
   n: 0, dim: 1, metric: 2, m: 3, degree: 4, nZones: 5, nGroups: 6, residual: 7, half: 8,
