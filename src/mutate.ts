@@ -314,8 +314,9 @@ export function appendInPlace(
   const { dim, m, nZones, nGroups, degree: R } = lay;
   const count = rows.length / dim;
   const from = lay.n;
-  const centroids = arena.f32(lay.centroidsPtr, nZones * dim).slice();
-  const codebooks = arena.f32(lay.codebooksPtr, PQ_CENTROIDS * dim).slice();
+  // views: the memory is shared, so they stay valid while the arena grows below
+  const centroids = arena.f32(lay.centroidsPtr, nZones * dim);
+  const codebooks = arena.f32(lay.codebooksPtr, PQ_CENTROIDS * dim);
 
   const { zones: zoneOf, codes, terms } = quantizeRows(kernels, rows, centroids, codebooks, dim, m, lay.residual, lay.metric);
   arena.u8(lay.codesPtr + from * m, count * m).set(codes);
@@ -330,7 +331,7 @@ export function appendInPlace(
   const order = new Uint32Array(count);
   for (let i = 0; i < count; i++) order[i] = from + i;
   const zones: ZoneLayout = {
-    nZones, centroids, zoneStart: arena.u32(lay.zoneStartPtr, nZones + 1).slice(), zoneEntry: arena.u32(lay.zoneEntryPtr, nZones).slice(),
+    nZones, centroids, zoneStart: arena.u32(lay.zoneStartPtr, nZones + 1), zoneEntry: arena.u32(lay.zoneEntryPtr, nZones),
     nGroups, groupCentroids: new Float32Array(0), groupStart: new Uint32Array(0), order: new Uint32Array(0),
   };
   // never yields (no workers, no pause): nothing else touches the arena meanwhile
