@@ -209,7 +209,7 @@ export function buildOut(ctx: usize, from: i32, to: i32): void {
       nEntries = selectZones(
         rowAsFloat(vectors, node, dim, half, scratchRow), <usize>c.centroids, c.nZones, dim, c.metric,
         <usize>c.groupCentroids, <usize>c.groupStart, c.nGroups, c.groupProbe, c.probe, zoneIds, <usize>c.zoneDist,
-        <usize>c.groupScratch,
+        <usize>c.groupScratch, 0, 0, 0,
       );
       for (let e = 0; e < nEntries; e++) {
         const z = load<u32>(zoneIds + (<usize>e << 2));

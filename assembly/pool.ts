@@ -6,6 +6,11 @@
 
 export const EXPANDED: u32 = 0x80000000;
 
+// Pools of up to this many entries insert by a walk from the end; longer ones binary-search and
+// move a block with memory.copy, which on a shared memory is a call out of the compiled code (into
+// the engine's memmove) and costs more than a short walk.
+const SHIFT_BY_COPY: i32 = 48;
+
 export let poolDist: usize = 0;
 export let poolId: usize = 0;
 export let poolCapacity: i32 = 0;
@@ -30,25 +35,49 @@ export function poolBound(): f32 {
 }
 
 /** Insert (d, id) in sorted position (ties after equal distances); drops the worst when full. */
+// @ts-ignore: decorator
+@inline
 export function poolInsert(d: f32, id: u32): void {
-  if (poolSize == poolCapacity && d >= load<f32>(poolDist + (<usize>(poolSize - 1) << 2))) return;
-  // binary search for the first position with a larger distance
-  let lo: i32 = 0;
-  let hi: i32 = poolSize;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (load<f32>(poolDist + (<usize>mid << 2)) <= d) lo = mid + 1;
-    else hi = mid;
+  const dists = poolDist;
+  const ids = poolId;
+  const size = poolSize;
+  const full = size == poolCapacity;
+  if (full && d >= load<f32>(dists + (<usize>(size - 1) << 2))) return;
+  const last = full ? size - 1 : size;
+  let pos: i32;
+  if (last <= SHIFT_BY_COPY) {
+    // short pool: find the place walking down from the end, moving entries up on the way (the
+    // entries passed are exactly those a shift would move)
+    pos = last;
+    while (pos > 0) {
+      const from = dists + (<usize>(pos - 1) << 2);
+      const prev = load<f32>(from);
+      if (prev <= d) break;
+      store<f32>(from, prev, 4);
+      store<u32>(ids + (<usize>pos << 2), load<u32>(ids + (<usize>(pos - 1) << 2)));
+      pos--;
+    }
+  } else {
+    // long pool: binary search for the first larger distance (selects, not branches: the
+    // comparisons are unpredictable), then one block move
+    pos = 0;
+    let len = size;
+    while (len > 0) {
+      const half = len >> 1;
+      const probe = pos + half;
+      const before = load<f32>(dists + (<usize>probe << 2)) <= d;
+      pos = select<i32>(probe + 1, pos, before);
+      len = select<i32>(len - half - 1, half, before);
+    }
+    if (last > pos) {
+      memory.copy(dists + (<usize>(pos + 1) << 2), dists + (<usize>pos << 2), <usize>(last - pos) << 2);
+      memory.copy(ids + (<usize>(pos + 1) << 2), ids + (<usize>pos << 2), <usize>(last - pos) << 2);
+    }
   }
-  const last = poolSize < poolCapacity ? poolSize : poolCapacity - 1;
-  if (last > lo) {
-    memory.copy(poolDist + (<usize>(lo + 1) << 2), poolDist + (<usize>lo << 2), <usize>(last - lo) << 2);
-    memory.copy(poolId + (<usize>(lo + 1) << 2), poolId + (<usize>lo << 2), <usize>(last - lo) << 2);
-  }
-  store<f32>(poolDist + (<usize>lo << 2), d);
-  store<u32>(poolId + (<usize>lo << 2), id);
-  if (poolSize < poolCapacity) poolSize++;
-  if (lo < poolCursor) poolCursor = lo;
+  store<f32>(dists + (<usize>pos << 2), d);
+  store<u32>(ids + (<usize>pos << 2), id);
+  if (!full) poolSize = size + 1;
+  if (pos < poolCursor) poolCursor = pos;
 }
 
 /** Take the nearest unexpanded candidate and mark it expanded; -1 when none is left. */
@@ -63,6 +92,17 @@ export function poolNext(): i32 {
       store<u32>(p, id | EXPANDED);
       return <i32>id;
     }
+  }
+  return -1;
+}
+
+/** The nearest unexpanded candidate without taking it; -1 when none is left. */
+// @ts-ignore: decorator
+@inline
+export function poolPeek(): i32 {
+  for (let i = poolCursor; i < poolSize; i++) {
+    const id = load<u32>(poolId + (<usize>i << 2));
+    if ((id & EXPANDED) == 0) return <i32>id;
   }
   return -1;
 }

@@ -47,6 +47,7 @@ class SearchContext {
   outIds: u32;
   outDist: u32;
   allow: u32;
+  neighbours: u32;
 }
 
 /**
@@ -71,10 +72,20 @@ export function searchQuery(
   const entries = <usize>c.entries;
   const allow = <usize>c.allow;
 
+  // visited tags and zone-term tags share the epoch; clear both when it wraps
+  let epoch = c.epoch + 1;
+  if (epoch == 65536) {
+    memory.fill(<usize>c.visited, 0, <usize>c.n << 1);
+    if (residual) memory.fill(<usize>c.zoneTag, 0, <usize>nZones << 1);
+    epoch = 1;
+  }
+  c.epoch = epoch;
+
   const found = selectZones(
     q, <usize>c.centroids, nZones, dim, metric,
     <usize>c.groupCentroids, <usize>c.groupStart, <i32>c.nGroups, groupProbe,
     nProbe, zoneIds, zoneDist, <usize>c.groupScratch,
+    residual ? <usize>c.zoneTerm : 0, <usize>c.zoneTag, <u16>epoch,
   );
   const zoneEntry = <usize>c.zoneEntry;
   for (let i = 0; i < found; i++) {
@@ -93,21 +104,12 @@ export function searchQuery(
   const lut = <usize>c.lut;
   pqLut(q, <usize>c.codebooksT, <usize>c.codebookNorms, dim, m, lutMode, lut);
 
-  // visited tags and zone-term tags share the epoch; clear both when it wraps
-  let epoch = c.epoch + 1;
-  if (epoch == 65536) {
-    memory.fill(<usize>c.visited, 0, <usize>c.n << 1);
-    if (residual) memory.fill(<usize>c.zoneTag, 0, <usize>nZones << 1);
-    epoch = 1;
-  }
-  c.epoch = epoch;
-
   const pool = searchPq(
     lut, <usize>c.codes, m, <usize>c.adjacency, <i32>c.degree,
     entries, found, L, <usize>c.visited, <u16>epoch,
     <usize>c.poolDist, <usize>c.poolIds,
     residual ? <usize>c.zoneOf : 0, <usize>c.zoneTerm, <usize>c.zoneTag, <usize>c.vecTerm, q, <usize>c.centroids, dim, metric,
-    zoneIds, nScan, <usize>c.zoneStart, allow,
+    zoneIds, nScan, <usize>c.zoneStart, allow, <usize>c.neighbours,
   );
   return rerank(
     q, <usize>c.vectors, dim, metric, <i32>c.half, <usize>c.poolIds, pool, rerankCount, k,

@@ -8,7 +8,7 @@
 import { distance } from './distance';
 import { adc } from './pq';
 import { distanceHalf } from './half';
-import { EXPANDED, poolReset, poolInsert, poolNext, poolBound, poolSize } from './pool';
+import { EXPANDED, poolReset, poolInsert, poolNext, poolPeek, poolBound, poolSize } from './pool';
 
 // @ts-ignore: decorator
 @inline
@@ -31,17 +31,22 @@ function insertSorted(d: f32, id: u32, dists: usize, ids: usize, size: i32, capa
  * With nGroups == 0 every centroid is scanned (exact). Otherwise zones are grouped (zones of group g
  * are [groupStart[g], groupStart[g+1])) and only the members of the groupProbe nearest groups are
  * scanned. scratch: f32/u32 room for 2 * groupProbe entries. Returns the number of zones written.
+ * With zoneTerm != 0, every distance computed is also kept as that zone's term for this query
+ * (zoneTerm[z], zoneTag[z] = epoch), so residual PQ does not compute it again.
  */
 export function selectZones(
   q: usize, centroids: usize, nZones: i32, dim: i32, metric: i32,
   groupCentroids: usize, groupStart: usize, nGroups: i32, groupProbe: i32,
   nProbe: i32, outZones: usize, outDist: usize, scratch: usize,
+  zoneTerm: usize, zoneTag: usize, epoch: u16,
 ): i32 {
   const stride = <usize>dim << 2;
+  const keep = zoneTerm != 0;
   let found: i32 = 0;
   if (nGroups == 0) {
     for (let z = 0; z < nZones; z++) {
       const d = distance(q, centroids + <usize>z * stride, dim, metric);
+      if (keep) keepZoneTerm(<u32>z, d, zoneTerm, zoneTag, epoch);
       found = insertSorted(d, <u32>z, outDist, outZones, found, nProbe);
     }
     return found;
@@ -59,10 +64,19 @@ export function selectZones(
     const to = <i32>load<u32>(groupStart + (<usize>(g + 1) << 2));
     for (let z = from; z < to; z++) {
       const d = distance(q, centroids + <usize>z * stride, dim, metric);
+      if (keep) keepZoneTerm(<u32>z, d, zoneTerm, zoneTag, epoch);
       found = insertSorted(d, <u32>z, outDist, outZones, found, nProbe);
     }
   }
   return found;
+}
+
+/** Record the query's distance to zone z's centroid for this query (see zoneTermOf). */
+// @ts-ignore: decorator
+@inline
+function keepZoneTerm(z: u32, d: f32, zoneTerm: usize, zoneTag: usize, epoch: u16): void {
+  store<f32>(zoneTerm + (<usize>z << 2), d);
+  store<u16>(zoneTag + (<usize>z << 1), epoch);
 }
 
 /**
@@ -81,7 +95,7 @@ export function searchPq(
   visited: usize, epoch: u16,
   outDist: usize, outIds: usize,
   zoneOf: usize, zoneTerm: usize, zoneTag: usize, vecTerm: usize, q: usize, centroids: usize, dim: i32, metric: i32,
-  scanZones: usize, nScan: i32, zoneStart: usize, allow: usize,
+  scanZones: usize, nScan: i32, zoneStart: usize, allow: usize, neighbours: usize,
 ): i32 {
   poolReset(outDist, outIds, L);
   const rowStride = <usize>(R + 1) << 2;
@@ -119,11 +133,25 @@ export function searchPq(
     if (node < 0) break;
     const row = adjacency + <usize>node * rowStride;
     const count = <i32>load<u32>(row);
+    // gather the unvisited neighbours first, reading one byte of each one's code (and terms): the
+    // loads are independent, so their cache misses overlap instead of stalling one ADC at a time
+    let fresh: i32 = 0;
+    let touched: u32 = 0;
+    const next = poolPeek();
+    if (next >= 0) touched = load<u32>(adjacency + <usize>next * rowStride);
     for (let j = 0; j < count; j++) {
       const nb = load<u32>(row + (<usize>(j + 1) << 2));
       const tag = visited + (<usize>nb << 1);
       if (load<u16>(tag) == epoch) continue;
       store<u16>(tag, epoch);
+      store<u32>(neighbours + (<usize>fresh << 2), nb);
+      fresh++;
+      touched += <u32>load<u8>(codes + <usize>nb * <usize>m);
+      if (residual) touched += load<u32>(vecTerm + (<usize>nb << 2)) ^ load<u32>(zoneOf + (<usize>nb << 2));
+    }
+    touchSink ^= touched;
+    for (let j = 0; j < fresh; j++) {
+      const nb = load<u32>(neighbours + (<usize>j << 2));
       let d = adc(lut, codes + <usize>nb * <usize>m, m);
       if (residual) d += residualTerm(nb, zoneOf, zoneTerm, zoneTag, epoch, vecTerm, q, centroids, dim, metric);
       if (d < poolBound()) poolInsert(d, nb);
@@ -131,6 +159,9 @@ export function searchPq(
   }
   return poolSize;
 }
+
+/** Sink of the touch loads (kept so the optimiser cannot drop them). */
+export let touchSink: u32 = 0;
 
 /** The query's distance to zone z's centroid, computed on first use in this query (tag == epoch). */
 // @ts-ignore: decorator
@@ -223,6 +254,15 @@ export function rerank(
   let size: i32 = 0;
   let taken: i32 = 0;
   const stride = halfStorage ? <usize>dim << 1 : <usize>dim << 2;
+  // read one word of every cache line of the candidates' rows first: independent loads whose
+  // misses overlap, where the distances below would wait for each row in turn
+  const touchCount = available < count ? available : count;
+  let touched: u32 = 0;
+  for (let i = 0; i < touchCount; i++) {
+    const row = vectors + <usize>(load<u32>(candIds + (<usize>i << 2)) & ~EXPANDED) * stride;
+    for (let o: usize = 0; o < stride; o += 64) touched += load<u8>(row + o);
+  }
+  touchSink ^= touched;
   for (let i = 0; i < available && taken < count; i++) {
     const id = load<u32>(candIds + (<usize>i << 2)) & ~EXPANDED;
     if (allow != 0 && !hasBit(allow, id)) continue;

@@ -62,9 +62,9 @@ const CTX = {
   vectors: 9, codes: 10, adjacency: 11, codebooksT: 12, codebookNorms: 13, centroids: 14,
   zoneStart: 15, zoneEntry: 16, groupCentroids: 17, groupStart: 18, zoneOf: 19, vecTerm: 20,
   query: 21, lut: 22, visited: 23, epoch: 24, zoneTerm: 25, zoneTag: 26, poolDist: 27, poolIds: 28,
-  zoneIds: 29, zoneDist: 30, entries: 31, groupScratch: 32, outIds: 33, outDist: 34, allow: 35,
+  zoneIds: 29, zoneDist: 30, entries: 31, groupScratch: 32, outIds: 33, outDist: 34, allow: 35, neighbours: 36,
 } as const;
-const CTX_FIELDS = 36;
+const CTX_FIELDS = 37;
 
 /** Capacities of a context's growable scratch. */
 interface Capacity {
@@ -120,6 +120,7 @@ export class Searcher {
     arena.u16(visited, layout.capacity).fill(0);
     set(CTX.visited, visited);
     set(CTX.epoch, 0);
+    set(CTX.neighbours, arena.alloc(Math.max(1, layout.degree) * 4));
     if (layout.residual) {
       set(CTX.zoneTerm, arena.alloc(layout.nZones * 4));
       const tags = arena.alloc(layout.nZones * 2);

@@ -199,10 +199,10 @@ function randomGraph(rng: Rng, n: number, R: number): Uint32Array {
 test('searchExact, searchPq, rerank and selectZones follow the reference step for step', () => {
   withKernels(({ arena, k }) => {
     const rng = new Rng(4);
-    for (const dim of [3, 16, 17]) for (const metric of METRICS) {
+    // pools of 24 insert by a walk from the end, pools of 80 by binary search and a block move
+    for (const dim of [3, 16, 17]) for (const metric of METRICS) for (const L of [24, 80]) {
       const n = 300;
       const R = 8;
-      const L = 24;
       const vectors = randomData(rng, n * dim, true);
       const q = randomData(rng, dim, true);
       const adj = randomGraph(rng, n, R);
@@ -237,7 +237,8 @@ test('searchExact, searchPq, rerank and selectZones follow the reference step fo
       const codes = Uint8Array.from({ length: n * m }, () => rng.int(256));
       const lutPtr = arena.allocFrom(lut);
       const codesPtr = arena.allocFrom(codes);
-      const gotPq = k.searchPq(lutPtr, codesPtr, m, adjPtr, R, entPtr, entries.length, L, visitedPtr, 4, distPtr, idsPtr, 0, 0, 0, 0, 0, 0, dim, metric, 0, 0, 0, 0);
+      const nbPtr = arena.alloc(R * 4);
+      const gotPq = k.searchPq(lutPtr, codesPtr, m, adjPtr, R, entPtr, entries.length, L, visitedPtr, 4, distPtr, idsPtr, 0, 0, 0, 0, 0, 0, dim, metric, 0, 0, 0, 0, nbPtr);
       const expPq = refSearch.beamSearch((i) => refPq.adc(lut, codes, i, m), adj, R, entries, L, n);
       k.stripExpanded(idsPtr, gotPq);
       assert.deepEqual(Array.from(arena.u32(idsPtr, gotPq)), expPq.ids, 'searchPq ids');
@@ -264,13 +265,13 @@ test('searchExact, searchPq, rerank and selectZones follow the reference step fo
       const zoneStart = Uint32Array.from([0, 40, 90, 170, 300]);
       const zsPtr = arena.allocFrom(zoneStart);
       const scanPtr = arena.allocFrom(Uint32Array.from([2, 0]));
-      const gotScan = k.searchPq(lutPtr, codesPtr, m, adjPtr, R, entPtr, entries.length, L, visitedPtr, 5, distPtr, idsPtr, 0, 0, 0, 0, 0, 0, dim, metric, scanPtr, 2, zsPtr, 0);
+      const gotScan = k.searchPq(lutPtr, codesPtr, m, adjPtr, R, entPtr, entries.length, L, visitedPtr, 5, distPtr, idsPtr, 0, 0, 0, 0, 0, 0, dim, metric, scanPtr, 2, zsPtr, 0, nbPtr);
       const expScan = refSearch.beamSearch((i) => refPq.adc(lut, codes, i, m), adj, R, entries, L, n, 0, n, [[90, 170], [0, 40]]);
       k.stripExpanded(idsPtr, gotScan);
       assert.deepEqual(Array.from(arena.u32(idsPtr, gotScan)), expScan.ids, 'searchPq seeded by zone scans');
       assert.deepEqual(Array.from(arena.f32(distPtr, gotScan)), expScan.dists, 'searchPq scan distances');
       // scans seed only admitted nodes; the walk still crosses the others
-      const gotScanF = k.searchPq(lutPtr, codesPtr, m, adjPtr, R, entPtr, entries.length, L, visitedPtr, 6, distPtr, idsPtr, 0, 0, 0, 0, 0, 0, dim, metric, scanPtr, 2, zsPtr, bitsPtr);
+      const gotScanF = k.searchPq(lutPtr, codesPtr, m, adjPtr, R, entPtr, entries.length, L, visitedPtr, 6, distPtr, idsPtr, 0, 0, 0, 0, 0, 0, dim, metric, scanPtr, 2, zsPtr, bitsPtr, nbPtr);
       const expScanF = refSearch.beamSearch((i) => refPq.adc(lut, codes, i, m), adj, R, entries, L, n, 0, n, [[90, 170], [0, 40]], admit);
       k.stripExpanded(idsPtr, gotScanF);
       assert.deepEqual(Array.from(arena.u32(idsPtr, gotScanF)), expScanF.ids, 'searchPq with zone scans through an allow bitmap');
@@ -286,10 +287,28 @@ test('searchExact, searchPq, rerank and selectZones follow the reference step fo
       const zPtr = arena.alloc(6 * 4);
       const zdPtr = arena.alloc(6 * 4);
       const scratch = arena.alloc(64);
+      const termPtr = arena.alloc(nZones * 4);
+      const tagPtr = arena.alloc(nZones * 2);
+      arena.u16(tagPtr, nZones).fill(0);
+      let epoch = 0;
       for (const [nGroups, groupProbe] of [[0, 0], [4, 2], [4, 4]]) {
-        const found = k.selectZones(qPtr, cPtr, nZones, dim, metric, gcPtr, gsPtr, nGroups, groupProbe, 6, zPtr, zdPtr, scratch);
+        const found = k.selectZones(qPtr, cPtr, nZones, dim, metric, gcPtr, gsPtr, nGroups, groupProbe, 6, zPtr, zdPtr, scratch, 0, 0, 0);
         const expZ = refSearch.selectZones(q, centroids, nZones, dim, metric, groupCentroids, groupStart, nGroups, groupProbe, 6);
         assert.deepEqual(Array.from(arena.u32(zPtr, found)), expZ, `selectZones groups=${nGroups}`);
+        // kept zone terms: exactly the zones whose centroid distance was computed, with that distance
+        epoch++;
+        const keptFound = k.selectZones(qPtr, cPtr, nZones, dim, metric, gcPtr, gsPtr, nGroups, groupProbe, 6, zPtr, zdPtr, scratch, termPtr, tagPtr, epoch);
+        assert.deepEqual(Array.from(arena.u32(zPtr, keptFound)), expZ, 'selectZones keeping zone terms');
+        const groupOf = (z: number) => groupStart.findIndex((start, g) => z >= start && z < groupStart[g + 1]);
+        const groupDist = (g: number) => ref.distance(q, 0, groupCentroids, g * dim, dim, metric);
+        const probed = [0, 1, 2, 3].sort((a, b) => groupDist(a) - groupDist(b)).slice(0, groupProbe);
+        const tags = arena.u16(tagPtr, nZones);
+        const terms = arena.f32(termPtr, nZones);
+        for (let z = 0; z < nZones; z++) {
+          const computed = nGroups === 0 || probed.includes(groupOf(z));
+          assert.equal(tags[z] === epoch, computed, `zone ${z} term kept only when computed (groups=${nGroups})`);
+          if (computed) close([terms[z]], [ref.distance(q, 0, centroids, z * dim, dim, metric)], true, `zone ${z} term`);
+        }
       }
 
       // robust prune of the exact pool around the query's nearest node

@@ -35,13 +35,14 @@ export interface KernelExports {
     q: Ptr, centroids: Ptr, nZones: number, dim: number, metric: number,
     groupCentroids: Ptr, groupStart: Ptr, nGroups: number, groupProbe: number,
     nProbe: number, outZones: Ptr, outDist: Ptr, scratch: Ptr,
+    zoneTerm: Ptr, zoneTag: Ptr, epoch: number,
   ): number;
   searchPq(
     lut: Ptr, codes: Ptr, m: number, adjacency: Ptr, R: number,
     entries: Ptr, nEntries: number, L: number, visited: Ptr, epoch: number,
     outDist: Ptr, outIds: Ptr,
     zoneOf: Ptr, zoneTerm: Ptr, zoneTag: Ptr, vecTerm: Ptr, q: Ptr, centroids: Ptr, dim: number, metric: number,
-    scanZones: Ptr, nScan: number, zoneStart: Ptr, allow: Ptr,
+    scanZones: Ptr, nScan: number, zoneStart: Ptr, allow: Ptr, neighbours: Ptr,
   ): number;
   searchQuery(ctx: Ptr, k: number, L: number, nProbe: number, groupProbe: number, scan: number, scanRatio: number, rerankCount: number): number;
   searchRange(
