@@ -18,7 +18,7 @@ import { compileFilter, type FilterTarget, listAllowed, MAX_WIDEN, planFiltered,
 import { appendInPlace, relayout } from './mutate.js';
 import { decodeContainer, type DecodedContainer, encodeContainer } from './format.js';
 import { type ParallelInfo, platform } from './platform.js';
-import { searchClaimed } from './worker.js';
+import { BatchLanes, releaseWaitingLanes } from './lanes.js';
 import {
   DEFAULT_SEARCH, kernelMetric, type Metric, type ResolvedOptions, type ResolvedSearchOptions, type VectorStorage, type SearchOptions, type ZGQOptions, resolveOptions, resolveSearch,
 } from './options.js';
@@ -133,8 +133,10 @@ interface Built {
   dataBytes: number;
   /** One searcher (context and scratch) per worker thread of parallel batches. */
   workerSearchers: Searcher[];
-  /** Arena buffers of the current batch: queries f32[capacity], results u32/f32[capacity], the slice counter (i32). */
-  batch: { capacity: number; queries: number; outIds: number; outDist: number; counter: number };
+  /** Arena buffers of the current batch: queries f32[capacity], results u32/f32[capacity]. */
+  batch: { capacity: number; queries: number; outIds: number; outDist: number };
+  /** Worker lanes of parallel batches (slots and counters in the arena). */
+  lanes: BatchLanes;
   /** Names this index's memory to worker threads. */
   token: string;
   /**
@@ -632,6 +634,7 @@ async function buildWorkers(kernels: Kernels, threadsAsked: number | undefined):
   if (threads <= 1) return undefined;
   const token = `zgq-build-${nextToken++}-${Math.random().toString(36).slice(2)}`;
   const memory = kernels.arena.memory;
+  releaseWaitingLanes(); // workers waiting for more batches: linking needs their threads now
   const workers: BuildWorkers = {
     lanes: threads,
     run: (kind, ctx, from, to, lane, lanes) => platform.runTask({ kind, token, memory, module: kernelModule(), ctx, from, to, lane, lanes }, threads),
@@ -759,6 +762,8 @@ const CLAIM_STEP = 32;
 
 /** Batches below this many queries per thread run on the calling thread. */
 const MIN_QUERIES_PER_THREAD = 32;
+/** Slices per lane a batch is cut into (at most CLAIM_STEP queries each): the last ones even out the lanes' ends. */
+const CLAIMS_PER_LANE = 32;
 let nextToken = 0;
 
 /**
@@ -807,14 +812,10 @@ async function runBatch(
     const lanes = [built.searcher, ...built.workerSearchers.slice(0, threads - 1)];
     for (const lane of lanes) lane.allow = scope.allow;
     const calls = lanes.map((s) => s.plan(k, opts));
-    if (!batch.counter) batch.counter = arena.alloc(4);
-    arena.u32(batch.counter, 1)[0] = 0;
-    const step = Math.max(1, Math.min(CLAIM_STEP, Math.ceil(nq / (threads * 8))));
-    const shared = { queries: batch.queries, nq, step, counter: batch.counter, outIds: batch.outIds, outDist: batch.outDist };
-    const workers = lanes.slice(1).map((lane, t) =>
-      platform.runTask({ kind: 'searchClaim', token: built.token, memory: arena.memory, module: kernelModule(), ctx: lane.ctx, from: 0, to: 0, call: calls[t + 1], ...shared }, threads - 1));
-    searchClaimed(kern, arena.memory, { ctx: built.searcher.ctx, call: calls[0], ...shared });
-    await Promise.all(workers);
+    const step = Math.max(1, Math.min(CLAIM_STEP, Math.ceil(nq / (threads * CLAIMS_PER_LANE))));
+    await built.lanes.run(kern, kernelModule(), {
+      queries: batch.queries, nq, step, outIds: batch.outIds, outDist: batch.outDist, ctx: lanes.map((s) => s.ctx), calls,
+    }, threads - 1);
   }
   return { ids: arena.u32(batch.outIds, nq * k).slice(), distances: arena.f32(batch.outDist, nq * k).slice() };
 }
@@ -827,10 +828,11 @@ function installBuilt(meta: IndexMeta, arrays: IndexArrays, capacity = meta.n): 
   ids.set(arrays.ids);
   const tailZones = new Uint32Array(layout.capacity - meta.zoned);
   tailZones.set(arrays.tailZones);
+  const token = `zgq-${nextToken++}-${Math.random().toString(36).slice(2)}`;
   const built: Built = {
     kernels, layout, searcher: new Searcher(kernels, layout), ids, zoneStart: arrays.zoneStart.slice(), tailZones, zoned: meta.zoned,
-    version: {}, dataBytes, workerSearchers: [], batch: { capacity: 0, queries: 0, outIds: 0, outDist: 0, counter: 0 },
-    token: `zgq-${nextToken++}-${Math.random().toString(36).slice(2)}`,
+    version: {}, dataBytes, workerSearchers: [], batch: { capacity: 0, queries: 0, outIds: 0, outDist: 0 },
+    lanes: new BatchLanes(kernels.arena, token), token,
     deleted: null, deletedBitsPtr: 0, deletedCount: 0, liveBitsPtr: 0, lookup: null, filterScratch: { searchBits: 0, batchBits: 0, list: 0 },
   };
   const removed = arrays.deleted ? countBits(arrays.deleted, layout.n) : 0;

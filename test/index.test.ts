@@ -199,6 +199,48 @@ test('searchBatch on worker threads returns exactly what one thread returns', as
   }
 });
 
+test('back-to-back batches handed to waiting worker lanes match one thread, across other indexes, builds and a grown memory', async () => {
+  const dim = 24;
+  const ds = clusteredGaussian({ n: 5000, nQueries: 300, dim, seed: 29, outlierFraction: 0.3 });
+  const index = new ZGQIndex({ dim });
+  await index.build(ds.base);
+  const other = new ZGQIndex({ dim, metric: 'cosine' });
+  await other.build(ds.base.subarray(0, 3000 * dim));
+  const variants = [{ k: 10, ef: 64 }, { k: 5, ef: 16 }, { k: 20, ef: 128, nProbe: 4 }];
+  const expected = [];
+  for (const { k, ...opts } of variants) expected.push(await index.searchBatch(ds.queries, k, { ...opts, threads: 1 }));
+  const otherExpected = await other.searchBatch(ds.queries, 10, { threads: 1 });
+  const check = async (round: number) => {
+    const v = round % variants.length;
+    const { k, ...opts } = variants[v];
+    const got = await index.searchBatch(ds.queries, k, { ...opts, threads: 2 });
+    assert.deepEqual(got.ids, expected[v].ids, `round ${round}`);
+    assert.deepEqual(got.distances, expected[v].distances, `round ${round}`);
+  };
+  // back to back: the lanes of one batch wait for the next
+  for (let round = 0; round < 24; round++) await check(round);
+  // another index takes the threads, then this one again
+  for (let round = 0; round < 6; round++) {
+    const got = await other.searchBatch(ds.queries, 10, { threads: 2 });
+    assert.deepEqual(got.ids, otherExpected.ids);
+    await check(round);
+  }
+  // a parallel build in between
+  const third = new ZGQIndex({ dim });
+  await third.build(ds.base.subarray(0, 2000 * dim), { threads: 2 });
+  await check(0);
+  // a batch large enough to grow the memory: lanes waiting on kernels made for the smaller one are replaced
+  const memoryBytes = () => (index as unknown as { built: { kernels: { arena: { memory: WebAssembly.Memory } } } }).built.kernels.arena.memory.buffer.byteLength;
+  const before = memoryBytes();
+  const repeats = 40;
+  const many = new Float32Array(ds.queries.length * repeats);
+  for (let r = 0; r < repeats; r++) many.set(ds.queries, r * ds.queries.length);
+  const big = await index.searchBatch(many, 10, { ef: 64, threads: 2 });
+  for (let r = 0; r < repeats; r += 13) assert.deepEqual(big.ids.subarray(r * 3000, (r + 1) * 3000), expected[0].ids);
+  assert.ok(memoryBytes() > before, 'the batch grew the memory (the case this part checks)');
+  for (let round = 0; round < 6; round++) await check(round);
+});
+
 test('default nProbe and scan follow the zone count; options the caller fixed stay', async () => {
   const dim = 8;
   const ds = clusteredGaussian({ n: 12000, nQueries: 0, dim, seed: 23 });

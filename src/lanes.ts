@@ -1,0 +1,176 @@
+/**
+ * Worker lanes of batch search. A batch is cut into slices that every lane (the calling thread is
+ * lane 0) claims from a shared counter. A worker lane starts as a pool task; when its batch is done
+ * it stays in its slot (Int32 words in the index's memory, see LANE in worker.ts) for LINGER_MS, and
+ * the next batch is handed to it through the slot with one atomic notify instead of a task message.
+ * The calling thread learns that a lane is done from a shared count, not from a reply message.
+ * Both messages cost an event-loop round trip each, a tenth of a batch of 100 small queries.
+ */
+import type { Arena } from './memory.js';
+import { platform } from './platform.js';
+import {
+  type ClaimTask, LANE, LANE_IDLE, LANE_STOP, LANE_TAKEN, LANE_WAITING, LANE_WORDS, searchClaimed,
+} from './worker.js';
+import type { KernelExports } from './kernels/wasm.js';
+
+/** One batch: where its queries and results are, the claim step, and each lane's kernel call. */
+export interface LaneBatch {
+  queries: number;
+  nq: number;
+  step: number;
+  outIds: number;
+  outDist: number;
+  /** Per lane: the searcher context and the searchRange arguments after it ([k, L, ... rerankCount]). */
+  ctx: number[];
+  calls: number[][];
+}
+
+/** The calling thread watches the done count this long before it sleeps on it. */
+const DONE_SPIN_MS = 2;
+/** Sleeps on the done count are cut at this length, to notice a failed pool task. */
+const DONE_WAIT_MS = 50;
+
+type WaitAsync = (view: Int32Array, index: number, value: number, timeout: number) => { async: boolean; value: Promise<string> | string };
+const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
+
+/** Lanes whose workers may be waiting in their slots, to be sent back when other work needs threads. */
+const waitingLanes = new Set<WeakRef<BatchLanes>>();
+
+/**
+ * Ask every worker waiting in a lane slot (of any index but `except`) to return to the pool, so that
+ * a task posted now finds a thread instead of queueing behind a wait.
+ */
+export function releaseWaitingLanes(except?: BatchLanes): void {
+  for (const ref of waitingLanes) {
+    const lanes = ref.deref();
+    if (lanes === except) continue;
+    waitingLanes.delete(ref);
+    lanes?.release();
+  }
+}
+
+/** The lane slots and batch counters of one index (one arena). */
+export class BatchLanes {
+  private readonly arena: Arena;
+  private readonly token: string;
+  /** Slot offset per worker lane (lane t + 1 uses slots[t]). */
+  private readonly slots: number[] = [];
+  /** Int32 pair: [0] the next query to claim, [1] worker lanes done. */
+  private sync = 0;
+  private readonly self = new WeakRef(this);
+
+  constructor(arena: Arena, token: string) {
+    this.arena = arena;
+    this.token = token;
+  }
+
+  /** Search a batch on lane 0 (this thread) and workers.length more lanes; resolves when every slice is searched. */
+  async run(kernels: KernelExports, module: WebAssembly.Module, batch: LaneBatch, poolThreads: number): Promise<void> {
+    const workers = batch.ctx.length - 1;
+    const memory = this.arena.memory;
+    if (!this.sync) this.sync = this.arena.alloc(8);
+    const sync = new Int32Array(memory.buffer, this.sync, 2);
+    Atomics.store(sync, 0, 0);
+    Atomics.store(sync, 1, 0);
+    releaseWaitingLanes(this);
+    waitingLanes.add(this.self);
+    const pages = memory.buffer.byteLength >>> 16;
+    let failure: unknown;
+    for (let t = 0; t < workers; t++) {
+      const slot = this.slotFor(t, pages);
+      const words = new Int32Array(memory.buffer, slot, LANE_WORDS);
+      this.write(words, batch, t + 1);
+      // a worker waiting in the slot takes the batch from here; the state decides against its time-out
+      if (Atomics.compareExchange(words, LANE.state, LANE_WAITING, LANE_TAKEN) === LANE_WAITING) {
+        Atomics.add(words, LANE.gen, 1);
+        Atomics.notify(words, LANE.gen);
+        continue;
+      }
+      const task: ClaimTask = {
+        kind: 'searchClaim', token: this.token, memory, module, ctx: batch.ctx[t + 1], from: 0, to: 0,
+        queries: batch.queries, nq: batch.nq, step: batch.step, counter: this.sync, call: batch.calls[t + 1],
+        outIds: batch.outIds, outDist: batch.outDist, done: this.sync + 4, slot,
+      };
+      // the task resolves when its worker leaves the slot, long after the batch: only a failure matters here
+      platform.runTask(task, poolThreads).catch((error: unknown) => (failure ??= error));
+    }
+    searchClaimed(kernels, memory, {
+      ctx: batch.ctx[0], call: batch.calls[0], queries: batch.queries, nq: batch.nq, step: batch.step,
+      counter: this.sync, outIds: batch.outIds, outDist: batch.outDist,
+    });
+    const spinUntil = performance.now() + DONE_SPIN_MS;
+    for (;;) {
+      const done = Atomics.load(sync, 1);
+      if (done >= workers) break;
+      if (failure !== undefined) throw failure;
+      if (performance.now() < spinUntil) continue;
+      if (waitAsync) {
+        const wait = waitAsync(sync, 1, done, DONE_WAIT_MS);
+        if (wait.async) await wait.value;
+      } else {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+    }
+    for (let t = 0; t < workers; t++) {
+      if (Atomics.load(new Int32Array(memory.buffer, this.slots[t], LANE_WORDS), LANE.error) !== 0) {
+        // a kernel trap in a worker: a bug, never bad input (which is checked before any lane runs)
+        throw new Error('zgq internal error: a worker thread failed while searching its share of a batch');
+      }
+    }
+  }
+
+  /** Send the workers waiting in this index's slots back to the pool. */
+  release(): void {
+    const buffer = this.arena.memory.buffer;
+    for (const slot of this.slots) {
+      const words = new Int32Array(buffer, slot, LANE_WORDS);
+      if (Atomics.compareExchange(words, LANE.state, LANE_WAITING, LANE_STOP) === LANE_WAITING) {
+        Atomics.add(words, LANE.gen, 1);
+        Atomics.notify(words, LANE.gen);
+      }
+    }
+  }
+
+  /**
+   * The slot of worker lane t: the one in use while its worker waits on kernels made for this
+   * memory size or no worker is in it; otherwise (a worker with kernels from before the memory
+   * grew, or one still leaving) that worker is sent away and the lane gets a fresh slot, so no two
+   * workers ever share one.
+   */
+  private slotFor(t: number, pages: number): number {
+    if (t < this.slots.length) {
+      const words = new Int32Array(this.arena.memory.buffer, this.slots[t], LANE_WORDS);
+      const state = Atomics.load(words, LANE.state);
+      if (state === LANE_IDLE || (state === LANE_WAITING && Atomics.load(words, LANE.pages) === pages)) return this.slots[t];
+      if (Atomics.compareExchange(words, LANE.state, LANE_WAITING, LANE_STOP) === LANE_WAITING) {
+        Atomics.add(words, LANE.gen, 1);
+        Atomics.notify(words, LANE.gen);
+      }
+    }
+    const slot = this.arena.alloc(LANE_WORDS * 4);
+    new Int32Array(this.arena.memory.buffer, slot, LANE_WORDS).fill(0);
+    this.slots[t] = slot;
+    return slot;
+  }
+
+  /** Write lane's batch into its slot (read by a waiting worker once the state says TAKEN). */
+  private write(words: Int32Array, batch: LaneBatch, lane: number): void {
+    const call = batch.calls[lane];
+    words[LANE.error] = 0;
+    words[LANE.ctx] = batch.ctx[lane];
+    words[LANE.k] = call[0];
+    words[LANE.L] = call[1];
+    words[LANE.nProbe] = call[2];
+    words[LANE.groupProbe] = call[3];
+    words[LANE.scan] = call[4];
+    new Float32Array(words.buffer, words.byteOffset, LANE_WORDS)[LANE.scanRatio] = call[5];
+    words[LANE.rerankCount] = call[6];
+    words[LANE.queries] = batch.queries;
+    words[LANE.nq] = batch.nq;
+    words[LANE.step] = batch.step;
+    words[LANE.counter] = this.sync;
+    words[LANE.outIds] = batch.outIds;
+    words[LANE.outDist] = batch.outDist;
+    words[LANE.done] = this.sync + 4;
+  }
+}
