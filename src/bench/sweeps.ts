@@ -34,12 +34,15 @@ export function sweepPlan(quick: boolean): SweepPlan {
     };
   }
   return {
+    // dense at the bottom: on 10K sets the 0.95 target falls between ef 10 and 16 (hnswlib-node
+    // reaches 0.950 on siftsmall at ef 12), and a coarse step there would overstate the ratio;
     // dense at the top too: hnswlib needs ef ~1000-2000 for 0.99 on the paper recipe at 100K,
     // and a coarse step there would understate it at the target
-    hnswEf: [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 320, 384, 448, 512, 640, 768, 896, 1024, 1200, 1400, 1600, 2048],
+    hnswEf: [10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 64, 96, 128, 192, 256, 320, 384, 448, 512, 640, 768, 896, 1024, 1200, 1400, 1600, 2048],
     nprobe: [1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20, 24, 32, 48, 64, 96, 128],
     zgq: {
-      ef: [16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048],
+      // the same low-end steps as the graph peers
+      ef: [10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048],
       nProbe: [1, 2, 4, 8, 16, 32],
       rerank: [2, 4, 8, 16, 32],
     },
