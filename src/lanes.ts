@@ -1,15 +1,17 @@
 /**
  * Worker lanes of batch search. A batch is cut into slices that every lane (the calling thread is
- * lane 0) claims from a shared counter. A worker lane starts as a pool task; when its batch is done
- * it stays in its slot (Int32 words in the index's memory, see LANE in worker.ts) for LINGER_MS, and
- * the next batch is handed to it through the slot with one atomic notify instead of a task message.
- * The calling thread learns that a lane is done from a shared count, not from a reply message.
- * Both messages cost an event-loop round trip each, a tenth of a batch of 100 small queries.
+ * lane 0) claims from a shared counter. Each worker lane has a slot (Int32 words in the index's
+ * memory, see LANE in worker.ts) that holds its batch. The first batch of a lane goes out as a pool
+ * task; when it is done, the worker stays in its slot for LINGER_MS, and the next batch is handed to
+ * it with one atomic notify instead of a task message. The calling thread learns that lanes are done
+ * from a shared count, not from reply messages (each message costs an event-loop round trip, a
+ * tenth of a batch of 100 small queries), and when it has claimed every slice itself before a worker
+ * even woke (a busy or descheduled core), it takes that lane's batch back instead of waiting.
  */
 import type { Arena } from './memory.js';
 import { platform } from './platform.js';
 import {
-  type ClaimTask, LANE, LANE_IDLE, LANE_STOP, LANE_TAKEN, LANE_WAITING, LANE_WORDS, searchClaimed,
+  type ClaimTask, LANE, LANE_IDLE, LANE_POSTED, LANE_RUNNING, LANE_STOP, LANE_TAKEN, LANE_WAITING, LANE_WORDS, searchClaimed,
 } from './worker.js';
 import type { KernelExports } from './kernels/wasm.js';
 
@@ -58,13 +60,15 @@ export class BatchLanes {
   /** Int32 pair: [0] the next query to claim, [1] worker lanes done. */
   private sync = 0;
   private readonly self = new WeakRef(this);
+  /** A pool task of these lanes has run: the pool can start workers. */
+  private workersStarted = false;
 
   constructor(arena: Arena, token: string) {
     this.arena = arena;
     this.token = token;
   }
 
-  /** Search a batch on lane 0 (this thread) and workers.length more lanes; resolves when every slice is searched. */
+  /** Search a batch on lane 0 (this thread) and batch.ctx.length - 1 worker lanes; resolves when every query is searched. */
   async run(kernels: KernelExports, module: WebAssembly.Module, batch: LaneBatch, poolThreads: number): Promise<void> {
     const workers = batch.ctx.length - 1;
     const memory = this.arena.memory;
@@ -76,33 +80,51 @@ export class BatchLanes {
     waitingLanes.add(this.self);
     const pages = memory.buffer.byteLength >>> 16;
     let failure: unknown;
+    const lanes: Int32Array[] = [];
+    const posted: (Promise<void> | undefined)[] = [];
     for (let t = 0; t < workers; t++) {
       const slot = this.slotFor(t, pages);
       const words = new Int32Array(memory.buffer, slot, LANE_WORDS);
+      lanes.push(words);
       this.write(words, batch, t + 1);
       // a worker waiting in the slot takes the batch from here; the state decides against its time-out
       if (Atomics.compareExchange(words, LANE.state, LANE_WAITING, LANE_TAKEN) === LANE_WAITING) {
         Atomics.add(words, LANE.gen, 1);
         Atomics.notify(words, LANE.gen);
+        posted.push(undefined);
         continue;
       }
-      const task: ClaimTask = {
-        kind: 'searchClaim', token: this.token, memory, module, ctx: batch.ctx[t + 1], from: 0, to: 0,
-        queries: batch.queries, nq: batch.nq, step: batch.step, counter: this.sync, call: batch.calls[t + 1],
-        outIds: batch.outIds, outDist: batch.outDist, done: this.sync + 4, slot,
-      };
+      Atomics.store(words, LANE.state, LANE_POSTED);
+      const task: ClaimTask = { kind: 'searchClaim', token: this.token, memory, module, ctx: 0, from: 0, to: 0, slot };
       // the task resolves when its worker leaves the slot, long after the batch: only a failure matters here
-      platform.runTask(task, poolThreads).catch((error: unknown) => (failure ??= error));
+      const run = platform.runTask(task, poolThreads);
+      run.then(() => (this.workersStarted = true), (error: unknown) => (failure ??= error));
+      posted.push(run);
     }
     searchClaimed(kernels, memory, {
       ctx: batch.ctx[0], call: batch.calls[0], queries: batch.queries, nq: batch.nq, step: batch.step,
       counter: this.sync, outIds: batch.outIds, outDist: batch.outDist,
     });
+    // every slice is claimed: a lane whose worker has not started takes no part; the others finish
+    // the slices they hold
+    let expected = workers;
+    for (let t = 0; t < workers; t++) {
+      const words = lanes[t];
+      if (Atomics.compareExchange(words, LANE.state, LANE_TAKEN, LANE_WAITING) === LANE_TAKEN) {
+        expected--;
+      } else if (Atomics.compareExchange(words, LANE.state, LANE_POSTED, LANE_IDLE) === LANE_POSTED) {
+        expected--;
+        // until one worker has started, a task that never ran may be a pool that cannot start any
+        // (a worker file missing beside a browser bundle): its failure is this call's
+        if (!this.workersStarted) await posted[t]!.catch((error: unknown) => (failure ??= error));
+      }
+    }
     const spinUntil = performance.now() + DONE_SPIN_MS;
     for (;;) {
       const done = Atomics.load(sync, 1);
-      if (done >= workers) break;
-      if (failure !== undefined) throw failure;
+      if (done >= expected) break;
+      // a failed task never counts itself done: stop waiting once no other lane is still searching
+      if (failure !== undefined && !lanes.some((words) => Atomics.load(words, LANE.state) === LANE_RUNNING)) break;
       if (performance.now() < spinUntil) continue;
       if (waitAsync) {
         const wait = waitAsync(sync, 1, done, DONE_WAIT_MS);
@@ -111,8 +133,10 @@ export class BatchLanes {
         await new Promise((resolve) => setTimeout(resolve, 1));
       }
     }
-    for (let t = 0; t < workers; t++) {
-      if (Atomics.load(new Int32Array(memory.buffer, this.slots[t], LANE_WORDS), LANE.error) !== 0) {
+    if (failure !== undefined) throw failure;
+    if (expected > 0) this.workersStarted = true;
+    for (const words of lanes) {
+      if (Atomics.load(words, LANE.error) !== 0) {
         // a kernel trap in a worker: a bug, never bad input (which is checked before any lane runs)
         throw new Error('zgq internal error: a worker thread failed while searching its share of a batch');
       }

@@ -17,47 +17,70 @@ interface TaskBase {
 }
 
 /**
- * Search the queries of a batch in slices of `step`, claimed from a shared counter (Int32 at
- * `counter`) until none are left: every lane, the calling thread's too, claims the next slice when
- * it finishes one, so slow and fast slices even out. from / to are unused.
+ * A worker lane of a batch search. The batch itself is described in the lane's slot (see LANE), not
+ * in the task: a task posted for a slot runs whatever batch the slot holds when the task starts, if
+ * the slot still waits for one (the calling thread may have searched every query before the task
+ * started, and even posted a later batch to the same slot). from / to / ctx are unused.
  */
 export interface ClaimTask extends TaskBase {
   kind: 'searchClaim';
-  queries: number;
-  nq: number;
-  step: number;
-  counter: number;
-  call: number[];
-  outIds: number;
-  outDist: number;
-  /** Int32 that counts the worker lanes done with the batch. */
-  done: number;
-  /** The lane's slot (LANE_WORDS Int32): after the batch the worker stays there for the next ones. */
+  /** The lane's slot (LANE_WORDS Int32 in the shared memory). */
   slot: number;
 }
 
+/** Where a batch's queries and results are and how lanes claim them (the calling thread's share too). */
+export interface ClaimBatch {
+  ctx: number;
+  queries: number;
+  nq: number;
+  step: number;
+  /** Int32: the next query to claim. */
+  counter: number;
+  /** searchRange's arguments after the context: [k, L, nProbe, groupProbe, scan, scanRatio, rerankCount]. */
+  call: number[];
+  outIds: number;
+  outDist: number;
+}
+
 /**
- * A lane slot: Int32 words in the index's shared memory through which a worker that has finished
- * a batch takes the next ones without a message (see src/lanes.ts). `state` says who acts next;
- * the worker sleeps on `gen`, which the calling thread bumps when it hands over a batch.
+ * A lane slot: Int32 words in the index's shared memory that describe the lane's batch and through
+ * which a worker that has finished a batch takes the next one without a message (see
+ * src/lanes.ts). `state` says who acts next; a waiting worker sleeps on `gen`, which the calling
+ * thread bumps when it hands over a batch or asks the worker to leave.
  */
 export const LANE = {
   state: 0, gen: 1, pages: 2, error: 3, ctx: 4, k: 5, L: 6, nProbe: 7, groupProbe: 8, scan: 9, scanRatio: 10,
   rerankCount: 11, queries: 12, nq: 13, step: 14, counter: 15, outIds: 16, outDist: 17, done: 18,
 } as const;
 export const LANE_WORDS = 20;
-/** No worker in the slot. */
+/** No worker in the slot and no batch for one. */
 export const LANE_IDLE = 0;
 /** A worker waits in the slot for a batch. */
 export const LANE_WAITING = 1;
-/** The calling thread has written a batch into the slot for the waiting worker. */
-export const LANE_TAKEN = 2;
+/** A batch is in the slot and a task was posted to run it. */
+export const LANE_POSTED = 2;
+/** A batch is in the slot for the worker waiting there. */
+export const LANE_TAKEN = 3;
+/** A worker is searching the slot's batch. */
+export const LANE_RUNNING = 4;
 /** The calling thread asks the waiting worker to leave (its thread is wanted elsewhere). */
-export const LANE_STOP = 3;
+export const LANE_STOP = 5;
 /** How long a worker waits in its slot for another batch before it returns to the pool. */
 export const LINGER_MS = 25;
 /** How long of that it watches the slot before it sleeps. */
 export const LANE_SPIN_MS = 1;
+
+/** Claim and search slices of the batch until every query is claimed. */
+export function searchClaimed(k: KernelExports, memory: WebAssembly.Memory, batch: ClaimBatch): void {
+  const counter = new Int32Array(memory.buffer, batch.counter, 1);
+  const [kk, L, nProbe, groupProbe, scan, scanRatio, rerankCount] = batch.call;
+  for (;;) {
+    const from = Atomics.add(counter, 0, batch.step);
+    if (from >= batch.nq) return;
+    const to = Math.min(batch.nq, from + batch.step);
+    k.searchRange(batch.ctx, batch.queries, from, to, kk, L, nProbe, groupProbe, scan, scanRatio, rerankCount, batch.outIds, batch.outDist);
+  }
+}
 
 /** One phase of inserting order[from..to) (assembly/graph.ts buildOut / buildBack). */
 export interface BuildTask extends TaskBase {
@@ -67,18 +90,6 @@ export interface BuildTask extends TaskBase {
 }
 
 export type WorkerTask = ClaimTask | BuildTask;
-
-/** Claim and search slices of the batch until it is done (see ClaimTask). */
-export function searchClaimed(k: KernelExports, memory: WebAssembly.Memory, task: Omit<ClaimTask, 'kind' | 'token' | 'memory' | 'module' | 'from' | 'to' | 'done' | 'slot'>): void {
-  const counter = new Int32Array(memory.buffer, task.counter, 1);
-  const [kk, L, nProbe, groupProbe, scan, scanRatio, rerankCount] = task.call;
-  for (;;) {
-    const from = Atomics.add(counter, 0, task.step);
-    if (from >= task.nq) return;
-    const to = Math.min(task.nq, from + task.step);
-    k.searchRange(task.ctx, task.queries, from, to, kk, L, nProbe, groupProbe, scan, scanRatio, rerankCount, task.outIds, task.outDist);
-  }
-}
 
 const MAX_CACHED = 4;
 /** Kernels per memory, with the memory's size when they were instantiated. */
@@ -104,18 +115,10 @@ export default function runTask(task: WorkerTask): void {
   const { kernels: k, bytes } = kernelsFor(task);
   if (task.kind === 'searchClaim') {
     const words = new Int32Array(task.memory.buffer, task.slot, LANE_WORDS);
-    try {
-      searchClaimed(k, task.memory, task);
-    } catch (error) {
-      // the calling thread counts done lanes, not messages: say done, then fail the task
-      Atomics.store(words, LANE.error, 1);
-      laneDone(task.memory, task.done);
-      throw error;
-    }
+    // the calling thread may have done the whole batch already (then the slot is no longer POSTED)
+    if (Atomics.compareExchange(words, LANE.state, LANE_POSTED, LANE_RUNNING) !== LANE_POSTED) return;
     Atomics.store(words, LANE.pages, bytes >>> 16);
-    Atomics.store(words, LANE.state, LANE_WAITING);
-    laneDone(task.memory, task.done);
-    linger(k, task.memory, words);
+    if (runSlotBatch(k, task.memory, words)) linger(k, task.memory, words);
   } else if (task.kind === 'buildOut') {
     k.buildOut(task.ctx, task.from, task.to);
   } else {
@@ -123,40 +126,44 @@ export default function runTask(task: WorkerTask): void {
   }
 }
 
-/** Count this lane done with its batch (its last touch of the batch's memory) and wake the caller. */
-function laneDone(memory: WebAssembly.Memory, done: number): void {
-  const word = new Int32Array(memory.buffer, done, 1);
-  Atomics.add(word, 0, 1);
-  Atomics.notify(word, 0);
+/**
+ * Search the batch of a RUNNING slot; the slot is WAITING again (IDLE after a failure, reported in
+ * its error word) before the lane counts itself done, its last touch of the batch's memory.
+ */
+function runSlotBatch(k: KernelExports, memory: WebAssembly.Memory, words: Int32Array): boolean {
+  const done = new Int32Array(memory.buffer, words[LANE.done], 1);
+  let ok = true;
+  try {
+    searchClaimed(k, memory, {
+      ctx: words[LANE.ctx], queries: words[LANE.queries], nq: words[LANE.nq], step: words[LANE.step],
+      counter: words[LANE.counter], outIds: words[LANE.outIds], outDist: words[LANE.outDist],
+      call: [
+        words[LANE.k], words[LANE.L], words[LANE.nProbe], words[LANE.groupProbe], words[LANE.scan],
+        new Float32Array(words.buffer, words.byteOffset, LANE_WORDS)[LANE.scanRatio], words[LANE.rerankCount],
+      ],
+    });
+  } catch {
+    // a kernel trap: the calling thread throws when it sees the error word; this worker leaves
+    ok = false;
+    Atomics.store(words, LANE.error, 1);
+  }
+  Atomics.store(words, LANE.state, ok ? LANE_WAITING : LANE_IDLE);
+  Atomics.add(done, 0, 1);
+  Atomics.notify(done, 0);
+  return ok;
 }
 
 /**
- * Wait in the lane slot for batches handed over by the calling thread and search them, until none
- * comes for LINGER_MS or the caller asks the lane to stop. The slot is WAITING on entry; every
- * batch ends WAITING again before it is counted done, so the caller may hand over the next one as
- * soon as it has seen every lane done.
+ * Wait in the lane slot (WAITING on entry) for batches handed over by the calling thread and
+ * search them, until none comes for LINGER_MS or the caller asks the lane to stop.
  */
 function linger(k: KernelExports, memory: WebAssembly.Memory, words: Int32Array): void {
-  const f32 = new Float32Array(words.buffer, words.byteOffset, LANE_WORDS);
   for (;;) {
     const state = Atomics.load(words, LANE.state);
     if (state === LANE_TAKEN) {
-      const done = words[LANE.done];
-      try {
-        searchClaimed(k, memory, {
-          ctx: words[LANE.ctx], queries: words[LANE.queries], nq: words[LANE.nq], step: words[LANE.step],
-          counter: words[LANE.counter], outIds: words[LANE.outIds], outDist: words[LANE.outDist],
-          call: [words[LANE.k], words[LANE.L], words[LANE.nProbe], words[LANE.groupProbe], words[LANE.scan], f32[LANE.scanRatio], words[LANE.rerankCount]],
-        });
-      } catch {
-        // reported through the slot: the caller throws; this worker leaves the slot
-        Atomics.store(words, LANE.error, 1);
-        Atomics.store(words, LANE.state, LANE_IDLE);
-        laneDone(memory, done);
-        return;
-      }
-      Atomics.store(words, LANE.state, LANE_WAITING);
-      laneDone(memory, done);
+      // the caller takes a batch back (TAKEN -> WAITING) when it searched every query before this worker woke
+      if (Atomics.compareExchange(words, LANE.state, LANE_TAKEN, LANE_RUNNING) !== LANE_TAKEN) continue;
+      if (!runSlotBatch(k, memory, words)) return;
       continue;
     }
     if (state === LANE_STOP) {
@@ -169,7 +176,6 @@ function linger(k: KernelExports, memory: WebAssembly.Memory, words: Int32Array)
     // generation, so a hand-over between the two cannot be slept through
     const spinUntil = performance.now() + LANE_SPIN_MS;
     while (Atomics.load(words, LANE.state) === LANE_WAITING && performance.now() < spinUntil);
-    if (Atomics.load(words, LANE.state) !== LANE_WAITING) continue;
     const gen = Atomics.load(words, LANE.gen);
     if (Atomics.load(words, LANE.state) !== LANE_WAITING) continue;
     if (Atomics.wait(words, LANE.gen, gen, LINGER_MS) === 'timed-out' &&

@@ -299,7 +299,7 @@ test('a tiny run produces a report that matches the JSON schema, plus its plot a
     const spec: SyntheticSpec = { kind: 'synthetic', name: 'tiny', description: 'tiny clustered set', n: 1500, nQueries: 30, dim: 16, seed: 3, outlierFraction: 0.3 };
     const plan: SweepPlan = {
       hnswEf: [10, 40], nprobe: [1, 4], zgq: { ef: [16, 64], nProbe: [1, 4], rerank: [2, 8] },
-      pilotQueries: 20, pilotLayers: 1, maxPilotKeep: 3, minQueriesPerPass: 60,
+      pilotQueries: 20, pilotLayers: 1, maxPilotKeep: 3, minQueriesPerPass: 60, minBatchQueriesPerPass: 60,
     };
     const report = await runBench({
       datasets: [spec], k: 5, passes: 3, quick: true, libraries: ['zgq', 'hnswlib-node', 'usearch', 'faiss'], batch: true,

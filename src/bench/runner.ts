@@ -266,7 +266,11 @@ async function measureDataset(ds: BenchDataset, peers: Peer[], o: Resolved, prog
     }
     for (const cell of order) report.results.push(singleRecord(cell, ds, k));
 
-    if (o.batch) report.results.push(...(await batchMode(perIndex, ds, o, progress, out, repeat, report.notes)));
+    if (o.batch) {
+      const batchRepeat = Math.max(1, Math.ceil(plan.minBatchQueriesPerPass / ds.nQueries));
+      if (batchRepeat > 1) report.notes.push(`each timed batch-mode pass makes ${batchRepeat} batch calls of the ${ds.nQueries} queries`);
+      report.results.push(...(await batchMode(perIndex, ds, o, progress, out, batchRepeat, report.notes)));
+    }
   } finally {
     for (const idx of indexes) await idx.close().catch(() => {});
   }
@@ -298,6 +302,9 @@ function singleRecord(cell: Cell, ds: BenchDataset, k: number): ResultRecord {
     pareto: false,
   };
 }
+
+/** Pause before each timed batch cell (see batchMode). */
+const BATCH_SETTLE_MS = 30;
 
 /**
  * Batch mode: every query in one call, for each library's best single-query configuration at
@@ -340,6 +347,9 @@ async function batchMode(
   try {
     for (let pass = 0; pass < o.passes; pass++) {
       for (const c of pass % 2 === 0 ? order : [...order].reverse()) {
+        // a multi-threaded cell may leave threads spinning (FAISS's OpenMP threads spin for about
+        // 10 ms after a call) on cores the next cell needs: let them settle first
+        await new Promise((resolve) => setTimeout(resolve, BATCH_SETTLE_MS));
         // a small query set is repeated, as in single mode, so a pass is long enough to time
         let seconds = 0;
         for (let r = 0; r < repeat; r++) seconds += await c.idx.runBatch(c.point, c.threads, out);

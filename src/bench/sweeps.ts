@@ -18,6 +18,11 @@ export interface SweepPlan {
   maxPilotKeep: number;
   /** A timed pass runs at least this many queries (a small query set is repeated). */
   minQueriesPerPass: number;
+  /**
+   * The same for a batch-mode pass: more, so that waking a library's threads after the other
+   * libraries' cells is a small part of it, as in a run of batches.
+   */
+  minBatchQueriesPerPass: number;
 }
 
 /** Sweep plan of a full run, or of `--quick` (a smoke check that finishes in about a minute). */
@@ -31,6 +36,7 @@ export function sweepPlan(quick: boolean): SweepPlan {
       pilotLayers: 1,
       maxPilotKeep: 10,
       minQueriesPerPass: 500,
+      minBatchQueriesPerPass: 1000,
     };
   }
   return {
@@ -50,6 +56,7 @@ export function sweepPlan(quick: boolean): SweepPlan {
     pilotLayers: 2,
     maxPilotKeep: 24,
     minQueriesPerPass: 1000,
+    minBatchQueriesPerPass: 5000,
   };
 }
 
