@@ -62,6 +62,8 @@ export class BatchLanes {
   private readonly self = new WeakRef(this);
   /** A pool task of these lanes has run: the pool can start workers. */
   private workersStarted = false;
+  /** Pool tasks posted whose promises have not settled yet. */
+  private unsettled = 0;
 
   constructor(arena: Arena, token: string) {
     this.arena = arena;
@@ -94,11 +96,16 @@ export class BatchLanes {
         posted.push(undefined);
         continue;
       }
+      // A worker that left its slot is free again only once the pool has read its reply, on this
+      // thread's event loop, which a long batch may have kept busy since: without a turn of the loop
+      // the new task would queue behind that reply until this batch is over.
+      if (this.unsettled > 0) await new Promise((resolve) => setTimeout(resolve, 0));
       Atomics.store(words, LANE.state, LANE_POSTED);
       const task: ClaimTask = { kind: 'searchClaim', token: this.token, memory, module, ctx: 0, from: 0, to: 0, slot };
       // the task resolves when its worker leaves the slot, long after the batch: only a failure matters here
       const run = platform.runTask(task, poolThreads);
-      run.then(() => (this.workersStarted = true), (error: unknown) => (failure ??= error));
+      this.unsettled++;
+      run.then(() => (this.workersStarted = true), (error: unknown) => (failure ??= error)).finally(() => this.unsettled--);
       posted.push(run);
     }
     searchClaimed(kernels, memory, {
