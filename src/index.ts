@@ -808,6 +808,7 @@ async function runBatch(
     kern.searchRange(built.searcher.ctx, batch.queries, 0, nq, k, L, nProbe, groupProbe, scan, scanRatio, rerankCount, batch.outIds, batch.outDist);
   } else {
     // the calling thread is lane 0 (it would only wait otherwise); workers are lanes 1..threads-1
+    await built.lanes.settle(threads - 1);
     while (built.workerSearchers.length < threads - 1) built.workerSearchers.push(new Searcher(built.kernels, built.layout));
     const lanes = [built.searcher, ...built.workerSearchers.slice(0, threads - 1)];
     for (const lane of lanes) lane.allow = scope.allow;

@@ -70,6 +70,24 @@ export class BatchLanes {
     this.token = token;
   }
 
+  /**
+   * Before a batch is set up: a worker that left its slot is free again only once the pool has read
+   * its reply, on this thread's event loop, which a long batch may have kept busy since. Without a
+   * turn of the loop a task posted for it would queue behind that reply until the batch is over.
+   * (The turn is taken here, before the caller prepares the contexts, because run() must go from
+   * their set-up to its own share without yielding: search() calls share lane 0's context.)
+   */
+  async settle(workers: number): Promise<void> {
+    if (this.unsettled === 0) return;
+    const buffer = this.arena.memory.buffer;
+    for (let t = 0; t < workers; t++) {
+      if (t >= this.slots.length || Atomics.load(new Int32Array(buffer, this.slots[t], LANE_WORDS), LANE.state) !== LANE_WAITING) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        return;
+      }
+    }
+  }
+
   /** Search a batch on lane 0 (this thread) and batch.ctx.length - 1 worker lanes; resolves when every query is searched. */
   async run(kernels: KernelExports, module: WebAssembly.Module, batch: LaneBatch, poolThreads: number): Promise<void> {
     const workers = batch.ctx.length - 1;
@@ -96,10 +114,6 @@ export class BatchLanes {
         posted.push(undefined);
         continue;
       }
-      // A worker that left its slot is free again only once the pool has read its reply, on this
-      // thread's event loop, which a long batch may have kept busy since: without a turn of the loop
-      // the new task would queue behind that reply until this batch is over.
-      if (this.unsettled > 0) await new Promise((resolve) => setTimeout(resolve, 0));
       Atomics.store(words, LANE.state, LANE_POSTED);
       const task: ClaimTask = { kind: 'searchClaim', token: this.token, memory, module, ctx: 0, from: 0, to: 0, slot };
       // the task resolves when its worker leaves the slot, long after the batch: only a failure matters here
