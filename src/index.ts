@@ -135,10 +135,8 @@ interface Built {
   workerSearchers: Searcher[];
   /** Arena buffers of the current batch: queries f32[capacity], results u32/f32[capacity]. */
   batch: { capacity: number; queries: number; outIds: number; outDist: number };
-  /** Worker lanes of parallel batches (slots and counters in the arena). */
+  /** Worker lanes of parallel batches (slots and counters in the arena; they name its memory to workers). */
   lanes: BatchLanes;
-  /** Names this index's memory to worker threads. */
-  token: string;
   /**
    * Uint8Array[ceil(capacity / 8)]: removed nodes (bit set), or null while none are. A view of the
    * arena at deletedBitsPtr (the memory is shared, so the view stays valid when it grows), read by
@@ -829,11 +827,10 @@ function installBuilt(meta: IndexMeta, arrays: IndexArrays, capacity = meta.n): 
   ids.set(arrays.ids);
   const tailZones = new Uint32Array(layout.capacity - meta.zoned);
   tailZones.set(arrays.tailZones);
-  const token = `zgq-${nextToken++}-${Math.random().toString(36).slice(2)}`;
   const built: Built = {
     kernels, layout, searcher: new Searcher(kernels, layout), ids, zoneStart: arrays.zoneStart.slice(), tailZones, zoned: meta.zoned,
     version: {}, dataBytes, workerSearchers: [], batch: { capacity: 0, queries: 0, outIds: 0, outDist: 0 },
-    lanes: new BatchLanes(kernels.arena, token), token,
+    lanes: new BatchLanes(kernels.arena, `zgq-${nextToken++}-${Math.random().toString(36).slice(2)}`),
     deleted: null, deletedBitsPtr: 0, deletedCount: 0, liveBitsPtr: 0, lookup: null, filterScratch: { searchBits: 0, batchBits: 0, list: 0 },
   };
   const removed = arrays.deleted ? countBits(arrays.deleted, layout.n) : 0;

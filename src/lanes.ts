@@ -35,6 +35,17 @@ const DONE_WAIT_MS = 50;
 type WaitAsync = (view: Int32Array, index: number, value: number, timeout: number) => { async: boolean; value: Promise<string> | string };
 const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
 
+/** Wake the worker sleeping on the slot's generation (a batch or a stop is in the slot). */
+function wake(words: Int32Array): void {
+  Atomics.add(words, LANE.gen, 1);
+  Atomics.notify(words, LANE.gen);
+}
+
+/** Ask a worker waiting in the slot, if one is, to leave it. */
+function stopWaiting(words: Int32Array): void {
+  if (Atomics.compareExchange(words, LANE.state, LANE_WAITING, LANE_STOP) === LANE_WAITING) wake(words);
+}
+
 /** Lanes whose workers may be waiting in their slots, to be sent back when other work needs threads. */
 const waitingLanes = new Set<WeakRef<BatchLanes>>();
 
@@ -109,8 +120,7 @@ export class BatchLanes {
       this.write(words, batch, t + 1);
       // a worker waiting in the slot takes the batch from here; the state decides against its time-out
       if (Atomics.compareExchange(words, LANE.state, LANE_WAITING, LANE_TAKEN) === LANE_WAITING) {
-        Atomics.add(words, LANE.gen, 1);
-        Atomics.notify(words, LANE.gen);
+        wake(words);
         posted.push(undefined);
         continue;
       }
@@ -167,13 +177,7 @@ export class BatchLanes {
   /** Send the workers waiting in this index's slots back to the pool. */
   release(): void {
     const buffer = this.arena.memory.buffer;
-    for (const slot of this.slots) {
-      const words = new Int32Array(buffer, slot, LANE_WORDS);
-      if (Atomics.compareExchange(words, LANE.state, LANE_WAITING, LANE_STOP) === LANE_WAITING) {
-        Atomics.add(words, LANE.gen, 1);
-        Atomics.notify(words, LANE.gen);
-      }
-    }
+    for (const slot of this.slots) stopWaiting(new Int32Array(buffer, slot, LANE_WORDS));
   }
 
   /**
@@ -187,10 +191,7 @@ export class BatchLanes {
       const words = new Int32Array(this.arena.memory.buffer, this.slots[t], LANE_WORDS);
       const state = Atomics.load(words, LANE.state);
       if (state === LANE_IDLE || (state === LANE_WAITING && Atomics.load(words, LANE.pages) === pages)) return this.slots[t];
-      if (Atomics.compareExchange(words, LANE.state, LANE_WAITING, LANE_STOP) === LANE_WAITING) {
-        Atomics.add(words, LANE.gen, 1);
-        Atomics.notify(words, LANE.gen);
-      }
+      stopWaiting(words);
     }
     const slot = this.arena.alloc(LANE_WORDS * 4);
     new Int32Array(this.arena.memory.buffer, slot, LANE_WORDS).fill(0);
