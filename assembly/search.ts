@@ -133,8 +133,9 @@ export function searchPq(
     if (node < 0) break;
     const row = adjacency + <usize>node * rowStride;
     const count = <i32>load<u32>(row);
-    // gather the unvisited neighbours first, reading one byte of each one's code (and terms): the
-    // loads are independent, so their cache misses overlap instead of stalling one ADC at a time
+    // gather the unvisited neighbours first, reading one byte of each one's code (and terms), and
+    // the row of the candidate likely to be expanded next: the loads are independent, so their
+    // cache misses overlap instead of stalling one ADC at a time
     let fresh: i32 = 0;
     let touched: u32 = 0;
     const next = poolPeek();
@@ -254,7 +255,7 @@ export function rerank(
   let size: i32 = 0;
   let taken: i32 = 0;
   const stride = halfStorage ? <usize>dim << 1 : <usize>dim << 2;
-  // read one word of every cache line of the candidates' rows first: independent loads whose
+  // read one byte of every cache line of the candidates' rows first: independent loads whose
   // misses overlap, where the distances below would wait for each row in turn
   const touchCount = available < count ? available : count;
   let touched: u32 = 0;
