@@ -3,34 +3,20 @@
 // memory, and both answer the same queries with the same context, in alternating passes. The ratio
 // of their per-query times is immune to the machine's slow and fast spells that move separate runs.
 // The context block layout must be the same in both builds (check assembly/query.ts).
-//   node --import tsx bench/kernel-ab.ts <base.wasm> [siftsmall | synthetic] [search options JSON] [passes]
+//   node --import tsx bench/kernel-ab.ts <base.wasm> [bench dataset, default siftsmall] [search options JSON] [passes]
 // e.g. a base from an earlier commit:
 //   git worktree add /tmp/zgq-base <commit> && (cd /tmp/zgq-base && npm ci && npm run build:wasm)
 //   node --import tsx bench/kernel-ab.ts /tmp/zgq-base/build/zgq.wasm siftsmall '{"ef":16,"nProbe":2,"rerank":2}'
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { ZGQIndex } from '../src/index.js';
-import { readFvecs } from '../src/data/vecs.js';
-import { clusteredGaussian } from '../src/data/synthetic.js';
+import { datasetSpec, loadDataset } from '../src/bench/datasets.js';
+import { defaultCacheDir, defaultDataDir } from '../src/bench/paths.js';
 
 const [basePath, which = 'siftsmall', optionsJson = '{}', passesArg = '21'] = process.argv.slice(2);
-if (!basePath) throw new Error('usage: bench/kernel-ab.ts <base.wasm> [siftsmall | synthetic] [search options JSON] [passes]');
-let base: Float32Array;
-let queryData: Float32Array;
-let dim: number;
-if (which === 'siftsmall') {
-  const dir = fileURLToPath(new URL('../../shared/data/siftsmall/', import.meta.url));
-  const b = await readFvecs(dir + 'siftsmall_base.fvecs');
-  const q = await readFvecs(dir + 'siftsmall_query.fvecs');
-  ({ dim } = b);
-  base = b.data;
-  queryData = q.data;
-} else {
-  dim = 128;
-  const ds = clusteredGaussian({ n: 100000, nQueries: 1000, dim, seed: 1, outlierFraction: 0.3 });
-  base = ds.base;
-  queryData = ds.queries;
-}
+if (!basePath) throw new Error('usage: bench/kernel-ab.ts <base.wasm> [bench dataset] [search options JSON] [passes]');
+// the bench's own data (synthetic-100k: the paper recipe, seed 1)
+const ds = await loadDataset(datasetSpec(which), { dataDir: defaultDataDir(), cacheDir: defaultCacheDir(), k: 10 });
+const { dim, base, queries: queryData } = ds;
 const nq = queryData.length / dim;
 const index = new ZGQIndex({ dim });
 await index.build(base, { threads: 1 });
