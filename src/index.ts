@@ -813,7 +813,7 @@ async function runBatch(
     const calls = lanes.map((s) => s.plan(k, opts));
     const step = Math.max(1, Math.min(CLAIM_STEP, Math.ceil(nq / (threads * CLAIMS_PER_LANE))));
     await built.lanes.run(kern, kernelModule(), {
-      queries: batch.queries, nq, step, outIds: batch.outIds, outDist: batch.outDist, ctx: lanes.map((s) => s.ctx), calls,
+      queries: batch.queries, nq, step, rowBytes: dim * 4, outIds: batch.outIds, outDist: batch.outDist, ctx: lanes.map((s) => s.ctx), calls,
     }, threads - 1);
   }
   return { ids: arena.u32(batch.outIds, nq * k).slice(), distances: arena.f32(batch.outDist, nq * k).slice() };

@@ -3,15 +3,17 @@
  * lane 0) claims from a shared counter. Each worker lane has a slot (Int32 words in the index's
  * memory, see LANE in worker.ts) that holds its batch. The first batch of a lane goes out as a pool
  * task; when it is done, the worker stays in its slot for LINGER_MS, and the next batch is handed to
- * it with one atomic notify instead of a task message. The calling thread learns that lanes are done
- * from a shared count, not from reply messages (each message costs an event-loop round trip, a
- * tenth of a batch of 100 small queries), and when it has claimed every slice itself before a worker
- * even woke (a busy or descheduled core), it takes that lane's batch back instead of waiting.
+ * it with one atomic notify instead of a task message. The calling thread learns that slices are
+ * done from their state words, not from reply messages (each message costs an event-loop round
+ * trip, a tenth of a batch of 100 small queries). It never waits on a worker: when it has claimed
+ * every slice itself before a worker even woke (a busy or descheduled core), it takes that lane's
+ * batch back, and a slice a worker still holds a slice's time later it searches itself.
  */
 import type { Arena } from './memory.js';
 import { platform } from './platform.js';
 import {
-  type ClaimTask, LANE, LANE_IDLE, LANE_POSTED, LANE_RUNNING, LANE_STOP, LANE_TAKEN, LANE_WAITING, LANE_WORDS, searchClaimed,
+  type ClaimTask, LANE, LANE_IDLE, LANE_POSTED, LANE_RUNNING, LANE_STOP, LANE_TAKEN, LANE_WAITING, LANE_WORDS,
+  SLICE_DONE, SLICE_OPEN, SLICE_STOLEN, sliceWord,
 } from './worker.js';
 import type { KernelExports } from './kernels/wasm.js';
 
@@ -20,6 +22,8 @@ export interface LaneBatch {
   queries: number;
   nq: number;
   step: number;
+  /** Bytes per query row. */
+  rowBytes: number;
   outIds: number;
   outDist: number;
   /** Per lane: the searcher context and the searchRange arguments after it ([k, L, ... rerankCount]). */
@@ -27,13 +31,19 @@ export interface LaneBatch {
   calls: number[][];
 }
 
-/** The calling thread watches the done count this long before it sleeps on it. */
-const DONE_SPIN_MS = 2;
-/** Sleeps on the done count are cut at this length, to notice a failed pool task. */
-const DONE_WAIT_MS = 50;
+/**
+ * The calling thread searches a worker's open slice itself this long (plus one slice's time) after
+ * its own share. Tests set it below zero to take every open slice at once.
+ */
+export const laneTuning = { stealAfterMs: 0.02 };
+/** A worker still in the previous batch (it finishes the claim loop just after its last slice) gets this long to leave it. */
+const BUSY_LANE_MS = 0.05;
+/** Batch sequence numbers wrap within the slice word (see sliceWord). */
+const SEQ_MASK = 0x1fffffff;
 
-type WaitAsync = (view: Int32Array, index: number, value: number, timeout: number) => { async: boolean; value: Promise<string> | string };
-const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
+/** One turn of the event loop (Node: its check phase, right after the messages it has read). */
+const nextTurn = (): Promise<void> =>
+  new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
 
 /** Wake the worker sleeping on the slot's generation (a batch or a stop is in the slot). */
 function wake(words: Int32Array): void {
@@ -68,9 +78,18 @@ export class BatchLanes {
   private readonly token: string;
   /** Slot offset per worker lane (lane t + 1 uses slots[t]). */
   private readonly slots: number[] = [];
-  /** Int32 pair: [0] the next query to claim, [1] worker lanes done. */
+  /** Int32 pair: [0] the next query to claim, [1] the sequence number of the batch in progress. */
   private sync = 0;
+  private seq = 0;
+  /** Int32 per slice of the batch (see sliceWord), room for sliceRoom. */
+  private slices = 0;
+  private sliceRoom = 0;
+  /** Per worker lane: where its worker searches a slice before publishing it, and the bytes there. */
+  private readonly scratch: number[] = [];
+  private readonly scratchBytes: number[] = [];
   private readonly self = new WeakRef(this);
+  /** How often the rarer paths ran: slices searched here after a worker held them, lanes that sat a batch out. */
+  readonly stats = { stolen: 0, satOut: 0 };
   /** A pool task of these lanes has run: the pool can start workers. */
   private workersStarted = false;
   /** Pool tasks posted whose promises have not settled yet. */
@@ -92,8 +111,9 @@ export class BatchLanes {
     if (this.unsettled === 0) return;
     const buffer = this.arena.memory.buffer;
     for (let t = 0; t < workers; t++) {
-      if (t >= this.slots.length || Atomics.load(new Int32Array(buffer, this.slots[t], LANE_WORDS), LANE.state) !== LANE_WAITING) {
-        await new Promise((resolve) => setTimeout(resolve, 0));
+      const state = t < this.slots.length ? Atomics.load(new Int32Array(buffer, this.slots[t], LANE_WORDS), LANE.state) : LANE_IDLE;
+      if (state !== LANE_WAITING && state !== LANE_RUNNING) {
+        await nextTurn();
         return;
       }
     }
@@ -102,72 +122,89 @@ export class BatchLanes {
   /** Search a batch on lane 0 (this thread) and batch.ctx.length - 1 worker lanes; resolves when every query is searched. */
   async run(kernels: KernelExports, module: WebAssembly.Module, batch: LaneBatch, poolThreads: number): Promise<void> {
     const workers = batch.ctx.length - 1;
+    const { nq, step } = batch;
+    const nSlices = Math.ceil(nq / step);
+    const [k, L, nProbe, groupProbe, scan, scanRatio, rerankCount] = batch.calls[0];
+    this.reserve(workers, nSlices, step * k * 8); // may grow the memory: before any view of it
     const memory = this.arena.memory;
-    if (!this.sync) this.sync = this.arena.alloc(8);
-    const sync = new Int32Array(memory.buffer, this.sync, 2);
+    const buffer = memory.buffer;
+    const seq = (this.seq = (this.seq + 1) & SEQ_MASK);
+    const open = sliceWord(seq, SLICE_OPEN);
+    const done = sliceWord(seq, SLICE_DONE);
+    const slices = new Int32Array(buffer, this.slices, nSlices).fill(open);
+    const sync = new Int32Array(buffer, this.sync, 2);
     Atomics.store(sync, 0, 0);
-    Atomics.store(sync, 1, 0);
+    Atomics.store(sync, 1, seq);
     releaseWaitingLanes(this);
     waitingLanes.add(this.self);
-    const pages = memory.buffer.byteLength >>> 16;
+    const pages = buffer.byteLength >>> 16;
     let failure: unknown;
-    const lanes: Int32Array[] = [];
+    const lanes: (Int32Array | undefined)[] = [];
     const posted: (Promise<void> | undefined)[] = [];
     for (let t = 0; t < workers; t++) {
       const slot = this.slotFor(t, pages);
-      const words = new Int32Array(memory.buffer, slot, LANE_WORDS);
+      const words = slot === undefined ? undefined : new Int32Array(buffer, slot, LANE_WORDS);
       lanes.push(words);
-      this.write(words, batch, t + 1);
+      posted.push(undefined);
+      if (!words) continue;
+      this.write(words, batch, t + 1, seq);
       // a worker waiting in the slot takes the batch from here; the state decides against its time-out
       if (Atomics.compareExchange(words, LANE.state, LANE_WAITING, LANE_TAKEN) === LANE_WAITING) {
         wake(words);
-        posted.push(undefined);
         continue;
       }
       Atomics.store(words, LANE.state, LANE_POSTED);
-      const task: ClaimTask = { kind: 'searchClaim', token: this.token, memory, module, ctx: 0, from: 0, to: 0, slot };
+      const task: ClaimTask = { kind: 'searchClaim', token: this.token, memory, module, ctx: 0, from: 0, to: 0, slot: slot! };
       // the task resolves when its worker leaves the slot, long after the batch: only a failure matters here
       const run = platform.runTask(task, poolThreads);
       this.unsettled++;
       run.then(() => (this.workersStarted = true), (error: unknown) => (failure ??= error)).finally(() => this.unsettled--);
-      posted.push(run);
+      posted[t] = run;
     }
-    searchClaimed(kernels, memory, {
-      ctx: batch.ctx[0], call: batch.calls[0], queries: batch.queries, nq: batch.nq, step: batch.step,
-      counter: this.sync, outIds: batch.outIds, outDist: batch.outDist,
-    });
-    // every slice is claimed: a lane whose worker has not started takes no part; the others finish
-    // the slices they hold
-    let expected = workers;
+    // this thread's share: slices claimed from the counter until none is left, searched straight into the results
+    const search = (from: number): void =>
+      kernels.searchRange(batch.ctx[0], batch.queries, from, Math.min(nq, from + step), k, L, nProbe, groupProbe, scan, scanRatio, rerankCount, batch.outIds, batch.outDist);
+    const start = performance.now();
+    let mine = 0;
+    for (let from = Atomics.add(sync, 0, step); from < nq; from = Atomics.add(sync, 0, step)) {
+      search(from);
+      slices[from / step] = done;
+      mine++;
+    }
+    // every slice is claimed: a lane whose worker has not started takes no part
     for (let t = 0; t < workers; t++) {
       const words = lanes[t];
-      if (Atomics.compareExchange(words, LANE.state, LANE_TAKEN, LANE_WAITING) === LANE_TAKEN) {
-        expected--;
-      } else if (Atomics.compareExchange(words, LANE.state, LANE_POSTED, LANE_IDLE) === LANE_POSTED) {
-        expected--;
+      if (!words) continue;
+      if (Atomics.compareExchange(words, LANE.state, LANE_TAKEN, LANE_WAITING) === LANE_TAKEN) continue;
+      if (Atomics.compareExchange(words, LANE.state, LANE_POSTED, LANE_IDLE) === LANE_POSTED) {
         // until one worker has started, a task that never ran may be a pool that cannot start any
         // (a worker file missing beside a browser bundle): its failure is this call's
         if (!this.workersStarted) await posted[t]!.catch((error: unknown) => (failure ??= error));
+        continue;
       }
-    }
-    const spinUntil = performance.now() + DONE_SPIN_MS;
-    for (;;) {
-      const done = Atomics.load(sync, 1);
-      if (done >= expected) break;
-      // a failed task never counts itself done: stop waiting once no other lane is still searching
-      if (failure !== undefined && !lanes.some((words) => Atomics.load(words, LANE.state) === LANE_RUNNING)) break;
-      if (performance.now() < spinUntil) continue;
-      if (waitAsync) {
-        const wait = waitAsync(sync, 1, done, DONE_WAIT_MS);
-        if (wait.async) await wait.value;
-      } else {
-        await new Promise((resolve) => setTimeout(resolve, 1));
-      }
+      this.workersStarted = true;
     }
     if (failure !== undefined) throw failure;
-    if (expected > 0) this.workersStarted = true;
+    // the slices workers hold: give them about one slice's time, then search what is still open
+    // here (a worker whose core was taken away mid-slice would otherwise hold the batch for
+    // milliseconds); a worker that finishes a slice searched here drops its copy
+    const now = performance.now();
+    const deadline = now + (mine > 0 ? (now - start) / mine : 0) + laneTuning.stealAfterMs;
+    for (let s = 0; s < nSlices; s++) {
+      for (;;) {
+        const state = Atomics.load(slices, s);
+        if (state === done) break;
+        // COPYING: the worker is writing the slice's results, a copy of a few kilobytes
+        if (state === open && performance.now() >= deadline &&
+            Atomics.compareExchange(slices, s, open, sliceWord(seq, SLICE_STOLEN)) === open) {
+          search(s * step);
+          this.stats.stolen++;
+          break;
+        }
+      }
+    }
     for (const words of lanes) {
-      if (Atomics.load(words, LANE.error) !== 0) {
+      if (words && Atomics.load(words, LANE.error) !== 0) {
         // a kernel trap in a worker: a bug, never bad input (which is checked before any lane runs)
         throw new Error('zgq internal error: a worker thread failed while searching its share of a batch');
       }
@@ -184,11 +221,19 @@ export class BatchLanes {
    * The slot of worker lane t: the one in use while its worker waits on kernels made for this
    * memory size or no worker is in it; otherwise (a worker with kernels from before the memory
    * grew, or one still leaving) that worker is sent away and the lane gets a fresh slot, so no two
-   * workers ever share one.
+   * workers ever share one. Undefined while the lane's worker is still in an earlier batch (its
+   * core was taken away mid-slice, and that slice was searched without it): the lane's context is
+   * in use, so the lane sits this batch out.
    */
-  private slotFor(t: number, pages: number): number {
+  private slotFor(t: number, pages: number): number | undefined {
     if (t < this.slots.length) {
       const words = new Int32Array(this.arena.memory.buffer, this.slots[t], LANE_WORDS);
+      const until = performance.now() + BUSY_LANE_MS;
+      while (Atomics.load(words, LANE.state) === LANE_RUNNING) {
+        if (performance.now() < until) continue;
+        this.stats.satOut++;
+        return undefined;
+      }
       const state = Atomics.load(words, LANE.state);
       if (state === LANE_IDLE || (state === LANE_WAITING && Atomics.load(words, LANE.pages) === pages)) return this.slots[t];
       stopWaiting(words);
@@ -199,8 +244,23 @@ export class BatchLanes {
     return slot;
   }
 
+  /** Room for a batch's counters and slice words, and per worker lane a slice's results. */
+  private reserve(workers: number, nSlices: number, sliceBytes: number): void {
+    if (!this.sync) this.sync = this.arena.alloc(8);
+    if (this.sliceRoom < nSlices) {
+      this.sliceRoom = Math.max(nSlices, this.sliceRoom * 2);
+      this.slices = this.arena.alloc(this.sliceRoom * 4);
+    }
+    for (let t = 0; t < workers; t++) {
+      if ((this.scratchBytes[t] ?? 0) >= sliceBytes) continue;
+      // a worker still searching into the old scratch keeps it: the arena never hands it out again
+      this.scratchBytes[t] = Math.max(sliceBytes, (this.scratchBytes[t] ?? 0) * 2);
+      this.scratch[t] = this.arena.alloc(this.scratchBytes[t]);
+    }
+  }
+
   /** Write lane's batch into its slot (read by a waiting worker once the state says TAKEN). */
-  private write(words: Int32Array, batch: LaneBatch, lane: number): void {
+  private write(words: Int32Array, batch: LaneBatch, lane: number, seq: number): void {
     const call = batch.calls[lane];
     words[LANE.error] = 0;
     words[LANE.ctx] = batch.ctx[lane];
@@ -214,9 +274,12 @@ export class BatchLanes {
     words[LANE.queries] = batch.queries;
     words[LANE.nq] = batch.nq;
     words[LANE.step] = batch.step;
-    words[LANE.counter] = this.sync;
+    words[LANE.sync] = this.sync;
     words[LANE.outIds] = batch.outIds;
     words[LANE.outDist] = batch.outDist;
-    words[LANE.done] = this.sync + 4;
+    words[LANE.seq] = seq;
+    words[LANE.slices] = this.slices;
+    words[LANE.rowBytes] = batch.rowBytes;
+    words[LANE.scratch] = this.scratch[lane - 1];
   }
 }

@@ -28,20 +28,6 @@ export interface ClaimTask extends TaskBase {
   slot: number;
 }
 
-/** Where a batch's queries and results are and how lanes claim them (the calling thread's share too). */
-export interface ClaimBatch {
-  ctx: number;
-  queries: number;
-  nq: number;
-  step: number;
-  /** Int32: the next query to claim. */
-  counter: number;
-  /** searchRange's arguments after the context: [k, L, nProbe, groupProbe, scan, scanRatio, rerankCount]. */
-  call: number[];
-  outIds: number;
-  outDist: number;
-}
-
 /**
  * A lane slot: Int32 words in the index's shared memory that describe the lane's batch and through
  * which a worker that has finished a batch takes the next one without a message (see
@@ -50,9 +36,10 @@ export interface ClaimBatch {
  */
 export const LANE = {
   state: 0, gen: 1, pages: 2, error: 3, ctx: 4, k: 5, L: 6, nProbe: 7, groupProbe: 8, scan: 9, scanRatio: 10,
-  rerankCount: 11, queries: 12, nq: 13, step: 14, counter: 15, outIds: 16, outDist: 17, done: 18,
+  rerankCount: 11, queries: 12, nq: 13, step: 14, sync: 15, outIds: 16, outDist: 17, seq: 18, slices: 19,
+  rowBytes: 20, scratch: 21,
 } as const;
-export const LANE_WORDS = 20;
+export const LANE_WORDS = 24;
 /** No worker in the slot and no batch for one. */
 export const LANE_IDLE = 0;
 /** A worker waits in the slot for a batch. */
@@ -70,15 +57,48 @@ export const LINGER_MS = 25;
 /** How long of that it watches the slot before it sleeps. */
 export const LANE_SPIN_MS = 1;
 
-/** Claim and search slices of the batch until every query is claimed. */
-export function searchClaimed(k: KernelExports, memory: WebAssembly.Memory, batch: ClaimBatch): void {
-  const counter = new Int32Array(memory.buffer, batch.counter, 1);
-  const [kk, L, nProbe, groupProbe, scan, scanRatio, rerankCount] = batch.call;
+/**
+ * The state word of one slice of a batch (Int32 per slice): the batch's sequence number and a phase.
+ * A worker searches a slice into its lane's scratch and publishes it (OPEN -> COPYING, copy, DONE)
+ * only if the calling thread has not searched it itself in the meantime (OPEN -> STOLEN), so a worker
+ * that stalls mid-slice never holds the batch up, and one that wakes later never writes into
+ * results of a later batch (whose slice words carry another sequence number).
+ */
+export const SLICE_OPEN = 0;
+export const SLICE_COPYING = 1;
+export const SLICE_DONE = 2;
+export const SLICE_STOLEN = 3;
+export const sliceWord = (seq: number, phase: number): number => (seq << 2) | phase;
+
+/** A worker lane's share of the batch in its slot: claim slices until none is left or a later batch began. */
+function searchShare(k: KernelExports, memory: WebAssembly.Memory, words: Int32Array): void {
+  const buffer = memory.buffer;
+  const seq = words[LANE.seq];
+  const sync = new Int32Array(buffer, words[LANE.sync], 2);
+  const nq = words[LANE.nq];
+  const step = words[LANE.step];
+  const slices = new Int32Array(buffer, words[LANE.slices], Math.ceil(nq / step));
+  const kk = words[LANE.k];
+  const scanRatio = new Float32Array(buffer, words.byteOffset, LANE_WORDS)[LANE.scanRatio];
+  const scratchIds = words[LANE.scratch];
+  const scratchDist = scratchIds + step * kk * 4;
+  const all = new Int32Array(buffer);
+  const open = sliceWord(seq, SLICE_OPEN);
   for (;;) {
-    const from = Atomics.add(counter, 0, batch.step);
-    if (from >= batch.nq) return;
-    const to = Math.min(batch.nq, from + batch.step);
-    k.searchRange(batch.ctx, batch.queries, from, to, kk, L, nProbe, groupProbe, scan, scanRatio, rerankCount, batch.outIds, batch.outDist);
+    if (Atomics.load(sync, 1) !== seq) return;
+    const from = Atomics.add(sync, 0, step);
+    if (from >= nq) return;
+    const count = Math.min(step, nq - from);
+    k.searchRange(
+      words[LANE.ctx], words[LANE.queries] + from * words[LANE.rowBytes], 0, count, kk, words[LANE.L], words[LANE.nProbe],
+      words[LANE.groupProbe], words[LANE.scan], scanRatio, words[LANE.rerankCount], scratchIds, scratchDist,
+    );
+    const slice = from / step;
+    if (Atomics.compareExchange(slices, slice, open, sliceWord(seq, SLICE_COPYING)) !== open) continue;
+    const rows = count * kk;
+    all.copyWithin((words[LANE.outIds] >>> 2) + from * kk, scratchIds >>> 2, (scratchIds >>> 2) + rows);
+    all.copyWithin((words[LANE.outDist] >>> 2) + from * kk, scratchDist >>> 2, (scratchDist >>> 2) + rows);
+    Atomics.store(slices, slice, sliceWord(seq, SLICE_DONE));
   }
 }
 
@@ -128,28 +148,18 @@ export default function runTask(task: WorkerTask): void {
 
 /**
  * Search the batch of a RUNNING slot; the slot is WAITING again (IDLE after a failure, reported in
- * its error word) before the lane counts itself done, its last touch of the batch's memory.
+ * its error word) when the worker is done with it.
  */
 function runSlotBatch(k: KernelExports, memory: WebAssembly.Memory, words: Int32Array): boolean {
-  const done = new Int32Array(memory.buffer, words[LANE.done], 1);
   let ok = true;
   try {
-    searchClaimed(k, memory, {
-      ctx: words[LANE.ctx], queries: words[LANE.queries], nq: words[LANE.nq], step: words[LANE.step],
-      counter: words[LANE.counter], outIds: words[LANE.outIds], outDist: words[LANE.outDist],
-      call: [
-        words[LANE.k], words[LANE.L], words[LANE.nProbe], words[LANE.groupProbe], words[LANE.scan],
-        new Float32Array(words.buffer, words.byteOffset, LANE_WORDS)[LANE.scanRatio], words[LANE.rerankCount],
-      ],
-    });
+    searchShare(k, memory, words);
   } catch {
-    // a kernel trap: the calling thread throws when it sees the error word; this worker leaves
+    // a kernel trap: the calling thread searches this lane's open slice and throws when it sees the error word
     ok = false;
     Atomics.store(words, LANE.error, 1);
   }
   Atomics.store(words, LANE.state, ok ? LANE_WAITING : LANE_IDLE);
-  Atomics.add(done, 0, 1);
-  Atomics.notify(done, 0);
   return ok;
 }
 

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NO_ID, ZGQIndex } from '../src/index.js';
+import { laneTuning } from '../src/lanes.js';
 import { clusteredGaussian } from '../src/data/synthetic.js';
 import { bruteForceKnn, recallAtK } from '../src/data/groundtruth.js';
 import { readFvecs, readIvecs } from '../src/data/vecs.js';
@@ -239,6 +240,28 @@ test('back-to-back batches handed to waiting worker lanes match one thread, acro
   for (let r = 0; r < repeats; r += 13) assert.deepEqual(big.ids.subarray(r * 3000, (r + 1) * 3000), expected[0].ids);
   assert.ok(memoryBytes() > before, 'the batch grew the memory (the case this part checks)');
   for (let round = 0; round < 6; round++) await check(round);
+});
+
+test('slices a worker still holds are searched on the calling thread: results match one thread', async () => {
+  const dim = 24;
+  const ds = clusteredGaussian({ n: 5000, nQueries: 300, dim, seed: 31, outlierFraction: 0.3 });
+  const index = new ZGQIndex({ dim });
+  await index.build(ds.base);
+  const expected = [await index.searchBatch(ds.queries, 10, { threads: 1 }), await index.searchBatch(ds.queries, 4, { ef: 24, threads: 1 })];
+  const stats = (index as unknown as { built: { lanes: { stats: { stolen: number; satOut: number } } } }).built.lanes.stats;
+  const saved = laneTuning.stealAfterMs;
+  laneTuning.stealAfterMs = -Infinity; // every slice still open when this thread's share is done
+  try {
+    for (let round = 0; round < 40; round++) {
+      const got = await index.searchBatch(ds.queries, round % 2 ? 4 : 10, { ef: round % 2 ? 24 : undefined, threads: 2 });
+      assert.deepEqual(got.ids, expected[round % 2].ids, `round ${round}`);
+      assert.deepEqual(got.distances, expected[round % 2].distances, `round ${round}`);
+    }
+  } finally {
+    laneTuning.stealAfterMs = saved;
+  }
+  console.log(`# slices taken from workers: ${stats.stolen}, lanes that sat a batch out: ${stats.satOut}`);
+  assert.ok(stats.stolen > 0, 'the calling thread searched slices a worker held (the case this test checks)');
 });
 
 test('default nProbe and scan follow the zone count; options the caller fixed stay', async () => {
