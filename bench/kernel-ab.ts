@@ -2,6 +2,7 @@
 // kernels; a second kernel module (another build's build/zgq.wasm) is instantiated on the same
 // memory, and both answer the same queries with the same context, in alternating passes. The ratio
 // of their per-query times is immune to the machine's slow and fast spells that move separate runs.
+// Before timing, every query is run on both and their results compared (ids and distances, bit for bit).
 // The context block layout must be the same in both builds (check assembly/query.ts).
 //   node --import tsx bench/kernel-ab.ts <base.wasm> [bench dataset, default siftsmall] [search options JSON] [passes]
 // e.g. a base from an earlier commit:
@@ -11,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { ZGQIndex } from '../src/index.js';
 import { datasetSpec, loadDataset } from '../src/bench/datasets.js';
 import { defaultCacheDir, defaultDataDir } from '../src/bench/paths.js';
+import { CTX, CTX_FIELDS } from '../src/search.js';
 
 const [basePath, which = 'siftsmall', optionsJson = '{}', passesArg = '21'] = process.argv.slice(2);
 if (!basePath) throw new Error('usage: bench/kernel-ab.ts <base.wasm> [bench dataset] [search options JSON] [passes]');
@@ -49,6 +51,17 @@ function pass(k: typeof current): number {
   }
   return ((performance.now() - t) * 1000) / (repeat * nq);
 }
+// both builds must return the same neighbours at the same distances, bit for bit
+const found = (k: typeof current, i: number): number[] => {
+  query.set(rows[i]);
+  const got = k.searchQuery(ctx, ...args);
+  const ptr = new Uint32Array(built.kernels.arena.memory.buffer, ctx, CTX_FIELDS);
+  const words = new Uint32Array(built.kernels.arena.memory.buffer);
+  return [got, ...words.subarray(ptr[CTX.outIds] >>> 2, (ptr[CTX.outIds] >>> 2) + got), ...words.subarray(ptr[CTX.outDist] >>> 2, (ptr[CTX.outDist] >>> 2) + got)];
+};
+let differing = 0;
+for (let i = 0; i < nq; i++) if (found(other, i).join() !== found(current, i).join()) differing++;
+console.log(differing === 0 ? `same results from both builds on all ${nq} queries` : `RESULTS DIFFER on ${differing} of ${nq} queries`);
 pass(other);
 pass(current);
 const a: number[] = [];

@@ -57,14 +57,14 @@ export interface IndexLayout {
  * the index's arrays, then this thread's scratch. Keep in step with class SearchContext there
  * (same order).
  */
-const CTX = {
+export const CTX = {
   n: 0, dim: 1, metric: 2, m: 3, degree: 4, nZones: 5, nGroups: 6, residual: 7, half: 8,
   vectors: 9, codes: 10, adjacency: 11, codebooksT: 12, codebookNorms: 13, centroids: 14,
   zoneStart: 15, zoneEntry: 16, groupCentroids: 17, groupStart: 18, zoneOf: 19, vecTerm: 20,
   query: 21, lut: 22, visited: 23, epoch: 24, zoneTerm: 25, zoneTag: 26, poolDist: 27, poolIds: 28,
   zoneIds: 29, zoneDist: 30, entries: 31, groupScratch: 32, outIds: 33, outDist: 34, allow: 35, neighbours: 36,
 } as const;
-const CTX_FIELDS = 37;
+export const CTX_FIELDS = 37;
 
 /** Capacities of a context's growable scratch. */
 interface Capacity {
