@@ -184,7 +184,6 @@ export class BatchLanes {
       }
       this.workersStarted = true;
     }
-    if (failure !== undefined) throw failure;
     // the slices workers hold: give them about one slice's time, then search what is still open
     // here (a worker whose core was taken away mid-slice would otherwise hold the batch for
     // milliseconds); a worker that finishes a slice searched here drops its copy
@@ -203,6 +202,8 @@ export class BatchLanes {
         }
       }
     }
+    // only now, with no worker copying into these results any more
+    if (failure !== undefined) throw failure;
     for (const words of lanes) {
       if (words && Atomics.load(words, LANE.error) !== 0) {
         // a kernel trap in a worker: a bug, never bad input (which is checked before any lane runs)
