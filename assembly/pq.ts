@@ -62,7 +62,7 @@ export function pqLut(q: usize, codebooksT: usize, norms: usize, dim: i32, m: i3
       continue;
     }
     // other lengths: 16 centroids per step in four independent sums (one sum at a time waits on
-    // each add: with 28-dim subspaces, 784-d data, the table was half of a query's time)
+    // each add: with the 12-13-dim subspaces of 784-d data, the table was half of a query's time)
     const zero = f32x4.splat(0);
     for (let c = 0; c < 256; c += 16) {
       const co = <usize>c << 2;
