@@ -172,14 +172,13 @@ export class BatchLanes {
       mine++;
     }
     // every slice is claimed: a lane whose worker has not started takes no part
+    const neverRan: Promise<void>[] = [];
     for (let t = 0; t < workers; t++) {
       const words = lanes[t];
       if (!words) continue;
       if (Atomics.compareExchange(words, LANE.state, LANE_TAKEN, LANE_WAITING) === LANE_TAKEN) continue;
       if (Atomics.compareExchange(words, LANE.state, LANE_POSTED, LANE_IDLE) === LANE_POSTED) {
-        // until one worker has started, a task that never ran may be a pool that cannot start any
-        // (a worker file missing beside a browser bundle): its failure is this call's
-        if (!this.workersStarted) await posted[t]!.catch((error: unknown) => (failure ??= error));
+        if (!this.workersStarted) neverRan.push(posted[t]!);
         continue;
       }
       this.workersStarted = true;
@@ -202,7 +201,10 @@ export class BatchLanes {
         }
       }
     }
-    // only now, with no worker copying into these results any more
+    // Only now may this call wait: search() calls in the meantime share lane 0's context (its allow
+    // field among others). Until one worker has started, a task that never ran may be a pool that
+    // cannot start any (a worker file missing beside a browser bundle): its failure is this call's.
+    for (const run of neverRan) await run.catch((error: unknown) => (failure ??= error));
     if (failure !== undefined) throw failure;
     for (const words of lanes) {
       if (words && Atomics.load(words, LANE.error) !== 0) {
