@@ -24,7 +24,8 @@ import { cachedGroundTruth, datasetKey, truthCachePaths } from '../src/bench/tru
 import { runBench } from '../src/bench/runner.js';
 import { validateReport } from '../src/bench/schema.js';
 import { writeReport } from '../src/bench/report/write.js';
-import { summaryMarkdown, datasetTable } from '../src/bench/report/tables.js';
+import { summaryMarkdown, datasetTable, speedupOverOneThread } from '../src/bench/report/tables.js';
+import type { ResultRecord } from '../src/bench/types.js';
 import { sweepExhausted, zgqCandidates, type SweepPlan } from '../src/bench/sweeps.js';
 import { loadPackage } from '../src/bench/peers/load.js';
 import { pqSubquantizers } from '../src/bench/peers/faiss.js';
@@ -275,6 +276,19 @@ test('summary: best QPS per series at each target and ZGQ ratios to hnswlib-node
   assert.equal(rows[2].ratios.usearch, 2);
 });
 
+test('batch speed-up over one thread: the median of per-pass ratios, none without a one-thread cell', () => {
+  const cell = (series: string, threads: number, passQps: number[]): ResultRecord => ({
+    library: 'zgq', series, index: '', params: { ef: 16 }, mode: 'batch', threads, recall: 0.95, recallByKind: null,
+    qps: median(passQps), passQps, latencyUs: null, pareto: false,
+  });
+  const one = cell('ZGQ', 1, [100, 200, 100]);
+  const two = cell('ZGQ', 2, [180, 200, 190]);
+  // paired per pass: 1.8, 1.0, 1.9 (the ratio of the medians, 190 / 100, would be 1.9)
+  assert.equal(speedupOverOneThread(two, [one, two]), 1.8);
+  assert.equal(speedupOverOneThread(cell('other', 2, [50]), [one, two]), null);
+  assert.equal(speedupOverOneThread(cell('ZGQ', 2, [150, 300]), [cell('ZGQ', 1, [100, 100])]), 2.25);
+});
+
 test('sweeps: ZGQ candidates skip rerank depths the pool cannot supply; PQ size divides the dimension', () => {
   const plan = { zgq: { ef: [16, 64], nProbe: [1, 4], rerank: [2, 8, 32] } } as SweepPlan;
   const c = zgqCandidates(plan, 10);
@@ -336,6 +350,12 @@ test('a tiny run produces a report that matches the JSON schema, plus its plot a
     const md = await readFile(written.summary, 'utf8');
     assert.match(md, /### tiny/);
     assert.match(md, /ZGQ \/ hnswlib-node/);
+    // batch mode: 2-thread rows say how much faster they were than the same configuration on one
+    // (with more than one core: the bench times batches on 1 and on all of them)
+    if (report.settings.batchThreads.length > 1) {
+      const threads = report.settings.batchThreads[1];
+      assert.match(md, new RegExp(`\\| ZGQ \\| [^|]+ \\| ${threads} \\| [\\d.]+ \\| [\\d,]+ \\| \\d+\\.\\d\\d× \\|`));
+    }
     assert.equal(md, summaryMarkdown(report, written.plots.length ? { tiny: 'recall-qps-tiny.svg' } : {}));
     assert.match(datasetTable(ds, 5), /best single-thread QPS at recall target/);
   } finally {

@@ -314,7 +314,9 @@ async function batchMode(
   perIndex: Cell[][], ds: BenchDataset, o: Resolved, progress: Progress, out: Uint32Array, repeat: number, notes: string[],
 ): Promise<ResultRecord[]> {
   type BatchCell = { idx: PeerIndex; point: SweepPoint; threads: number; recall: RecallResult; passQps: number[] };
-  const lists: BatchCell[][] = [];
+  // per library, one group per configuration: its cells at each thread count, timed one right after
+  // the other, so that the ratio between thread counts sees the same state of the machine
+  const lists: BatchCell[][][] = [];
   for (const cells of perIndex) {
     if (cells.length === 0) continue;
     const idx = cells[0].idx;
@@ -329,19 +331,21 @@ async function batchMode(
       if (b) picked.add(b.cell);
     }
     picked.add(pts.reduce((a, b) => (b.recall > a.recall || (b.recall === a.recall && b.qps > a.qps) ? b : a)).cell);
-    const list: BatchCell[] = [];
+    const groups: BatchCell[][] = [];
     for (const c of picked) {
+      const group: BatchCell[] = [];
       for (const threads of idx.batchThreads) {
         out.fill(NO_ID);
         await idx.runBatch(c.point, threads, out); // warm-up, and recall of the batch path itself
-        list.push({ idx, point: c.point, threads, recall: recallOf(ds, out, ds.nQueries, o.k), passQps: [] });
+        group.push({ idx, point: c.point, threads, recall: recallOf(ds, out, ds.nQueries, o.k), passQps: [] });
       }
+      groups.push(group);
     }
-    lists.push(list);
+    lists.push(groups);
   }
   const order: BatchCell[] = [];
   const longest = Math.max(0, ...lists.map((l) => l.length));
-  for (let i = 0; i < longest; i++) for (const l of lists) if (i < l.length) order.push(l[i]);
+  for (let i = 0; i < longest; i++) for (const l of lists) if (i < l.length) order.push(...l[i]);
   const bar = progress.task(`batch mode (${o.passes} x ${order.length})`, o.passes * order.length);
   let done = 0;
   try {

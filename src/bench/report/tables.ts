@@ -67,6 +67,20 @@ function targetTableText(rows: TargetRow[]): string {
   ]);
 }
 
+/**
+ * A batch cell's speed-up over the same series and configuration on one thread: the median of its
+ * per-pass ratios (the two cells of a pass run back to back), or null without a one-thread cell.
+ */
+export function speedupOverOneThread(r: ResultRecord, batch: ResultRecord[]): number | null {
+  const key = formatParams(r.params);
+  const one = batch.find((b) => b.threads === 1 && b.series === r.series && formatParams(b.params) === key);
+  if (!one) return null;
+  const passes = Math.min(one.passQps.length, r.passQps.length);
+  if (passes === 0) return null;
+  const ratios = Array.from({ length: passes }, (_, p) => r.passQps[p] / one.passQps[p]).sort((a, b) => a - b);
+  return passes % 2 ? ratios[passes >> 1] : (ratios[passes / 2 - 1] + ratios[passes / 2]) / 2;
+}
+
 function mdTable(head: string[], rows: string[][], align?: ('l' | 'r')[]): string {
   const a = align ?? head.map((_, i) => (i === 0 ? 'l' : 'r'));
   return [
@@ -132,7 +146,12 @@ export function summaryMarkdown(report: BenchReport, plots: Record<string, strin
     const batch = sorted(ds.results.filter((r) => r.mode === 'batch'));
     if (batch.length) {
       out.push('', 'Batch mode (all queries in one call; reported separately, not in the plot):', '');
-      out.push(mdTable(['series', 'configuration', 'threads', `recall@${k}`, 'QPS'], batch.map((r) => [r.series, formatParams(r.params), String(r.threads), r.recall.toFixed(4), int(r.qps)]), ['l', 'l', 'r', 'r', 'r']));
+      const rows = batch.map((r) => {
+        const speedup = r.threads > 1 ? speedupOverOneThread(r, batch) : null;
+        return [r.series, formatParams(r.params), String(r.threads), r.recall.toFixed(4), int(r.qps), speedup === null ? '' : `${speedup.toFixed(2)}×`];
+      });
+      out.push(mdTable(['series', 'configuration', 'threads', `recall@${k}`, 'QPS', 'over 1 thread'], rows, ['l', 'l', 'r', 'r', 'r', 'r']));
+      out.push('', '"over 1 thread": the median, over passes, of this pass\'s QPS over the same configuration\'s one-thread pass (timed right before or after it).');
     }
     for (const s of ds.skipped) out.push('', `Skipped ${s.library}: ${s.reason}`);
     for (const n of ds.notes) out.push('', `Note: ${n}.`);
