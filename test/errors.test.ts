@@ -84,6 +84,16 @@ test('search rejects wrong dimension, non-finite queries, bad k and bad options'
   const badBatch = ds.queries.slice();
   badBatch[dim * 3 + 1] = -Infinity;
   await expectCodeAsync(() => index.searchBatch(badBatch, 10), 'NOT_FINITE', /query 3/);
+  // every value is checked, the last ones of an odd-length batch too (the check runs four at a time)
+  const odd = new ZGQIndex({ dim: 7 });
+  await odd.build(Float32Array.from({ length: 7 * 300 }, (_, i) => Math.sin(i)));
+  const oddBatch = Float32Array.from({ length: 7 * 3 }, (_, i) => Math.cos(i));
+  for (const [at, value] of [[20, -Infinity], [0, NaN], [13, Infinity]] as const) {
+    const bad = oddBatch.slice();
+    bad[at] = value;
+    await expectCodeAsync(() => odd.searchBatch(bad, 5), 'NOT_FINITE', new RegExp(`query ${Math.floor(at / 7)} has a non-finite value ${value} at position ${at % 7}`));
+  }
+  assert.equal((await odd.searchBatch(oddBatch, 5)).nq, 3);
   for (const threads of [0, 1.5, -2]) await expectCodeAsync(() => index.searchBatch(ds.queries, 10, { threads }), 'INVALID_ARGUMENT', /threads/);
   // a plain number array of the right length is accepted for one query
   assert.equal(index.search(Array.from(q), 3).ids.length, 3);
