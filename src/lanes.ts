@@ -125,7 +125,9 @@ export class BatchLanes {
     const { nq, step } = batch;
     const nSlices = Math.ceil(nq / step);
     const [k, L, nProbe, groupProbe, scan, scanRatio, rerankCount] = batch.calls[0];
-    this.reserve(workers, nSlices, step * k * 8); // may grow the memory: before any view of it
+    this.reserve(workers, nSlices, step * k * 8);
+    const slots = this.assignSlots(workers);
+    // the memory grows only in the two calls above: views of it from here on stay whole
     const memory = this.arena.memory;
     const buffer = memory.buffer;
     const seq = (this.seq = (this.seq + 1) & SEQ_MASK);
@@ -137,12 +139,11 @@ export class BatchLanes {
     Atomics.store(sync, 1, seq);
     releaseWaitingLanes(this);
     waitingLanes.add(this.self);
-    const pages = buffer.byteLength >>> 16;
     let failure: unknown;
     const lanes: (Int32Array | undefined)[] = [];
     const posted: (Promise<void> | undefined)[] = [];
     for (let t = 0; t < workers; t++) {
-      const slot = this.slotFor(t, pages);
+      const slot = slots[t];
       const words = slot === undefined ? undefined : new Int32Array(buffer, slot, LANE_WORDS);
       lanes.push(words);
       posted.push(undefined);
@@ -245,6 +246,18 @@ export class BatchLanes {
     new Int32Array(this.arena.memory.buffer, slot, LANE_WORDS).fill(0);
     this.slots[t] = slot;
     return slot;
+  }
+
+  /**
+   * The slots of this batch's worker lanes (see slotFor), chosen again if a fresh slot grew the
+   * memory meanwhile: a worker waiting in an earlier lane's slot has kernels for the smaller memory.
+   */
+  private assignSlots(workers: number): (number | undefined)[] {
+    for (;;) {
+      const pages = this.arena.memory.buffer.byteLength >>> 16;
+      const slots = Array.from({ length: workers }, (_, t) => this.slotFor(t, pages));
+      if (this.arena.memory.buffer.byteLength >>> 16 === pages) return slots;
+    }
   }
 
   /** Room for a batch's counters and slice words, and per worker lane a slice's results. */

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NO_ID, ZGQIndex } from '../src/index.js';
 import { laneTuning } from '../src/lanes.js';
+import type { Arena } from '../src/memory.js';
+import { LANE_WORDS } from '../src/worker.js';
 import { clusteredGaussian } from '../src/data/synthetic.js';
 import { bruteForceKnn, recallAtK } from '../src/data/groundtruth.js';
 import { readFvecs, readIvecs } from '../src/data/vecs.js';
@@ -262,6 +264,41 @@ test('slices a worker still holds are searched on the calling thread: results ma
   }
   console.log(`# slices taken from workers: ${stats.stolen}, lanes that sat a batch out: ${stats.satOut}`);
   assert.ok(stats.stolen > 0, 'the calling thread searched slices a worker held (the case this test checks)');
+});
+
+test('a batch whose new lane slot grows the memory answers like one thread', async () => {
+  const dim = 16;
+  const ds = clusteredGaussian({ n: 3000, nQueries: 192, dim, seed: 37 });
+  const index = new ZGQIndex({ dim });
+  await index.build(ds.base);
+  const expected = await index.searchBatch(ds.queries, 10, { threads: 1 });
+  // the first lane slot this batch allocates starts exactly where the memory ends, so it grows it
+  // after every other allocation of the batch (contexts, slice words, scratch)
+  const { arena } = (index as unknown as { built: { kernels: { arena: Arena } } }).built.kernels;
+  const alloc = arena.alloc.bind(arena);
+  let grown = false;
+  arena.alloc = (bytes: number): number => {
+    if (!grown && bytes === LANE_WORDS * 4) {
+      grown = true;
+      const top = (arena.used + 15) & ~15;
+      const free = arena.memory.buffer.byteLength - top;
+      if (free > 0) alloc(free);
+      const before = arena.memory.buffer.byteLength;
+      const slot = alloc(bytes);
+      assert.ok(arena.memory.buffer.byteLength > before && slot >= before, 'the slot lies in new memory (the case this test checks)');
+      return slot;
+    }
+    return alloc(bytes);
+  };
+  try {
+    const got = await index.searchBatch(ds.queries, 10, { threads: 2 });
+    assert.ok(grown);
+    assert.deepEqual(got.ids, expected.ids);
+    assert.deepEqual(got.distances, expected.distances);
+  } finally {
+    arena.alloc = alloc;
+  }
+  assert.deepEqual((await index.searchBatch(ds.queries, 10, { threads: 2 })).ids, expected.ids);
 });
 
 test('default nProbe and scan follow the zone count; options the caller fixed stay', async () => {
