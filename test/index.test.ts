@@ -6,7 +6,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NO_ID, ZGQIndex } from '../src/index.js';
+import { NO_ID, ZGQIndex, type BatchSearchResult } from '../src/index.js';
+import { Rng } from '../src/random.js';
 import { laneTuning } from '../src/lanes.js';
 import type { Arena } from '../src/memory.js';
 import { LANE_WORDS } from '../src/worker.js';
@@ -299,6 +300,47 @@ test('a batch whose new lane slot grows the memory answers like one thread', asy
     arena.alloc = alloc;
   }
   assert.deepEqual((await index.searchBatch(ds.queries, 10, { threads: 2 })).ids, expected.ids);
+});
+
+test('many batches of changing size, k and filter, with search() calls in between, match one thread', async () => {
+  const dim = 24;
+  const ds = clusteredGaussian({ n: 6000, nQueries: 400, dim, seed: 5, outlierFraction: 0.3 });
+  const index = new ZGQIndex({ dim });
+  await index.build(ds.base);
+  const even = new Set(Array.from({ length: 3000 }, (_, i) => i * 2));
+  const variants = [{ k: 10 }, { k: 3, ef: 24 }, { k: 20, ef: 96, nProbe: 4 }, { k: 10, filter: even }];
+  const sizes = [64, 100, 400];
+  const expected = new Map<string, BatchSearchResult>();
+  for (let v = 0; v < variants.length; v++) {
+    for (const size of sizes) {
+      const { k, ...options } = variants[v];
+      expected.set(`${v}/${size}`, await index.searchBatch(ds.queries.subarray(0, size * dim), k, { ...options, threads: 1 }));
+    }
+  }
+  const one = ds.queries.subarray(0, dim);
+  const single = index.search(one, 10).ids;
+  const rng = new Rng(11);
+  const saved = laneTuning.stealAfterMs;
+  try {
+    for (let round = 0; round < 600; round++) {
+      // now and then every open slice is taken from the workers at once
+      laneTuning.stealAfterMs = round % 3 === 1 ? -Infinity : saved;
+      const v = rng.int(variants.length);
+      const size = sizes[rng.int(sizes.length)];
+      const { k, ...options } = variants[v];
+      const batch = index.searchBatch(ds.queries.subarray(0, size * dim), k, { ...options, threads: 2 });
+      // search() calls run while the batch may be waiting (they share its first lane's context)
+      const between = new Promise<Uint32Array>((resolve) => setImmediate(() => resolve(index.search(one, 10).ids)));
+      const [got, alone] = await Promise.all([batch, between]);
+      assert.deepEqual(alone, single, `round ${round}: search() between`);
+      assert.deepEqual(got.ids, expected.get(`${v}/${size}`)!.ids, `round ${round}: variant ${v}, ${size} queries`);
+      assert.deepEqual(got.distances, expected.get(`${v}/${size}`)!.distances, `round ${round}`);
+      // let the worker leave its slot now and then, so that later batches post tasks again
+      if (round % 150 === 149) await new Promise((resolve) => setTimeout(resolve, 40));
+    }
+  } finally {
+    laneTuning.stealAfterMs = saved;
+  }
 });
 
 test('default nProbe and scan follow the zone count; options the caller fixed stay', async () => {
