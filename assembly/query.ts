@@ -48,6 +48,9 @@ class SearchContext {
   outDist: u32;
   allow: u32;
   neighbours: u32;
+  codebooksQ: u32;
+  codebookQScale: f32;
+  queryPairs: u32;
 }
 
 /**
@@ -102,7 +105,7 @@ export function searchQuery(
 
   const lutMode = metric == METRIC_L2 ? (residual ? LUT_RESIDUAL_L2 : LUT_L2) : LUT_IP;
   const lut = <usize>c.lut;
-  pqLut(q, <usize>c.codebooksT, <usize>c.codebookNorms, dim, m, lutMode, lut);
+  pqLut(q, <usize>c.codebooksT, <usize>c.codebookNorms, dim, m, lutMode, lut, <usize>c.codebooksQ, c.codebookQScale, <usize>c.queryPairs);
 
   const pool = searchPq(
     lut, <usize>c.codes, m, <usize>c.adjacency, <i32>c.degree,

@@ -9,7 +9,7 @@ import { ZGQError } from './errors.js';
 import { Arena } from './memory.js';
 import { createKernels, kernelModule, type Kernels } from './kernels/wasm.js';
 import { buildZones, defaultZoneCount, type ZoneLayout } from './zones.js';
-import { encodePQ, PQ_CENTROIDS, residuals, residualTerms, trainPQ } from './pq.js';
+import { encodePQ, pairedRows, PQ_CENTROIDS, residuals, residualTerms, trainPQ } from './pq.js';
 import { type BuildWorkers, buildGraph } from './graph.js';
 import { type IndexLayout, Searcher } from './search.js';
 import { fitsHalf, fromContainer, install, type IndexArrays, type IndexMeta, metaOf, toHalf, toSections, viewArrays } from './persist.js';
@@ -850,7 +850,8 @@ function memoryStats(b: Built): MemoryStats {
   const vectors = rows * lay.dim * (lay.halfStorage ? 2 : 4);
   const codes = rows * lay.m + (lay.residual ? rows * 8 : 0); // codes, then node terms and zones
   const graph = rows * (lay.degree + 1) * 4;
-  const codebooks = PQ_CENTROIDS * lay.dim * 8 + lay.m * PQ_CENTROIDS * 4; // plain + transposed, norms
+  // plain + transposed, norms, and the 16-bit pairs where subspaces are not 4 long
+  const codebooks = PQ_CENTROIDS * lay.dim * 8 + lay.m * PQ_CENTROIDS * 4 + (lay.codebooksQPtr ? pairedRows(lay.dim, lay.m) * PQ_CENTROIDS * 4 : 0);
   const zones = lay.nZones * (lay.dim * 4 + 8) + 4 + lay.nGroups * (lay.dim * 4 + 4) + (lay.nGroups ? 4 : 0);
   const ids = b.ids.byteLength;
   const scratch = Math.max(0, b.kernels.arena.used - b.dataBytes);

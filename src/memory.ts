@@ -95,7 +95,7 @@ export class Arena {
   }
 
   /** Allocate and fill from a typed array; returns the offset. */
-  allocFrom(data: Float32Array | Uint32Array | Uint16Array | Uint8Array): number {
+  allocFrom(data: Float32Array | Uint32Array | Uint16Array | Int16Array | Uint8Array): number {
     const offset = this.alloc(data.byteLength);
     this.bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), offset);
     return offset;

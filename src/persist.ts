@@ -15,7 +15,7 @@ import { ZGQError } from './errors.js';
 import { type DecodedContainer, type Section, sectionF32, sectionU16, sectionU32, sectionU8 } from './format.js';
 import { Arena } from './memory.js';
 import { createKernels, type Kernels } from './kernels/wasm.js';
-import { PQ_CENTROIDS, transposeCodebooks } from './pq.js';
+import { PQ_CENTROIDS, transposeCodebooks, pairCodebooks } from './pq.js';
 import type { IndexLayout } from './search.js';
 import type { ResolvedOptions, VectorStorage } from './options.js';
 import { kernelMetric, resolveOptions } from './options.js';
@@ -242,6 +242,7 @@ export function install(meta: IndexMeta, a: IndexArrays, capacity = meta.n): { k
   const { n, dim, m, degree } = meta;
   capacity = Math.max(capacity, n);
   const { codebooksT, norms } = transposeCodebooks(a.codebooks, dim, m);
+  const paired = pairCodebooks(a.codebooks, dim, m);
   const zoneOf = new Uint32Array(capacity);
   for (let z = 0; z < meta.nZones; z++) zoneOf.fill(z, a.zoneStart[z], a.zoneStart[z + 1]);
   zoneOf.set(a.tailZones, meta.zoned);
@@ -264,6 +265,8 @@ export function install(meta: IndexMeta, a: IndexArrays, capacity = meta.n): { k
     codebooksPtr: arena.allocFrom(a.codebooks),
     codebooksTPtr: arena.allocFrom(codebooksT),
     codebookNormsPtr: arena.allocFrom(norms),
+    codebooksQPtr: paired ? arena.allocFrom(paired.pairs) : 0,
+    codebookQScale: paired ? paired.scale : 0,
     centroidsPtr: arena.allocFrom(a.centroids),
     zoneStartPtr: arena.allocFrom(a.zoneStart),
     zoneEntryPtr: arena.allocFrom(a.zoneEntry),

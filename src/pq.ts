@@ -101,6 +101,45 @@ export function encodePQ(kernels: Kernels, x: Float32Array, n: number, dim: numb
   }
 }
 
+/** Rows of 256 dimension pairs in pairCodebooks' layout: the sum of ceil(len_j / 2). */
+export function pairedRows(dim: number, m: number): number {
+  let rows = 0;
+  for (let j = 0; j < m; j++) rows += (subspaceOffset(j + 1, dim, m) - subspaceOffset(j, dim, m) + 1) >> 1;
+  return rows;
+}
+
+/** Largest magnitude of the 16-bit codebook copy (12 bits: sums of products stay far inside i32). */
+export const PAIR_RANGE = 2047;
+
+/**
+ * The codebooks as 16-bit integers in dimension pairs, for lookup tables of subspaces of other than
+ * 4 dimensions (assembly/pq.ts pqLut): for subspace j, ceil(len_j / 2) rows of 256 centroids x
+ * [dim 2p, dim 2p + 1] (the second 0 past an odd length), subspaces one after another; values are
+ * round(v * scale) with scale = PAIR_RANGE / max |v|. Null when every subspace has 4 dimensions.
+ */
+export function pairCodebooks(codebooks: Float32Array, dim: number, m: number): { pairs: Int16Array; scale: number } | null {
+  let other = false;
+  for (let j = 0; j < m; j++) if (subspaceOffset(j + 1, dim, m) - subspaceOffset(j, dim, m) !== 4) other = true;
+  if (!other) return null;
+  const rows = pairedRows(dim, m);
+  let max = 0;
+  for (let i = 0; i < codebooks.length; i++) max = Math.max(max, Math.abs(codebooks[i]));
+  const scale = max > 0 ? PAIR_RANGE / max : 1;
+  const pairs = new Int16Array(rows * PQ_CENTROIDS * 2);
+  let row = 0;
+  for (let j = 0; j < m; j++) {
+    const o = subspaceOffset(j, dim, m);
+    const len = subspaceOffset(j + 1, dim, m) - o;
+    const base = PQ_CENTROIDS * o;
+    for (let d = 0; d < len; d++) {
+      const at = (row + (d >> 1)) * PQ_CENTROIDS * 2 + (d & 1);
+      for (let c = 0; c < PQ_CENTROIDS; c++) pairs[at + c * 2] = Math.round(codebooks[base + c * len + d] * scale);
+    }
+    row += (len + 1) >> 1;
+  }
+  return { pairs, scale };
+}
+
 /**
  * The codebooks transposed per subspace, for the SIMD lookup-table kernel: subspace j's block at
  * 256 * o_j holds len_j rows of 256 floats (centroidsT[d][c]); plus norms[j * 256 + c] = |c|².

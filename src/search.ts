@@ -37,6 +37,9 @@ export interface IndexLayout {
   /** Float32Array[256 * dim] and Float32Array[m * 256]: see transposeCodebooks in src/pq.ts. */
   codebooksTPtr: number;
   codebookNormsPtr: number;
+  /** Int16Array: see pairCodebooks in src/pq.ts (0 when every subspace has 4 dimensions), and its scale. */
+  codebooksQPtr: number;
+  codebookQScale: number;
   /** Float32Array[nZones * dim]. */
   centroidsPtr: number;
   /** Uint32Array[nZones + 1]. */
@@ -63,8 +66,9 @@ export const CTX = {
   zoneStart: 15, zoneEntry: 16, groupCentroids: 17, groupStart: 18, zoneOf: 19, vecTerm: 20,
   query: 21, lut: 22, visited: 23, epoch: 24, zoneTerm: 25, zoneTag: 26, poolDist: 27, poolIds: 28,
   zoneIds: 29, zoneDist: 30, entries: 31, groupScratch: 32, outIds: 33, outDist: 34, allow: 35, neighbours: 36,
+  codebooksQ: 37, codebookQScale: 38, queryPairs: 39,
 } as const;
-export const CTX_FIELDS = 37;
+export const CTX_FIELDS = 40;
 
 /** Capacities of a context's growable scratch. */
 interface Capacity {
@@ -106,6 +110,8 @@ export class Searcher {
     c[CTX.adjacency] = layout.adjacencyPtr;
     c[CTX.codebooksT] = layout.codebooksTPtr;
     c[CTX.codebookNorms] = layout.codebookNormsPtr;
+    c[CTX.codebooksQ] = layout.codebooksQPtr;
+    arena.f32(this.ctx + CTX.codebookQScale * 4, 1)[0] = layout.codebookQScale;
     c[CTX.centroids] = layout.centroidsPtr;
     c[CTX.zoneStart] = layout.zoneStartPtr;
     c[CTX.zoneEntry] = layout.zoneEntryPtr;
@@ -116,6 +122,8 @@ export class Searcher {
     const set = (field: number, value: number) => (arena.u32(this.ctx, CTX_FIELDS)[field] = value);
     set(CTX.query, arena.alloc(layout.dim * 4));
     set(CTX.lut, arena.alloc(layout.m * PQ_CENTROIDS * 4));
+    // the query in 16-bit dimension pairs, one subspace at a time (with codebooksQ)
+    set(CTX.queryPairs, layout.codebooksQPtr ? arena.alloc(((layout.dim + 1) >> 1) * 4) : 0);
     const visited = arena.alloc(layout.capacity * 2);
     arena.u16(visited, layout.capacity).fill(0);
     set(CTX.visited, visited);

@@ -7,7 +7,7 @@ import { createKernels, type Kernels, METRIC_IP, METRIC_L2, LUT_IP, LUT_L2, LUT_
 import * as ref from '../src/kernels/reference/distance.js';
 import * as refPq from '../src/kernels/reference/pq.js';
 import * as refSearch from '../src/kernels/reference/search.js';
-import { transposeCodebooks, PQ_CENTROIDS } from '../src/pq.js';
+import { pairCodebooks, transposeCodebooks, PQ_CENTROIDS } from '../src/pq.js';
 import * as refHalf from '../src/kernels/reference/half.js';
 import * as refMutate from '../src/kernels/reference/mutate.js';
 import { Rng } from '../src/random.js';
@@ -160,10 +160,23 @@ test('pqLut (transposed, SIMD) matches the plain reference table; adcByIds match
       const tPtr = arena.allocFrom(codebooksT);
       const normsPtr = arena.allocFrom(norms);
       const lutPtr = arena.alloc(m * PQ_CENTROIDS * 4);
-      k.pqLut(qPtr, tPtr, normsPtr, dim, m, mode, lutPtr);
+      k.pqLut(qPtr, tPtr, normsPtr, dim, m, mode, lutPtr, 0, 0, 0);
       const expected = new Float32Array(m * PQ_CENTROIDS);
       refPq.pqLut(q, codebooks, dim, m, mode, expected);
       close(arena.f32(lutPtr, m * PQ_CENTROIDS), expected, true, `pqLut dim=${dim} m=${m} mode=${mode}`);
+      // with the 16-bit codebooks: subspaces of other than 4 dimensions within 0.1 % of the table's range
+      const paired = pairCodebooks(codebooks, dim, m);
+      if (paired) {
+        const pairsPtr = arena.allocFrom(paired.pairs);
+        const scratchPtr = arena.alloc(((dim + 1) >> 1) * 4);
+        const qLutPtr = arena.alloc(m * PQ_CENTROIDS * 4);
+        k.pqLut(qPtr, tPtr, normsPtr, dim, m, mode, qLutPtr, pairsPtr, paired.scale, scratchPtr);
+        const got = arena.f32(qLutPtr, m * PQ_CENTROIDS);
+        const range = expected.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+        for (let i = 0; i < expected.length; i++) {
+          assert.ok(Math.abs(got[i] - expected[i]) <= 1e-3 * range, `16-bit pqLut dim=${dim} m=${m} mode=${mode} [${i}]: ${got[i]} vs ${expected[i]}`);
+        }
+      }
 
       const n = 40;
       const codes = Uint8Array.from({ length: n * m }, () => rng.int(256));

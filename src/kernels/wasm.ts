@@ -29,7 +29,7 @@ export interface KernelExports {
   seedUpdate(q: Ptr, rows: Ptr, n: number, dim: number, minDist: Ptr): number;
   seedPick(minDist: Ptr, n: number, target: number): number;
   accumulateRows(x: Ptr, n: number, xStride: number, dim: number, nearest: Ptr, sums: Ptr, counts: Ptr): void;
-  pqLut(q: Ptr, codebooksT: Ptr, norms: Ptr, dim: number, m: number, mode: number, out: Ptr): void;
+  pqLut(q: Ptr, codebooksT: Ptr, norms: Ptr, dim: number, m: number, mode: number, out: Ptr, codebooksQ: Ptr, codebookQScale: number, queryPairs: Ptr): void;
   adcByIds(lut: Ptr, codes: Ptr, m: number, ids: Ptr, count: number, out: Ptr): void;
   selectZones(
     q: Ptr, centroids: Ptr, nZones: number, dim: number, metric: number,
