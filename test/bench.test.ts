@@ -21,7 +21,7 @@ import { checkDatasetFiles, datasetSpec, loadDataset, type IdxSpec, type Synthet
 import { recallByKind, tieAwareRecall, latencyStats, median } from '../src/bench/metrics.js';
 import { bestAtTarget, paretoFrontier, paretoLayers, targetSummary, type SummaryPoint } from '../src/bench/pareto.js';
 import { cachedGroundTruth, datasetKey, truthCachePaths } from '../src/bench/truth.js';
-import { runBench } from '../src/bench/runner.js';
+import { fastestAtTargets, runBench } from '../src/bench/runner.js';
 import { validateReport } from '../src/bench/schema.js';
 import { writeReport } from '../src/bench/report/write.js';
 import { summaryMarkdown, datasetTable, speedupOverOneThread } from '../src/bench/report/tables.js';
@@ -287,6 +287,15 @@ test('batch speed-up over one thread: the median of per-pass ratios, none withou
   assert.equal(speedupOverOneThread(two, [one, two]), 1.8);
   assert.equal(speedupOverOneThread(cell('other', 2, [50]), [one, two]), null);
   assert.equal(speedupOverOneThread(cell('ZGQ', 2, [150, 300]), [cell('ZGQ', 1, [100, 100])]), 2.25);
+});
+
+test('pilot: the fastest configurations at and just above each recall target are kept', () => {
+  const at = (ef: number, recall: number, qps: number) => ({ point: { params: { ef } }, recall, qps });
+  const measured = [at(1, 0.93, 900), at(2, 0.951, 500), at(3, 0.952, 700), at(4, 0.955, 300), at(5, 0.958, 100), at(6, 0.962, 400), at(7, 0.97, 200)];
+  const efs = fastestAtTargets(measured, [0.95]).map((p) => p.params.ef);
+  // reaching 0.95: 3 (700), 2 (500), 6 (400); reaching 0.96: 6 (400), 7 (200); never 1 (below)
+  assert.deepEqual(efs, [3, 2, 6, 6, 7]);
+  assert.deepEqual(fastestAtTargets(measured, [0.99]), []);
 });
 
 test('sweeps: ZGQ candidates skip rerank depths the pool cannot supply; PQ size divides the dimension', () => {

@@ -170,9 +170,24 @@ async function pilot(idx: PeerIndex, ds: BenchDataset, o: Resolved, progress: Pr
   }
   const keep = new Map<string, SweepPoint>();
   for (const c of chosen) keep.set(paramKey(c.point), c.point);
+  // the layers and the spread above come from one short, noisy timing each and can leave a gap at a
+  // target: the fastest few at and just above each target are timed too
+  for (const point of fastestAtTargets(measured, o.targets)) keep.set(paramKey(point), point);
   for (const p of idx.pilot?.keep ?? []) keep.set(paramKey(p), p);
   progress.log(`pilot ${idx.series}: ${measured.length} of ${idx.points.length} candidates measured, ${keep.size} kept for timing`);
   return [...keep.values()];
+}
+
+/** Pilot picks kept at each recall target: the 3 fastest reaching it, and the 2 fastest a point above it. */
+export function fastestAtTargets(measured: { point: SweepPoint; recall: number; qps: number }[], targets: number[]): SweepPoint[] {
+  const picks: SweepPoint[] = [];
+  for (const target of targets) {
+    for (const [floor, count] of [[target, 3], [target + 0.01, 2]] as const) {
+      const reaching = measured.filter((m) => m.recall >= floor).sort((a, b) => b.qps - a.qps);
+      for (const m of reaching.slice(0, count)) picks.push(m.point);
+    }
+  }
+  return picks;
 }
 
 /** Round-robin over indexes so consecutive passes belong to different libraries. */
