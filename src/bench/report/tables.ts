@@ -2,6 +2,7 @@
  * Text renderings of a report: the fixed-width table printed on stdout and the markdown summary
  * (`summary.md`, pasted into BENCHMARKS.md).
  */
+import { median } from '../metrics.js';
 import { formatParams } from '../runner.js';
 import type { BenchReport, DatasetReport, ResultRecord, TargetRow } from '../types.js';
 
@@ -77,8 +78,7 @@ export function speedupOverOneThread(r: ResultRecord, batch: ResultRecord[]): nu
   if (!one) return null;
   const passes = Math.min(one.passQps.length, r.passQps.length);
   if (passes === 0) return null;
-  const ratios = Array.from({ length: passes }, (_, p) => r.passQps[p] / one.passQps[p]).sort((a, b) => a - b);
-  return passes % 2 ? ratios[passes >> 1] : (ratios[passes / 2 - 1] + ratios[passes / 2]) / 2;
+  return median(Array.from({ length: passes }, (_, p) => r.passQps[p] / one.passQps[p]));
 }
 
 function mdTable(head: string[], rows: string[][], align?: ('l' | 'r')[]): string {
