@@ -28,3 +28,26 @@ export class ZGQError extends Error {
 export function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(`zgq internal invariant violated: ${message}`);
 }
+
+/**
+ * Index of the first NaN or ±Infinity in x, or -1. v * 0 is 0 for finite v and NaN otherwise, so
+ * four running sums stay 0 unless a value is not finite (a few times faster than Number.isFinite on
+ * each value); only then is the value looked up.
+ */
+export function firstNonFinite(x: Float32Array): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  const end4 = x.length & ~3;
+  for (let i = 0; i < end4; i += 4) {
+    s0 += x[i] * 0;
+    s1 += x[i + 1] * 0;
+    s2 += x[i + 2] * 0;
+    s3 += x[i + 3] * 0;
+  }
+  for (let i = end4; i < x.length; i++) s0 += x[i] * 0;
+  if (s0 + s1 + s2 + s3 === 0) return -1;
+  for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i])) return i;
+  return -1;
+}

@@ -5,7 +5,7 @@
  * `x[i * dim + j]`, j < dim. Caller ids are uint32; internal node ids (zone-contiguous) never leave
  * the index.
  */
-import { ZGQError } from './errors.js';
+import { firstNonFinite, ZGQError } from './errors.js';
 import { Arena } from './memory.js';
 import { createKernels, kernelModule, type Kernels } from './kernels/wasm.js';
 import { buildZones, defaultZoneCount, type ZoneLayout } from './zones.js';
@@ -871,26 +871,8 @@ function checkK(k: number): void {
 }
 
 function checkFinite(x: Float32Array, dim: number, what: string): void {
-  // v * 0 is 0 for finite v and NaN for NaN and ±Infinity: four sums stay 0 unless a value is not
-  // finite (a few times faster than Number.isFinite on each value); only then is the value looked up
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
-  const end4 = x.length & ~3;
-  for (let i = 0; i < end4; i += 4) {
-    s0 += x[i] * 0;
-    s1 += x[i + 1] * 0;
-    s2 += x[i + 2] * 0;
-    s3 += x[i + 3] * 0;
-  }
-  for (let i = end4; i < x.length; i++) s0 += x[i] * 0;
-  if (s0 + s1 + s2 + s3 === 0) return;
-  for (let i = 0; i < x.length; i++) {
-    if (!Number.isFinite(x[i])) {
-      throw new ZGQError('NOT_FINITE', `${what} ${Math.floor(i / dim)} has a non-finite value ${x[i]} at position ${i % dim}`);
-    }
-  }
+  const i = firstNonFinite(x);
+  if (i >= 0) throw new ZGQError('NOT_FINITE', `${what} ${Math.floor(i / dim)} has a non-finite value ${x[i]} at position ${i % dim}`);
 }
 
 function describe(value: unknown): string {

@@ -11,7 +11,7 @@
  * u32[n - zoned] zones of the nodes appended after the last layout (header `zoned`: nodes laid out
  * in ZSTA's ranges; absent: all n).
  */
-import { ZGQError } from './errors.js';
+import { firstNonFinite, ZGQError } from './errors.js';
 import { type DecodedContainer, type Section, sectionF32, sectionU16, sectionU32, sectionU8 } from './format.js';
 import { Arena } from './memory.js';
 import { createKernels, type Kernels } from './kernels/wasm.js';
@@ -173,9 +173,8 @@ export function fromContainer(decoded: DecodedContainer, name: string): { meta: 
 }
 
 function checkFinite(a: Float32Array, section: string, name: string): void {
-  for (let i = 0; i < a.length; i++) {
-    if (!Number.isFinite(a[i])) throw corrupt(name, `section ${section} holds a non-finite value at element ${i}`);
-  }
+  const i = firstNonFinite(a);
+  if (i >= 0) throw corrupt(name, `section ${section} holds a non-finite value at element ${i}`);
 }
 
 function checkRanges(start: Uint32Array, count: number, total: number, section: string, name: string): void {

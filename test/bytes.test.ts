@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ZGQError, ZGQIndex } from '../src/index.js';
 import { missingWasmFeatures } from '../src/kernels/wasm.js';
+import { decodeContainer, encodeContainer } from '../src/format.js';
 import { clusteredGaussian } from '../src/data/synthetic.js';
 
 const ds = clusteredGaussian({ n: 3000, nQueries: 50, dim: 24, seed: 3 });
@@ -69,6 +70,15 @@ test('fromBytes: the checks of load, with typed errors', async () => {
     assert.match(code(() => ZGQIndex.fromBytes(damaged)), /^(CORRUPT_FILE|UNSUPPORTED_VERSION)/, `byte ${at}`);
   }
   assert.match(code(() => new ZGQIndex({ dim: 24 }).toBytes()), /^NOT_BUILT/);
+  // a non-finite value behind valid checksums is named with its section and element
+  for (const [tag, at] of [['PQCB', 5], ['CENT', 24 * 3 + 1]] as const) {
+    const { meta, sections } = decodeContainer(bytes);
+    const payloads = [...sections].map(([t, b]) => ({ tag: t, bytes: b.slice() }));
+    const section = payloads.find((p) => p.tag === tag)!;
+    new Float32Array(section.bytes.buffer, section.bytes.byteOffset, section.bytes.byteLength / 4)[at] = at % 2 ? NaN : -Infinity;
+    const pattern = new RegExp(`^CORRUPT_FILE: .*section ${tag} holds a non-finite value at element ${at}`);
+    assert.match(code(() => ZGQIndex.fromBytes(encodeContainer(meta, payloads))), pattern);
+  }
 });
 
 test('stats().parallel reports worker threads under Node', async () => {
