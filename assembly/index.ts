@@ -2,10 +2,10 @@
 // and plain numbers; the module allocates nothing (the TypeScript side owns the memory layout).
 export { distanceBlock, distanceByIds, nearestRows, nearestRowsT, seedUpdate, seedPick, accumulateRows } from './distance';
 export { pqLut, adcByIds } from './pq';
-export { selectZones, searchPq, searchExact, rerank, stripExpanded } from './search';
+export { selectZones, searchPq, searchExact, walkExact, rerank, stripExpanded } from './search';
 // exported so that no optimiser may drop the read-ahead loads whose only consumer it is
 export { touchSink } from './search';
 export { robustPrune, linkOut, linkBack, buildOut, buildBack } from './graph';
-export { encodeHalf, decodeHalfBlock } from './half';
+export { encodeHalf, decodeHalfBlock, halfRowNorms } from './half';
 export { repairNodes } from './mutate';
 export { searchQuery, searchRange, searchListed } from './query';

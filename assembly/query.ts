@@ -3,7 +3,8 @@
 // u32[CTX_FIELDS] array written by src/search.ts: the index's arrays (shared by all threads) and
 // one thread's scratch. Each thread owns its context, so searches run in parallel on one memory.
 
-import { selectZones, searchPq, rerank } from './search';
+import { selectZones, searchPq, walkExact, rerank } from './search';
+import { scaleQueryForHalf } from './half';
 import { pqLut, LUT_IP, LUT_L2, LUT_RESIDUAL_L2 } from './pq';
 import { METRIC_L2 } from './distance';
 
@@ -51,6 +52,9 @@ class SearchContext {
   codebooksQ: u32;
   codebookQScale: f32;
   queryPairs: u32;
+  exactWalk: u32;
+  rowNorms: u32;
+  queryScaled: u32;
 }
 
 /**
@@ -59,6 +63,8 @@ class SearchContext {
  * L: pool size (>= k); nProbe zones are selected (groupProbe groups of the tree are scanned for
  * them); of those, at most `scan` are scanned in full, and under L2 only zones whose squared
  * distance is within scanRatio of the nearest's; the best rerankCount pool entries are re-ranked.
+ * With the context's exactWalk set, the walk runs on exact distances instead (walkExact): no table,
+ * and only the k results are re-scored.
  */
 export function searchQuery(
   ctx: usize, k: i32, L: i32, nProbe: i32, groupProbe: i32, scan: i32, scanRatio: f32, rerankCount: i32,
@@ -101,6 +107,19 @@ export function searchQuery(
     let near = 1;
     while (near < nScan && load<f32>(zoneDist + (<usize>near << 2)) <= bound) near++;
     nScan = near;
+  }
+
+  if (c.exactWalk != 0) {
+    // traversal 'exact': the walk's order is final; the k nearest get their distances as
+    // re-ranking computes them (the walk's half-row form leaves out |q|²)
+    const half = c.half != 0;
+    const qScaled = half && scaleQueryForHalf(q, dim, <usize>c.queryScaled) ? <usize>c.queryScaled : 0;
+    const pool = walkExact(
+      q, qScaled, <usize>c.rowNorms, <usize>c.vectors, dim, metric, half, <usize>c.adjacency, <i32>c.degree,
+      entries, found, L, <usize>c.visited, <u16>epoch, <usize>c.poolDist, <usize>c.poolIds,
+      zoneIds, nScan, <usize>c.zoneStart, allow, <usize>c.neighbours,
+    );
+    return rerank(q, <usize>c.vectors, dim, metric, <i32>c.half, <usize>c.poolIds, pool, k, k, <usize>c.outIds, <usize>c.outDist, allow);
   }
 
   const lutMode = metric == METRIC_L2 ? (residual ? LUT_RESIDUAL_L2 : LUT_L2) : LUT_IP;

@@ -78,6 +78,7 @@ export interface AddOptions {
 
 /** Bytes held by each component of a built index. */
 export interface MemoryStats {
+  /** Stored rows (binary16 or float32); binary16 rows under 'l2' or 'cosine' also keep their squared norms (4 bytes each). */
   vectors: number;
   codes: number;
   graph: number;
@@ -553,7 +554,8 @@ export class ZGQIndex {
     const last = this.lastOptions;
     if (
       given !== undefined && last && last.given === given && last.defaults === this.options.search && last.ef === given.ef &&
-      last.nProbe === given.nProbe && last.rerank === given.rerank && last.scan === given.scan && last.scanRatio === given.scanRatio
+      last.nProbe === given.nProbe && last.rerank === given.rerank && last.scan === given.scan && last.scanRatio === given.scanRatio &&
+      last.traversal === given.traversal
     ) {
       return last.resolved;
     }
@@ -561,7 +563,7 @@ export class ZGQIndex {
     if (given !== undefined) {
       this.lastOptions = {
         given, defaults: this.options.search, resolved,
-        ef: given.ef, nProbe: given.nProbe, rerank: given.rerank, scan: given.scan, scanRatio: given.scanRatio,
+        ef: given.ef, nProbe: given.nProbe, rerank: given.rerank, scan: given.scan, scanRatio: given.scanRatio, traversal: given.traversal,
       };
     }
     return resolved;
@@ -847,7 +849,7 @@ function installBuilt(meta: IndexMeta, arrays: IndexArrays, capacity = meta.n): 
 function memoryStats(b: Built): MemoryStats {
   const lay = b.layout;
   const rows = lay.capacity;
-  const vectors = rows * lay.dim * (lay.halfStorage ? 2 : 4);
+  const vectors = rows * lay.dim * (lay.halfStorage ? 2 : 4) + (lay.rowNormsPtr ? rows * 4 : 0); // with their norms under half storage
   const codes = rows * lay.m + (lay.residual ? rows * 8 : 0); // codes, then node terms and zones
   const graph = rows * (lay.degree + 1) * 4;
   // plain + transposed, norms, and the 16-bit pairs where subspaces are not 4 long

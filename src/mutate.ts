@@ -326,6 +326,7 @@ export function appendInPlace(
   }
   if (lay.halfStorage) arena.u16(lay.vectorsPtr + from * dim * 2, rows.length).set(encodeRows(kernels, rows));
   else arena.f32(lay.vectorsPtr + from * dim * 4, rows.length).set(rows);
+  if (lay.rowNormsPtr) kernels.k.halfRowNorms(lay.vectorsPtr, from, from + count, dim, lay.rowNormsPtr);
   lay.n += count;
 
   const order = new Uint32Array(count);

@@ -65,6 +65,13 @@ export interface SearchOptions {
    */
   scanRatio?: number;
   /**
+   * The distances the graph walk runs on. 'pq' (default): PQ codes, then exact re-ranking of the best
+   * k * rerank. 'exact': the stored vectors themselves, no lookup table and no re-ranking (`rerank`
+   * unused); each step costs more, so it pays on small, low-dimensional sets whose vectors stay in
+   * cache (see README "Exact traversal").
+   */
+  traversal?: Traversal;
+  /**
    * Only ids the filter admits are returned: a Set or array of ids, or a predicate on the id. The
    * search widens its pool as the filter gets more selective and scans the allowed vectors exactly
    * when that is cheaper (see README "Filtered search"). Per call only; not an index default.
@@ -72,12 +79,15 @@ export interface SearchOptions {
   filter?: SearchFilter;
 }
 
+export type Traversal = 'pq' | 'exact';
+
 export interface ResolvedSearchOptions {
   ef: number;
   nProbe: number;
   rerank: number;
   scan: number;
   scanRatio: number;
+  traversal: Traversal;
 }
 
 export interface ResolvedOptions {
@@ -95,7 +105,7 @@ export interface ResolvedOptions {
   search: ResolvedSearchOptions;
 }
 
-export const DEFAULT_SEARCH: Readonly<ResolvedSearchOptions> = Object.freeze({ ef: 64, nProbe: 16, rerank: 8, scan: 16, scanRatio: 1.25 });
+export const DEFAULT_SEARCH: Readonly<ResolvedSearchOptions> = Object.freeze({ ef: 64, nProbe: 16, rerank: 8, scan: 16, scanRatio: 1.25, traversal: 'pq' });
 
 function positiveInt(name: string, value: unknown, max = 0x7fffffff): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
@@ -109,6 +119,11 @@ function ratio(name: string, value: unknown): number {
     throw new ZGQError('INVALID_ARGUMENT', `${name} must be a finite number >= 1; got ${String(value)}`);
   }
   return value;
+}
+
+function traversalOf(value: unknown): Traversal {
+  if (value === 'pq' || value === 'exact') return value;
+  throw new ZGQError('INVALID_ARGUMENT', `traversal must be 'pq' or 'exact'; got ${String(value)}`);
 }
 
 function nonNegativeInt(name: string, value: unknown, max: number): number {
@@ -125,6 +140,7 @@ export function resolveSearch(given: SearchOptions | undefined, defaults: Resolv
     rerank: o.rerank === undefined ? defaults.rerank : positiveInt('rerank', o.rerank, 1 << 16),
     scan: o.scan === undefined ? defaults.scan : nonNegativeInt('scan', o.scan, 1 << 16),
     scanRatio: o.scanRatio === undefined ? defaults.scanRatio : ratio('scanRatio', o.scanRatio),
+    traversal: o.traversal === undefined ? defaults.traversal : traversalOf(o.traversal),
   };
 }
 

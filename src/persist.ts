@@ -14,7 +14,7 @@
 import { firstNonFinite, ZGQError } from './errors.js';
 import { type DecodedContainer, type Section, sectionF32, sectionU16, sectionU32, sectionU8 } from './format.js';
 import { Arena } from './memory.js';
-import { createKernels, type Kernels } from './kernels/wasm.js';
+import { createKernels, type Kernels, METRIC_L2 } from './kernels/wasm.js';
 import { PQ_CENTROIDS, transposeCodebooks, pairCodebooks } from './pq.js';
 import type { IndexLayout } from './search.js';
 import type { ResolvedOptions, VectorStorage } from './options.js';
@@ -254,11 +254,15 @@ export function install(meta: IndexMeta, a: IndexArrays, capacity = meta.n): { k
     view.fill(0, data.byteLength);
     return ptr;
   };
+  const halfStorage = meta.storage === 'float16';
+  const metric = kernelMetric(meta.options.metric);
   const layout: IndexLayout = {
     n, capacity, dim, m, degree, nZones: meta.nZones, nGroups: meta.nGroups, residual: meta.residual,
-    halfStorage: meta.storage === 'float16',
-    metric: kernelMetric(meta.options.metric),
+    halfStorage,
+    metric,
     vectorsPtr: rows(a.vectors, dim),
+    // derived from the rows, not stored in the file
+    rowNormsPtr: halfStorage && metric === METRIC_L2 ? arena.alloc(capacity * 4) : 0,
     codesPtr: rows(a.codes, m),
     adjacencyPtr: rows(a.adjacency, degree + 1),
     codebooksPtr: arena.allocFrom(a.codebooks),
@@ -274,6 +278,10 @@ export function install(meta: IndexMeta, a: IndexArrays, capacity = meta.n): { k
     zoneOfPtr: meta.residual ? arena.allocFrom(zoneOf) : 0,
     vecTermPtr: meta.residual ? rows(a.vecTerm, 1) : 0,
   };
+  if (layout.rowNormsPtr) {
+    kernels.k.halfRowNorms(layout.vectorsPtr, 0, n, dim, layout.rowNormsPtr);
+    arena.f32(layout.rowNormsPtr + n * 4, capacity - n).fill(0);
+  }
   return { kernels, layout };
 }
 

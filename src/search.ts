@@ -1,12 +1,13 @@
 /**
  * Query path: selectZones -> entry points (zone medoids) -> beam search on PQ distances -> exact
- * re-rank of the best k * rerank candidates -> top k. One Searcher per thread: it owns the scratch
+ * re-rank of the best k * rerank candidates -> top k; or, with traversal 'exact', the beam search on
+ * the stored rows' exact distances and no re-ranking. One Searcher per thread: it owns the scratch
  * (visited tags, lookup table, candidate pool) so the query loop allocates nothing.
  */
 import type { Kernels } from './kernels/wasm.js';
 import { PQ_CENTROIDS } from './pq.js';
 import { groupProbeFor } from './zones.js';
-import type { ResolvedSearchOptions } from './options.js';
+import type { ResolvedSearchOptions, Traversal } from './options.js';
 
 /** Where an index's arrays live in the arena, and their shapes. Shared by builder, searchers, io. */
 export interface IndexLayout {
@@ -40,6 +41,8 @@ export interface IndexLayout {
   /** Int16Array: see pairCodebooks in src/pq.ts (0 when every subspace has 4 dimensions), and its scale. */
   codebooksQPtr: number;
   codebookQScale: number;
+  /** Float32Array[capacity]: |row|² of each stored row, for the exact walk's dot-product form (half storage under L2; else 0). */
+  rowNormsPtr: number;
   /** Float32Array[nZones * dim]. */
   centroidsPtr: number;
   /** Uint32Array[nZones + 1]. */
@@ -66,9 +69,9 @@ export const CTX = {
   zoneStart: 15, zoneEntry: 16, groupCentroids: 17, groupStart: 18, zoneOf: 19, vecTerm: 20,
   query: 21, lut: 22, visited: 23, epoch: 24, zoneTerm: 25, zoneTag: 26, poolDist: 27, poolIds: 28,
   zoneIds: 29, zoneDist: 30, entries: 31, groupScratch: 32, outIds: 33, outDist: 34, allow: 35, neighbours: 36,
-  codebooksQ: 37, codebookQScale: 38, queryPairs: 39,
+  codebooksQ: 37, codebookQScale: 38, queryPairs: 39, exactWalk: 40, rowNorms: 41, queryScaled: 42,
 } as const;
-export const CTX_FIELDS = 40;
+export const CTX_FIELDS = 43;
 
 /** Capacities of a context's growable scratch. */
 interface Capacity {
@@ -88,6 +91,7 @@ export class Searcher {
   private outIds!: Uint32Array;
   private outDist!: Float32Array;
   private exact = false;
+  private exactWalk = false;
   private allowPtr = 0;
 
   constructor(kernels: Kernels, layout: IndexLayout) {
@@ -119,11 +123,14 @@ export class Searcher {
     c[CTX.groupStart] = layout.groupStartPtr;
     c[CTX.zoneOf] = layout.zoneOfPtr;
     c[CTX.vecTerm] = layout.vecTermPtr;
+    c[CTX.rowNorms] = layout.rowNormsPtr;
     const set = (field: number, value: number) => (arena.u32(this.ctx, CTX_FIELDS)[field] = value);
     set(CTX.query, arena.alloc(layout.dim * 4));
     set(CTX.lut, arena.alloc(layout.m * PQ_CENTROIDS * 4));
     // the query in 16-bit dimension pairs, one subspace at a time (with codebooksQ)
     set(CTX.queryPairs, layout.codebooksQPtr ? arena.alloc(((layout.dim + 1) >> 1) * 4) : 0);
+    // the query scaled for half rows (see dotHalfScaled in assembly/half.ts)
+    set(CTX.queryScaled, layout.halfStorage ? arena.alloc(layout.dim * 4) : 0);
     const visited = arena.alloc(layout.capacity * 2);
     arena.u16(visited, layout.capacity).fill(0);
     set(CTX.visited, visited);
@@ -163,6 +170,14 @@ export class Searcher {
       outDist[offset + i] = this.outDist[i];
     }
     return got;
+  }
+
+  /** The graph walk's distances for the searches that follow (written to the context when it changes). */
+  private setTraversal(traversal: Traversal): void {
+    const exactWalk = traversal === 'exact';
+    if (exactWalk === this.exactWalk) return;
+    this.exactWalk = exactWalk;
+    this.kernels.arena.u32(this.ctx, CTX_FIELDS)[CTX.exactWalk] = exactWalk ? 1 : 0;
   }
 
   /** Exact zone scan instead of the two-level tree (tests and benchmarks compare the two). */
@@ -235,6 +250,7 @@ export class Searcher {
     const L = Math.max(opts.ef, k);
     this.ensure(L, nProbe, k);
     const nGroups = this.exact ? 0 : lay.nGroups;
+    this.setTraversal(opts.traversal);
     return [k, L, nProbe, groupProbeFor(nProbe, nGroups), opts.scan, opts.scanRatio, Math.max(k, k * opts.rerank)];
   }
 
@@ -248,6 +264,7 @@ export class Searcher {
     const L = Math.max(opts.ef, k);
     this.ensure(L, nProbe, k);
     this.refreshViews();
+    this.setTraversal(opts.traversal);
     const groupProbe = groupProbeFor(nProbe, this.exact ? 0 : this.layout.nGroups);
     const got = this.kernels.k.searchQuery(this.ctx, k, L, nProbe, groupProbe, opts.scan, opts.scanRatio, Math.max(k, k * opts.rerank));
     return this.copyOut(got, outIds, outDist, offset);

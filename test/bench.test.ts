@@ -301,10 +301,16 @@ test('pilot: the fastest configurations at and just above each recall target are
 test('sweeps: ZGQ candidates skip rerank depths the pool cannot supply; PQ size divides the dimension', () => {
   const plan = { zgq: { ef: [16, 64], nProbe: [1, 4], rerank: [2, 8, 32] } } as SweepPlan;
   const c = zgqCandidates(plan, 10);
-  assert.ok(c.every((p) => 10 * p.params.rerank <= 2 * p.params.ef));
+  const pq = c.filter((p) => p.params.exact === undefined);
+  assert.ok(pq.every((p) => 10 * p.params.rerank <= 2 * p.params.ef));
   assert.deepEqual(
-    c.filter((p) => p.params.nProbe === 1).map((p) => [p.params.ef, p.params.rerank]),
+    pq.filter((p) => p.params.nProbe === 1).map((p) => [p.params.ef, p.params.rerank]),
     [[16, 2], [64, 2], [64, 8]],
+  );
+  // the exact walk: every ef and nProbe, no rerank
+  assert.deepEqual(
+    c.filter((p) => p.params.exact === 1).map((p) => p.params),
+    [{ ef: 16, nProbe: 1, exact: 1 }, { ef: 64, nProbe: 1, exact: 1 }, { ef: 16, nProbe: 4, exact: 1 }, { ef: 64, nProbe: 4, exact: 1 }],
   );
   assert.equal(sweepExhausted([0.5, 0.9, 0.99]), false);
   assert.equal(sweepExhausted([0.9, 0.9995]), false, 'one value past saturation is still measured');

@@ -209,7 +209,7 @@ function randomGraph(rng: Rng, n: number, R: number): Uint32Array {
   return adj;
 }
 
-test('searchExact, searchPq, rerank and selectZones follow the reference step for step', () => {
+test('searchExact, walkExact, searchPq, rerank and selectZones follow the reference step for step', () => {
   withKernels(({ arena, k }) => {
     const rng = new Rng(4);
     // pools of 24 insert by a walk from the end, pools of 80 by binary search and a block move
@@ -346,6 +346,25 @@ test('searchExact, searchPq, rerank and selectZones follow the reference step fo
       const gotHalf = k.searchExact(qPtr, hPtr, dim, metric, adjPtr, R, entPtr, entries.length, L, visitedPtr, 7, distPtr, idsPtr, 0, n, 1);
       k.stripExpanded(idsPtr, gotHalf);
       assert.deepEqual(Array.from(arena.u32(idsPtr, gotHalf)), exp.ids, 'searchExact on binary16 rows');
+
+      // the exact walk of queries, seeded by zone scans through the bitmap: float32 rows on their
+      // distances, binary16 rows in the dot-product form from a scaled query (small integers: exact)
+      const scans: [number, number][] = [[90, 170], [0, 40]];
+      const gotWalk = k.walkExact(qPtr, 0, 0, vPtr, dim, metric, 0, adjPtr, R, entPtr, entries.length, L, visitedPtr, 8, distPtr, idsPtr, scanPtr, 2, zsPtr, bitsPtr, nbPtr);
+      const expWalk = refSearch.beamSearch((i) => ref.distance(q, 0, vectors, i * dim, dim, metric), adj, R, entries, L, n, 0, n, scans, admit);
+      k.stripExpanded(idsPtr, gotWalk);
+      assert.deepEqual(Array.from(arena.u32(idsPtr, gotWalk)), expWalk.ids, 'walkExact ids');
+      assert.deepEqual(Array.from(arena.f32(distPtr, gotWalk)), expWalk.dists, 'walkExact distances');
+      const halfRows = arena.u16(hPtr, n * dim).slice();
+      const normsPtr = arena.alloc(n * 4);
+      k.halfRowNorms(hPtr, 0, n, dim, normsPtr);
+      assert.deepEqual(Array.from(arena.f32(normsPtr, n)), Array.from({ length: n }, (_, i) => refHalf.rowNormHalf(halfRows, i * dim, dim)), 'halfRowNorms');
+      const qsPtr = arena.allocFrom(q.map((v) => v * 2 ** 112));
+      const gotWalkHalf = k.walkExact(qPtr, qsPtr, metric === METRIC_L2 ? normsPtr : 0, hPtr, dim, metric, 1, adjPtr, R, entPtr, entries.length, L, visitedPtr, 9, distPtr, idsPtr, scanPtr, 2, zsPtr, bitsPtr, nbPtr);
+      const expWalkHalf = refSearch.beamSearch((i) => refHalf.walkDistanceHalf(q, halfRows, i * dim, dim, metric), adj, R, entries, L, n, 0, n, scans, admit);
+      k.stripExpanded(idsPtr, gotWalkHalf);
+      assert.deepEqual(Array.from(arena.u32(idsPtr, gotWalkHalf)), expWalkHalf.ids, 'walkExact ids on binary16 rows');
+      assert.deepEqual(Array.from(arena.f32(distPtr, gotWalkHalf)), expWalkHalf.dists, 'walkExact distances on binary16 rows');
       arena.release(mark);
     }
   });

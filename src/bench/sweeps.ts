@@ -61,9 +61,10 @@ export function sweepPlan(quick: boolean): SweepPlan {
 }
 
 /**
- * ZGQ's candidate grid: every (nProbe, rerank, ef), leaving out rerank values whose k * rerank
- * exceeds 2 * ef (the re-rank is capped by the pool of ef candidates, so those repeat a smaller
- * rerank). Grouped by (nProbe, rerank) with ef rising, for the pilot's early stop.
+ * ZGQ's candidate grid: every (nProbe, rerank, ef) of PQ traversal, leaving out rerank values whose
+ * k * rerank exceeds 2 * ef (the re-rank is capped by the pool of ef candidates, so those repeat a
+ * smaller rerank), and every (nProbe, ef) of traversal 'exact' (params `exact: 1`, no rerank).
+ * Grouped by (nProbe, rerank) or (nProbe, exact) with ef rising, for the pilot's early stop.
  */
 export function zgqCandidates(plan: SweepPlan, k: number): SweepPoint[] {
   const out: SweepPoint[] = [];
@@ -73,6 +74,9 @@ export function zgqCandidates(plan: SweepPlan, k: number): SweepPoint[] {
         if (ef < k || k * rerank > 2 * ef) continue;
         out.push({ params: { ef, nProbe, rerank }, group: `nProbe=${nProbe},rerank=${rerank}` });
       }
+    }
+    for (const ef of plan.zgq.ef) {
+      if (ef >= k) out.push({ params: { ef, nProbe, exact: 1 }, group: `nProbe=${nProbe},exact` });
     }
   }
   return out;

@@ -63,6 +63,12 @@ export interface KernelExports {
   stripExpanded(ids: Ptr, count: number): void;
   encodeHalf(src: Ptr, dst: Ptr, count: number): void;
   decodeHalfBlock(src: Ptr, dst: Ptr, count: number): void;
+  halfRowNorms(vectors: Ptr, from: number, to: number, dim: number, out: Ptr): void;
+  walkExact(
+    q: Ptr, qScaled: Ptr, rowNorms: Ptr, vectors: Ptr, dim: number, metric: number, half: number,
+    adjacency: Ptr, R: number, entries: Ptr, nEntries: number, L: number, visited: Ptr, epoch: number,
+    outDist: Ptr, outIds: Ptr, scanZones: Ptr, nScan: number, zoneStart: Ptr, allow: Ptr, neighbours: Ptr,
+  ): number;
   repairNodes(
     vectors: Ptr, dim: number, metric: number, adjacency: Ptr, R: number, L: number, alpha: number,
     deleted: Ptr, nodes: Ptr, count: number, n: number, visited: Ptr, scratch: Ptr, half: number,

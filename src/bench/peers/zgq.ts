@@ -1,6 +1,6 @@
 /**
  * ZGQ itself: one index with default build options, searched over a grid of (ef, nProbe, rerank)
- * that the harness narrows with a pilot.
+ * and of (ef, nProbe) with traversal 'exact', which the harness narrows with a pilot.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,9 +11,10 @@ import { queryViews } from './queries.js';
 import type { LibraryInfo } from '../types.js';
 import type { Peer, PeerContext, PeerIndex, SweepPoint } from './types.js';
 
+/** A grid point's search options: `exact: 1` stands for traversal 'exact' (params are numbers). */
 function searchOptions(point: SweepPoint): SearchOptions {
-  const { ef, nProbe, rerank } = point.params;
-  return { ef, nProbe, rerank };
+  const { ef, nProbe, rerank, exact } = point.params;
+  return exact === 1 ? { ef, nProbe, traversal: 'exact' } : { ef, nProbe, rerank };
 }
 
 /**
@@ -49,8 +50,8 @@ export function zgqPeer(batchThreads: number[]): Peer {
       const stats = index.stats();
       const { total, ...components } = stats.memory;
       const views = queryViews(ds.queries, ds.nQueries, ds.dim);
-      // the grid sweeps ef, nProbe and rerank; the other search knobs stay at the index defaults
-      const { ef, nProbe, rerank, ...fixed } = index.options.search;
+      // the grid sweeps ef, nProbe, rerank and traversal; the other search knobs stay at the index defaults
+      const { ef, nProbe, rerank, traversal: _traversal, ...fixed } = index.options.search;
       const fixedText = Object.entries(fixed).map(([n, v]) => `${n}=${v}`).join(' ');
       const label = `ZGQ zones=${stats.zones} degree=${stats.degree} PQ${stats.pqSubspaces}${stats.residual ? ' residual' : ''}; search ${fixedText}`;
       // the configuration a search call gets without options: always timed

@@ -50,3 +50,20 @@ export function distanceHalf(q: Float32Array, x: Uint16Array, xo: number, dim: n
   }
   return metric === 0 ? s : -s;
 }
+
+/** |x|² of the half row at xo (halfRowNorms). */
+export function rowNormHalf(x: Uint16Array, xo: number, dim: number): number {
+  let s = 0;
+  for (let i = 0; i < dim; i++) s += decodeHalf(x[xo + i]) ** 2;
+  return s;
+}
+
+/**
+ * The exact walk's distance to a half row (walkExact with a scaled query): |x|² - 2 <q, x> under
+ * L2 (the squared distance less |q|²), -<q, x> under inner product.
+ */
+export function walkDistanceHalf(q: Float32Array, x: Uint16Array, xo: number, dim: number, metric: number): number {
+  let dot = 0;
+  for (let i = 0; i < dim; i++) dot += q[i] * decodeHalf(x[xo + i]);
+  return metric === 0 ? rowNormHalf(x, xo, dim) - 2 * dot : -dot;
+}
