@@ -24,7 +24,7 @@ import {
 } from './options.js';
 
 export { ZGQError, type ZGQErrorCode } from './errors.js';
-export type { GraphShape, Metric, SearchOptions, VectorStorage, ZGQOptions } from './options.js';
+export type { GraphShape, Metric, SearchOptions, Traversal, VectorStorage, ZGQOptions } from './options.js';
 export { PreparedFilter, type SearchFilter } from './filter.js';
 export type { ParallelInfo } from './platform.js';
 

@@ -76,6 +76,13 @@ test('zgq build, search, info, add and remove on real files agree with the libra
     assert.equal(tsv[0], 'query\trank\tid\tdistance');
     assert.equal(tsv.length, 1 + 20 * 5);
     assert.deepEqual(tsv[1].split('\t').slice(0, 3), ['0', '1', String(expected.ids[0])]);
+    // --traversal exact: what the library's exact walk returns
+    const expectedExact = await lib.searchBatch(ds.queries, 5, { traversal: 'exact' });
+    const exact = (await zgq('search', index, queries, '-k', '5', '--format', 'json', '--traversal', 'exact')).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    exact.forEach((r, q) => assert.deepEqual(r.ids, Array.from(expectedExact.ids.subarray(q * 5, q * 5 + 5))));
+    const badChoice = await zgq('search', index, queries, '--traversal', 'walk');
+    assert.equal(badChoice.code, 1);
+    assert.match(badChoice.stderr, /--traversal.*'walk' is invalid\. Allowed choices are pq, exact/);
 
     // add JSON lines that carry their ids, then search for one of them
     const more = join(dir, 'more.jsonl');

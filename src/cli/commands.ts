@@ -6,7 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { ZGQError } from '../errors.js';
 import { NO_ID, type SearchOptions, ZGQIndex } from '../index.js';
-import type { Metric } from '../options.js';
+import type { Metric, Traversal } from '../options.js';
 import { readIdFile, readVectorFile, VECTOR_FORMATS, type VectorFile } from './files.js';
 import { buildProgress, fractionProgress } from './progress.js';
 
@@ -59,8 +59,9 @@ async function indexAndVectors(indexPath: string, vectorsPath: string, what: str
   return { index, file };
 }
 
-function searchOptions(o: { ef?: number; nProbe?: number; rerank?: number; scan?: number; scanRatio?: number }): SearchOptions {
+function searchOptions(o: { ef?: number; nProbe?: number; rerank?: number; scan?: number; scanRatio?: number; traversal?: Traversal }): SearchOptions {
   const s: SearchOptions = {};
+  if (o.traversal !== undefined) s.traversal = o.traversal;
   if (o.ef !== undefined) s.ef = o.ef;
   if (o.nProbe !== undefined) s.nProbe = o.nProbe;
   if (o.rerank !== undefined) s.rerank = o.rerank;
@@ -120,6 +121,7 @@ export function registerIndexCommands(program: Command): void {
     .option('--rerank <factor>', 'exact re-rank factor', int('--rerank'))
     .option('--scan <zones>', 'zones scanned in full per query', int('--scan', 0))
     .option('--scan-ratio <ratio>', 'adaptive scan bound', ratio('--scan-ratio'))
+    .addOption(new Option('--traversal <distances>', 'what the zone scans and the graph walk measure').choices(['pq', 'exact']))
     .option('--threads <count>', 'search threads (default: all CPUs)', int('--threads'))
     .action(async (indexPath: string, queriesPath: string, o) => {
       const { index, file: queries } = await indexAndVectors(indexPath, queriesPath, 'queries');

@@ -3,7 +3,7 @@
  * The `zgq` command line. Errors the user can act on (ZGQError, system errors) print one line and
  * exit 1; ZGQ_DEBUG=1 shows the stack of system errors.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { ZGQError } from '../errors.js';
 import { runDemo } from './demo.js';
 import { registerBench } from './bench.js';
@@ -30,8 +30,9 @@ export function createProgram(): Command {
     .option('--ef <ef>', 'search beam width', int('--ef'))
     .option('--n-probe <zones>', 'zones entered per query', int('--n-probe'))
     .option('--rerank <factor>', 'exact re-rank factor', int('--rerank'))
+    .addOption(new Option('--traversal <distances>', 'what the zone scans and the graph walk measure').choices(['pq', 'exact']))
     .action(async (o) => {
-      await runDemo({ n: o.n, dim: o.dim, queries: o.queries, k: o.k, seed: o.seed, ef: o.ef, nProbe: o.nProbe, rerank: o.rerank });
+      await runDemo({ n: o.n, dim: o.dim, queries: o.queries, k: o.k, seed: o.seed, ef: o.ef, nProbe: o.nProbe, rerank: o.rerank, traversal: o.traversal });
     });
   registerIndexCommands(program);
   registerBench(program);
