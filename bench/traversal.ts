@@ -1,7 +1,8 @@
 // traversal 'pq' against traversal 'exact' on one index, in one process: each traversal's grid is
-// measured once on every query (the pilot), its two outer Pareto layers plus the fastest points at
-// each target are then timed in alternating passes, and the best QPS of each traversal at recall@10
-// >= 0.90 / 0.95 / 0.99 is reported with the ratio. Recall is the bench's tie-aware recall.
+// measured on every query (the pilot, the better of two passes), its two outer Pareto layers plus
+// the fastest points at each target are then timed in alternating passes, and the best QPS of each
+// traversal at recall@10 >= 0.90 / 0.95 / 0.99 is reported with the ratio. Recall is the bench's
+// tie-aware recall.
 //   node --import tsx bench/traversal.ts [bench dataset, default siftsmall] [passes, default 5] [queries]
 import { ZGQIndex, type SearchOptions } from '../src/index.js';
 import { datasetSpec, loadDataset } from '../src/bench/datasets.js';
@@ -48,9 +49,11 @@ function recallNow(): number {
 
 const kept: Record<string, Point[]> = {};
 for (const [name, grid] of Object.entries(grids)) {
+  // the better of two passes: one slow spell of the machine would drop a configuration for good
   const pilot: Point[] = grid.map((options) => {
     const qps = pass(options);
-    return { options, recall: recallNow(), qps, runs: [] };
+    const recall = recallNow();
+    return { options, recall, qps: Math.max(qps, pass(options)), runs: [] };
   });
   const chosen = new Set(paretoLayers(pilot, 2).flat());
   for (const t of TARGETS) {
