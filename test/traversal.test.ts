@@ -139,3 +139,23 @@ test('exact walk over every node is exact: queries within and beyond the scaled 
     expectExact(grown, n + 5, q, 'after an add in place');
   }
 });
+
+test('traversal as an index default: kept by toBytes / fromBytes, used by calls without options, overridden per call', async () => {
+  const dim = 16;
+  const ds = clusteredGaussian({ n: 3000, nQueries: 20, dim, seed: 9 });
+  // a small walk, so that the two traversals return different neighbours for some queries
+  const index = new ZGQIndex({ dim, search: { traversal: 'exact', ef: 10, nProbe: 1, scan: 0, rerank: 1 } });
+  await index.build(ds.base);
+  const loaded = ZGQIndex.fromBytes(index.toBytes());
+  assert.equal(loaded.options.search.traversal, 'exact');
+  let differ = 0;
+  for (let i = 0; i < ds.nQueries; i++) {
+    const q = ds.queries.subarray(i * dim, (i + 1) * dim);
+    const byDefault = loaded.search(q, 10);
+    assert.deepEqual(byDefault, index.search(q, 10, { traversal: 'exact' }));
+    const pq = loaded.search(q, 10, { traversal: 'pq' });
+    assert.deepEqual(pq, index.search(q, 10, { traversal: 'pq' }));
+    if (JSON.stringify(pq) !== JSON.stringify(byDefault)) differ++;
+  }
+  assert.ok(differ > 0, 'the traversals differ on some query (else this test could not tell them apart)');
+});

@@ -171,7 +171,7 @@ export function registerIndexCommands(program: Command): void {
         `zones       ${s.zones} (sizes ${s.zoneSizes.min}..${s.zoneSizes.max}, mean ${s.zoneSizes.mean.toFixed(1)})${s.zoneGroups ? `, ${s.zoneGroups} groups` : ''}`,
         `graph       degree ${s.degree}, mean out-degree ${s.meanDegree.toFixed(1)}`,
         `pq          ${s.pqSubspaces} bytes per vector${s.residual ? ', residual' : ''}; re-ranking vectors ${s.storage}`,
-        `search      ef ${index.options.search.ef}, nProbe ${index.options.search.nProbe}, rerank ${index.options.search.rerank}, scan ${index.options.search.scan}`,
+        `search      ef ${index.options.search.ef}, nProbe ${index.options.search.nProbe}, rerank ${index.options.search.rerank}, scan ${index.options.search.scan}, traversal ${index.options.search.traversal}`,
         `memory      ${mib(m.total)} (vectors ${mib(m.vectors)}, graph ${mib(m.graph)}, codes ${mib(m.codes)})`,
       ].join('\n') + '\n');
     });
