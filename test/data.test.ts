@@ -27,8 +27,8 @@ import {
 } from '../src/data/vecs.js';
 import { bruteForceKnn, recallAtK, type KnnMetric } from '../src/data/groundtruth.js';
 import { l2 as sqL2 } from '../src/kernels/reference/distance.js';
+import { loadSiftsmall } from './helpers/siftsmall.js';
 
-const SIFT_DIR = fileURLToPath(new URL('../../shared/data/siftsmall/', import.meta.url));
 const FMNIST_DIR = fileURLToPath(new URL('../../shared/data/fashion-mnist/', import.meta.url));
 
 function bytesOf(a: Float32Array | Int32Array | Uint32Array | Uint8Array): Buffer {
@@ -387,13 +387,9 @@ test('recallAtK on a hand-made example', async () => {
 // real data (skipped when /work/shared/data is not present)
 
 test('siftsmall: shapes and brute force reproduces the shipped ground truth', async (t) => {
-  if (!existsSync(SIFT_DIR)) {
-    t.skip(`siftsmall not found at ${SIFT_DIR}`);
-    return;
-  }
-  const base = await readFvecs(join(SIFT_DIR, 'siftsmall_base.fvecs'));
-  const query = await readFvecs(join(SIFT_DIR, 'siftsmall_query.fvecs'));
-  const gt = await readIvecs(join(SIFT_DIR, 'siftsmall_groundtruth.ivecs'));
+  const sift = await loadSiftsmall(t);
+  if (!sift) return;
+  const { base, queries: query, gt } = sift;
   assert.deepEqual([base.n, base.dim], [10000, 128]);
   assert.deepEqual([query.n, query.dim], [100, 128]);
   assert.deepEqual([gt.n, gt.dim], [100, 100]);

@@ -2,10 +2,9 @@
 // ids, k larger than the index, determinism, and save/load round trips.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { NO_ID, ZGQIndex, type BatchSearchResult } from '../src/index.js';
 import { Rng } from '../src/random.js';
 import { laneTuning } from '../src/lanes.js';
@@ -13,9 +12,7 @@ import type { Arena } from '../src/memory.js';
 import { LANE_WORDS } from '../src/worker.js';
 import { clusteredGaussian } from '../src/data/synthetic.js';
 import { bruteForceKnn, recallAtK } from '../src/data/groundtruth.js';
-import { readFvecs, readIvecs } from '../src/data/vecs.js';
-
-const SIFT_DIR = fileURLToPath(new URL('../../shared/data/siftsmall/', import.meta.url));
+import { loadSiftsmall } from './helpers/siftsmall.js';
 
 test('recall@10 >= 0.95 on 20K x 64 clustered data with default options', async () => {
   const ds = clusteredGaussian({ n: 20000, nQueries: 300, dim: 64, seed: 7 });
@@ -63,13 +60,9 @@ test('recall@10 >= 0.95 on 20K x 64 clustered data with default options', async 
 });
 
 test('recall@10 >= 0.95 on siftsmall with default options', async (t) => {
-  if (!existsSync(SIFT_DIR)) {
-    t.skip(`siftsmall not found at ${SIFT_DIR}`);
-    return;
-  }
-  const base = await readFvecs(join(SIFT_DIR, 'siftsmall_base.fvecs'));
-  const queries = await readFvecs(join(SIFT_DIR, 'siftsmall_query.fvecs'));
-  const gt = await readIvecs(join(SIFT_DIR, 'siftsmall_groundtruth.ivecs'));
+  const sift = await loadSiftsmall(t);
+  if (!sift) return;
+  const { base, queries, gt } = sift;
   const index = new ZGQIndex({ dim: base.dim });
   await index.build(base.data);
   const batch = await index.searchBatch(queries.data, 10);

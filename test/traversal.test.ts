@@ -3,16 +3,12 @@
 // worker threads, and queries too large for the scaled dot-product form.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ZGQIndex } from '../src/index.js';
 import { clusteredGaussian } from '../src/data/synthetic.js';
 import { bruteForceKnn, recallAtK } from '../src/data/groundtruth.js';
-import { readFvecs, readIvecs } from '../src/data/vecs.js';
+import { loadSiftsmall } from './helpers/siftsmall.js';
 import { Rng } from '../src/random.js';
 
-const SIFT_DIR = fileURLToPath(new URL('../../shared/data/siftsmall/', import.meta.url));
 const EXACT = { traversal: 'exact' } as const;
 
 /** One search() per query, flat like a batch. */
@@ -28,13 +24,9 @@ function searchEach(index: ZGQIndex, queries: Float32Array, nq: number, dim: num
 }
 
 test('siftsmall: the exact walk reaches recall 0.95, reports the distances PQ traversal reports, and matches on worker threads', async (t) => {
-  if (!existsSync(SIFT_DIR)) {
-    t.skip(`siftsmall not found at ${SIFT_DIR}`);
-    return;
-  }
-  const base = await readFvecs(join(SIFT_DIR, 'siftsmall_base.fvecs'));
-  const queries = await readFvecs(join(SIFT_DIR, 'siftsmall_query.fvecs'));
-  const gt = await readIvecs(join(SIFT_DIR, 'siftsmall_groundtruth.ivecs'));
+  const sift = await loadSiftsmall(t);
+  if (!sift) return;
+  const { base, queries, gt } = sift;
   const index = new ZGQIndex({ dim: base.dim });
   await index.build(base.data);
   const options = { ...EXACT, ef: 16, nProbe: 1 };
