@@ -8,7 +8,7 @@
 import { firstNonFinite, ZGQError } from './errors.js';
 import { Arena } from './memory.js';
 import { createKernels, kernelModule, type Kernels } from './kernels/wasm.js';
-import { buildZones, defaultZoneCount, type ZoneLayout } from './zones.js';
+import { buildZones, defaultZoneCount } from './zones.js';
 import { encodePQ, pairedRows, PQ_CENTROIDS, residuals, residualTerms, trainPQ } from './pq.js';
 import { type BuildWorkers, buildGraph } from './graph.js';
 import { type IndexLayout, Searcher } from './search.js';

@@ -43,7 +43,7 @@ export async function relayout(meta: IndexMeta, current: IndexArrays, change: Ch
   const added = change.ids.length;
   const deleted = current.deleted;
   const kernels = createKernels(new Arena());
-  const { arena, k: kern } = kernels;
+  const { arena } = kernels;
   const metric = kernelMetric(o.metric);
   const L = Math.max(o.efConstruction, R);
 
