@@ -1,7 +1,7 @@
 // The package's browser entry in headless Chromium (the system browser, driven by playwright-core):
 // build and search on seeded clustered data, recall@10 against exact search, the same answers and
-// the same index bytes as Node (also after remove, add and a filtered search), indexes moving both
-// ways as bytes, OPFS / IndexedDB save and load,
+// the same index bytes as Node (also after remove, add, a filtered search and an exact walk),
+// indexes moving both ways as bytes, OPFS / IndexedDB save and load,
 // Web Workers when the page is cross-origin isolated and one thread when it is not, and the demo
 // page. Any uncaught page error fails. Without a Chromium the test is reported as skipped, with why.
 import { after, before, test } from 'node:test';
@@ -102,7 +102,8 @@ async function liveSteps(index: ZGQIndex, queries: Float32Array, dim: number, k:
   const removed = index.remove(Array.from({ length: 50 }, (_, i) => i * 7));
   await index.add(queries.slice(0, 100 * dim), Array.from({ length: 100 }, (_, i) => 100000 + i), { threads: 1 });
   const filtered = await index.searchBatch(queries, k, { filter: (id) => id % 3 === 0 });
-  return { removed, size: index.size, ids: [...filtered.ids], distances: [...filtered.distances] };
+  const exact = await index.searchBatch(queries, k, { traversal: 'exact', threads: 1 });
+  return { removed, size: index.size, ids: [...filtered.ids], distances: [...filtered.distances], exactIds: [...exact.ids], exactDistances: [...exact.distances] };
 }
 
 let browser: { close(): Promise<void>; version(): string } | undefined;
@@ -175,7 +176,7 @@ function checkAgainstNode(r: PageResults, mode: string): void {
   const back = ZGQIndex.fromBytes(uploaded);
   const hit = back.search(ds.queries.subarray(0, DIM), K);
   assert.deepEqual([...hit.ids], [...nodeIds.subarray(0, K)]);
-  // remove, add and a filtered search give the same answers and the same index as in Node
+  // remove, add, a filtered search and the exact walk give the same answers and the same index as in Node
   assert.deepEqual(r.live, nodeLive);
   assert.ok(Buffer.from(server!.uploads.get(`live-${mode}.zgq`)!).equals(Buffer.from(nodeLiveBytes)), 'live index bytes as in Node');
   assert.ok(r.live.ids.every((id) => id === NO_ID || id % 3 === 0), 'the filter holds');

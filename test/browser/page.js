@@ -11,12 +11,13 @@ async function fetchBytes(path) {
   return new Uint8Array(await res.arrayBuffer());
 }
 
-/** Shared with test/browser.test.ts (a copy there): remove 50 ids, add 100 vectors, filtered batch. */
+/** Shared with test/browser.test.ts (a copy there): remove 50 ids, add 100 vectors, filtered batch, exact walk. */
 async function liveSteps(index, queries, dim, k) {
   const removed = index.remove(Array.from({ length: 50 }, (_, i) => i * 7));
   await index.add(queries.slice(0, 100 * dim), Array.from({ length: 100 }, (_, i) => 100000 + i), { threads: 1 });
   const filtered = await index.searchBatch(queries, k, { filter: (id) => id % 3 === 0 });
-  return { removed, size: index.size, ids: [...filtered.ids], distances: [...filtered.distances] };
+  const exact = await index.searchBatch(queries, k, { traversal: 'exact', threads: 1 });
+  return { removed, size: index.size, ids: [...filtered.ids], distances: [...filtered.distances], exactIds: [...exact.ids], exactDistances: [...exact.distances] };
 }
 
 async function run() {
