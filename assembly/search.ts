@@ -1,14 +1,14 @@
-// Query-time kernels: zone selection, the beam search over the graph on PQ distances, and exact
-// re-ranking. Each is one call per query (coarse calls across the JS/WASM border).
+// Query-time kernels: zone selection, the beam search over the graph on PQ distances or on the
+// stored rows (traversal 'exact'), and exact re-ranking; also the exact beam search the graph build
+// uses. Each is one call per query (coarse calls across the JS/WASM border).
 //
 // Adjacency: u32[n * (R + 1)], row i = [count, nbr_0 .. nbr_{R-1}] (see src/graph.ts).
 // Visited set: u16 tags[n]; node i is visited in this query when tags[i] == epoch (the caller bumps
 // the epoch per query and clears the tags when it wraps).
 
-import { distance } from './distance';
+import { distance, METRIC_L2 } from './distance';
 import { adc } from './pq';
 import { distanceHalf, dotHalfScaled } from './half';
-import { METRIC_L2 } from './distance';
 import { EXPANDED, poolReset, poolInsert, poolNext, poolPeek, poolBound, poolSize } from './pool';
 
 // @ts-ignore: decorator
