@@ -307,10 +307,13 @@ test('sweeps: ZGQ candidates skip rerank depths the pool cannot supply; PQ size 
     pq.filter((p) => p.params.nProbe === 1).map((p) => [p.params.ef, p.params.rerank]),
     [[16, 2], [64, 2], [64, 8]],
   );
-  // the exact walk: every ef and nProbe, no rerank
+  // the exact walk: every ef and nProbe, no rerank, with the index's zone scans and without
   assert.deepEqual(
     c.filter((p) => p.params.exact === 1).map((p) => p.params),
-    [{ ef: 16, nProbe: 1, exact: 1 }, { ef: 64, nProbe: 1, exact: 1 }, { ef: 16, nProbe: 4, exact: 1 }, { ef: 64, nProbe: 4, exact: 1 }],
+    [
+      { ef: 16, nProbe: 1, exact: 1 }, { ef: 64, nProbe: 1, exact: 1 }, { ef: 16, nProbe: 1, exact: 1, scan: 0 }, { ef: 64, nProbe: 1, exact: 1, scan: 0 },
+      { ef: 16, nProbe: 4, exact: 1 }, { ef: 64, nProbe: 4, exact: 1 }, { ef: 16, nProbe: 4, exact: 1, scan: 0 }, { ef: 64, nProbe: 4, exact: 1, scan: 0 },
+    ],
   );
   assert.equal(sweepExhausted([0.5, 0.9, 0.99]), false);
   assert.equal(sweepExhausted([0.9, 0.9995]), false, 'one value past saturation is still measured');

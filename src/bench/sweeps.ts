@@ -63,8 +63,10 @@ export function sweepPlan(quick: boolean): SweepPlan {
 /**
  * ZGQ's candidate grid: every (nProbe, rerank, ef) of PQ traversal, leaving out rerank values whose
  * k * rerank exceeds 2 * ef (the re-rank is capped by the pool of ef candidates, so those repeat a
- * smaller rerank), and every (nProbe, ef) of traversal 'exact' (params `exact: 1`, no rerank).
- * Grouped by (nProbe, rerank) or (nProbe, exact) with ef rising, for the pilot's early stop.
+ * smaller rerank), and every (nProbe, ef) of traversal 'exact' (params `exact: 1`, no rerank), with
+ * the index's zone scans and without them (`scan: 0`: on real data whose queries lie near it, such
+ * as SIFT, the walk alone reaches the same recall with fewer distances). Grouped by (nProbe, rerank)
+ * or (nProbe, exact, scan) with ef rising, for the pilot's early stop.
  */
 export function zgqCandidates(plan: SweepPlan, k: number): SweepPoint[] {
   const out: SweepPoint[] = [];
@@ -77,6 +79,9 @@ export function zgqCandidates(plan: SweepPlan, k: number): SweepPoint[] {
     }
     for (const ef of plan.zgq.ef) {
       if (ef >= k) out.push({ params: { ef, nProbe, exact: 1 }, group: `nProbe=${nProbe},exact` });
+    }
+    for (const ef of plan.zgq.ef) {
+      if (ef >= k) out.push({ params: { ef, nProbe, exact: 1, scan: 0 }, group: `nProbe=${nProbe},exact,scan=0` });
     }
   }
   return out;

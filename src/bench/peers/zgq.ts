@@ -1,6 +1,7 @@
 /**
  * ZGQ itself: one index with default build options, searched over a grid of (ef, nProbe, rerank)
- * and of (ef, nProbe) with traversal 'exact', which the harness narrows with a pilot.
+ * and of (ef, nProbe, with or without zone scans) with traversal 'exact', which the harness narrows
+ * with a pilot.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,8 +14,9 @@ import type { Peer, PeerContext, PeerIndex, SweepPoint } from './types.js';
 
 /** A grid point's search options: `exact: 1` stands for traversal 'exact' (params are numbers). */
 function searchOptions(point: SweepPoint): SearchOptions {
-  const { ef, nProbe, rerank, exact } = point.params;
-  return exact === 1 ? { ef, nProbe, traversal: 'exact' } : { ef, nProbe, rerank };
+  const { ef, nProbe, rerank, exact, scan } = point.params;
+  if (exact !== 1) return { ef, nProbe, rerank };
+  return scan === undefined ? { ef, nProbe, traversal: 'exact' } : { ef, nProbe, scan, traversal: 'exact' };
 }
 
 /**
