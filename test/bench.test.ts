@@ -21,7 +21,7 @@ import { checkDatasetFiles, datasetSpec, loadDataset, type IdxSpec, type Synthet
 import { recallByKind, tieAwareRecall, latencyStats, median } from '../src/bench/metrics.js';
 import { bestAtTarget, paretoFrontier, paretoLayers, targetSummary, type SummaryPoint } from '../src/bench/pareto.js';
 import { cachedGroundTruth, datasetKey, truthCachePaths } from '../src/bench/truth.js';
-import { fastestAtTargets, runBench } from '../src/bench/runner.js';
+import { fastestAtTargets, secondPilotPass, runBench } from '../src/bench/runner.js';
 import { validateReport } from '../src/bench/schema.js';
 import { writeReport } from '../src/bench/report/write.js';
 import { summaryMarkdown, datasetTable, speedupOverOneThread } from '../src/bench/report/tables.js';
@@ -287,6 +287,18 @@ test('batch speed-up over one thread: the median of per-pass ratios, none withou
   assert.equal(speedupOverOneThread(two, [one, two]), 1.8);
   assert.equal(speedupOverOneThread(cell('other', 2, [50]), [one, two]), null);
   assert.equal(speedupOverOneThread(cell('ZGQ', 2, [150, 300]), [cell('ZGQ', 1, [100, 100])]), 2.25);
+});
+
+test('pilot: a second pass, last point first, keeps the better of each point\'s two timings', async () => {
+  const measured = [1, 2, 3].map((ef) => ({ point: { params: { ef } }, recall: 0.9, qps: 100 * ef }));
+  const order: number[] = [];
+  // the second pass finds point 1 faster than the first did (a slow spell), points 2 and 3 slower
+  await secondPilotPass(measured, async (point) => {
+    order.push(point.params.ef);
+    return point.params.ef === 1 ? 500 : 50;
+  });
+  assert.deepEqual(order, [3, 2, 1]);
+  assert.deepEqual(measured.map((m) => m.qps), [500, 200, 300]);
 });
 
 test('pilot: the fastest configurations at and just above each recall target are kept', () => {
