@@ -5,6 +5,15 @@
 export const METRIC_L2: i32 = 0;
 export const METRIC_IP: i32 = 1;
 
+/** Largest |x_i| of the dim floats at x (the range a query is scaled or quantized to). */
+// @ts-ignore: decorator
+@inline
+export function maxAbs(x: usize, dim: i32): f32 {
+  let max: f32 = 0;
+  for (let i = 0; i < dim; i++) max = Mathf.max(max, Mathf.abs(load<f32>(x + (<usize>i << 2))));
+  return max;
+}
+
 /** Squared L2 distance: SIMD body with four accumulators (16 lanes per step), then a scalar tail. */
 // @ts-ignore: decorator
 @inline

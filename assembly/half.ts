@@ -4,7 +4,7 @@
 // exponent and mantissa up by 13 bits and rescale by 2^112 with one float multiply, which also
 // turns half subnormals and zero into the right float32 values. Plain twins: src/kernels/reference/half.ts.
 
-import { METRIC_L2 } from './distance';
+import { METRIC_L2, maxAbs } from './distance';
 
 const MAGIC: f32 = reinterpret<f32>(0x77800000); // 2^112
 
@@ -69,9 +69,7 @@ const SCALED_QUERY_MAX: f32 = 32768;
  * large for that, and the caller must decode rows in full instead.
  */
 export function scaleQueryForHalf(q: usize, dim: i32, out: usize): bool {
-  let max: f32 = 0;
-  for (let i = 0; i < dim; i++) max = Mathf.max(max, Mathf.abs(load<f32>(q + (<usize>i << 2))));
-  if (!(max < SCALED_QUERY_MAX)) return false;
+  if (!(maxAbs(q, dim) < SCALED_QUERY_MAX)) return false;
   for (let i = 0; i < dim; i++) store<f32>(out + (<usize>i << 2), load<f32>(q + (<usize>i << 2)) * MAGIC);
   return true;
 }

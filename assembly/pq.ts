@@ -5,6 +5,7 @@
 // subspace j. Codes: u8[n * m], row i = the m centroid indices of vector i.
 // Plain-TypeScript twins live in src/kernels/reference/pq.ts.
 
+import { maxAbs } from './distance';
 
 /** LUT modes: 0 = squared L2; 1 = -dot (inner product); 2 = -2 dot (L2 on residuals, see search). */
 export const LUT_L2: i32 = 0;
@@ -41,8 +42,7 @@ export function pqLut(
   let queryQScale: f32 = 0;
   let back = f32x4.splat(0);
   if (codebooksQ != 0) {
-    let max: f32 = 0;
-    for (let d = 0; d < dim; d++) max = Mathf.max(max, Mathf.abs(load<f32>(q + (<usize>d << 2))));
+    const max = maxAbs(q, dim);
     if (max > 0) {
       queryQScale = <f32>PAIR_RANGE / max;
       back = f32x4.splat(scale / (queryQScale * codebookQScale));
