@@ -190,7 +190,7 @@ async function pilot(idx: PeerIndex, ds: BenchDataset, o: Resolved, progress: Pr
   }
   const keep = new Map<string, SweepPoint>();
   for (const c of chosen) keep.set(paramKey(c.point), c.point);
-  // the layers and the spread above come from one short, noisy timing each and can leave a gap at a
+  // the layers and the spread above come from short, noisy timings and can leave a gap at a
   // target: the fastest few at and just above each target are timed too
   for (const point of fastestAtTargets(measured, o.targets)) keep.set(paramKey(point), point);
   for (const p of idx.pilot?.keep ?? []) keep.set(paramKey(p), p);
