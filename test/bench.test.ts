@@ -26,9 +26,10 @@ import { validateReport } from '../src/bench/schema.js';
 import { writeReport } from '../src/bench/report/write.js';
 import { summaryMarkdown, datasetTable, speedupOverOneThread } from '../src/bench/report/tables.js';
 import type { ResultRecord } from '../src/bench/types.js';
-import { sweepExhausted, zgqCandidates, type SweepPlan } from '../src/bench/sweeps.js';
+import { sweepExhausted, WIDE_SCAN_RATIO, zgqCandidates, type SweepPlan } from '../src/bench/sweeps.js';
 import { loadPackage } from '../src/bench/peers/load.js';
 import { pqSubquantizers } from '../src/bench/peers/faiss.js';
+import { searchOptions } from '../src/bench/peers/zgq.js';
 import { registerBench } from '../src/cli/bench.js';
 
 const SHARED_DATA = fileURLToPath(new URL('../../shared/data/', import.meta.url));
@@ -319,14 +320,26 @@ test('sweeps: ZGQ candidates skip rerank depths the pool cannot supply; PQ size 
     pq.filter((p) => p.params.nProbe === 1).map((p) => [p.params.ef, p.params.rerank]),
     [[16, 2], [64, 2], [64, 8]],
   );
-  // the exact walk: every ef and nProbe, no rerank, with the index's zone scans and without
+  // the exact walk: every ef and nProbe, no rerank, with the index's zone scans, without, and (from
+  // nProbe 2, where there is a choice of zones) scanning every selected zone within twice the nearest's distance
+  const wide = { exact: 1, scan: 4, scanRatio: WIDE_SCAN_RATIO };
   assert.deepEqual(
     c.filter((p) => p.params.exact === 1).map((p) => p.params),
     [
       { ef: 16, nProbe: 1, exact: 1 }, { ef: 64, nProbe: 1, exact: 1 }, { ef: 16, nProbe: 1, exact: 1, scan: 0 }, { ef: 64, nProbe: 1, exact: 1, scan: 0 },
       { ef: 16, nProbe: 4, exact: 1 }, { ef: 64, nProbe: 4, exact: 1 }, { ef: 16, nProbe: 4, exact: 1, scan: 0 }, { ef: 64, nProbe: 4, exact: 1, scan: 0 },
+      { ef: 16, nProbe: 4, ...wide }, { ef: 64, nProbe: 4, ...wide },
     ],
   );
+  // and the adapter searches each point with exactly those knobs
+  assert.deepEqual(searchOptions({ params: { ef: 64, nProbe: 4, rerank: 8 } }), { ef: 64, nProbe: 4, rerank: 8 });
+  assert.deepEqual(searchOptions({ params: { ef: 16, nProbe: 4, exact: 1, scan: 0 } }), { ef: 16, nProbe: 4, scan: 0, traversal: 'exact' });
+  assert.deepEqual(searchOptions({ params: { ef: 16, nProbe: 4, ...wide } }), { ef: 16, nProbe: 4, scan: 4, scanRatio: 2, traversal: 'exact' });
+  // each group rises in ef (the pilot's early stop relies on it)
+  for (const group of new Set(c.map((p) => p.group))) {
+    const efs = c.filter((p) => p.group === group).map((p) => p.params.ef);
+    assert.deepEqual(efs, [...efs].sort((a, b) => a - b), group);
+  }
   assert.equal(sweepExhausted([0.5, 0.9, 0.99]), false);
   assert.equal(sweepExhausted([0.9, 0.9995]), false, 'one value past saturation is still measured');
   assert.equal(sweepExhausted([0.9, 0.9995, 1]), true);

@@ -43,13 +43,15 @@ export function sweepPlan(quick: boolean): SweepPlan {
     // dense at the bottom: on 10K sets the 0.95 target falls between ef 10 and 16 (hnswlib-node
     // reaches 0.950 on siftsmall at ef 12), and a coarse step there would overstate the ratio;
     // dense at the top too: hnswlib needs ef ~1000-2000 for 0.99 on the paper recipe at 100K,
-    // and a coarse step there would understate it at the target
-    hnswEf: [10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 64, 96, 128, 192, 256, 320, 384, 448, 512, 640, 768, 896, 1024, 1200, 1400, 1600, 2048],
+    // and a coarse step there would understate it at the target; beyond 2048 for 1M, where the
+    // graph libraries stop short of 0.99 at 2048 (the sweep ends early once recall saturates)
+    hnswEf: [10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 64, 96, 128, 192, 256, 320, 384, 448, 512, 640, 768, 896, 1024, 1200, 1400, 1600, 2048, 3072, 4096],
     nprobe: [1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20, 24, 32, 48, 64, 96, 128],
     zgq: {
       // the same low-end steps as the graph peers
       ef: [10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048],
-      nProbe: [1, 2, 4, 8, 16, 32],
+      // 64: at 1M (about 1,000 zones) far queries need that many zones for 0.99
+      nProbe: [1, 2, 4, 8, 16, 32, 64],
       rerank: [2, 4, 8, 16, 32],
     },
     pilotQueries: 200,
@@ -60,13 +62,18 @@ export function sweepPlan(quick: boolean): SweepPlan {
   };
 }
 
+/** Zone scans of the grid's wide variant: every selected zone within this ratio of the nearest's distance. */
+export const WIDE_SCAN_RATIO = 2;
+
 /**
  * ZGQ's candidate grid: every (nProbe, rerank, ef) of PQ traversal, leaving out rerank values whose
  * k * rerank exceeds 2 * ef (the re-rank is capped by the pool of ef candidates, so those repeat a
- * smaller rerank), and every (nProbe, ef) of traversal 'exact' (params `exact: 1`, no rerank), with
- * the index's zone scans and without them (`scan: 0`: on real data whose queries lie near it, such
- * as SIFT, the walk alone reaches the same recall with fewer distances). Grouped by (nProbe, rerank)
- * or (nProbe, exact, scan) with ef rising, for the pilot's early stop.
+ * smaller rerank), and every (nProbe, ef) of traversal 'exact' (params `exact: 1`, no rerank) three
+ * ways: with the index's zone scans; without them (`scan: 0`: on real data whose queries lie near
+ * it, such as SIFT, the walk alone reaches the same recall with fewer distances); and with wide
+ * ones (`scan: nProbe`, `scanRatio`: {@link WIDE_SCAN_RATIO}, from nProbe 2: a query far from all
+ * data, whose neighbours spread over many zones of similar distance, reaches 0.99 at 1M this way).
+ * Grouped by (nProbe, rerank) or (nProbe, exact, scan) with ef rising, for the pilot's early stop.
  */
 export function zgqCandidates(plan: SweepPlan, k: number): SweepPoint[] {
   const out: SweepPoint[] = [];
@@ -82,6 +89,10 @@ export function zgqCandidates(plan: SweepPlan, k: number): SweepPoint[] {
     }
     for (const ef of plan.zgq.ef) {
       if (ef >= k) out.push({ params: { ef, nProbe, exact: 1, scan: 0 }, group: `nProbe=${nProbe},exact,scan=0` });
+    }
+    if (nProbe < 2) continue;
+    for (const ef of plan.zgq.ef) {
+      if (ef >= k) out.push({ params: { ef, nProbe, exact: 1, scan: nProbe, scanRatio: WIDE_SCAN_RATIO }, group: `nProbe=${nProbe},exact,wide` });
     }
   }
   return out;

@@ -1,7 +1,7 @@
 /**
  * ZGQ itself: one index with default build options, searched over a grid of (ef, nProbe, rerank)
- * and of (ef, nProbe, with or without zone scans) with traversal 'exact', which the harness narrows
- * with a pilot.
+ * and of (ef, nProbe, with the index's zone scans, none or wide ones) with traversal 'exact', which
+ * the harness narrows with a pilot.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,10 +13,13 @@ import type { LibraryInfo } from '../types.js';
 import type { Peer, PeerContext, PeerIndex, SweepPoint } from './types.js';
 
 /** A grid point's search options: `exact: 1` stands for traversal 'exact' (params are numbers). */
-function searchOptions(point: SweepPoint): SearchOptions {
-  const { ef, nProbe, rerank, exact, scan } = point.params;
+export function searchOptions(point: SweepPoint): SearchOptions {
+  const { ef, nProbe, rerank, exact, scan, scanRatio } = point.params;
   if (exact !== 1) return { ef, nProbe, rerank };
-  return scan === undefined ? { ef, nProbe, traversal: 'exact' } : { ef, nProbe, scan, traversal: 'exact' };
+  const options: SearchOptions = { ef, nProbe, traversal: 'exact' };
+  if (scan !== undefined) options.scan = scan;
+  if (scanRatio !== undefined) options.scanRatio = scanRatio;
+  return options;
 }
 
 /**
@@ -52,7 +55,8 @@ export function zgqPeer(batchThreads: number[]): Peer {
       const stats = index.stats();
       const { total, ...components } = stats.memory;
       const views = queryViews(ds.queries, ds.nQueries, ds.dim);
-      // the grid sweeps ef, nProbe, rerank and traversal; the other search knobs stay at the index defaults
+      // the grid sweeps ef, nProbe, rerank and traversal (the exact walk's variants also scan and
+      // scanRatio); the label gives the index defaults the other points search with
       const { ef, nProbe, rerank, traversal: _traversal, ...fixed } = index.options.search;
       const fixedText = Object.entries(fixed).map(([n, v]) => `${n}=${v}`).join(' ');
       const label = `ZGQ zones=${stats.zones} degree=${stats.degree} PQ${stats.pqSubspaces}${stats.residual ? ' residual' : ''}; search ${fixedText}`;
