@@ -79,7 +79,9 @@ export interface SearchOptions {
   filter?: SearchFilter;
 }
 
-export type Traversal = 'pq' | 'exact';
+/** The walk's distances (see SearchOptions.traversal), in the order the CLI lists them. */
+export const TRAVERSALS = ['pq', 'exact'] as const;
+export type Traversal = (typeof TRAVERSALS)[number];
 
 export interface ResolvedSearchOptions {
   ef: number;
@@ -122,7 +124,7 @@ function ratio(name: string, value: unknown): number {
 }
 
 function traversalOf(value: unknown): Traversal {
-  if (value === 'pq' || value === 'exact') return value;
+  if (TRAVERSALS.includes(value as Traversal)) return value as Traversal;
   throw new ZGQError('INVALID_ARGUMENT', `traversal must be 'pq' or 'exact'; got ${String(value)}`);
 }
 

@@ -6,7 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { ZGQError } from '../errors.js';
 import { NO_ID, type SearchOptions, ZGQIndex } from '../index.js';
-import type { Metric, Traversal } from '../options.js';
+import { type Metric, type Traversal, TRAVERSALS } from '../options.js';
 import { readIdFile, readVectorFile, VECTOR_FORMATS, type VectorFile } from './files.js';
 import { buildProgress, fractionProgress } from './progress.js';
 
@@ -24,6 +24,11 @@ function ratio(name: string) {
     if (!Number.isFinite(n) || n < 1) throw new InvalidArgumentError(`${name} must be a number >= 1`);
     return n;
   };
+}
+
+/** --traversal, for `search` and the demo. */
+export function traversalOption(): Option {
+  return new Option('--traversal <distances>', 'what the zone scans and the graph walk measure').choices(TRAVERSALS);
 }
 
 /** Ids for the rows of a vector file: from --ids, from the file itself, or --first-id onwards. */
@@ -121,7 +126,7 @@ export function registerIndexCommands(program: Command): void {
     .option('--rerank <factor>', 'exact re-rank factor', int('--rerank'))
     .option('--scan <zones>', 'zones scanned in full per query', int('--scan', 0))
     .option('--scan-ratio <ratio>', 'adaptive scan bound', ratio('--scan-ratio'))
-    .addOption(new Option('--traversal <distances>', 'what the zone scans and the graph walk measure').choices(['pq', 'exact']))
+    .addOption(traversalOption())
     .option('--threads <count>', 'search threads (default: all CPUs)', int('--threads'))
     .action(async (indexPath: string, queriesPath: string, o) => {
       const { index, file: queries } = await indexAndVectors(indexPath, queriesPath, 'queries');

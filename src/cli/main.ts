@@ -3,11 +3,11 @@
  * The `zgq` command line. Errors the user can act on (ZGQError, system errors) print one line and
  * exit 1; ZGQ_DEBUG=1 shows the stack of system errors.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { ZGQError } from '../errors.js';
 import { runDemo } from './demo.js';
 import { registerBench } from './bench.js';
-import { registerIndexCommands } from './commands.js';
+import { registerIndexCommands, traversalOption } from './commands.js';
 
 function int(name: string) {
   return (value: string): number => {
@@ -30,7 +30,7 @@ export function createProgram(): Command {
     .option('--ef <ef>', 'search beam width', int('--ef'))
     .option('--n-probe <zones>', 'zones entered per query', int('--n-probe'))
     .option('--rerank <factor>', 'exact re-rank factor', int('--rerank'))
-    .addOption(new Option('--traversal <distances>', 'what the zone scans and the graph walk measure').choices(['pq', 'exact']))
+    .addOption(traversalOption())
     .action(async (o) => {
       await runDemo({ n: o.n, dim: o.dim, queries: o.queries, k: o.k, seed: o.seed, ef: o.ef, nProbe: o.nProbe, rerank: o.rerank, traversal: o.traversal });
     });
