@@ -12,7 +12,13 @@ export type ZGQErrorCode =
   | 'CORRUPT_FILE'
   | 'UNSUPPORTED_VERSION'
   | 'IO'
-  | 'UNSUPPORTED_PLATFORM';
+  | 'UNSUPPORTED_PLATFORM'
+  /** The work would need more memory than the limit (WebAssembly's 4 GiB); nothing was changed. */
+  | 'OUT_OF_MEMORY'
+  /** Another writer holds the index file's lock. */
+  | 'LOCKED'
+  /** The caller's AbortSignal stopped the work; nothing was changed. */
+  | 'ABORTED';
 
 export class ZGQError extends Error {
   readonly code: ZGQErrorCode;
