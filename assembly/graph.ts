@@ -92,6 +92,19 @@ export function linkBack(
   node: u32, vectors: usize, dim: i32, metric: i32, adjacency: usize, R: i32, L: i32, alpha: f32,
   scratch: usize, lane: u32, lanes: u32, half: bool,
 ): void {
+  linkBackNoting(node, vectors, dim, metric, adjacency, R, L, alpha, scratch, lane, lanes, half, 0);
+}
+
+/**
+ * linkBack that also notes every node a re-prune dropped from a list (it lost an in-link, so it may
+ * no longer be reachable: src/graph.ts connectGraph checks it). dropped: u32 [count, capacity,
+ * ids...], or 0 to note nothing; count goes on past capacity (the caller then checks everything).
+ * One lane only: lanes would race on the count.
+ */
+function linkBackNoting(
+  node: u32, vectors: usize, dim: i32, metric: i32, adjacency: usize, R: i32, L: i32, alpha: f32,
+  scratch: usize, lane: u32, lanes: u32, half: bool, dropped: usize,
+): void {
   const rowStride = <usize>(R + 1) << 2;
   const nbrIds = scratch + (<usize>L << 3);
   const nbrDist = nbrIds + (<usize>(R + 1) << 2);
@@ -126,7 +139,29 @@ export function linkBack(
       store<u32>(nbrIds + (<usize>pos << 2), c);
       size++;
     }
-    store<u32>(nrow, robustPrune(vectors, dim, metric, nbrIds, nbrDist, size, R, alpha, nrow + 4, half, rowB));
+    const kept = robustPrune(vectors, dim, metric, nbrIds, nbrDist, size, R, alpha, nrow + 4, half, rowB);
+    store<u32>(nrow, kept);
+    if (dropped != 0) noteDropped(nbrIds, size, nrow + 4, kept, node, dropped);
+  }
+}
+
+/** Note the candidates at candIds[0..size) that are not among kept[0..keptCount), `node` excepted. */
+function noteDropped(candIds: usize, size: i32, kept: usize, keptCount: i32, node: u32, dropped: usize): void {
+  const capacity = load<u32>(dropped + 4);
+  for (let i = 0; i < size; i++) {
+    const c = load<u32>(candIds + (<usize>i << 2));
+    if (c == node) continue;
+    let found = false;
+    for (let j = 0; j < keptCount; j++) {
+      if (load<u32>(kept + (<usize>j << 2)) == c) {
+        found = true;
+        break;
+      }
+    }
+    if (found) continue;
+    const count = load<u32>(dropped);
+    if (count < capacity) store<u32>(dropped + 8 + (<usize>count << 2), c);
+    store<u32>(dropped, count + 1);
   }
 }
 
@@ -164,6 +199,7 @@ class BuildContext {
   groupScratch: u32;
   half: u32;
   deleted: u32;
+  dropped: u32;
 }
 
 /**
@@ -224,14 +260,14 @@ export function buildOut(ctx: usize, from: i32, to: i32): void {
   c.epoch = epoch;
 }
 
-/** linkBack for the nodes order[from..to), in order, for this lane's targets. */
+/** linkBack for the nodes order[from..to), in order, for this lane's targets (noting drops when ctx.dropped is set). */
 export function buildBack(ctx: usize, from: i32, to: i32, lane: u32, lanes: u32): void {
   const c = changetype<BuildContext>(ctx);
   const order = <usize>c.order;
   for (let i = from; i < to; i++) {
-    linkBack(
+    linkBackNoting(
       load<u32>(order + (<usize>i << 2)), <usize>c.vectors, c.dim, c.metric, <usize>c.adjacency, c.degree, c.L, c.alpha,
-      <usize>c.scratch, lane, lanes, c.half != 0,
+      <usize>c.scratch, lane, lanes, c.half != 0, <usize>c.dropped,
     );
   }
 }

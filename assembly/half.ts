@@ -1,5 +1,7 @@
 // Half-precision (IEEE 754 binary16) storage of the re-ranking vectors: half the bytes of float32,
-// with 11 significant bits (relative error <= 2^-11; whole numbers up to 2048 are exact).
+// with 11 significant bits (relative error <= 2^-11 from 2^-14 to 65504; whole numbers up to 2048
+// are exact). Below 2^-14 only an absolute 2^-25 is kept: fitsHalf (src/persist.ts) keeps float32
+// for data whose rows that would move by more than 2^-11 of their length.
 // WebAssembly SIMD has no half-float instructions, so decoding is bit arithmetic: move the
 // exponent and mantissa up by 13 bits and rescale by 2^112 with one float multiply, which also
 // turns half subnormals and zero into the right float32 values. Plain twins: src/kernels/reference/half.ts.
@@ -128,7 +130,8 @@ export function halfRowNorms(vectors: usize, from: i32, to: i32, dim: i32, out: 
 
 /**
  * Encode `count` float32 values to half precision, rounding to nearest, ties to even. Values must
- * lie within ±65504 (the caller checks); smaller than half's range rounds to subnormals or zero.
+ * lie within ±65504; smaller than half's normal range rounds to subnormals or zero (the caller
+ * checks both with fitsHalf).
  */
 export function encodeHalf(src: usize, dst: usize, count: i32): void {
   for (let i = 0; i < count; i++) {

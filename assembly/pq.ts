@@ -13,7 +13,10 @@ export const LUT_IP: i32 = 1;
 export const LUT_RESIDUAL_L2: i32 = 2;
 /** Largest magnitude of the 16-bit codebooks and query (PAIR_RANGE in src/pq.ts). */
 const PAIR_RANGE: i32 = 2047;
-/** Longer subspaces could overflow the i32 sums (pairs * 2 * 2047² < 2^31): float32 for them. */
+/**
+ * Longer subspaces could overflow the i32 sums (pairs * 2 * 2047² < 2^31): float32 for them.
+ * MAX_PAIRED_LENGTH in src/pq.ts (pairCodebooks leaves the pairs out when only these remain).
+ */
 const MAX_PAIRED_LENGTH: i32 = 510;
 
 // @ts-ignore: decorator

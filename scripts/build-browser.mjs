@@ -8,7 +8,7 @@ import { join, relative } from 'node:path';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const src = join(root, 'src');
-const NODE_ONLY = ['src/platform.ts', 'src/io.ts', 'src/parallel.ts'];
+const NODE_ONLY = ['src/platform.ts', 'src/io.ts', 'src/parallel.ts', 'src/lock.ts'];
 
 const swapPlatform = {
   name: 'zgq-web-platform',

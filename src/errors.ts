@@ -17,6 +17,8 @@ export type ZGQErrorCode =
   | 'OUT_OF_MEMORY'
   /** Another writer holds the index file's lock. */
   | 'LOCKED'
+  /** Another writer replaced the index file after this index was loaded from or saved to it. */
+  | 'CONFLICT'
   /** The caller's AbortSignal stopped the work; nothing was changed. */
   | 'ABORTED';
 

@@ -44,6 +44,22 @@
  *
  * The reader is strict: padding must be zero and the file must end at the last region, so any
  * single damaged or missing byte is reported rather than silently ignored.
+ *
+ * Compatibility rules (what a reader may ignore and what it must refuse):
+ *
+ * - Frozen for every version: the layout of bytes 0..31, 32-byte table entries, and the header
+ *   checksum right after the table. A reader therefore verifies the header checksum before it
+ *   believes the version field, so a damaged version byte reads as damage ("header checksum
+ *   mismatch"), and only an intact header that names a newer version is `UNSUPPORTED_VERSION`.
+ * - `flags` bits are container features a reader must understand; this build knows none, so any
+ *   set bit is `UNSUPPORTED_VERSION`.
+ * - A section whose tag starts with a lowercase ASCII letter is optional ({@link isOptionalTag}):
+ *   a reader that does not know it skips it. Every other tag is critical: a reader refuses a file
+ *   with a critical section it does not know (`UNSUPPORTED_VERSION`, naming the tag).
+ * - In the meta JSON, `requires` (array of strings, absent = none) lists the features a reader
+ *   must understand to read the file correctly; a reader refuses any it lacks
+ *   (`UNSUPPORTED_VERSION`, naming them). Other meta fields it does not know are optional
+ *   additions and are ignored. Which features exist is the index's business (persist.ts).
  */
 import { ZGQError } from './errors.js';
 
@@ -74,6 +90,8 @@ export interface Section {
 export interface DecodedContainer {
   /** Format version the file was written with. */
   version: number;
+  /** {@link containerStamp} of the decoded bytes: tells whether a file still holds this container. */
+  stamp: string;
   /** The parsed metadata object. */
   meta: Record<string, unknown>;
   /** Section payloads by tag, as zero-copy subarray views of the input bytes. */
@@ -92,6 +110,40 @@ const TABLE_ENTRY_BYTES = 32;
 const HEADER_CRC_BYTES = 4;
 const TWO_POW_32 = 4294967296;
 const TAG_PATTERN = /^[\x20-\x7e]{4}$/;
+const OPTIONAL_TAG = /^[a-z]/;
+
+/**
+ * Whether sections tagged `tag` are optional additions, which a reader that does not know them
+ * skips: tags starting with a lowercase ASCII letter. All other tags are critical (see the
+ * compatibility rules in the module comment).
+ */
+export function isOptionalTag(tag: string): boolean {
+  return OPTIONAL_TAG.test(tag);
+}
+
+/**
+ * A short string that changes whenever a container's bytes do: its size and header checksum. The
+ * header checksum covers the metadata and section checksums, so any different content changes it
+ * (up to CRC-32 collisions), while two byte-identical files share a stamp.
+ *
+ * @param head At least the first `36 + 32 · sectionCount` bytes of the container.
+ * @param size Length of the whole container in bytes.
+ * @returns the stamp, or null when `head` is too short or not a ZGQ header.
+ */
+export function containerStamp(head: Uint8Array, size: number): string | null {
+  if (head.length < FIXED_HEADER_BYTES + HEADER_CRC_BYTES) return null;
+  for (let i = 0; i < MAGIC_BYTES.length; i++) if (head[i] !== MAGIC_BYTES[i]) return null;
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const n = view.getUint32(24, true);
+  const tableEnd = FIXED_HEADER_BYTES + n * TABLE_ENTRY_BYTES;
+  if (n > MAX_SECTIONS || tableEnd + HEADER_CRC_BYTES > head.length) return null;
+  return `${size}/${hex32(view.getUint32(tableEnd, true))}`;
+}
+
+/** Bytes of the header (fixed part, section table, header checksum) of a container with `sectionCount` sections. */
+export function headerLength(sectionCount: number): number {
+  return FIXED_HEADER_BYTES + sectionCount * TABLE_ENTRY_BYTES + HEADER_CRC_BYTES;
+}
 
 // ---------------------------------------------------------------------------------------------
 // CRC-32
@@ -340,8 +392,9 @@ interface Region {
  * @returns version, parsed meta, and section payloads as zero-copy views into `bytes`.
  * @throws ZGQError `CORRUPT_FILE` naming `name` and the damaged part (truncation, wrong magic,
  *   header/meta/section checksum, section table out of range, overlap, duplicate tag, bad JSON);
- *   `UNSUPPORTED_VERSION` when the file is newer than {@link FORMAT_VERSION} or sets unknown
- *   flags; `INVALID_ARGUMENT` when `bytes` is not a Uint8Array.
+ *   `UNSUPPORTED_VERSION` when an intact header (checksum verified first) names a version newer
+ *   than {@link FORMAT_VERSION} or sets unknown flags; `INVALID_ARGUMENT` when `bytes` is not a
+ *   Uint8Array.
  */
 export function decodeContainer(bytes: Uint8Array, name = 'index', checksum: Checksum = crc32): DecodedContainer {
   if (!(bytes instanceof Uint8Array)) {
@@ -361,19 +414,10 @@ export function decodeContainer(bytes: Uint8Array, name = 'index', checksum: Che
     throw corrupt(`truncated: ${size} bytes is too short for a ZGQ header (at least ${minimum} bytes)`);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-
-  // The version is checked before the header checksum: a newer version may lay the header out
-  // differently, so "too new" is the more useful message than "checksum mismatch".
   const version = view.getUint32(8, true);
-  if (version > FORMAT_VERSION) {
-    throw new ZGQError(
-      'UNSUPPORTED_VERSION',
-      `${name}: written with ZGQ format version ${version}, but this build reads versions up to ` +
-        `${FORMAT_VERSION}; upgrade zgq to open it`,
-    );
-  }
-  if (version === 0) throw corrupt('format version is 0, which no ZGQ release writes');
 
+  // The header checksum comes before the version: its place is frozen for every version (module
+  // comment), and a damaged version byte must read as damage, not as "upgrade zgq".
   const sectionCount = view.getUint32(24, true);
   if (sectionCount > MAX_SECTIONS) {
     throw corrupt(`section count ${sectionCount} is absurd (maximum ${MAX_SECTIONS})`);
@@ -388,8 +432,17 @@ export function decodeContainer(bytes: Uint8Array, name = 'index', checksum: Che
   const storedHeaderCrc = view.getUint32(tableEnd, true);
   const headerCrc = checksum(bytes.subarray(0, tableEnd)) >>> 0;
   if (storedHeaderCrc !== headerCrc) {
-    throw corrupt(`header checksum mismatch (stored ${hex32(storedHeaderCrc)}, computed ${hex32(headerCrc)})`);
+    const newer = version > FORMAT_VERSION ? `; its version field reads ${version} (this build reads up to ${FORMAT_VERSION})` : '';
+    throw corrupt(`header checksum mismatch (stored ${hex32(storedHeaderCrc)}, computed ${hex32(headerCrc)})${newer}`);
   }
+  if (version > FORMAT_VERSION) {
+    throw new ZGQError(
+      'UNSUPPORTED_VERSION',
+      `${name}: written with ZGQ format version ${version}, but this build reads versions up to ` +
+        `${FORMAT_VERSION}; upgrade zgq to open it`,
+    );
+  }
+  if (version === 0) throw corrupt('format version is 0, which no ZGQ release writes');
 
   // From here the header is what the writer wrote; remaining failures are writer bugs or
   // damage the header checksum cannot see (the regions it points at).
@@ -483,7 +536,7 @@ export function decodeContainer(bytes: Uint8Array, name = 'index', checksum: Che
     }
     sections.set(e.tag, payload);
   }
-  return { version, meta, sections };
+  return { version, stamp: `${size}/${hex32(headerCrc)}`, meta, sections };
 }
 
 // ---------------------------------------------------------------------------------------------

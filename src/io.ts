@@ -3,15 +3,18 @@
  * itself (`format.ts`) stays free of Node imports so it can run in a browser.
  */
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { open, readdir, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import zlib from 'node:zlib';
 
 import { ZGQError } from './errors.js';
 import {
+  containerStamp,
   crc32,
   decodeContainer,
   encodeContainerChunks,
+  headerLength,
+  MAX_SECTIONS,
   type Checksum,
   type DecodedContainer,
   type Section,
@@ -44,22 +47,62 @@ function errnoCode(e: unknown): string | undefined {
 }
 
 /**
+ * Checks a file path given at the public boundary.
+ *
+ * @param what How to name the argument in the message, e.g. `'ZGQIndex.load: path'`.
+ * @throws ZGQError `INVALID_ARGUMENT` unless `path` is a non-empty string without NUL characters.
+ */
+export function checkPath(path: unknown, what = 'path'): asserts path is string {
+  if (typeof path !== 'string' || path === '' || path.includes('\0')) {
+    const got = typeof path === 'string' ? JSON.stringify(path) : path === null ? 'null' : typeof path;
+    throw new ZGQError('INVALID_ARGUMENT', `${what} must be a non-empty file path string without NUL characters; got ${got}`);
+  }
+}
+
+/** Name of a temporary file of `path`; {@link removeStaleTemporaries} recognises exactly these. */
+function temporaryName(path: string): string {
+  return `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Options of {@link writeFileAtomic}. */
+export interface AtomicWriteOptions {
+  /**
+   * Called after the temporary file is complete and flushed, just before it is renamed over
+   * `path`; when it throws, nothing is replaced, the temporary file is removed and its error is
+   * passed on as is. The writers' lock uses it to check that it still holds the lock.
+   */
+  beforeCommit?: () => Promise<void>;
+}
+
+/**
  * Atomically replaces the file at `path` with the concatenation of `chunks`.
  *
  * Writes a uniquely named temporary file in the same directory (`path.tmp-<pid>-<random>`),
  * fsyncs it, renames it over `path` and fsyncs the directory, so after a crash `path` holds
  * either the complete old or the complete new contents, never a mix.
  *
+ * A process killed mid-write leaves its temporary file behind; {@link removeStaleTemporaries}
+ * clears them, and a save holding the path's writers' lock calls it.
+ *
  * @throws ZGQError `IO` naming `path` and the cause when anything fails; the temporary file is
  *   removed and any previous file at `path` is left untouched. `INVALID_ARGUMENT` when a chunk
- *   is not a Uint8Array (checked before touching the disk).
+ *   is not a Uint8Array (checked before touching the disk). What `options.beforeCommit` throws.
  */
-export async function writeFileAtomic(path: string, chunks: Uint8Array | Uint8Array[]): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  chunks: Uint8Array | Uint8Array[],
+  options: AtomicWriteOptions = {},
+): Promise<void> {
+  checkPath(path, 'writeFileAtomic: path');
   const list = chunks instanceof Uint8Array ? [chunks] : chunks;
   if (!Array.isArray(list) || !list.every((c) => c instanceof Uint8Array)) {
     throw new ZGQError('INVALID_ARGUMENT', `writeFileAtomic(${path}): chunks must be a Uint8Array or an array of them`);
   }
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+  const tmp = temporaryName(path);
   let handle: FileHandle | undefined;
   let tmpExists = false;
   try {
@@ -79,11 +122,13 @@ export async function writeFileAtomic(path: string, chunks: Uint8Array | Uint8Ar
     const h = handle;
     handle = undefined;
     await h.close();
+    await options.beforeCommit?.();
     await rename(tmp, path);
     tmpExists = false;
   } catch (e) {
     if (handle !== undefined) await handle.close().catch(() => undefined);
     if (tmpExists) await rm(tmp, { force: true }).catch(() => undefined);
+    if (e instanceof ZGQError) throw e;
     throw new ZGQError('IO', `could not write ${path}: ${describeCause(e)}`, { cause: e });
   }
 
@@ -106,6 +151,71 @@ export async function writeFileAtomic(path: string, chunks: Uint8Array | Uint8Ar
 }
 
 /**
+ * Removes the temporary files that interrupted writes of `path` left behind (named as
+ * {@link writeFileAtomic} names them: `<path>.tmp-<pid>-<12 hex digits>`). Temporaries of other
+ * paths in the directory are left alone.
+ *
+ * Only safe while holding the writers' lock of `path` (lock.ts): then no other writer of `path`
+ * is between creating and renaming its temporary file, so every one found is abandoned.
+ *
+ * @returns how many were removed.
+ * @throws ZGQError `IO` when the directory cannot be listed or a temporary cannot be removed.
+ */
+export async function removeStaleTemporaries(path: string): Promise<number> {
+  checkPath(path, 'removeStaleTemporaries: path');
+  const dir = dirname(path);
+  const pattern = new RegExp(`^${escapeRegExp(basename(path))}\\.tmp-\\d+-[0-9a-f]{12}$`);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return 0;
+    throw new ZGQError('IO', `could not list ${dir} to remove stale temporary files of ${path}: ${describeCause(e)}`, { cause: e });
+  }
+  let removed = 0;
+  for (const name of names) {
+    if (!pattern.test(name)) continue;
+    try {
+      await rm(join(dir, name), { force: true });
+      removed++;
+    } catch (e) {
+      throw new ZGQError('IO', `could not remove the stale temporary file ${join(dir, name)}: ${describeCause(e)}`, { cause: e });
+    }
+  }
+  return removed;
+}
+
+/**
+ * The {@link containerStamp} of the file now at `path`, from its header alone (a few bytes, however
+ * large the file): `null` when there is no file, `other/<size>` when it is not a ZGQ container.
+ *
+ * @throws ZGQError `IO` when the file exists but cannot be read.
+ */
+export async function fileStamp(path: string): Promise<string | null> {
+  checkPath(path, 'fileStamp: path');
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(path, 'r');
+    const { size } = await handle.stat();
+    const fixed = new Uint8Array(headerLength(0));
+    await handle.read(fixed, 0, fixed.length, 0);
+    const count = new DataView(fixed.buffer).getUint32(24, true);
+    let stamp = containerStamp(fixed, size);
+    if (stamp === null && count <= MAX_SECTIONS && headerLength(count) <= size) {
+      const head = new Uint8Array(headerLength(count));
+      await handle.read(head, 0, head.length, 0);
+      stamp = containerStamp(head, size);
+    }
+    return stamp ?? `other/${size}`;
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return null;
+    throw new ZGQError('IO', `${path}: cannot read its header (${describeCause(e)})`, { cause: e });
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
+
+/**
  * Reads a whole file. The result owns its memory from offset 0 of its ArrayBuffer (never a
  * slice of Node's shared pool), so container sections inside it are 16-byte aligned.
  *
@@ -113,6 +223,7 @@ export async function writeFileAtomic(path: string, chunks: Uint8Array | Uint8Ar
  *   unreadable.
  */
 export async function readFileBytes(path: string): Promise<Uint8Array> {
+  checkPath(path, 'readFileBytes: path');
   let buf: Buffer;
   try {
     buf = await readFile(path);
@@ -132,14 +243,22 @@ export async function readFileBytes(path: string): Promise<Uint8Array> {
  * Encodes a container (see `format.ts`) with the native checksum and writes it with
  * {@link writeFileAtomic}, streaming section payloads without concatenating them first.
  *
- * @throws ZGQError `INVALID_ARGUMENT` for bad meta/sections, `IO` when writing fails.
+ * @returns the {@link containerStamp} of what was written.
+ * @throws ZGQError `INVALID_ARGUMENT` for bad meta/sections, `IO` when writing fails; what
+ *   `options.beforeCommit` throws.
  */
 export async function writeContainerFile(
   path: string,
   meta: Record<string, unknown>,
   sections: Section[],
-): Promise<void> {
-  await writeFileAtomic(path, encodeContainerChunks(meta, sections, fastCrc32));
+  options: AtomicWriteOptions = {},
+): Promise<string> {
+  const chunks = encodeContainerChunks(meta, sections, fastCrc32);
+  await writeFileAtomic(path, chunks, options);
+  let size = 0;
+  for (const c of chunks) size += c.length;
+  // the first chunk holds the whole header
+  return containerStamp(chunks[0], size)!;
 }
 
 /**
@@ -150,5 +269,6 @@ export async function writeContainerFile(
  *   for `decodeContainer`.
  */
 export async function readContainerFile(path: string): Promise<DecodedContainer> {
+  checkPath(path, 'path');
   return decodeContainer(await readFileBytes(path), path, fastCrc32);
 }

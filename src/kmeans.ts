@@ -8,6 +8,7 @@ import type { Kernels } from './kernels/wasm.js';
 import { METRIC_L2 } from './kernels/wasm.js';
 import { Rng } from './random.js';
 import { assert } from './errors.js';
+import { runSteps, type Steps } from './pace.js';
 
 export interface KMeansOptions {
   /** Seed of the k-means++ draws and of the mini-batch samples. */
@@ -37,6 +38,11 @@ export interface KMeansResult {
  * copies pushed apart by a small symmetric perturbation, as FAISS does).
  */
 export function kmeans(kernels: Kernels, x: Float32Array, n: number, dim: number, k: number, options: KMeansOptions): KMeansResult {
+  return runSteps(kmeansSteps(kernels, x, n, dim, k, options));
+}
+
+/** kmeans, yielding after the seeding and after each iteration (see src/pace.ts). */
+export function* kmeansSteps(kernels: Kernels, x: Float32Array, n: number, dim: number, k: number, options: KMeansOptions): Steps<KMeansResult> {
   assert(x.length >= n * dim, 'kmeans input shorter than n * dim');
   assert(k >= 1 && k <= n, `kmeans needs 1 <= k <= n (k=${k}, n=${n})`);
   const rng = new Rng(options.seed);
@@ -65,6 +71,7 @@ export function kmeans(kernels: Kernels, x: Float32Array, n: number, dim: number
     const previous = new Uint32Array(batch).fill(0xffffffff);
     let inertia = 0;
     for (let it = 0; it < iterations; it++) {
+      yield;
       if (miniBatch) {
         const rows = rng.sample(n, batch);
         const xs = arena.f32(xPtr, batch * dim);
@@ -164,20 +171,30 @@ const SHORT_ROWS = 32;
 
 /**
  * Nearest of k centroids (squared L2) for n rows already in the arena at xPtr, each `dim` floats
- * read with a stride of `xStride` floats. Picks the kernel by row length: SIMD along the row for
- * long rows, SIMD across centroids for short ones (PQ subspaces). Arena scratch is released.
+ * read with a stride of `xStride` floats (>= dim). Picks the kernel by row length: SIMD along the
+ * row for long rows, SIMD across centroids for short ones (PQ subspaces). Arena scratch is released.
  */
 export function assignInArena(
   kernels: Kernels, xPtr: number, n: number, dim: number, xStride: number,
   centroids: Float32Array, k: number, nearestPtr: number, distPtr: number,
 ): void {
+  assert(xStride >= dim, 'assignInArena needs xStride >= dim');
+  if (n === 0) return;
   const { arena, k: kern } = kernels;
   const mark = arena.mark();
   try {
     if (dim > SHORT_ROWS) {
-      assert(xStride === dim, 'long-row assignment needs contiguous rows');
+      // nearestRows reads contiguous rows: a long PQ subspace (dim / m > 32, issue 15) is gathered
+      // first, n * dim floats, small next to the n * k * dim of the search itself
+      let rowsPtr = xPtr;
+      if (xStride !== dim) {
+        rowsPtr = arena.alloc(n * dim * 4);
+        const src = arena.f32(xPtr, (n - 1) * xStride + dim);
+        const dst = arena.f32(rowsPtr, n * dim);
+        for (let i = 0; i < n; i++) dst.set(src.subarray(i * xStride, i * xStride + dim), i * dim);
+      }
       const cPtr = arena.allocFrom(centroids.subarray(0, k * dim));
-      kern.nearestRows(xPtr, n, cPtr, k, dim, METRIC_L2, nearestPtr, distPtr);
+      kern.nearestRows(rowsPtr, n, cPtr, k, dim, METRIC_L2, nearestPtr, distPtr);
       return;
     }
     const kPad = (k + 3) & ~3;

@@ -21,17 +21,58 @@ export const PAGE_BYTES = 65536;
 export const ARENA_BASE = PAGE_BYTES;
 /** 4 GiB - 64 KiB: the wasm32 address space less one page. */
 export const MAX_PAGES = 65536;
+/** Bytes an arena may hand out: the wasm32 address space less one page. */
+export const ARENA_LIMIT = (MAX_PAGES - 1) * PAGE_BYTES;
+
+/**
+ * Where new arenas start and how far they may grow. Tests move `base` past 2 GiB (offsets there
+ * must stay unsigned all the way to the kernels) and lower `limit` to reach OUT_OF_MEMORY with
+ * small data; nothing else changes them.
+ * @internal
+ */
+export const arenaBounds = { base: ARENA_BASE, limit: ARENA_LIMIT };
+
+/** Human-readable bytes for messages: "3.21 GiB (3446000000 bytes)". */
+export function formatBytes(bytes: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB'];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${bytes} bytes` : `${v.toFixed(2)} ${units[u]} (${bytes} bytes)`;
+}
+
+/**
+ * Refuse work that would need more arena bytes than the limit, before any of it is done: `bytes`
+ * is the caller's estimate of the arena's high-water mark, `what` names the work.
+ */
+export function checkArenaBudget(bytes: number, what: string, limit = arenaBounds.limit): void {
+  if (bytes > limit) {
+    throw new ZGQError(
+      'OUT_OF_MEMORY',
+      `${what} needs about ${formatBytes(Math.ceil(bytes))} of WebAssembly memory; one index memory holds at most ${formatBytes(limit)}`,
+    );
+  }
+}
 
 export class Arena {
   readonly memory: WebAssembly.Memory;
-  private top = ARENA_BASE;
+  /** Next free byte. Offsets are plain (unsigned) numbers up to 4 GiB: never pass them through `|`, `&` or `~`. */
+  private top: number;
+  private highWater: number;
   private buffer: ArrayBufferLike;
   private u8View: Uint8Array;
+  private readonly limit: number;
 
   constructor(memory?: WebAssembly.Memory) {
     this.memory = memory ?? sharedMemory();
     this.buffer = this.memory.buffer;
     this.u8View = new Uint8Array(this.buffer);
+    this.top = arenaBounds.base;
+    this.highWater = this.top;
+    this.limit = arenaBounds.limit;
   }
 
   /** Bytes handed out so far (index data plus scratch), including the reserved low region. */
@@ -39,19 +80,34 @@ export class Arena {
     return this.top;
   }
 
-  /** Reserve `bytes` (16-byte aligned) and return the byte offset; the memory grows if needed. */
+  /** The highest `used` has been (temporaries released since included): what the memory grew to. */
+  get peak(): number {
+    return this.highWater;
+  }
+
+  /**
+   * Reserve `bytes` (16-byte aligned) and return the byte offset; the memory grows if needed.
+   * Past the limit: OUT_OF_MEMORY, with the arena as it was.
+   */
   alloc(bytes: number): number {
-    const offset = (this.top + 15) & ~15;
+    const offset = Math.ceil(this.top / 16) * 16;
     const end = offset + bytes;
-    if (end > MAX_PAGES * PAGE_BYTES - PAGE_BYTES) {
+    if (end > this.limit) {
       throw new ZGQError(
-        'INVALID_ARGUMENT',
-        `the index needs ${end} bytes of WebAssembly memory; the limit is ${(MAX_PAGES - 1) * PAGE_BYTES} (4 GiB)`,
+        'OUT_OF_MEMORY',
+        `the index needs ${formatBytes(end)} of WebAssembly memory; one index memory holds at most ${formatBytes(this.limit)}`,
       );
     }
     const have = this.memory.buffer.byteLength;
-    if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE_BYTES));
+    if (end > have) {
+      try {
+        this.memory.grow(Math.ceil((end - have) / PAGE_BYTES));
+      } catch (cause) {
+        throw new ZGQError('OUT_OF_MEMORY', `growing WebAssembly memory to ${formatBytes(end)} failed: ${String(cause)}`, { cause });
+      }
+    }
     this.top = end;
+    if (end > this.highWater) this.highWater = end;
     return offset;
   }
 

@@ -12,7 +12,7 @@ import { Arena } from './memory.js';
 import { createKernels, type Kernels, METRIC_L2 } from './kernels/wasm.js';
 import { assignInArena } from './kmeans.js';
 import { encodePQ, PQ_CENTROIDS, residuals, residualTerms } from './pq.js';
-import { type BuildWorkers, linkNodes } from './graph.js';
+import { type BuildWorkers, connectGraph, linkNodes } from './graph.js';
 import { fitsHalf, type IndexArrays, type IndexMeta, toHalf } from './persist.js';
 import type { IndexLayout } from './search.js';
 import { kernelMetric, type ResolvedOptions } from './options.js';
@@ -26,6 +26,8 @@ export interface Change {
   ids: Uint32Array;
   /** Linking progress of the added rows, in [0, 1]. */
   onProgress?: (fraction: number) => void;
+  /** Called between the steps of the work (the caller's turn of the event loop and abort check). */
+  pace?: () => Promise<void>;
   /** Worker lanes for linking, given the work arena's kernels. */
   workers?: (kernels: Kernels) => Promise<BuildWorkers | undefined>;
 }
@@ -48,7 +50,7 @@ export async function relayout(meta: IndexMeta, current: IndexArrays, change: Ch
   const L = Math.max(o.efConstruction, R);
 
   // the stored format after the change: binary16 unless some value does not fit it
-  const half = current.vectors instanceof Uint16Array && fitsHalf(change.vectors);
+  const half = current.vectors instanceof Uint16Array && fitsHalf(change.vectors, dim);
   const oldRows = half || current.vectors instanceof Float32Array ? current.vectors : decodeAll(kernels, current.vectors);
 
   // cut deleted nodes out of the graph while ids are still the old ones
@@ -57,7 +59,7 @@ export async function relayout(meta: IndexMeta, current: IndexArrays, change: Ch
   if (deleted) {
     live = nOld - countBits(deleted, nOld);
     const mark = arena.mark();
-    repair(kernels, arena.allocFrom(oldRows), half, oldAdjPtr, deleted, nOld, dim, metric, R, L, o.alpha);
+    await repair(kernels, arena.allocFrom(oldRows), half, oldAdjPtr, deleted, nOld, dim, metric, R, L, o.alpha, change.pace);
     arena.release(mark);
   }
 
@@ -126,7 +128,8 @@ export async function relayout(meta: IndexMeta, current: IndexArrays, change: Ch
     }
   }
 
-  // zone tables without the empty zones; a deleted medoid gives way to the member nearest the centroid
+  // zone tables without the empty zones; a deleted medoid gives way to the live member nearest the
+  // centroid (connectGraph below makes the graph reachable from it)
   const centroids = new Float32Array(zones * dim);
   const zoneEntry = new Uint32Array(zones);
   for (let z = 0; z < nZones; z++) {
@@ -139,26 +142,26 @@ export async function relayout(meta: IndexMeta, current: IndexArrays, change: Ch
   }
   const groups = regroup(current.groupStart, meta.nGroups, zoneMap, current.groupCentroids, dim);
 
+  const zoneLayout: ZoneLayout = {
+    nZones: zones, centroids, zoneStart, zoneEntry, nGroups: groups.nGroups, groupCentroids: groups.groupCentroids,
+    groupStart: groups.groupStart, order: new Uint32Array(0),
+  };
+  const graphInput = {
+    vectorsPtr, n, dim, metric, half, zones: zoneLayout, centroidsPtr: arena.allocFrom(centroids),
+    groupCentroidsPtr: groups.nGroups ? arena.allocFrom(groups.groupCentroids) : 0,
+    groupStartPtr: groups.nGroups ? arena.allocFrom(groups.groupStart) : 0,
+  };
+  const graphOptions = {
+    degree: R, efConstruction: o.efConstruction, alpha: o.alpha, buildProbe: 2, shape: o.graph, seed: o.seed + 2, fresh: false,
+    onProgress: (done: number, total: number) => change.onProgress?.(done / total),
+  };
   if (added > 0) {
-    const zoneLayout: ZoneLayout = {
-      nZones: zones, centroids, zoneStart, zoneEntry, nGroups: groups.nGroups, groupCentroids: groups.groupCentroids,
-      groupStart: groups.groupStart, order: new Uint32Array(0),
-    };
+    // linking ends by reconnecting whatever the repair or the new links cut off (connectGraph)
     const workers = await change.workers?.(kernels);
-    await linkNodes(
-      kernels,
-      {
-        vectorsPtr, n, dim, metric, half, zones: zoneLayout, centroidsPtr: arena.allocFrom(centroids),
-        groupCentroidsPtr: groups.nGroups ? arena.allocFrom(groups.groupCentroids) : 0,
-        groupStartPtr: groups.nGroups ? arena.allocFrom(groups.groupStart) : 0,
-      },
-      adjacencyPtr, addedTo, live,
-      {
-        degree: R, efConstruction: o.efConstruction, alpha: o.alpha, buildProbe: 2, shape: o.graph, seed: o.seed + 2, fresh: false,
-        onProgress: (done, total) => change.onProgress?.(done / total),
-      },
-      workers,
-    );
+    await linkNodes(kernels, graphInput, adjacencyPtr, addedTo, live, graphOptions, workers);
+  } else {
+    // the repair prunes, and heavy removal leaves islands: reconnect them
+    connectGraph(kernels, graphInput, adjacencyPtr, n, graphOptions);
   }
 
   const storage = half ? 'float16' : 'float32';
@@ -183,10 +186,13 @@ export async function relayout(meta: IndexMeta, current: IndexArrays, change: Ch
 }
 
 /** Repair (assembly/mutate.ts) every live node that links to a deleted one. */
-function repair(
+/** Nodes repaired per kernel call (a few milliseconds). */
+const REPAIR_SLICE = 2048;
+
+async function repair(
   kernels: Kernels, vectorsPtr: number, half: boolean, adjacencyPtr: number, deleted: Uint8Array, n: number,
-  dim: number, metric: number, R: number, L: number, alpha: number,
-): void {
+  dim: number, metric: number, R: number, L: number, alpha: number, pace: (() => Promise<void>) | undefined,
+): Promise<void> {
   const { arena, k } = kernels;
   const adjacency = arena.u32(adjacencyPtr, n * (R + 1));
   const affected: number[] = [];
@@ -203,11 +209,16 @@ function repair(
   const mark = arena.mark();
   try {
     const visited = arena.alloc(n * 2);
-    arena.u16(visited, n).fill(0);
-    k.repairNodes(
-      vectorsPtr, dim, metric, adjacencyPtr, R, L, alpha, arena.allocFrom(deleted), arena.allocFrom(Uint32Array.from(affected)),
-      affected.length, n, visited, arena.alloc(L * 8 + dim * 8), half ? 1 : 0,
-    );
+    const deletedPtr = arena.allocFrom(deleted);
+    const nodesPtr = arena.allocFrom(Uint32Array.from(affected));
+    const scratch = arena.alloc(L * 8 + dim * 8);
+    // in slices, with the caller's pace between them (each slice starts its visited tags afresh)
+    for (let from = 0; from < affected.length; from += REPAIR_SLICE) {
+      arena.u16(visited, n).fill(0);
+      const count = Math.min(REPAIR_SLICE, affected.length - from);
+      k.repairNodes(vectorsPtr, dim, metric, adjacencyPtr, R, L, alpha, deletedPtr, nodesPtr + from * 4, count, n, visited, scratch, half ? 1 : 0);
+      await pace?.();
+    }
   } finally {
     arena.release(mark);
   }
@@ -302,7 +313,8 @@ function regroup(
  * Append rows (unit length under cosine) to an installed index in place: each joins the zone whose
  * centroid is nearest (outside the zone ranges, so zone scans skip it until the next layout; the
  * graph reaches it), is encoded with the trained PQ and linked into the graph on this thread (never
- * to the deleted nodes of the bitmap at deletedPtr, 0: none),
+ * to the deleted nodes of the bitmap at deletedPtr, 0: none: the search for its neighbours widens
+ * past them, and a row no walk from the entry points reaches gets an in-link, connectGraph),
  * without yielding. The caller checks there is room (layout.capacity) and that binary16 storage
  * fits the rows. Returns the zone of each row, and the linking's promise: settled by the time this
  * returns (the work is done synchronously), awaited only to surface an error.
@@ -345,7 +357,7 @@ export function appendInPlace(
     lay.adjacencyPtr, order, from,
     {
       degree: R, efConstruction: options.efConstruction, alpha: options.alpha, buildProbe: 2, shape: options.graph, seed: options.seed + 2,
-      fresh: false, yieldEveryMs: Infinity,
+      fresh: false, yieldEveryMs: Infinity, connect: 'changed',
     },
   );
   return { zones: zoneOf, linked };

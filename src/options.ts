@@ -26,7 +26,11 @@ export interface ZGQOptions {
   efConstruction?: number;
   /** Robust-prune relaxation: 1 is HNSW's rule, larger keeps longer edges (Vamana). Default 1. */
   alpha?: number;
-  /** PQ subspaces m (bytes per vector code), 1..dim. Default dim / 4 rounded, at most 64. */
+  /**
+   * PQ subspaces m (bytes per vector code): an integer in [1, dim]. dim need not be a multiple of m:
+   * subspace j covers dims [floor(j * dim / m), floor((j + 1) * dim / m)), so lengths differ by at
+   * most one; any length works. Default dim / 4 rounded, at least 1 and at most 64.
+   */
   pqSubspaces?: number;
   /** Quantize residuals from the zone centroid instead of raw vectors (smaller error). Default true. */
   residual?: boolean;
@@ -128,6 +132,14 @@ function traversalOf(value: unknown): Traversal {
   throw new ZGQError('INVALID_ARGUMENT', `traversal must be 'pq' or 'exact'; got ${String(value)}`);
 }
 
+/** PQ subspaces: each needs at least one dimension, so 1 <= m <= dim. */
+function subspaceCount(value: unknown, dim: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > dim) {
+    throw new ZGQError('INVALID_ARGUMENT', `pqSubspaces must be an integer in [1, dim = ${dim}] (each subspace needs a dimension); got ${String(value)}`);
+  }
+  return value;
+}
+
 function nonNegativeInt(name: string, value: unknown, max: number): number {
   return value === 0 ? 0 : positiveInt(name, value, max);
 }
@@ -173,7 +185,7 @@ export function resolveOptions(options: ZGQOptions): ResolvedOptions {
     pqSubspaces:
       options.pqSubspaces === undefined
         ? Math.max(1, Math.min(64, Math.round(dim / 4)))
-        : positiveInt('pqSubspaces', options.pqSubspaces, dim),
+        : subspaceCount(options.pqSubspaces, dim),
     residual: options.residual ?? true,
     graph: resolveGraph(options.graph),
     storage: resolveStorage(options.storage),

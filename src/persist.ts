@@ -11,8 +11,8 @@
  * u32[n - zoned] zones of the nodes appended after the last layout (header `zoned`: nodes laid out
  * in ZSTA's ranges; absent: all n).
  */
-import { firstNonFinite, ZGQError } from './errors.js';
-import { type DecodedContainer, type Section, sectionF32, sectionU16, sectionU32, sectionU8 } from './format.js';
+import { assert, firstNonFinite, ZGQError } from './errors.js';
+import { type DecodedContainer, isOptionalTag, type Section, sectionF32, sectionU16, sectionU32, sectionU8 } from './format.js';
 import { Arena } from './memory.js';
 import { createKernels, type Kernels, METRIC_L2 } from './kernels/wasm.js';
 import { PQ_CENTROIDS, transposeCodebooks, pairCodebooks } from './pq.js';
@@ -35,7 +35,24 @@ export interface IndexMeta {
   storage: VectorStorage;
   /** Nodes laid out in the zone ranges; the rest were appended in place (files without the field: n). */
   zoned: number;
+  /** Features a reader must understand ({@link KNOWN_FEATURES}); absent when the file uses none. */
+  requires?: string[];
 }
+
+/**
+ * Features a reader must understand to read a file correctly, named in the header's `requires`
+ * (format.ts, compatibility rules). Format version 1 as first released (test/fixtures/v1-small.zgq)
+ * uses none; a writer lists each one it uses, and a reader refuses a file that needs one it does not
+ * know, rather than misreading it. An older reader that skipped DELS would bring removed vectors back.
+ * - 'deleted-nodes': DELS marks removed nodes that searches must never return.
+ * - 'appended-nodes': nodes past header `zoned` lie outside the zone ranges, their zones in TZON.
+ */
+export const KNOWN_FEATURES: ReadonlySet<string> = new Set(['deleted-nodes', 'appended-nodes']);
+
+/** Every critical section tag this build reads (the module comment says what each holds). */
+const SECTION_TAGS: ReadonlySet<string> = new Set([
+  'VECS', 'VF16', 'CODE', 'ADJC', 'PQCB', 'CENT', 'ZSTA', 'ZENT', 'GCEN', 'GSTA', 'VTRM', 'IDS_', 'DELS', 'TZON',
+]);
 
 /** The flat arrays of an index outside the arena (views or copies). */
 export interface IndexArrays {
@@ -112,6 +129,8 @@ export function toSections(
   if (lay.residual) sections.push({ tag: 'VTRM', bytes: bytesOf(a.vecTerm) });
   if (a.deleted) sections.push({ tag: 'DELS', bytes: a.deleted });
   if (tailZones.length) sections.push({ tag: 'TZON', bytes: bytesOf(tailZones) });
+  const requires = [...(a.deleted ? ['deleted-nodes'] : []), ...(tailZones.length ? ['appended-nodes'] : [])];
+  if (requires.length) meta.requires = requires;
   return { meta, sections };
 }
 
@@ -127,10 +146,38 @@ function intField(meta: Record<string, unknown>, key: string, min: number, max: 
   return v;
 }
 
+/**
+ * Refuses what this build cannot honour: features in header `requires` it does not know, and
+ * critical sections (format.ts `isOptionalTag`) it does not read. Unknown optional sections and
+ * unknown header fields are additions it may ignore.
+ */
+function checkCompatible(raw: Record<string, unknown>, sections: Map<string, Uint8Array>, name: string): void {
+  const requires = raw.requires === undefined ? [] : raw.requires;
+  if (!Array.isArray(requires) || !requires.every((f) => typeof f === 'string')) {
+    throw corrupt(name, `header field requires must be an array of feature names; found ${JSON.stringify(raw.requires)}`);
+  }
+  const lacking = requires.filter((f) => !KNOWN_FEATURES.has(f));
+  if (lacking.length) {
+    throw new ZGQError(
+      'UNSUPPORTED_VERSION',
+      `${name}: needs ${lacking.length === 1 ? 'a feature' : 'features'} this build of zgq lacks: ${lacking.map((f) => JSON.stringify(f)).join(', ')} ` +
+        `(it knows ${[...KNOWN_FEATURES].map((f) => JSON.stringify(f)).join(', ')}); upgrade zgq to open it`,
+    );
+  }
+  const unknown = [...sections.keys()].filter((tag) => !isOptionalTag(tag) && !SECTION_TAGS.has(tag));
+  if (unknown.length) {
+    throw new ZGQError(
+      'UNSUPPORTED_VERSION',
+      `${name}: holds ${unknown.length === 1 ? 'a section' : 'sections'} this build of zgq cannot read: ${unknown.map((t) => `'${t}'`).join(', ')}; upgrade zgq to open it`,
+    );
+  }
+}
+
 /** Validate a decoded container and return its header and arrays (views into its bytes). */
 export function fromContainer(decoded: DecodedContainer, name: string): { meta: IndexMeta; arrays: IndexArrays } {
   const raw = decoded.meta;
   if (raw.kind !== 'zgq-index') throw corrupt(name, `not a ZGQ index (header kind ${JSON.stringify(raw.kind)})`);
+  checkCompatible(raw, decoded.sections, name);
   const n = intField(raw, 'n', 1, 0x7ffffffe, name);
   const dim = intField(raw, 'dim', 1, 1 << 16, name);
   const m = intField(raw, 'm', 1, dim, name);
@@ -168,13 +215,39 @@ export function fromContainer(decoded: DecodedContainer, name: string): { meta: 
     deleted: s.has('DELS') ? sectionU8(s, 'DELS', (n + 7) >> 3, name) : null,
     tailZones: zoned < n ? sectionU32(s, 'TZON', n - zoned, name) : new Uint32Array(0),
   };
+  // a known section the header gives no use for (VECS beside VF16, GCEN with no groups) is a
+  // writer bug or damage, not something to skip
+  const used = new Set(['CODE', 'ADJC', 'PQCB', 'CENT', 'ZSTA', 'ZENT', 'IDS_', 'DELS', storage === 'float16' ? 'VF16' : 'VECS']);
+  if (nGroups) used.add('GCEN').add('GSTA');
+  if (meta.residual) used.add('VTRM');
+  if (zoned < n) used.add('TZON');
+  for (const tag of s.keys()) {
+    if (SECTION_TAGS.has(tag) && !used.has(tag)) {
+      throw corrupt(name, `section ${tag} is present, but the header (storage ${storage}, nGroups ${nGroups}, residual ${meta.residual}, zoned ${zoned} of ${n}) has no use for it`);
+    }
+  }
   checkArrays(meta, arrays, name);
+  checkValueRange(meta, arrays, name);
   return { meta, arrays };
 }
 
 function checkFinite(a: Float32Array, section: string, name: string): void {
   const i = firstNonFinite(a);
   if (i >= 0) throw corrupt(name, `section ${section} holds a non-finite value at element ${i}`);
+}
+
+/** CORRUPT_FILE unless every value of a (finite already) lies within ±limit. */
+/** Room above a mean's bound for the k-means split perturbation (1 + 2^-10, and some). */
+const CENTROID_SLACK = 1.01;
+
+function checkWithin(a: Float32Array, limit: number, section: string, why: string, dim: number, name: string): void {
+  // k-means pushes a split centroid apart by a factor 1 ± 2^-10 (repairEmpty in src/kmeans.ts)
+  const bound = limit * CENTROID_SLACK;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] > bound || a[i] < -bound) {
+      throw corrupt(name, `section ${section}: value ${a[i].toPrecision(7)} at element ${i} lies beyond ±${limit.toPrecision(4)} (${why}, which lie within ±${valueLimit(dim).toPrecision(4)} at dim ${dim})`);
+    }
+  }
 }
 
 function checkRanges(start: Uint32Array, count: number, total: number, section: string, name: string): void {
@@ -197,6 +270,14 @@ function checkArrays(meta: IndexMeta, a: IndexArrays, name: string): void {
   checkFinite(a.centroids, 'CENT', name);
   checkFinite(a.groupCentroids, 'GCEN', name);
   checkFinite(a.vecTerm, 'VTRM', name);
+  // Finite is not enough: the terms and distances computed from these on the next add overflowed
+  // to Infinity, and the index then wrote a file it could not read (found by test/fuzz-file.test.ts).
+  // Centroids are means of rows, so they lie within the rows' limit; codebooks are means of rows or
+  // of residuals (row - centroid), so within twice it.
+  const limit = valueLimit(meta.dim);
+  checkWithin(a.centroids, limit, 'CENT', 'zone centroids are means of rows', meta.dim, name);
+  checkWithin(a.groupCentroids, limit, 'GCEN', 'group centroids are means of zone centroids', meta.dim, name);
+  checkWithin(a.codebooks, meta.residual ? 2 * limit : limit, 'PQCB', `codebooks are means of ${meta.residual ? 'residuals' : 'rows'}`, meta.dim, name);
   checkRanges(a.zoneStart, nZones, meta.zoned, 'ZSTA', name);
   for (let i = 0; i < a.tailZones.length; i++) {
     if (a.tailZones[i] >= nZones) throw corrupt(name, `section TZON: appended node ${meta.zoned + i} names zone ${a.tailZones[i]} of ${nZones}`);
@@ -288,10 +369,72 @@ export function install(meta: IndexMeta, a: IndexArrays, capacity = meta.n): { k
 /** Largest finite binary16 magnitude. */
 const HALF_MAX = 65504;
 
-/** Whether every value fits binary16's finite range. */
-export function fitsHalf(x: Float32Array): boolean {
-  for (let i = 0; i < x.length; i++) if (x[i] > HALF_MAX || x[i] < -HALF_MAX) return false;
+/** The documented error of binary16 storage, squared: a stored row lies within 2^-11 of its length. */
+const HALF_ERROR_SQUARED = 2 ** -22;
+
+/** HALF_STEP[b + 14] = 2^(b - 10), the spacing of binary16 values in binade b (-14: the subnormals too). */
+const HALF_STEP = Float64Array.from({ length: 30 }, (_, i) => 2 ** (i - 24));
+
+/** Adding and subtracting 2^52 rounds a float64 in [0, 2^51) to an integer, ties to even (as encodeHalf does). */
+const ROUND_EVEN = 2 ** 52;
+
+/**
+ * Whether binary16 holds every row of x (Float32Array[n * dim]) to the documented error: the
+ * stored row x' satisfies |x' - x| <= 2^-11 |x|. Values of magnitude 2^-14 (the smallest normal
+ * half) up to 65504 keep 11 significant bits, so rows of such values always fit; smaller values keep
+ * only an absolute 2^-25, which at 1e-7 cost recall and at 1e-8 zeroed whole rows (issue 15), so the
+ * error of each row is summed exactly, in float64, with the rounding of encodeHalf.
+ */
+export function fitsHalf(x: Float32Array, dim: number): boolean {
+  assert(Number.isInteger(dim) && dim > 0 && x.length % dim === 0, `fitsHalf: ${x.length} values are not rows of dim ${dim}`);
+  const bits = new Uint32Array(x.buffer, x.byteOffset, x.length);
+  for (let row = 0; row < x.length; row += dim) {
+    let error = 0;
+    let norm = 0;
+    for (let i = row; i < row + dim; i++) {
+      const a = Math.abs(x[i]);
+      if (!(a <= HALF_MAX)) return false;
+      // float32 exponent; its subnormals (biased 0) fall in the half subnormals' step with the rest below 2^-14
+      const step = HALF_STEP[Math.max(((bits[i] >>> 23) & 0xff) - 127, -14) + 14];
+      const e = ((a / step + ROUND_EVEN) - ROUND_EVEN) * step - a;
+      error += e * e;
+      norm += a * a;
+    }
+    if (error > HALF_ERROR_SQUARED * norm) return false;
+  }
   return true;
+}
+
+/**
+ * Largest magnitude a vector or query value may have at this dim: sqrt(FLT_MAX / (16 dim)). Then
+ * the largest squared distance, 4 max² dim, stays below FLT_MAX / 4, and so do the kernels' partial
+ * sums (norms and dot products, residual PQ's |q - c|² + node term - 2 <q, r> with |r_i| <= 2 max):
+ * all finite in float32 (issue 15: data near 1e19 built, then every search returned NO_ID).
+ */
+export function valueLimit(dim: number): number {
+  return Math.fround(Math.sqrt(FLOAT32_MAX / (16 * dim)));
+}
+
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+/** Index of the first value of x that is not finite or lies beyond ±valueLimit(dim), or -1. */
+export function firstOutOfRange(x: Float32Array, dim: number): number {
+  const limit = valueLimit(dim);
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i];
+    if (!(v <= limit && v >= -limit)) return i;
+  }
+  return -1;
+}
+
+/** CORRUPT_FILE if float32 rows hold a value beyond valueLimit (such rows overflow the distances: ip gave NaN). */
+function checkValueRange(meta: IndexMeta, a: IndexArrays, name: string): void {
+  // binary16 rows stay within ±65504, inside the limit up to dim 2^16
+  if (!(a.vectors instanceof Float32Array)) return;
+  const i = firstOutOfRange(a.vectors, meta.dim);
+  if (i >= 0) {
+    throw corrupt(name, `section VECS: value ${a.vectors[i].toPrecision(7)} at element ${i} lies beyond ±${valueLimit(meta.dim).toPrecision(4)}, the limit at dim ${meta.dim}`);
+  }
 }
 
 /** Half-precision copy of `count` floats at ptr (encoded by the kernel, copied out of the arena). */

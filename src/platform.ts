@@ -1,13 +1,36 @@
 /**
  * The platform seam: the few things ZGQIndex needs that differ between Node and a browser
- * (threads, files, the fastest CRC-32). This module is the Node side. The browser bundle
+ * (threads, files and their writers' lock, the fastest CRC-32). This module is the Node side. The browser bundle
  * (scripts/build-browser.mjs) replaces it with web/platform.ts, which exports `platform` with the
  * same type, so the browser entry reaches no Node module and ZGQIndex has one code path.
  */
 import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
 import type { Checksum, DecodedContainer, Section } from './format.js';
-import { fastCrc32, readContainerFile, writeContainerFile } from './io.js';
+import { checkPath, fastCrc32, fileStamp, readContainerFile, removeStaleTemporaries, writeContainerFile } from './io.js';
 import type { WorkerTask } from './worker.js';
+import type { ZGQOptions } from './options.js';
+
+/** Options of `ZGQIndex.save`. */
+export interface SaveOptions {
+  /**
+   * How long to wait for another writer of the same path to finish, in ms; 0 fails at once with
+   * LOCKED. Default 30000: longer than a lock left by a killed writer lives (20 s in Node).
+   */
+  wait?: number;
+}
+
+/** Options of `ZGQIndex.update`. */
+export interface UpdateOptions extends SaveOptions {
+  /** Options of a new, empty index to hand to the update when no file exists yet (default: none; a missing file is an IO error). */
+  create?: ZGQOptions;
+}
+
+/** The writers' lock of one path, held by the function it was given to (lock.ts in Node). */
+export interface WriteLease {
+  /** Throws ZGQError `LOCKED` when the lock was lost; a write calls it just before it becomes visible. */
+  verify(): Promise<void>;
+}
 
 /** Where parallel work (graph build, batch search) runs; reported by `ZGQIndex.stats().parallel`. */
 export interface ParallelInfo {
@@ -31,17 +54,31 @@ export interface Platform {
   threads(asked: number | undefined): number;
   /** Run one task on a worker that shares the task's memory, in a pool of at least `threads`. */
   runTask(task: WorkerTask, threads: number): Promise<void>;
-  /** Store an encoded index under `path`, replacing any previous one only once complete. */
-  writeIndex(path: string, meta: Record<string, unknown>, sections: Section[]): Promise<void>;
+  /**
+   * Run `fn` while holding the writers' lock of `path`, waiting up to `wait` ms (default 30000) for
+   * another writer to finish; ZGQError `LOCKED` (naming the path and holder) when the wait ends.
+   */
+  withLock<T>(path: string, wait: number | undefined, fn: (lease: WriteLease) => Promise<T>): Promise<T>;
+  /**
+   * Store an encoded index under `path` (the caller holds `lease`), replacing any previous one only
+   * once complete. Returns the stored container's stamp (format.ts `containerStamp`).
+   */
+  writeIndex(path: string, meta: Record<string, unknown>, sections: Section[], lease: WriteLease): Promise<string>;
   /** Read and check an index stored under `path`. */
   readIndex(path: string): Promise<DecodedContainer>;
+  /** Stamp of the index stored under `path` now, read from its header only; null when there is none. */
+  fileStamp(path: string): Promise<string | null>;
+  /** One key per stored file, however `path` spells it (absolute in Node). */
+  fileKey(path: string): string;
   /** CRC-32 for containers (zlib's native one in Node). */
   readonly crc32: Checksum;
 }
 
 let parallelModule: typeof import('./parallel.js') | undefined;
+// proper-lockfile (with its exit handlers) loads on the first write only: readers never need it
+let lockModule: Promise<typeof import('./lock.js')> | undefined;
 
-/** The Node platform: piscina worker threads, atomic files, zlib's CRC-32. */
+/** The Node platform: piscina worker threads, atomic files under a lock directory (lock.ts), zlib's CRC-32. */
 export const platform: Platform = {
   name: 'node',
   parallel: () => ({ threads: availableParallelism(), via: 'worker_threads' }),
@@ -50,7 +87,17 @@ export const platform: Platform = {
   // so a worker starts on it while the calling thread does its own share
   runTask: (task, threads) =>
     parallelModule ? parallelModule.runTask(task, threads) : import('./parallel.js').then((m) => (parallelModule = m).runTask(task, threads)),
-  writeIndex: writeContainerFile,
+  withLock: async (path, wait, fn) => (await (lockModule ??= import('./lock.js'))).withFileLock(path, fn, { wait }),
+  writeIndex: async (path, meta, sections, lease) => {
+    // temporaries of saves that were killed: no other writer of this path runs while we hold its lock
+    await removeStaleTemporaries(path);
+    return writeContainerFile(path, meta, sections, { beforeCommit: () => lease.verify() });
+  },
   readIndex: readContainerFile,
+  fileStamp,
+  fileKey: (path) => {
+    checkPath(path, 'path');
+    return resolve(path);
+  },
   crc32: fastCrc32,
 };

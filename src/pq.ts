@@ -9,7 +9,8 @@
  * Codes: Uint8Array[n * m], row i = the m centroid indices of vector i.
  */
 import { type Kernels, METRIC_L2 } from './kernels/wasm.js';
-import { assignInArena, kmeans } from './kmeans.js';
+import { assignInArena, kmeansSteps } from './kmeans.js';
+import { runSteps, type Steps } from './pace.js';
 import { Rng } from './random.js';
 
 /** Centroids per subspace: 8-bit codes. */
@@ -36,6 +37,11 @@ export interface PQTrainOptions {
  * so they are never chosen).
  */
 export function trainPQ(kernels: Kernels, x: Float32Array, n: number, dim: number, m: number, options: PQTrainOptions): Float32Array {
+  return runSteps(trainPQSteps(kernels, x, n, dim, m, options));
+}
+
+/** trainPQ, yielding within each subspace's k-means (see src/pace.ts). */
+export function* trainPQSteps(kernels: Kernels, x: Float32Array, n: number, dim: number, m: number, options: PQTrainOptions): Steps<Float32Array> {
   const rng = new Rng(options.seed);
   const rows = rng.sample(n, Math.min(n, options.maxTrainingRows ?? 10000));
   const t = rows.length;
@@ -49,7 +55,7 @@ export function trainPQ(kernels: Kernels, x: Float32Array, n: number, dim: numbe
       for (let d = 0; d < len; d++) sub[i * len + d] = x[src + d];
     }
     const k = Math.min(PQ_CENTROIDS, t);
-    const { centroids } = kmeans(kernels, sub, t, len, k, {
+    const { centroids } = yield* kmeansSteps(kernels, sub, t, len, k, {
       seed: options.seed + 7919 * (j + 1),
       iterations: options.iterations ?? 10,
       seedPointsPerCentroid: options.seedPointsPerCentroid,
@@ -77,6 +83,13 @@ export function decodePQ(codebooks: Float32Array, codes: Uint8Array, i: number, 
  * nearest of its 256 centroids. Rows pass through the arena in chunks.
  */
 export function encodePQ(kernels: Kernels, x: Float32Array, n: number, dim: number, m: number, codebooks: Float32Array, codes: Uint8Array): void {
+  runSteps(encodePQSteps(kernels, x, n, dim, m, codebooks, codes));
+}
+
+/** encodePQ, yielding after each chunk of rows (see src/pace.ts). */
+export function* encodePQSteps(
+  kernels: Kernels, x: Float32Array, n: number, dim: number, m: number, codebooks: Float32Array, codes: Uint8Array,
+): Steps<void> {
   const { arena } = kernels;
   const mark = arena.mark();
   try {
@@ -95,6 +108,7 @@ export function encodePQ(kernels: Kernels, x: Float32Array, n: number, dim: numb
         const nearest = arena.u32(nearestPtr, count);
         for (let i = 0; i < count; i++) codes[(start + i) * m + j] = nearest[i];
       }
+      yield;
     }
   } finally {
     arena.release(mark);
@@ -112,15 +126,30 @@ export function pairedRows(dim: number, m: number): number {
 export const PAIR_RANGE = 2047;
 
 /**
+ * Longest subspace whose table pqLut builds from the 16-bit pairs: ceil(len / 2) * 2 * PAIR_RANGE²
+ * must stay below 2^31. Longer subspaces take the float32 codebooks (MAX_PAIRED_LENGTH in assembly/pq.ts).
+ */
+export const MAX_PAIRED_LENGTH = 510;
+
+/**
  * The codebooks as 16-bit integers in dimension pairs, for lookup tables of subspaces of other than
  * 4 dimensions (assembly/pq.ts pqLut): for subspace j, ceil(len_j / 2) rows of 256 centroids x
  * [dim 2p, dim 2p + 1] (the second 0 past an odd length), subspaces one after another; values are
- * round(v * scale) with scale = PAIR_RANGE / max |v|. Null when every subspace has 4 dimensions.
+ * round(v * scale) with scale = PAIR_RANGE / max |v|. Null when no subspace would read them: every
+ * one has 4 dimensions or more than MAX_PAIRED_LENGTH (a 65,536-d index with m = 64 would carry
+ * 32 MB of pairs it never reads).
  */
+/** Whether some subspace's lookup table is built from the 16-bit pairs (length other than 4, at most MAX_PAIRED_LENGTH). */
+export function usesPairs(dim: number, m: number): boolean {
+  for (let j = 0; j < m; j++) {
+    const len = subspaceOffset(j + 1, dim, m) - subspaceOffset(j, dim, m);
+    if (len !== 4 && len <= MAX_PAIRED_LENGTH) return true;
+  }
+  return false;
+}
+
 export function pairCodebooks(codebooks: Float32Array, dim: number, m: number): { pairs: Int16Array; scale: number } | null {
-  let other = false;
-  for (let j = 0; j < m; j++) if (subspaceOffset(j + 1, dim, m) - subspaceOffset(j, dim, m) !== 4) other = true;
-  if (!other) return null;
+  if (!usesPairs(dim, m)) return null;
   const rows = pairedRows(dim, m);
   let max = 0;
   for (let i = 0; i < codebooks.length; i++) max = Math.max(max, Math.abs(codebooks[i]));

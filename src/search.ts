@@ -146,7 +146,9 @@ export class Searcher {
 
   /**
    * Bitmap over nodes (bit i of byte i >> 3 set: node i may be returned), or 0 for every node.
-   * Deleted nodes and filters restrict searches through it.
+   * Deleted nodes and filters restrict searches through it. A walk through a bitmap may give up
+   * and return no result when the filter excludes the query's neighbourhood (see the top of
+   * assembly/search.ts); the caller then scans the allowed nodes (runListed).
    */
   set allow(bitsPtr: number) {
     if (bitsPtr === this.allowPtr) return;
@@ -199,22 +201,34 @@ export class Searcher {
     const cap = this.cap;
     if (pool <= cap.pool && probe <= cap.probe && k <= cap.k) return;
     const set = (field: number, value: number) => (arena.u32(this.ctx, CTX_FIELDS)[field] = value);
+    // capacities change only once their buffers exist: a refused allocation leaves the context as it was
     if (pool > cap.pool) {
-      cap.pool = Math.max(pool, cap.pool * 2);
-      set(CTX.poolDist, arena.alloc(cap.pool * 4));
-      set(CTX.poolIds, arena.alloc(cap.pool * 4));
+      const size = Math.max(pool, cap.pool * 2);
+      const dist = arena.alloc(size * 4);
+      const ids = arena.alloc(size * 4);
+      set(CTX.poolDist, dist);
+      set(CTX.poolIds, ids);
+      cap.pool = size;
     }
     if (probe > cap.probe) {
-      cap.probe = Math.max(probe, cap.probe * 2);
-      set(CTX.zoneIds, arena.alloc(cap.probe * 4));
-      set(CTX.zoneDist, arena.alloc(cap.probe * 4));
-      set(CTX.entries, arena.alloc(cap.probe * 4));
-      set(CTX.groupScratch, arena.alloc((groupProbeFor(cap.probe, this.layout.nGroups) + 1) * 8));
+      const size = Math.max(probe, cap.probe * 2);
+      const zoneIds = arena.alloc(size * 4);
+      const zoneDist = arena.alloc(size * 4);
+      const entries = arena.alloc(size * 4);
+      const groupScratch = arena.alloc((groupProbeFor(size, this.layout.nGroups) + 1) * 8);
+      set(CTX.zoneIds, zoneIds);
+      set(CTX.zoneDist, zoneDist);
+      set(CTX.entries, entries);
+      set(CTX.groupScratch, groupScratch);
+      cap.probe = size;
     }
     if (k > cap.k) {
-      cap.k = Math.max(k, cap.k * 2);
-      set(CTX.outIds, arena.alloc(cap.k * 4));
-      set(CTX.outDist, arena.alloc(cap.k * 4));
+      const size = Math.max(k, cap.k * 2);
+      const outIds = arena.alloc(size * 4);
+      const outDist = arena.alloc(size * 4);
+      set(CTX.outIds, outIds);
+      set(CTX.outDist, outDist);
+      cap.k = size;
     }
     this.viewBuffer = null;
   }

@@ -73,14 +73,16 @@ export const sliceWord = (seq: number, phase: number): number => (seq << 2) | ph
 /** A worker lane's share of the batch in its slot: claim slices until none is left or a later batch began. */
 function searchShare(k: KernelExports, memory: WebAssembly.Memory, words: Int32Array): void {
   const buffer = memory.buffer;
+  // byte offsets reach 4 GiB: read them unsigned (an Int32 view makes those past 2 GiB negative)
+  const offsets = new Uint32Array(buffer, words.byteOffset, LANE_WORDS);
   const seq = words[LANE.seq];
-  const sync = new Int32Array(buffer, words[LANE.sync], 2);
+  const sync = new Int32Array(buffer, offsets[LANE.sync], 2);
   const nq = words[LANE.nq];
   const step = words[LANE.step];
-  const slices = new Int32Array(buffer, words[LANE.slices], Math.ceil(nq / step));
+  const slices = new Int32Array(buffer, offsets[LANE.slices], Math.ceil(nq / step));
   const kk = words[LANE.k];
   const scanRatio = new Float32Array(buffer, words.byteOffset, LANE_WORDS)[LANE.scanRatio];
-  const scratchIds = words[LANE.scratch];
+  const scratchIds = offsets[LANE.scratch];
   const scratchDist = scratchIds + step * kk * 4;
   const all = new Int32Array(buffer);
   const open = sliceWord(seq, SLICE_OPEN);
@@ -90,14 +92,14 @@ function searchShare(k: KernelExports, memory: WebAssembly.Memory, words: Int32A
     if (from >= nq) return;
     const count = Math.min(step, nq - from);
     k.searchRange(
-      words[LANE.ctx], words[LANE.queries] + from * words[LANE.rowBytes], 0, count, kk, words[LANE.L], words[LANE.nProbe],
+      offsets[LANE.ctx], offsets[LANE.queries] + from * words[LANE.rowBytes], 0, count, kk, words[LANE.L], words[LANE.nProbe],
       words[LANE.groupProbe], words[LANE.scan], scanRatio, words[LANE.rerankCount], scratchIds, scratchDist,
     );
     const slice = from / step;
     if (Atomics.compareExchange(slices, slice, open, sliceWord(seq, SLICE_COPYING)) !== open) continue;
     const rows = count * kk;
-    all.copyWithin((words[LANE.outIds] >>> 2) + from * kk, scratchIds >>> 2, (scratchIds >>> 2) + rows);
-    all.copyWithin((words[LANE.outDist] >>> 2) + from * kk, scratchDist >>> 2, (scratchDist >>> 2) + rows);
+    all.copyWithin(offsets[LANE.outIds] / 4 + from * kk, scratchIds / 4, scratchIds / 4 + rows);
+    all.copyWithin(offsets[LANE.outDist] / 4 + from * kk, scratchDist / 4, scratchDist / 4 + rows);
     Atomics.store(slices, slice, sliceWord(seq, SLICE_DONE));
   }
 }

@@ -6,7 +6,8 @@
  * member nearest its centroid.
  */
 import type { Kernels } from './kernels/wasm.js';
-import { assignInArena, kmeans } from './kmeans.js';
+import { assignInArena, kmeans, kmeansSteps } from './kmeans.js';
+import { runSteps, type Steps } from './pace.js';
 
 /** Zone counts from which selection uses the two-level tree instead of scanning every centroid. */
 export const TREE_MIN_ZONES = 64;
@@ -17,7 +18,13 @@ export interface ZoneLayout {
   centroids: Float32Array;
   /** Uint32Array[nZones + 1]: internal id ranges per zone. */
   zoneStart: Uint32Array;
-  /** Uint32Array[nZones]: internal id of each zone's medoid (the graph entry point). */
+  /**
+   * Uint32Array[nZones]: internal id of each zone's medoid (the graph entry point). A removed entry
+   * stays the entry until the index is next laid out (searches cross removed nodes and its row is
+   * kept, so all it reached stays reached; changing it in place could strand what only it reached);
+   * a layout gives the zone its live member nearest the centroid, and src/graph.ts connectGraph
+   * makes every node reachable from every entry again.
+   */
   zoneEntry: Uint32Array;
   /** Groups of the selection tree; 0 when zones are few enough to scan. */
   nGroups: number;
@@ -45,9 +52,14 @@ export function defaultZoneCount(n: number): number {
  * tree over their centroids, and renumber rows zone-contiguously.
  */
 export function buildZones(kernels: Kernels, x: Float32Array, n: number, dim: number, zones: number, seed: number): ZoneLayout {
+  return runSteps(buildZonesSteps(kernels, x, n, dim, zones, seed));
+}
+
+/** buildZones, yielding within its k-means and between assignment chunks (see src/pace.ts). */
+export function* buildZonesSteps(kernels: Kernels, x: Float32Array, n: number, dim: number, zones: number, seed: number): Steps<ZoneLayout> {
   const k = Math.min(zones, n);
-  const { centroids: rawCentroids } = kmeans(kernels, x, n, dim, k, { seed });
-  const { nearest: zoneOfRow, dist: distOfRow } = assignNearest(kernels, x, n, dim, rawCentroids, k);
+  const { centroids: rawCentroids } = yield* kmeansSteps(kernels, x, n, dim, k, { seed });
+  const { nearest: zoneOfRow, dist: distOfRow } = yield* assignNearestSteps(kernels, x, n, dim, rawCentroids, k);
 
   // drop empty zones
   const sizes = new Uint32Array(k);
@@ -122,6 +134,13 @@ export function buildZones(kernels: Kernels, x: Float32Array, n: number, dim: nu
 export function assignNearest(
   kernels: Kernels, x: Float32Array, n: number, dim: number, centroids: Float32Array, k: number,
 ): { nearest: Uint32Array; dist: Float32Array } {
+  return runSteps(assignNearestSteps(kernels, x, n, dim, centroids, k));
+}
+
+/** assignNearest, yielding after each chunk. */
+export function* assignNearestSteps(
+  kernels: Kernels, x: Float32Array, n: number, dim: number, centroids: Float32Array, k: number,
+): Steps<{ nearest: Uint32Array; dist: Float32Array }> {
   const { arena } = kernels;
   const mark = arena.mark();
   try {
@@ -137,6 +156,7 @@ export function assignNearest(
       assignInArena(kernels, xPtr, count, dim, dim, centroids, k, nPtr, dPtr);
       nearest.set(arena.u32(nPtr, count), start);
       dist.set(arena.f32(dPtr, count), start);
+      yield;
     }
     return { nearest, dist };
   } finally {

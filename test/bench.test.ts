@@ -406,6 +406,42 @@ test('a tiny run produces a report that matches the JSON schema, plus its plot a
   }
 });
 
+test('filtered search scenario: every filter, anti-correlated included, gets min(k, admitted) admitted results at recall >= 0.95', async () => {
+  const dir = await tempDir();
+  try {
+    const spec: SyntheticSpec = { kind: 'synthetic', name: 'tiny-filtered', description: 'tiny clustered set', n: 1500, nQueries: 30, dim: 16, seed: 3, outlierFraction: 0.3 };
+    const plan: SweepPlan = {
+      hnswEf: [10], nprobe: [1], zgq: { ef: [16, 64], nProbe: [4], rerank: [8] },
+      pilotQueries: 10, pilotLayers: 1, maxPilotKeep: 2, minQueriesPerPass: 30, minBatchQueriesPerPass: 30,
+    };
+    const report = await runBench({
+      datasets: [spec], k: 5, passes: 2, quick: true, libraries: ['zgq'], batch: false, filtered: true,
+      dataDir: dir, cacheDir: join(dir, 'cache'), command: 'test', plan,
+    });
+    const filtered = report.datasets[0].filtered!;
+    // the anti-correlated filter also on float32 rows (the default stores binary16)
+    assert.deepEqual(filtered.rows.map((r) => [r.filter, r.selectivity, r.queries, r.storage]), [
+      ['none', 1, 30, 'float16'], ['uncorrelated', 0.01, 30, 'float16'], ['uncorrelated', 0.1, 30, 'float16'], ['uncorrelated', 0.5, 30, 'float16'],
+      ['anti-correlated', 0.95, 30, 'float16'], ['anti-correlated', 0.95, 30, 'float32'],
+    ]);
+    for (const r of filtered.rows) {
+      assert.equal(r.outside, 0, `${r.filter} ${r.selectivity}: results outside the filter`);
+      assert.equal(r.short, 0, `${r.filter} ${r.selectivity}: queries short of min(k, admitted) results`);
+      assert.ok(r.recall >= 0.95, `${r.filter} ${r.selectivity}: recall ${r.recall}`);
+      assert.equal(r.passQps.length, 2);
+    }
+    assert.deepEqual(filtered.params, { ef: 64, nProbe: 16, rerank: 8 });
+    const json = JSON.parse(JSON.stringify(report)) as { datasets: { filtered: { rows: { recall: unknown }[] } }[] };
+    assert.deepEqual(validateReport(json), []);
+    json.datasets[0].filtered.rows[0].recall = 2;
+    assert.match(validateReport(json)[0], /^\$\.datasets\[0\]\.filtered\.rows\[0\]\.recall: expected a value in \[0, 1\]/);
+    assert.match(summaryMarkdown(report, {}), /Filtered search[\s\S]*\| anti-correlated \| 95 % \| 30 \| float32 \|/);
+    assert.match(datasetTable(report.datasets[0], 5), /filtered search/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('peers: a package that is not installed is reported as missing with the reason', () => {
   const got = loadPackage('zgq-no-such-peer-package');
   assert.equal(got.ok, false);

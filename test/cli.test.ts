@@ -3,12 +3,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dump } from 'npyjs';
 import { ZGQIndex } from '../src/index.js';
+import { withFileLock } from '../src/lock.js';
 import { clusteredGaussian } from '../src/data/synthetic.js';
 import { encodeFvecs } from '../src/data/vecs.js';
 
@@ -155,6 +156,52 @@ test('zgq reports bad files and arguments in one line with exit code 1', async (
     assertCleanFailure(await zgq('info', join(dir, 'none.zgq')), /none\.zgq/);
     // failed commands never touched the index file
     assert.deepEqual(readFileSync(index), original);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('two zgq add processes racing on one index file both land (issue 15: no silent loss)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'zgq-cli-race-'));
+  try {
+    const base = join(dir, 'base.fvecs');
+    writeFileSync(base, encodeFvecs(ds.base.slice(0, 1000 * DIM), DIM));
+    const index = join(dir, 'index.zgq');
+    assert.equal((await zgq('build', base, '-o', index, '--threads', '1')).code, 0);
+    const batch = (name: string, from: number, firstId: number): string => {
+      const path = join(dir, name);
+      writeFileSync(path, rows(ds.base, from, from + 100).map((v, i) => JSON.stringify({ id: firstId + i, vector: v })).join('\n') + '\n');
+      return path;
+    };
+    // several rounds: each pair overlaps in load, add and save, which used to lose one side
+    for (let round = 0; round < 3; round++) {
+      const a = batch(`a${round}.jsonl`, 1000 + 200 * round, 10_000 + 1000 * round);
+      const b = batch(`b${round}.jsonl`, 1100 + 200 * round, 50_000 + 1000 * round);
+      const [ra, rb] = await Promise.all([zgq('add', index, a, '--threads', '1'), zgq('add', index, b, '--threads', '1')]);
+      assert.equal(ra.code, 0, ra.stderr);
+      assert.equal(rb.code, 0, rb.stderr);
+    }
+    const after = await ZGQIndex.load(index);
+    assert.equal(after.size, 1000 + 3 * 200);
+    for (let round = 0; round < 3; round++) {
+      for (const first of [10_000 + 1000 * round, 50_000 + 1000 * round]) {
+        assert.ok(after.has(first) && after.has(first + 99), `ids ${first}.. present`);
+      }
+    }
+    assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.tmp-') || f.endsWith('.lock')), []);
+
+    // a writer that holds the lock: --wait 0 fails at once, naming the file and the holder
+    const more = batch('more.jsonl', 1900, 90_000);
+    await withFileLock(index, async () => {
+      const held = await zgq('add', index, more, '--wait', '0');
+      assertCleanFailure(held, /is locked by another writer, pid \d+ on host .*\(LOCKED\)$/);
+      assert.ok(held.stderr.includes(index), held.stderr);
+      assertCleanFailure(await zgq('remove', index, '5', '--wait', '0.2'), /waited 200 ms/);
+    });
+    const badWait = await zgq('add', index, more, '--wait', 'soon');
+    assert.equal(badWait.code, 1);
+    assert.match(badWait.stderr, /--wait must be a number of seconds >= 0/);
+    assert.equal((await zgq('add', index, more, '--wait', '0')).code, 0);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,7 +1,8 @@
 /**
  * Tests for the container format (format.ts) and its Node file access (io.ts): round trips,
  * CRC-32 against zlib, detection of every kind of damage, and atomic writes that never leave a
- * half-written or temporary file behind.
+ * half-written or temporary file behind; and for index files, what a reader must refuse (required
+ * features, critical sections) and what it may ignore (optional sections, unknown meta fields).
  */
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -12,11 +13,13 @@ import zlib from 'node:zlib';
 
 import { ZGQError, type ZGQErrorCode } from '../src/errors.js';
 import {
+  containerStamp,
   crc32,
   decodeContainer,
   encodeContainer,
   encodeContainerChunks,
   FORMAT_VERSION,
+  isOptionalTag,
   MAX_SECTIONS,
   sectionF32,
   sectionU16,
@@ -24,8 +27,19 @@ import {
   sectionU8,
   type Section,
 } from '../src/format.js';
-import { fastCrc32, readContainerFile, readFileBytes, writeContainerFile, writeFileAtomic } from '../src/io.js';
+import {
+  fastCrc32,
+  fileStamp,
+  readContainerFile,
+  readFileBytes,
+  removeStaleTemporaries,
+  writeContainerFile,
+  writeFileAtomic,
+} from '../src/io.js';
 import { Rng } from '../src/random.js';
+import { ZGQIndex } from '../src/index.js';
+import { valueLimit } from '../src/persist.js';
+import { clusteredGaussian } from '../src/data/synthetic.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -327,7 +341,7 @@ describe('decodeContainer detects damage', () => {
     expectZgq(() => decodeContainer(longer), 'CORRUPT_FILE', /trailing/);
   });
 
-  test('a damaged byte at any position of a small container is always reported', () => {
+  test('a damaged byte at any position of a small container is always reported as damage', () => {
     const file = smallContainer();
     const original = decodeContainer(file);
     assert.deepEqual(original.meta, { dim: 3, n: 2 });
@@ -335,8 +349,7 @@ describe('decodeContainer detects damage', () => {
       for (const mask of [0x01, 0x80, 0xff, 0x5a]) {
         const bad = file.slice();
         bad[i] ^= mask;
-        // Only the version field may legitimately read as "too new" rather than corrupt.
-        expectZgq(() => decodeContainer(bad, 'flip.zgq'), ['CORRUPT_FILE', 'UNSUPPORTED_VERSION'], /^flip\.zgq: /);
+        expectZgq(() => decodeContainer(bad, 'flip.zgq'), 'CORRUPT_FILE', /^flip\.zgq: /);
       }
     }
   });
@@ -367,17 +380,32 @@ describe('decodeContainer detects damage', () => {
     expectZgq(() => decodeContainer(file), 'CORRUPT_FILE', /not a ZGQ index file/);
   });
 
-  test('a newer version is UNSUPPORTED_VERSION naming both versions, even if the rest differs', () => {
+  test('an intact header naming a newer version is UNSUPPORTED_VERSION naming both versions, even if the rest differs', () => {
     const file = smallContainer();
     setU32(file, 8, FORMAT_VERSION + 1);
+    reseal(file);
+    // a newer version may lay out meta and sections differently: the version is read before them
+    file[file.length - 1] ^= 0xff;
     expectZgq(
       () => decodeContainer(file, 'new.zgq'),
       'UNSUPPORTED_VERSION',
       new RegExp(`new\\.zgq.*version ${FORMAT_VERSION + 1}.*up to ${FORMAT_VERSION}`),
     );
-    expectZgq(() => decodeContainer(reseal(file)), 'UNSUPPORTED_VERSION');
     setU32(file, 8, 0);
     expectZgq(() => decodeContainer(reseal(file)), 'CORRUPT_FILE', /version is 0/);
+  });
+
+  test('a damaged version byte is damage (header checksum), not "upgrade zgq" (issue 15)', () => {
+    for (const at of [8, 9, 10, 11]) {
+      for (const mask of [0x01, 0x02, 0x80, 0xff]) {
+        const file = smallContainer();
+        file[at] ^= mask;
+        const e = expectZgq(() => decodeContainer(file, 'v.zgq'), 'CORRUPT_FILE', /^v\.zgq: header checksum mismatch/);
+        assert.doesNotMatch(e.message, /upgrade/);
+        // the message still says what the version field reads when it looks newer
+        if (u32(file, 8) > FORMAT_VERSION) assert.match(e.message, new RegExp(`version field reads ${u32(file, 8)}`));
+      }
+    }
   });
 
   test('unknown flags are UNSUPPORTED_VERSION; non-zero reserved fields are CORRUPT_FILE', () => {
@@ -490,6 +518,30 @@ describe('decodeContainer detects damage', () => {
 // File I/O
 // ---------------------------------------------------------------------------------------------
 
+describe('stamps and compatibility marks', () => {
+  test('containerStamp is size and header checksum: equal for equal bytes, different when any byte differs', () => {
+    const file = largeContainer();
+    const stamp = decodeContainer(file).stamp;
+    assert.equal(containerStamp(file, file.length), stamp);
+    assert.equal(containerStamp(file.subarray(0, 32 + 32 * 3 + 4), file.length), stamp, 'the header alone is enough');
+    assert.match(stamp, new RegExp(`^${file.length}/0x[0-9a-f]{8}$`));
+    assert.equal(decodeContainer(largeContainer()).stamp, stamp, 'a byte-identical file has the same stamp');
+    // one payload byte changed (checksums recomputed, as a writer would): a different stamp
+    const sections: Section[] = [...decodeContainer(file).sections].map(([tag, bytes]) => ({ tag, bytes: bytes.slice() }));
+    sections[1].bytes[7] ^= 1;
+    assert.notEqual(decodeContainer(encodeContainer({ dim: 64, count: 400, label: 'large' }, sections)).stamp, stamp);
+    assert.notEqual(decodeContainer(encodeContainer({ dim: 64, count: 400, label: 'LARGE' }, sections)).stamp, stamp);
+    // not a container, or too short to tell
+    assert.equal(containerStamp(new Uint8Array(100), 100), null);
+    assert.equal(containerStamp(file.subarray(0, 40), file.length), null);
+  });
+
+  test('optional sections are the ones whose tag starts with a lowercase letter', () => {
+    for (const tag of ['xtra', 'a___', 'zZZZ']) assert.ok(isOptionalTag(tag), tag);
+    for (const tag of ['VECS', 'IDS_', 'Xtra', '_abc', '1abc', ' abc']) assert.ok(!isOptionalTag(tag), tag);
+  });
+});
+
 describe('io', () => {
   let dir = '';
   before(async () => {
@@ -594,6 +646,54 @@ describe('io', () => {
     assert.deepEqual(await readdir(sub), []);
   });
 
+  test('removeStaleTemporaries removes exactly the temporaries of its path (issue 15, item 13)', async () => {
+    const sub = join(dir, 'stale');
+    await mkdir(sub);
+    const path = join(sub, 'a.zgq');
+    await writeFile(path, 'index');
+    // named as writeFileAtomic names them, by processes that were killed mid-save
+    const stale = ['a.zgq.tmp-4242-0123456789ab', 'a.zgq.tmp-1-ffffffffffff', 'a.zgq.tmp-99999-a1b2c3d4e5f6'];
+    // other paths' temporaries and look-alikes stay
+    const kept = ['b.zgq.tmp-4242-0123456789ab', 'xa.zgq.tmp-4242-0123456789ab', 'a.zgq.tmp-4242-0123456789', 'a.zgq.tmp-x-0123456789ab', 'a.zgq.lock', 'a.zgq.tmp-4242-0123456789ab.keep', 'a.zgq'];
+    for (const name of [...stale, ...kept]) if (name !== 'a.zgq') await writeFile(join(sub, name), 'x');
+    assert.equal(await removeStaleTemporaries(path), stale.length);
+    assert.deepEqual((await readdir(sub)).sort(), [...kept].sort());
+    assert.equal(await removeStaleTemporaries(join(dir, 'no-such-dir', 'a.zgq')), 0);
+    // a regular-expression character in the name is taken literally
+    await writeFile(join(sub, 'a+b.zgq.tmp-1-0123456789ab'), 'x');
+    await writeFile(join(sub, 'aab.zgq.tmp-1-0123456789ab'), 'x');
+    assert.equal(await removeStaleTemporaries(join(sub, 'a+b.zgq')), 1);
+    assert.ok((await readdir(sub)).includes('aab.zgq.tmp-1-0123456789ab'));
+  });
+
+  test('fileStamp reads the stamp from the header: null when missing, other/<size> when foreign', async () => {
+    const path = join(dir, 'stamped.zgq');
+    const written = await writeContainerFile(path, { a: 1 }, [{ tag: 'ONE_', bytes: new Uint8Array(40) }, { tag: 'TWO_', bytes: new Uint8Array(3) }]);
+    assert.equal(await fileStamp(path), written);
+    assert.equal((await readContainerFile(path)).stamp, written);
+    assert.equal(await fileStamp(join(dir, 'absent.zgq')), null);
+    await writeFile(join(dir, 'foreign.zgq'), 'not an index');
+    assert.equal(await fileStamp(join(dir, 'foreign.zgq')), 'other/12');
+  });
+
+  test('paths that are not non-empty strings are INVALID_ARGUMENT, not IO', async () => {
+    for (const bad of [undefined, null, 42, '', 'a\0b', {}]) {
+      await expectZgqAsync(() => readContainerFile(bad as unknown as string), 'INVALID_ARGUMENT', /path must be a non-empty file path string/);
+      await expectZgqAsync(() => writeFileAtomic(bad as unknown as string, new Uint8Array(1)), 'INVALID_ARGUMENT');
+    }
+  });
+
+  test('a throwing beforeCommit replaces nothing, leaves no temporary file and passes its error on', async () => {
+    const sub = join(dir, 'commit');
+    await mkdir(sub);
+    const path = join(sub, 'c.zgq');
+    await writeFileAtomic(path, new Uint8Array([1, 2, 3]));
+    const refused = new ZGQError('LOCKED', 'lost the lock');
+    await assert.rejects(() => writeFileAtomic(path, new Uint8Array([9]), { beforeCommit: async () => { throw refused; } }), (e) => e === refused);
+    assert.deepEqual(new Uint8Array(await readFile(path)), new Uint8Array([1, 2, 3]));
+    assert.deepEqual(await readdir(sub), ['c.zgq']);
+  });
+
   test('concurrent writers to one path: the result is exactly one of them, no temp files', async () => {
     const sub = join(dir, 'race');
     await mkdir(sub);
@@ -603,5 +703,102 @@ describe('io', () => {
     const got = new Uint8Array(await readFile(path));
     assert.ok(versions.some((v) => v.length === got.length && v.every((x, i) => x === got[i])));
     assert.deepEqual(await readdir(sub), ['r.zgq']);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Index files: what a reader must refuse and what it may ignore (issue 15, item 12)
+// ---------------------------------------------------------------------------------------------
+
+describe('index files: required features, critical and optional sections', () => {
+  const dim = 8;
+  const data = clusteredGaussian({ n: 300, nQueries: 1, dim, seed: 4 }).base;
+  let plain: Uint8Array;
+  before(async () => {
+    const index = new ZGQIndex({ dim, seed: 3 });
+    await index.build(data.subarray(0, 250 * dim), { threads: 1 });
+    plain = index.toBytes();
+  });
+
+  /** The index file with its meta and sections changed, checksums recomputed as a writer would. */
+  const edited = (edit: (meta: Record<string, unknown>, sections: Section[]) => Section[] | void): Uint8Array => {
+    const d = decodeContainer(plain);
+    const meta = structuredClone(d.meta);
+    let sections = [...d.sections].map(([tag, bytes]) => ({ tag, bytes: bytes.slice() }));
+    sections = edit(meta, sections) ?? sections;
+    return encodeContainer(meta, sections);
+  };
+  const query = data.subarray(260 * dim, 261 * dim);
+
+  test('the writer marks the features a file uses beyond the released format, and only then', async () => {
+    assert.equal(decodeContainer(plain).meta.requires, undefined, 'a plain index needs nothing new');
+    const index = ZGQIndex.fromBytes(plain);
+    index.remove([5]);
+    assert.deepEqual(decodeContainer(index.toBytes()).meta.requires, ['deleted-nodes']);
+    await index.add(data.subarray(250 * dim, 270 * dim), Uint32Array.from({ length: 20 }, (_, i) => 1000 + i), { threads: 1 });
+    await index.add(data.subarray(270 * dim, 272 * dim), [2000, 2001], { threads: 1 });
+    index.remove([1000]);
+    assert.deepEqual(decodeContainer(index.toBytes()).meta.requires, ['deleted-nodes', 'appended-nodes']);
+    assert.ok(ZGQIndex.fromBytes(index.toBytes()).has(2001));
+  });
+
+  test('a required feature this build lacks is UNSUPPORTED_VERSION naming it; known ones load', () => {
+    expectZgq(
+      () => ZGQIndex.fromBytes(edited((meta) => void (meta.requires = ['deleted-nodes', 'sq8-vectors']))),
+      'UNSUPPORTED_VERSION',
+      /^bytes: needs a feature this build of zgq lacks: "sq8-vectors" \(it knows "deleted-nodes", "appended-nodes"\); upgrade zgq/,
+    );
+    ZGQIndex.fromBytes(edited((meta) => void (meta.requires = ['deleted-nodes'])));
+    ZGQIndex.fromBytes(edited((meta) => void (meta.requires = [])));
+    for (const bad of ['deleted-nodes', [1], {}, null]) {
+      expectZgq(() => ZGQIndex.fromBytes(edited((meta) => void (meta.requires = bad))), 'CORRUPT_FILE', /requires must be an array of feature names/);
+    }
+  });
+
+  test('an unknown critical section is UNSUPPORTED_VERSION naming it; unknown optional sections and meta fields are ignored', () => {
+    const extra = new Uint8Array([1, 2, 3]);
+    expectZgq(
+      () => ZGQIndex.fromBytes(edited((_, sections) => void sections.push({ tag: 'SQ8V', bytes: extra }))),
+      'UNSUPPORTED_VERSION',
+      /section this build of zgq cannot read: 'SQ8V'; upgrade zgq/,
+    );
+    const expected = ZGQIndex.fromBytes(plain).search(query, 5);
+    const tolerant = ZGQIndex.fromBytes(edited((meta, sections) => {
+      meta.comment = 'written by a newer zgq';
+      meta.tuning = { recall: 0.95 };
+      sections.splice(3, 0, { tag: 'note', bytes: extra });
+    }));
+    assert.deepEqual(tolerant.search(query, 5), expected);
+  });
+
+  test('a known section the header has no use for is CORRUPT_FILE', () => {
+    expectZgq(
+      () => ZGQIndex.fromBytes(edited((_, sections) => {
+        const rows = sections.find((x) => x.tag === 'VF16')!;
+        sections.push({ tag: 'VECS', bytes: new Uint8Array(rows.bytes.length * 2) });
+      })),
+      'CORRUPT_FILE',
+      /section VECS is present, but the header \(storage float16/,
+    );
+    expectZgq(() => ZGQIndex.fromBytes(edited((_, sections) => void sections.push({ tag: 'GSTA', bytes: new Uint8Array(8) }))), 'CORRUPT_FILE', /GSTA is present/);
+  });
+
+  test('centroids and codebooks beyond the value limit are CORRUPT_FILE (a finding of test/fuzz-file.test.ts)', () => {
+    const limit = valueLimit(dim);
+    for (const [tag, value] of [['CENT', 1.01 * limit], ['PQCB', 2.02 * limit], ['CENT', -3e38]] as const) {
+      const bytes = edited((_, sections) => {
+        const s = sections.find((x) => x.tag === tag)!;
+        new Float32Array(s.bytes.buffer, s.bytes.byteOffset, s.bytes.length >> 2)[5] = value;
+      });
+      expectZgq(() => ZGQIndex.fromBytes(bytes), 'CORRUPT_FILE', new RegExp(`section ${tag}: value .* at element 5 lies beyond`));
+    }
+  });
+
+  test('the released format 1 fixture has no marks and still loads', async () => {
+    const fixture = new URL('./fixtures/v1-small.zgq', import.meta.url);
+    const decoded = decodeContainer(new Uint8Array(await readFile(fixture)));
+    assert.equal(decoded.version, 1);
+    assert.equal(decoded.meta.requires, undefined);
+    assert.equal((await ZGQIndex.load(fixture.pathname)).size, 300);
   });
 });

@@ -7,7 +7,7 @@ import { createKernels, type Kernels, METRIC_IP, METRIC_L2, LUT_IP, LUT_L2, LUT_
 import * as ref from '../src/kernels/reference/distance.js';
 import * as refPq from '../src/kernels/reference/pq.js';
 import * as refSearch from '../src/kernels/reference/search.js';
-import { pairCodebooks, transposeCodebooks, PQ_CENTROIDS } from '../src/pq.js';
+import { MAX_PAIRED_LENGTH, pairCodebooks, subspaceOffset, transposeCodebooks, PQ_CENTROIDS } from '../src/pq.js';
 import * as refHalf from '../src/kernels/reference/half.js';
 import * as refMutate from '../src/kernels/reference/mutate.js';
 import { Rng } from '../src/random.js';
@@ -188,6 +188,50 @@ test('pqLut (transposed, SIMD) matches the plain reference table; adcByIds match
       const exp2 = new Float32Array(ids.length);
       refPq.adcByIds(expected, codes, m, ids, ids.length, exp2);
       close(arena.f32(outPtr, ids.length), exp2, true, `adcByIds dim=${dim} m=${m}`);
+      arena.release(mark);
+    }
+  });
+});
+
+test('pqLut on long subspaces: 16-bit pairs up to MAX_PAIRED_LENGTH, float32 past it (issue 15)', () => {
+  withKernels(({ arena, k }) => {
+    const rng = new Rng(13);
+    // lengths 48 (pairs), 510 and 511 (one each side of the limit), 512 and 1024 (no pairs kept)
+    for (const [dim, m] of [[96, 2], [1021, 2], [1024, 2], [1024, 1]]) for (const mode of [LUT_L2, LUT_IP, LUT_RESIDUAL_L2]) {
+      const codebooks = randomData(rng, PQ_CENTROIDS * dim, true);
+      const q = randomData(rng, dim, true);
+      const { codebooksT, norms } = transposeCodebooks(codebooks, dim, m);
+      const expected = new Float32Array(m * PQ_CENTROIDS);
+      refPq.pqLut(q, codebooks, dim, m, mode, expected);
+      const mark = arena.mark();
+      const qPtr = arena.allocFrom(q);
+      const tPtr = arena.allocFrom(codebooksT);
+      const normsPtr = arena.allocFrom(norms);
+      const lutPtr = arena.alloc(m * PQ_CENTROIDS * 4);
+      k.pqLut(qPtr, tPtr, normsPtr, dim, m, mode, lutPtr, 0, 0, 0);
+      close(arena.f32(lutPtr, m * PQ_CENTROIDS), expected, true, `pqLut dim=${dim} m=${m} mode=${mode}`);
+      const paired = pairCodebooks(codebooks, dim, m);
+      const lengths = Array.from({ length: m }, (_, j) => subspaceOffset(j + 1, dim, m) - subspaceOffset(j, dim, m));
+      assert.equal(paired !== null, lengths.some((len) => len <= MAX_PAIRED_LENGTH), `pairs kept for dim=${dim} m=${m}`);
+      if (paired) {
+        const pairsPtr = arena.allocFrom(paired.pairs);
+        k.pqLut(qPtr, tPtr, normsPtr, dim, m, mode, lutPtr, pairsPtr, paired.scale, arena.alloc(((dim + 1) >> 1) * 4));
+        const got = arena.f32(lutPtr, m * PQ_CENTROIDS).slice();
+        for (let j = 0; j < m; j++) {
+          const gotJ = got.subarray(j * PQ_CENTROIDS, (j + 1) * PQ_CENTROIDS);
+          const expJ = expected.subarray(j * PQ_CENTROIDS, (j + 1) * PQ_CENTROIDS);
+          if (lengths[j] > MAX_PAIRED_LENGTH) {
+            close(gotJ, expJ, true, `float32 table past the pair limit dim=${dim} m=${m} j=${j}`);
+            continue;
+          }
+          const range = expJ.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+          for (let c = 0; c < PQ_CENTROIDS; c++) {
+            assert.ok(Math.abs(gotJ[c] - expJ[c]) <= 1e-3 * range, `16-bit pqLut dim=${dim} m=${m} j=${j} [${c}]: ${gotJ[c]} vs ${expJ[c]}`);
+          }
+          // rounding shows: the kernel took the pairs at this length (its limit is the same as ours)
+          assert.ok(gotJ.some((v, c) => v !== expJ[c]), `16-bit table used at length ${lengths[j]}`);
+        }
+      }
       arena.release(mark);
     }
   });

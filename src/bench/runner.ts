@@ -8,6 +8,7 @@ import { ZGQError } from '../errors.js';
 import { loadDataset, type BenchDataset, type DatasetSpec } from './datasets.js';
 import { latencyStats, median, recallByKind, tieAwareRecall, type LatencyStats, type RecallResult } from './metrics.js';
 import { bestAtTarget, paretoFrontier, paretoLayers, targetSummary } from './pareto.js';
+import { filteredScenario } from './filtered.js';
 import { faissPeer } from './peers/faiss.js';
 import { hnswlibPeer } from './peers/hnswlib.js';
 import type { Peer, PeerContext, PeerIndex, SweepPoint } from './peers/types.js';
@@ -38,6 +39,8 @@ export interface BenchOptions {
   libraries: readonly LibraryId[];
   /** Also run batch mode. */
   batch: boolean;
+  /** Also time ZGQ through filters (src/bench/filtered.ts). */
+  filtered?: boolean;
   dataDir: string;
   cacheDir: string;
   /** Python interpreter for FAISS (else the usual candidates are tried). */
@@ -115,7 +118,9 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
           (ds.truth.spotChecked ? ` (${ds.truth.spotChecked} queries spot-checked against brute force)` : '') +
           (ds.truth.path ? `: ${ds.truth.path}` : ''),
       );
-      report.datasets.push(await measureDataset(ds, ready, { ...o, plan, targets, batchThreads }, progress));
+      const measured = await measureDataset(ds, ready, { ...o, plan, targets, batchThreads }, progress);
+      if (o.filtered) measured.filtered = await filteredScenario(ds, { k: o.k, passes: o.passes, minQueriesPerPass: plan.minQueriesPerPass, progress });
+      report.datasets.push(measured);
     }
   } finally {
     for (const peer of peers) await peer.shutdown().catch(() => {});

@@ -31,14 +31,16 @@ const record = (c: Check): Check => (v, p, e) => {
   if (!isObj(v)) e.push(`${p}: expected an object`);
   else for (const [key, x] of Object.entries(v)) c(x, `${p}.${key}`, e);
 };
+/** A field that may be left out (checked when present). */
+const optional = (c: Check): Check => Object.assign((v: unknown, p: string, e: string[]) => c(v, p, e), { optional: true });
 const obj = (shape: Record<string, Check>): Check => (v, p, e) => {
   if (!isObj(v)) {
     e.push(`${p}: expected an object`);
     return;
   }
   for (const [key, c] of Object.entries(shape)) {
-    if (!(key in v)) e.push(`${p}.${key}: missing`);
-    else c(v[key], `${p}.${key}`, e);
+    if (key in v) c(v[key], `${p}.${key}`, e);
+    else if (!('optional' in c)) e.push(`${p}.${key}: missing`);
   }
 };
 const fraction: Check = (v, p, e) => {
@@ -69,6 +71,14 @@ const dataset = obj({
     target: fraction,
     best: array(obj({ series: str, library, qps: nullable(num), recall: nullable(fraction), params: nullable(record(num)), maxRecall: fraction })),
     ratios: obj({ 'hnswlib-node': nullable(num), usearch: nullable(num) }),
+  })),
+  filtered: optional(obj({
+    index: str, params: record(num),
+    rows: array(obj({
+      filter: oneOf('none', 'uncorrelated', 'anti-correlated'), selectivity: fraction, queries: num, storage: oneOf('float16', 'float32'),
+      recall: fraction, qps: num, passQps: array(num),
+      outside: num, short: num,
+    })),
   })),
 });
 

@@ -80,6 +80,41 @@ export interface DatasetReport {
   results: ResultRecord[];
   /** Best QPS per series at each recall target, single-query mode. */
   summary: TargetRow[];
+  /** ZGQ searched through filters; only in runs with `--filtered`. */
+  filtered?: FilteredReport;
+}
+
+/** `zgq bench --filtered`: one ZGQ index searched through filters (see src/bench/filtered.ts). */
+export interface FilteredReport {
+  /** The index searched (default build options). */
+  index: string;
+  /** Search options of every row: the index defaults. */
+  params: Record<string, number>;
+  rows: FilteredRecord[];
+}
+
+/** One filter, single-query mode, one thread. */
+export interface FilteredRecord {
+  /**
+   * 'none': no filter (the reference); 'uncorrelated': a seeded random subset, one for every query;
+   * 'anti-correlated': each query's nearest 5 % of the base left out.
+   */
+  filter: 'none' | 'uncorrelated' | 'anti-correlated';
+  /** Share of the base the filter admits. */
+  selectivity: number;
+  /** Queries searched (the first ones of the dataset). */
+  queries: number;
+  /** How the index searched stores its rows (the default, or 'float32' for the second anti-correlated row). */
+  storage: 'float16' | 'float32';
+  /** Tie-aware recall@k against exact search among the admitted vectors. */
+  recall: number;
+  /** Median over timed passes of queries / wall seconds. */
+  qps: number;
+  passQps: number[];
+  /** Returned ids the filter does not admit (0 from a correct index). */
+  outside: number;
+  /** Queries with fewer than min(k, admitted) results (0 from a correct index). */
+  short: number;
 }
 
 export interface GroundTruthInfo {

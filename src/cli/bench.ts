@@ -36,6 +36,7 @@ interface BenchCliOptions {
   queries?: number;
   libraries?: string[];
   batch: boolean;
+  filtered?: boolean;
   python?: string;
   dataDir?: string;
   cacheDir?: string;
@@ -56,6 +57,7 @@ export function registerBench(program: Command): Command {
     .option('--queries <n>', 'queries per dataset (synthetic: generated; real: the first n)', positiveInt('--queries'))
     .option('--libraries <names>', `comma-separated subset of ${ALL_LIBRARIES.join(',')}`, list)
     .option('--no-batch', 'skip batch mode (all queries in one call)')
+    .option('--filtered', "also time ZGQ through filters: random ones admitting 1 %, 10 %, 50 %, and each query's nearest 5 % left out")
     .option('--python <path>', 'Python interpreter with faiss + numpy for the FAISS child')
     .option('--data-dir <dir>', 'folder holding siftsmall/ and fashion-mnist/ (default ../shared/data from the package root, or $ZGQ_DATA_DIR)')
     .option('--cache-dir <dir>', 'ground-truth / exchange-file cache (default bench/results/cache)')
@@ -79,7 +81,7 @@ export function registerBench(program: Command): Command {
       const progress = terminalProgress();
       const started = performance.now();
       const report = await runBench({
-        datasets: specs, k: o.k, passes: o.passes, quick: !!o.quick, libraries, batch: o.batch, dataDir, cacheDir,
+        datasets: specs, k: o.k, passes: o.passes, quick: !!o.quick, libraries, batch: o.batch, filtered: !!o.filtered, dataDir, cacheDir,
         python: o.python, progress, command: `zgq ${process.argv.slice(2).join(' ')}`,
       });
       for (const ds of report.datasets) process.stdout.write(`${datasetTable(ds, o.k)}\n`);

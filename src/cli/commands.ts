@@ -1,6 +1,8 @@
 /**
  * `zgq build | search | info | add | remove`: an index file on disk, changed in place by atomic
- * rewrites (a crash leaves the old file). Progress goes to stderr, results to stdout or --output.
+ * rewrites (a crash leaves the old file). Writers of one file take turns: add and remove load,
+ * change and save under the file's writers' lock (ZGQIndex.update), waiting up to --wait seconds
+ * for another writer. Progress goes to stderr, results to stdout or --output.
  */
 import { writeFile } from 'node:fs/promises';
 import { type Command, InvalidArgumentError, Option } from 'commander';
@@ -16,6 +18,24 @@ function int(name: string, min = 1) {
     if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
     return n;
   };
+}
+
+/** Default of --wait, in seconds: outlasts a lock left by a killed writer (taken over after 20 s). */
+const DEFAULT_WAIT_S = 30;
+
+function seconds(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a number of seconds >= 0`);
+    return n;
+  };
+}
+
+/** --wait, for the commands that write an index file. */
+function waitOption(): Option {
+  return new Option('--wait <seconds>', 'how long to wait while another process writes the index file (0: fail at once)')
+    .argParser(seconds('--wait'))
+    .default(DEFAULT_WAIT_S);
 }
 
 function ratio(name: string) {
@@ -54,14 +74,31 @@ async function vectorsOf(path: string): Promise<VectorFile> {
   return file;
 }
 
+function checkDim(index: ZGQIndex, file: VectorFile, vectorsPath: string, what: string): void {
+  if (file.dim !== index.dim) {
+    throw new ZGQError('DIMENSION_MISMATCH', `${vectorsPath}: ${what} have ${file.dim} values; the index dim is ${index.dim}`);
+  }
+}
+
 /** An index file and a vector file of its dimension. */
 async function indexAndVectors(indexPath: string, vectorsPath: string, what: string): Promise<{ index: ZGQIndex; file: VectorFile }> {
   const index = await ZGQIndex.load(indexPath);
   const file = await vectorsOf(vectorsPath);
-  if (file.dim !== index.dim) {
-    throw new ZGQError('DIMENSION_MISMATCH', `${vectorsPath}: ${what} have ${file.dim} values; the index dim is ${index.dim}`);
-  }
+  checkDim(index, file, vectorsPath, what);
   return { index, file };
+}
+
+/**
+ * Apply `change` to the index file at `indexPath`: in place under its writers' lock (waiting up to
+ * `waitS` seconds), or, with `output`, read from `indexPath` and saved to `output` (locked there).
+ */
+async function changeIndexFile(indexPath: string, output: string | undefined, waitS: number, change: (index: ZGQIndex) => Promise<void>): Promise<ZGQIndex> {
+  const wait = waitS * 1000;
+  if (output === undefined) return ZGQIndex.update(indexPath, change, { wait });
+  const index = await ZGQIndex.load(indexPath);
+  await change(index);
+  await index.save(output, { wait });
+  return index;
 }
 
 function searchOptions(o: { ef?: number; nProbe?: number; rerank?: number; scan?: number; scanRatio?: number; traversal?: Traversal }): SearchOptions {
@@ -90,6 +127,7 @@ export function registerIndexCommands(program: Command): void {
     .addOption(new Option('--storage <type>', 're-ranking vectors').choices(['float16', 'float32']))
     .option('--threads <count>', 'build threads (default: all CPUs)', int('--threads'))
     .option('--seed <seed>', 'seed of every random choice', int('--seed', 0))
+    .addOption(waitOption())
     .action(async (vectorsPath: string, o) => {
       const file = await vectorsOf(vectorsPath);
       const ids = await idsFor(o, file.ids, file.n, vectorsPath, false);
@@ -104,7 +142,7 @@ export function registerIndexCommands(program: Command): void {
       } finally {
         progress.stop();
       }
-      await index.save(o.output);
+      await index.save(o.output, { wait: o.wait * 1000 });
       const s = index.stats();
       process.stderr.write(
         `built ${s.size} x ${s.dim} (${s.metric}) in ${((performance.now() - started) / 1000).toFixed(1)} s: ${s.zones} zones, ` +
@@ -190,18 +228,25 @@ export function registerIndexCommands(program: Command): void {
     .option('--first-id <n>', 'ids n, n + 1, ... for the new vectors', int('--first-id', 0))
     .option('-o, --output <index>', 'write the changed index here instead')
     .option('--threads <count>', 'threads (default: all CPUs)', int('--threads'))
+    .addOption(waitOption())
     .action(async (indexPath: string, vectorsPath: string, o) => {
-      const { index, file } = await indexAndVectors(indexPath, vectorsPath, 'vectors');
+      // the vectors are read before the lock is taken, so other writers wait for the change alone
+      const file = await vectorsOf(vectorsPath);
       const ids = (await idsFor(o, file.ids, file.n, vectorsPath, true))!;
-      const before = index.size;
-      const progress = fractionProgress('add');
-      try {
-        await index.add(file.data, ids, { threads: o.threads, onProgress: progress.onProgress });
-      } finally {
-        progress.stop();
-      }
-      await index.save(o.output ?? indexPath);
-      process.stderr.write(`added ${file.n} (${before + file.n - index.size} replaced): ${index.size} vectors -> ${o.output ?? indexPath}\n`);
+      let replaced = 0;
+      const change = async (index: ZGQIndex): Promise<void> => {
+        checkDim(index, file, vectorsPath, 'vectors');
+        const before = index.size;
+        const progress = fractionProgress('add');
+        try {
+          await index.add(file.data, ids, { threads: o.threads, onProgress: progress.onProgress });
+        } finally {
+          progress.stop();
+        }
+        replaced = before + file.n - index.size;
+      };
+      const index = await changeIndexFile(indexPath, o.output, o.wait, change);
+      process.stderr.write(`added ${file.n} (${replaced} replaced): ${index.size} vectors -> ${o.output ?? indexPath}\n`);
     });
 
   program
@@ -212,6 +257,7 @@ export function registerIndexCommands(program: Command): void {
     .option('--ids <file>', 'more ids to remove, one per line')
     .option('--no-compact', 'keep removed vectors as tombstones (faster; reclaimed by a later add)')
     .option('-o, --output <index>', 'write the changed index here instead')
+    .addOption(waitOption())
     .action(async (indexPath: string, listed: string[], o) => {
       const ids = listed.map((t, i) => {
         if (!/^\d+$/.test(t) || Number(t) >= 0xffffffff) throw new ZGQError('INVALID_ARGUMENT', `id argument ${i + 1} '${t}' is not an integer id`);
@@ -219,10 +265,11 @@ export function registerIndexCommands(program: Command): void {
       });
       if (o.ids !== undefined) ids.push(...(await readIdFile(o.ids)));
       if (ids.length === 0) throw new ZGQError('INVALID_ARGUMENT', 'no ids to remove: list them or give --ids <file>');
-      const index = await ZGQIndex.load(indexPath);
-      const removed = index.remove(ids);
-      if (o.compact) await index.compact();
-      await index.save(o.output ?? indexPath);
+      let removed = 0;
+      const index = await changeIndexFile(indexPath, o.output, o.wait, async (index) => {
+        removed = index.remove(ids);
+        if (o.compact) await index.compact();
+      });
       process.stderr.write(`removed ${removed} of ${ids.length} ids: ${index.size} vectors -> ${o.output ?? indexPath}\n`);
     });
 }

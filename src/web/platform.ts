@@ -6,11 +6,11 @@
  * calling thread and `parallel()` says why.
  */
 import { ZGQError } from '../errors.js';
-import { crc32, decodeContainer, encodeContainerChunks } from '../format.js';
-import type { ParallelInfo, Platform } from '../platform.js';
+import { containerStamp, crc32, decodeContainer, encodeContainerChunks, headerLength, MAX_SECTIONS } from '../format.js';
+import type { ParallelInfo, Platform, WriteLease } from '../platform.js';
 import type { WorkerTask } from '../worker.js';
 import type { TaskMessage } from './worker.js';
-import { readStored, storageKind, writeStored } from './storage.js';
+import { readStored, storageKey, storageKind, storedBlob, writeStored } from './storage.js';
 
 function parallel(): ParallelInfo {
   if (typeof Worker === 'undefined') return { threads: 1, via: 'none', reason: 'this runtime has no Web Workers' };
@@ -107,6 +107,82 @@ function runTask(task: WorkerTask, threads: number): Promise<void> {
   });
 }
 
+/** Default wait (ms) for the writers' lock, as in Node (lock.ts DEFAULT_LOCK_WAIT_MS). */
+const DEFAULT_LOCK_WAIT_MS = 30_000;
+
+/** Tails of the writers waiting in this page, by lock name (used only where Web Locks are missing). */
+const pageLocks = new Map<string, Promise<void>>();
+
+/**
+ * The writers' lock of a stored index: a Web Lock named after its storage key, so tabs, windows and
+ * workers of one origin (all that can reach its OPFS / IndexedDB) write one file in turn. Web Locks
+ * are never taken over while held (nothing here asks to steal), so `verify` has nothing to check.
+ * Where the API is missing, writers in this page still take turns; other tabs cannot be excluded.
+ */
+async function withLock<T>(path: string, wait: number | undefined, fn: (lease: WriteLease) => Promise<T>): Promise<T> {
+  const name = `zgq:${storageKey(path)}`;
+  const waitMs = wait ?? DEFAULT_LOCK_WAIT_MS;
+  if (typeof waitMs !== 'number' || !(waitMs >= 0) || waitMs === Infinity) {
+    throw new ZGQError('INVALID_ARGUMENT', `lock wait must be a finite number of milliseconds >= 0; got ${String(waitMs)}`);
+  }
+  const lease: WriteLease = { verify: async () => {} };
+  const locked = () => new ZGQError(
+    'LOCKED',
+    `${path} is locked by another writer of this origin (another tab, window or worker, or this page); waited ${waitMs} ms`,
+  );
+  const locks = typeof navigator === 'undefined' ? undefined : navigator.locks;
+  if (locks) {
+    if (waitMs === 0) {
+      return locks.request(name, { ifAvailable: true }, async (lock) => {
+        if (!lock) throw locked();
+        return fn(lease);
+      });
+    }
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(), waitMs);
+    try {
+      return await locks.request(name, { signal: timeout.signal }, async () => {
+        clearTimeout(timer);
+        return fn(lease);
+      });
+    } catch (e) {
+      if (timeout.signal.aborted && e instanceof DOMException && e.name === 'AbortError') throw locked();
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  const before = pageLocks.get(name) ?? Promise.resolve();
+  let done!: () => void;
+  const mine = new Promise<void>((resolve) => (done = resolve));
+  const tail = before.then(() => mine);
+  pageLocks.set(name, tail);
+  try {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), waitMs)));
+    const turn = await Promise.race([before.then(() => 'turn' as const), expired]);
+    clearTimeout(timer);
+    if (turn === 'expired') throw locked();
+    return await fn(lease);
+  } finally {
+    done();
+    if (pageLocks.get(name) === tail) pageLocks.delete(name);
+  }
+}
+
+/** Stamp of the index stored under `path`, from the first bytes of its blob. */
+async function fileStamp(path: string): Promise<string | null> {
+  const blob = await storedBlob(path);
+  if (!blob) return null;
+  const fixed = new Uint8Array(await blob.slice(0, headerLength(0)).arrayBuffer());
+  let stamp = containerStamp(fixed, blob.size);
+  const count = fixed.length >= headerLength(0) ? new DataView(fixed.buffer).getUint32(24, true) : 0;
+  if (stamp === null && count <= MAX_SECTIONS) {
+    stamp = containerStamp(new Uint8Array(await blob.slice(0, headerLength(count)).arrayBuffer()), blob.size);
+  }
+  return stamp ?? `other/${blob.size}`;
+}
+
 /** The browser platform: Web Workers when cross-origin isolated, OPFS / IndexedDB for files, portable CRC-32. */
 export const platform: Platform = {
   name: 'browser',
@@ -116,7 +192,14 @@ export const platform: Platform = {
     return p.via === 'none' ? 1 : asked ?? p.threads;
   },
   runTask,
-  writeIndex: (path, meta, sections) => writeStored(path, encodeContainerChunks(meta, sections, crc32)),
+  withLock,
+  writeIndex: async (path, meta, sections) => {
+    const chunks = encodeContainerChunks(meta, sections, crc32);
+    await writeStored(path, chunks);
+    return containerStamp(chunks[0], chunks.reduce((size, c) => size + c.length, 0))!;
+  },
   readIndex: async (path) => decodeContainer(await readStored(path), `${storageKind()}:${path}`, crc32),
+  fileStamp,
+  fileKey: storageKey,
   crc32,
 };

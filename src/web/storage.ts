@@ -43,6 +43,13 @@ export async function writeStored(path: string, chunks: Uint8Array[]): Promise<v
 
 /** The bytes stored under `path`. */
 export async function readStored(path: string): Promise<Uint8Array> {
+  const blob = await storedBlob(path);
+  if (!blob) throw new ZGQError('IO', `${path}: not found in ${where(requireStorage(path))}`);
+  return new Uint8Array(await blob.arrayBuffer());
+}
+
+/** What is stored under `path` as a Blob (read lazily, so a header costs a few bytes), or null when nothing is. */
+export async function storedBlob(path: string): Promise<Blob | null> {
   const parts = checkPath(path);
   const kind = requireStorage(path);
   let blob: Blob | undefined;
@@ -52,8 +59,12 @@ export async function readStored(path: string): Promise<Uint8Array> {
     const missing = e instanceof DOMException && (e.name === 'NotFoundError' || e.name === 'TypeMismatchError');
     if (!missing) throw new ZGQError('IO', `could not read ${path} from ${where(kind)}: ${describe(e)}`, { cause: e });
   }
-  if (!(blob instanceof Blob)) throw new ZGQError('IO', `${path}: not found in ${where(kind)}`);
-  return new Uint8Array(await blob.arrayBuffer());
+  return blob instanceof Blob ? blob : null;
+}
+
+/** The key `path` is stored under: its names joined by '/' (so 'a//b' and '/a/b' are one file). */
+export function storageKey(path: string): string {
+  return checkPath(path).join('/');
 }
 
 function requireStorage(path: string): 'opfs' | 'indexeddb' {
@@ -64,7 +75,7 @@ function requireStorage(path: string): 'opfs' | 'indexeddb' {
 
 /** Path segments; '.', '..' and empty names have no meaning in OPFS, so they are refused. */
 function checkPath(path: string): string[] {
-  if (typeof path !== 'string') throw new ZGQError('INVALID_ARGUMENT', `path must be a string; got ${typeof path}`);
+  if (typeof path !== 'string') throw new ZGQError('INVALID_ARGUMENT', `path must be a string; got ${path === null ? 'null' : typeof path}`);
   const parts = path.split('/').filter((p) => p !== '');
   if (parts.length === 0 || parts.some((p) => p === '.' || p === '..')) {
     throw new ZGQError('INVALID_ARGUMENT', `path must name a file with '/'-separated names other than '.' and '..'; got ${JSON.stringify(path)}`);

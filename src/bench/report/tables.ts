@@ -47,11 +47,27 @@ export function datasetTable(ds: DatasetReport, k: number): string {
     lines.push('\nbatch mode (all queries in one call):');
     lines.push(pad([['series', 'params', `recall@${k}`, 'QPS', 'threads'], ...batch.map((r) => [r.series, formatParams(r.params), r.recall.toFixed(4), int(r.qps), String(r.threads)])]));
   }
+  if (ds.filtered) {
+    lines.push(`\nfiltered search (ZGQ, ${formatParams(ds.filtered.params)}, one query per call):`);
+    lines.push(pad([FILTERED_HEAD(k), ...filteredRows(ds)]));
+  }
   lines.push('\nbest single-thread QPS at recall target:');
   lines.push(targetTableText(ds.summary));
   for (const s of ds.skipped) lines.push(`skipped ${s.library}: ${s.reason}`);
   for (const n of ds.notes) lines.push(`note: ${n}`);
   return lines.join('\n');
+}
+
+const FILTERED_HEAD = (k: number) => ['filter', 'admits', 'queries', 'rows', `recall@${k}`, 'QPS', 'of unfiltered', 'outside filter', 'short'];
+
+/** Rows of the filtered-search table: one per filter, QPS also as a share of the unfiltered row's. */
+function filteredRows(ds: DatasetReport): string[][] {
+  const rows = ds.filtered?.rows ?? [];
+  const unfiltered = rows.find((r) => r.filter === 'none');
+  return rows.map((r) => [
+    r.filter, `${(r.selectivity * 100).toFixed(r.selectivity < 0.1 ? 1 : 0)} %`, String(r.queries), r.storage, r.recall.toFixed(4), int(r.qps),
+    unfiltered ? `${((r.qps / unfiltered.qps) * 100).toFixed(0)} %` : '', String(r.outside), String(r.short),
+  ]);
 }
 
 function targetTableText(rows: TargetRow[]): string {
@@ -152,6 +168,10 @@ export function summaryMarkdown(report: BenchReport, plots: Record<string, strin
       });
       out.push(mdTable(['series', 'configuration', 'threads', `recall@${k}`, 'QPS', 'over 1 thread'], rows, ['l', 'l', 'r', 'r', 'r', 'r']));
       out.push('', '"over 1 thread": the median, over passes, of this pass\'s QPS over the same configuration\'s one-thread pass (timed right before or after it).');
+    }
+    if (ds.filtered) {
+      out.push('', `Filtered search (\`--filtered\`: ${ds.filtered.index}, ${formatParams(ds.filtered.params)}, one query per call, filters prepared beforehand; recall against exact search among the admitted vectors):`, '');
+      out.push(mdTable(FILTERED_HEAD(k), filteredRows(ds), ['l', 'r', 'r', 'l', 'r', 'r', 'r', 'r', 'r']));
     }
     for (const s of ds.skipped) out.push('', `Skipped ${s.library}: ${s.reason}`);
     for (const n of ds.notes) out.push('', `Note: ${n}.`);

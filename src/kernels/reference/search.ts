@@ -22,11 +22,36 @@ export function selectZones(
   return smallest(d, nProbe).map((i) => zones[i]);
 }
 
+/** Excluded nodes a filtered walk may expand per pool slot before it gives up (assembly/search.ts). */
+export const MAX_DETOUR = 32;
+/** Excluded nodes ahead of every allowed one in the zone scans that a walk always tolerates. */
+export const MIN_AHEAD = 6;
+/** Chance below which excluded nodes ahead of every allowed one are not put down to luck. */
+export const AHEAD_CHANCE = 1e-4;
+
+/**
+ * The least t for which the t nearest of `scanned` nodes, `excluded` of them rejected at random,
+ * are all rejected with chance below AHEAD_CHANCE; at least MIN_AHEAD; MIN_AHEAD when all are
+ * rejected, excluded + 1 when no t is that unlikely.
+ */
+export function aheadLimit(scanned: number, excluded: number): number {
+  if (excluded >= scanned) return MIN_AHEAD;
+  let chance = 1;
+  for (let t = 0; t < excluded; t++) {
+    chance *= (excluded - t) / (scanned - t);
+    if (chance < AHEAD_CHANCE) return Math.max(MIN_AHEAD, t + 1);
+  }
+  return excluded + 1;
+}
+
 /**
  * Beam search with a sorted pool of capacity L, seeded by every node of the scanned ranges and then
  * by the entries: expand the nearest unexpanded candidate, add every unvisited neighbour in
- * [lo, hi) that beats the pool's worst. `dist(node)` gives the traversal
- * distance; scans seed only nodes that `admit` accepts. Returns the pool (ids and distances), nearest first.
+ * [lo, hi) that beats the pool's worst. `dist(node)` gives the traversal distance. Scans seed only
+ * nodes that `admit` accepts; a node it rejects leaves the pool once expanded. The walk gives up
+ * with an empty pool when aheadLimit of the scanned nodes it rejects are nearer than every scanned
+ * one it accepts, or after it has expanded MAX_DETOUR * L rejected nodes. Returns the pool (ids
+ * and distances), nearest first.
  */
 export function beamSearch(
   dist: (node: number) => number, adjacency: Uint32Array, R: number, entries: number[], L: number, n: number,
@@ -42,13 +67,29 @@ export function beamSearch(
     if (pool.length > L) pool.pop();
   };
   // zone scans: every node of each range, in order, before the walk
+  let scanned = 0;
+  let rejected = 0;
   for (const [from, to] of scanRanges) {
+    scanned += Math.max(0, to - from);
     for (let node = from; node < to; node++) {
       if (visited[node]) continue;
       visited[node] = 1;
-      if (!admit(node)) continue;
+      if (!admit(node)) {
+        rejected++;
+        continue;
+      }
       const d = dist(node);
       if (pool.length < L || d < pool[pool.length - 1].d) insert(d, node);
+    }
+  }
+  if (rejected > 0) {
+    const nearest = pool.length ? pool[0].d : Infinity;
+    const limit = aheadLimit(scanned, rejected);
+    let ahead = 0;
+    for (const [from, to] of scanRanges) {
+      for (let node = from; node < to; node++) {
+        if (!admit(node) && dist(node) < nearest && ++ahead >= limit) return { ids: [], dists: [] };
+      }
     }
   }
   for (const e of entries) {
@@ -56,10 +97,15 @@ export function beamSearch(
     visited[e] = 1;
     insert(dist(e), e);
   }
+  let detour = 0;
   for (;;) {
     const next = pool.find((c) => !c.expanded);
     if (!next) break;
     next.expanded = true;
+    if (!admit(next.id)) {
+      pool.splice(pool.indexOf(next), 1);
+      if (++detour > L * MAX_DETOUR) return { ids: [], dists: [] };
+    }
     const row = next.id * (R + 1);
     for (let j = 0; j < adjacency[row]; j++) {
       const nb = adjacency[row + 1 + j];

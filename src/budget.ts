@@ -1,0 +1,109 @@
+/**
+ * What an index costs in WebAssembly memory, known before the work starts: the bytes of each
+ * component of a laid-out index (stats().memory reports the same figures), and the high-water
+ * mark of the arena a build or a re-layout works in. Build, add, compact and load check these
+ * against the arena limit first, so work that cannot fit is refused with OUT_OF_MEMORY before any
+ * of it is done, and the index stays as it was.
+ *
+ * The build estimates follow the arena's phases (src/index.ts build, src/mutate.ts relayout):
+ *
+ * ```
+ * rows (float32, internal order) | adjacency n·(R+1)·4 | one phase's temporaries at a time:
+ *                                                      |   k-means / PQ chunks, graph lanes
+ *                                                      |   (visited n·2, order and zone tables),
+ *                                                      |   or the binary16 copy of the rows n·dim·2
+ * ```
+ * measured against Arena.peak in test/memory-limits.test.ts (an upper bound, within a few MiB).
+ */
+import { PQ_CENTROIDS, pairedRows } from './pq.js';
+
+/** The shape of a laid-out index, as the layout or a file's meta gives it. */
+export interface IndexShape {
+  /** Rows allocated per node array (n plus the room kept for in-place adds). */
+  capacity: number;
+  dim: number;
+  m: number;
+  degree: number;
+  nZones: number;
+  nGroups: number;
+  half: boolean;
+  residual: boolean;
+  /** Whether per-row norms are kept (binary16 rows under L2). */
+  rowNorms: boolean;
+  /** Whether the 16-bit paired codebooks are kept (subspaces other than 4 long). */
+  paired: boolean;
+}
+
+/** Bytes of each component of a laid-out index, per-node arrays counted at their capacity. */
+export interface IndexBytes {
+  /** Stored rows (binary16 or float32); binary16 rows under 'l2' or 'cosine' also keep their squared norms (4 bytes each). */
+  vectors: number;
+  codes: number;
+  graph: number;
+  codebooks: number;
+  zones: number;
+  ids: number;
+}
+
+export function indexBytes(s: IndexShape): IndexBytes {
+  const rows = s.capacity;
+  return {
+    vectors: rows * s.dim * (s.half ? 2 : 4) + (s.rowNorms ? rows * 4 : 0),
+    // codes, then per-node terms and zones under residual PQ
+    codes: rows * s.m + (s.residual ? rows * 8 : 0),
+    graph: rows * (s.degree + 1) * 4,
+    // plain + transposed, norms, and the 16-bit pairs
+    codebooks: PQ_CENTROIDS * s.dim * 8 + s.m * PQ_CENTROIDS * 4 + (s.paired ? pairedRows(s.dim, s.m) * PQ_CENTROIDS * 4 : 0),
+    zones: s.nZones * (s.dim * 4 + 8) + 4 + s.nGroups * (s.dim * 4 + 4) + (s.nGroups ? 4 : 0),
+    ids: rows * 4,
+  };
+}
+
+/** Scratch of one searcher at default options (visited tags, query, lookup table, pool, zone tables). */
+function searcherBytes(s: IndexShape): number {
+  return s.capacity * 2 + s.dim * 16 + s.m * PQ_CENTROIDS * 4 + s.nZones * 6 + SEARCH_POOL_BYTES;
+}
+
+/** Pool and result room of a searcher at ordinary ef and k (larger calls grow it, see Searcher.ensure). */
+const SEARCH_POOL_BYTES = 64 << 10;
+/** Fixed allowance: kernel statics, context blocks, alignment, the batch lanes' words. */
+const FIXED_BYTES = 4 << 20;
+
+/** The arena a laid-out index is installed in, with one searcher: what loading it needs. */
+export function installArenaBytes(s: IndexShape): number {
+  const b = indexBytes(s);
+  // ids live in JS memory; the rest is in the arena
+  return b.vectors + b.codes + b.graph + b.codebooks + b.zones + searcherBytes(s) + FIXED_BYTES;
+}
+
+/** The work arena of a build or re-layout over n rows (float32 in it), before the index is installed. */
+export interface WorkShape {
+  n: number;
+  dim: number;
+  m: number;
+  degree: number;
+  /** Beam width of the graph build (its candidate lists are per lane). */
+  efConstruction: number;
+  nZones: number;
+  /** Threads linking the graph: each has its own visited tags and scratch. */
+  lanes: number;
+  /** The rows end as binary16 (a copy is made in the arena after the graph). */
+  half: boolean;
+  /** Rows and adjacency of the index being laid out again (add, compact): held beside the new ones. */
+  previous?: { n: number };
+}
+
+/** Rows of one k-means / PQ assignment chunk (see src/kmeans.ts, src/zones.ts, src/pq.ts). */
+const TRAIN_CHUNK_ROWS = 1 << 16;
+
+export function workArenaBytes(s: WorkShape): number {
+  const { n, dim, degree } = s;
+  const rows = n * dim * 4;
+  const adjacency = n * (degree + 1) * 4;
+  const training = Math.min(n, TRAIN_CHUNK_ROWS) * (dim * 4 + 8) + s.nZones * dim * 12 + PQ_CENTROIDS * dim * 12;
+  const graphLanes = s.lanes * (n * 2 + s.efConstruction * 8 + (degree + 1) * 8 + dim * 8) + n * 12 + s.nZones * 16;
+  const halfCopy = s.half ? n * dim * 2 : 0;
+  // re-layouts also hold the previous adjacency and, while it is repaired, its rows
+  const previous = s.previous ? s.previous.n * ((degree + 1) * 4 + dim * 4) : 0;
+  return rows + adjacency + previous + Math.max(training, graphLanes, halfCopy) + s.nZones * dim * 4 + FIXED_BYTES;
+}

@@ -1,0 +1,105 @@
+// Long calls share the event loop and can be stopped: build (zones, PQ, graph), add, compact and
+// searchBatch give the loop a turn between their steps, and an AbortSignal stops each one with
+// ABORTED, leaving the index as it was.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ZGQError, ZGQIndex } from '../src/index.js';
+import { pacing } from '../src/pace.js';
+import { clusteredGaussian } from '../src/data/synthetic.js';
+
+const DIM = 24;
+const N = 12000;
+const ds = clusteredGaussian({ n: N, nQueries: 4000, dim: DIM, seed: 31 });
+const isAborted = (e: unknown) => e instanceof ZGQError && e.code === 'ABORTED' && /as it was/.test(e.message);
+
+/** Counts the event-loop turns (setImmediate callbacks) from start until stop. */
+function heartbeat(): { turns: () => number; stop: () => void } {
+  let turns = 0;
+  let running = true;
+  const tick = () => {
+    if (!running) return;
+    turns++;
+    setImmediate(tick);
+  };
+  setImmediate(tick);
+  return { turns: () => turns, stop: () => (running = false) };
+}
+
+/** The event-loop turns taken while `work` runs. */
+async function turnsDuring(work: () => Promise<unknown>): Promise<number> {
+  const beat = heartbeat();
+  try {
+    await work();
+  } finally {
+    beat.stop();
+  }
+  return beat.turns();
+}
+
+test('every phase of a build, and a batch, give the event loop turns', async () => {
+  pacing.everyMs = 0;
+  try {
+    const index = new ZGQIndex({ dim: DIM, seed: 1 });
+    // turns seen by the time each phase reports its end
+    const seen: Record<string, number> = {};
+    const beat = heartbeat();
+    await index.build(ds.base, {
+      threads: 1,
+      onProgress: (phase, fraction) => {
+        if (fraction === 0) seen[`${phase}:start`] = beat.turns();
+        if (fraction === 1) seen[`${phase}:end`] = beat.turns();
+      },
+    });
+    beat.stop();
+    for (const phase of ['zones', 'pq', 'graph']) assert.ok(seen[`${phase}:end`] > seen[`${phase}:start`], `turns during ${phase}: ${JSON.stringify(seen)}`);
+    assert.ok((await turnsDuring(() => index.searchBatch(ds.queries, 10, { threads: 1 }))) > 1);
+  } finally {
+    pacing.everyMs = 50;
+  }
+});
+
+test('an aborted build, add, compact or batch throws ABORTED and leaves the index as it was', async () => {
+  const index = new ZGQIndex({ dim: DIM, seed: 1 });
+  await index.build(ds.base.subarray(0, 6000 * DIM), { threads: 1 });
+  const before = await index.searchBatch(ds.queries.subarray(0, 100 * DIM), 10, { threads: 1 });
+
+  // a signal aborted already: nothing starts
+  await assert.rejects(index.build(ds.base, { signal: AbortSignal.abort('changed my mind') }), isAborted);
+  // aborted in each phase of a rebuild
+  for (const at of ['zones', 'pq', 'graph'] as const) {
+    const controller = new AbortController();
+    await assert.rejects(
+      // aborted as the phase starts: it stops at the phase's first step
+      index.build(ds.base, { threads: 1, signal: controller.signal, onProgress: (phase, f) => phase === at && f === 0 && controller.abort() }),
+      isAborted,
+      `abort during ${at}`,
+    );
+  }
+  assert.equal(index.size, 6000);
+
+  // an add that lays the index out again, aborted while it links
+  const controller = new AbortController();
+  await assert.rejects(
+    index.add(ds.base.subarray(6000 * DIM), Uint32Array.from({ length: N - 6000 }, (_, i) => 6000 + i), { threads: 1, signal: controller.signal, onProgress: () => controller.abort() }),
+    isAborted,
+  );
+  assert.equal(index.size, 6000);
+  assert.equal(index.has(6000), false);
+
+  index.remove([1, 2, 3]);
+  await assert.rejects(index.compact({ signal: AbortSignal.abort() }), isAborted);
+  assert.equal(index.stats().deleted, 3);
+
+  const batch = new AbortController();
+  setImmediate(() => batch.abort());
+  await assert.rejects(index.searchBatch(ds.queries, 10, { threads: 1, signal: batch.signal }), isAborted);
+
+  // and afterwards everything answers as before
+  const after = await index.searchBatch(ds.queries.subarray(0, 100 * DIM), 10, { threads: 1 });
+  for (let i = 0; i < after.ids.length; i++) if (![1, 2, 3].includes(before.ids[i])) assert.ok(after.ids.includes(before.ids[i]));
+  await index.compact();
+  assert.equal(index.stats().deleted, 0);
+  await index.add(ds.base.subarray(6000 * DIM, 6010 * DIM), Uint32Array.from({ length: 10 }, (_, i) => 6000 + i));
+  assert.equal(index.size, 6007);
+  await assert.rejects(index.searchBatch(ds.queries, 10, { signal: 'soon' as unknown as AbortSignal }), (e: unknown) => e instanceof ZGQError && e.code === 'INVALID_ARGUMENT');
+});
