@@ -89,8 +89,11 @@ export interface WorkShape {
   lanes: number;
   /** The rows end as binary16 (a copy is made in the arena after the graph). */
   half: boolean;
-  /** Rows and adjacency of the index being laid out again (add, compact): held beside the new ones. */
-  previous?: { n: number };
+  /**
+   * The index being laid out again (add, compact): its adjacency is held beside the new one, and
+   * when removed nodes are repaired (`repair`), its rows too, before the new rows are made.
+   */
+  previous?: { n: number; repair: boolean };
 }
 
 /** Rows of one k-means / PQ assignment chunk (see src/kmeans.ts, src/zones.ts, src/pq.ts). */
@@ -103,7 +106,10 @@ export function workArenaBytes(s: WorkShape): number {
   const training = Math.min(n, TRAIN_CHUNK_ROWS) * (dim * 4 + 8) + s.nZones * dim * 12 + PQ_CENTROIDS * dim * 12;
   const graphLanes = s.lanes * (n * 2 + s.efConstruction * 8 + (degree + 1) * 8 + dim * 8) + n * 12 + s.nZones * 16;
   const halfCopy = s.half ? n * dim * 2 : 0;
-  // re-layouts also hold the previous adjacency and, while it is repaired, its rows
-  const previous = s.previous ? s.previous.n * ((degree + 1) * 4 + dim * 4) : 0;
-  return rows + adjacency + previous + Math.max(training, graphLanes, halfCopy) + s.nZones * dim * 4 + FIXED_BYTES;
+  // re-layouts hold the previous adjacency throughout, and its rows while removed nodes are
+  // repaired: released before the new rows are made (src/mutate.ts relayout)
+  const previousAdjacency = s.previous ? s.previous.n * (degree + 1) * 4 : 0;
+  const repair = s.previous?.repair ? s.previous.n * (dim * 4 + 2) : 0;
+  const work = rows + adjacency + Math.max(training, graphLanes, halfCopy);
+  return previousAdjacency + Math.max(repair, work) + s.nZones * dim * 4 + FIXED_BYTES;
 }

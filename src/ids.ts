@@ -6,6 +6,9 @@
  */
 const EMPTY = 0xffffffff;
 
+/** Id reported in result slots that have no neighbour (k larger than the index); never a caller id. */
+export const NO_ID = 0xffffffff;
+
 export class IdLookup {
   /** Uint32Array[capacity]: caller id per slot, EMPTY where free (caller ids are never EMPTY). */
   private readonly keys: Uint32Array;

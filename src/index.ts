@@ -7,32 +7,31 @@
  */
 import { ZGQError } from './errors.js';
 import { Arena, checkArenaBudget } from './memory.js';
-import { type IndexBytes, indexBytes, installArenaBytes, type IndexShape, workArenaBytes } from './budget.js';
-import { createKernels, kernelModule, type Kernels } from './kernels/wasm.js';
+import { installArenaBytes, workArenaBytes } from './budget.js';
+import { createKernels } from './kernels/wasm.js';
 import { buildZonesSteps, defaultZoneCount } from './zones.js';
-import { encodePQSteps, residuals, residualTerms, trainPQSteps, usesPairs } from './pq.js';
+import { encodePQSteps, residuals, residualTerms, trainPQSteps } from './pq.js';
 import { Pacer, runPaced, throwIfAborted } from './pace.js';
-import { type BuildWorkers, buildGraph } from './graph.js';
-import { type IndexLayout, Searcher } from './search.js';
-import { firstOutOfRange, fitsHalf, fromContainer, install, type IndexArrays, type IndexMeta, metaOf, toHalf, toSections, valueLimit, viewArrays } from './persist.js';
-import { countBits, hasBit, IdLookup, setBit } from './ids.js';
-import { cameShort, compileFilter, filteredPool, type FilterTarget, listAllowed, PreparedFilter, scanFiltered, type SearchFilter } from './filter.js';
-import { appendInPlace, relayout } from './mutate.js';
+import { buildGraph } from './graph.js';
+import { fitsHalf, fromContainer, type IndexArrays, type IndexMeta, metaOf, toHalf, toSections, valueLimit, viewArrays } from './persist.js';
+import { hasBit, NO_ID, setBit } from './ids.js';
+import { cameShort, compileFilter, PreparedFilter, type SearchFilter } from './filter.js';
+import { relayout } from './mutate.js';
 import { StagedRows, TRAIN_AT } from './staging.js';
 import { decodeContainer, type DecodedContainer, encodeContainer } from './format.js';
 import { type ParallelInfo, platform, type SaveOptions, type UpdateOptions, type WriteLease } from './platform.js';
-import { BatchLanes, releaseWaitingLanes } from './lanes.js';
-import {
-  DEFAULT_SEARCH, kernelMetric, type Metric, type ResolvedOptions, type ResolvedSearchOptions, type VectorStorage, type SearchOptions, type ZGQOptions, resolveOptions, resolveSearch,
-} from './options.js';
+import { DEFAULT_SEARCH, kernelMetric, type Metric, type ResolvedOptions, type ResolvedSearchOptions, resolveOptions, resolveSearch, type SearchOptions, type VectorStorage, type ZGQOptions } from './options.js';
+import { checkFinite, checkK, checkThreads, describe, describeValue, normalizedCopy, resolveIds, searchableRows, outOfRange } from './validate.js';
+import { APPEND_MAX, appendNodes, buildWorkers, type Built, checkRelayoutBudget, headroom, installBuilt, lookupOf, memoryStats, type MemoryStats, removeIds, shapeOf, tailOf, targetOf } from './built.js';
+import { listedScope, runBatch, type SearchScope, searchScope, UNRESTRICTED } from './batch.js';
 
 export { ZGQError, type ZGQErrorCode } from './errors.js';
+export { NO_ID } from './ids.js';
+export type { MemoryStats } from './built.js';
 export type { GraphShape, Metric, SearchOptions, Traversal, VectorStorage, ZGQOptions } from './options.js';
 export { PreparedFilter, type SearchFilter } from './filter.js';
 export type { ParallelInfo, SaveOptions, UpdateOptions } from './platform.js';
 
-/** Id reported in result slots that have no neighbour (k larger than the index). */
-export const NO_ID = 0xffffffff;
 
 /** Result of one query: k slots, nearest first (copies, owned by the caller). */
 export interface SearchResult {
@@ -108,13 +107,6 @@ export interface CompactOptions {
   signal?: AbortSignal;
 }
 
-/** Bytes held by each component of a built index (see IndexBytes), and its search scratch. */
-export interface MemoryStats extends IndexBytes {
-  /** Per-thread search scratch (visited tags, lookup table, pool). */
-  scratch: number;
-  total: number;
-}
-
 export interface IndexStats {
   /** Vectors searches can return. */
   size: number;
@@ -140,62 +132,6 @@ export interface IndexStats {
   memory: MemoryStats;
   /** Where parallel build and batch search run here (in a browser: one thread unless cross-origin isolated). */
   parallel: ParallelInfo;
-}
-
-interface Built {
-  kernels: Kernels;
-  layout: IndexLayout;
-  searcher: Searcher;
-  /** Uint32Array[capacity]: caller id of each internal node (the first layout.n in use). */
-  ids: Uint32Array;
-  zoneStart: Uint32Array;
-  /** Uint32Array[capacity - zoned]: zones of the nodes appended in place ([zoned, n)). */
-  tailZones: Uint32Array;
-  /** Nodes laid out in the zone ranges (zoneStart[nZones]). */
-  zoned: number;
-  /** Replaced whenever nodes are added: prepared filters of an older state are resolved again. */
-  version: object;
-  /** Arena bytes at the end of the index data (scratch lies above). */
-  dataBytes: number;
-  /** One searcher (context and scratch) per worker thread of parallel batches. */
-  workerSearchers: Searcher[];
-  /** Arena buffers of the current batch: queries f32[capacity], results u32/f32[capacity]. */
-  batch: { capacity: number; queries: number; outIds: number; outDist: number };
-  /** Worker lanes of parallel batches (slots and counters in the arena; they name its memory to workers). */
-  lanes: BatchLanes;
-  /**
-   * Uint8Array[ceil(capacity / 8)]: removed nodes (bit set), or null while none are. A view of the
-   * arena at deletedBitsPtr (the memory is shared, so the view stays valid when it grows), read by
-   * the in-place linking kernels as it is.
-   */
-  deleted: Uint8Array | null;
-  deletedBitsPtr: number;
-  deletedCount: number;
-  /** Arena bitmap of the nodes searches may return (bit set: not removed), or 0 while none are removed. */
-  liveBitsPtr: number;
-  /** Caller id -> node, made on first use. */
-  lookup: IdLookup | null;
-  /**
-   * Filter scratch in the arena, made on first use: a bitmap each for search() and batches, a node
-   * list; and a bitmap per depth for searches run from inside a filter predicate while the outer
-   * filter is being compiled (depth: how many compiles of search() filters are under way).
-   */
-  filterScratch: { searchBits: number; batchBits: number; list: number; depth?: number; nested?: number[] };
-}
-
-/** Where one search may look: the allow bitmap and pool size, or an exact scan of listed nodes. */
-interface SearchScope {
-  /** Arena bitmap of returnable nodes, or 0 for all. */
-  allow: number;
-  /** How many nodes the bitmap admits (a walk that finds fewer than min(k, allowed) is followed by a scan). */
-  allowed: number;
-  ef: number;
-  /** Nothing may be returned. */
-  empty: boolean;
-  /** Scan the listCount nodes at listPtr exactly instead of searching the graph. */
-  exact: boolean;
-  listPtr: number;
-  listCount: number;
 }
 
 /** A build, add or compact that was called and has not finished. */
@@ -644,14 +580,19 @@ export class ZGQIndex {
           options.onProgress?.(1);
           return null;
         }
-        checkRelayoutBudget(lay, lay.n - built.deletedCount + count, this.options, options.threads, `adding ${count} vectors to an index of ${lay.n - built.deletedCount}`);
         const deleted = new Uint8Array((lay.n + 7) >> 3);
         if (built.deleted) deleted.set(built.deleted.subarray(0, deleted.length));
         const lookup = lookupOf(built);
+        let replaced = 0;
         for (let i = 0; i < count; i++) {
           const node = lookup.find(newIds[i]);
-          if (node >= 0) setBit(deleted, node);
+          if (node >= 0) {
+            setBit(deleted, node);
+            replaced++;
+          }
         }
+        const live = lay.n - built.deletedCount;
+        checkRelayoutBudget(lay, live + count, built.deletedCount + replaced > 0, this.options, options.threads, `adding ${count} vectors to an index of ${live}`);
         return relayout(metaOf(lay, this.options, lay.n - built.zoned), viewArrays(built.kernels, lay, built.ids, deleted, tailOf(built)), {
           vectors: rows, ids: newIds, workers: (kernels) => buildWorkers(kernels, options.threads), pace: () => pacer.step(),
           onProgress: (fraction) => {
@@ -746,7 +687,7 @@ export class ZGQIndex {
     await this.enqueue(null, () => this.relayoutOr(async (built) => {
       if (built.deletedCount === 0 || built.deletedCount === built.layout.n) return null;
       const lay = built.layout;
-      checkRelayoutBudget(lay, lay.n - built.deletedCount, this.options, undefined, `compacting an index of ${lay.n - built.deletedCount} vectors`);
+      checkRelayoutBudget(lay, lay.n - built.deletedCount, true, this.options, undefined, `compacting an index of ${lay.n - built.deletedCount} vectors`);
       return relayout(metaOf(lay, this.options, lay.n - built.zoned), viewArrays(built.kernels, lay, built.ids, built.deleted, tailOf(built)), {
         vectors: new Float32Array(0), ids: new Uint32Array(0), pace: () => pacer.step(),
       });
@@ -931,444 +872,4 @@ const ZONES_PER_PROBE = 32;
 /** Kernel distance -> reported distance: ip gives -dot; cosine runs as L2 on unit vectors, |a - b|² = 2 - 2 cos. */
 function reportedDistance(metric: Metric, d: number): number {
   return metric === 'ip' ? 1 + d : metric === 'cosine' ? d / 2 : d;
-}
-
-/** Worker lanes for graph linking on the kernels' memory (lane 0 is the calling thread), or undefined for one thread. */
-async function buildWorkers(kernels: Kernels, threadsAsked: number | undefined): Promise<BuildWorkers | undefined> {
-  const threads = platform.threads(threadsAsked);
-  if (threads <= 1) return undefined;
-  const token = `zgq-build-${nextToken++}-${Math.random().toString(36).slice(2)}`;
-  const memory = kernels.arena.memory;
-  releaseWaitingLanes(); // workers waiting for more batches: linking needs their threads now
-  const workers: BuildWorkers = {
-    lanes: threads,
-    run: (kind, ctx, from, to, lane, lanes) => platform.runTask({ kind, token, memory, module: kernelModule(), ctx, from, to, lane, lanes }, threads),
-  };
-  // an empty range does nothing but start the worker and bind its kernels to this memory, early
-  for (let lane = 1; lane < threads; lane++) workers.run('buildBack', 0, 0, 0, 0, 1).catch(() => {});
-  return workers;
-}
-
-function targetOf(built: Built, live: Uint8Array | null): FilterTarget {
-  return { owner: built.version, ids: built.ids.subarray(0, built.layout.n), lookup: () => lookupOf(built), live };
-}
-
-function lookupOf(built: Built): IdLookup {
-  built.lookup ??= new IdLookup(built.ids, built.layout.n, built.layout.capacity, built.deleted);
-  return built.lookup;
-}
-
-/** Zones of the nodes appended in place. */
-function tailOf(built: Built): Uint32Array {
-  return built.tailZones.subarray(0, built.layout.n - built.zoned);
-}
-
-/** Adds of at most this many vectors go in place (when there is room); larger ones re-lay out. */
-const APPEND_MAX = 256;
-
-/** Room for in-place adds kept by a re-laid-out index. */
-function headroom(n: number): number {
-  return Math.max(APPEND_MAX, Math.ceil(n / 16));
-}
-
-/** Arena bitmaps sized for the index's capacity, made on first use: removed nodes and live nodes. */
-function ensureRemovedBits(built: Built): { deleted: Uint8Array; live: Uint8Array } {
-  const { n, capacity } = built.layout;
-  const bytes = (capacity + 7) >> 3;
-  const { arena } = built.kernels;
-  if (!built.deleted) {
-    built.deletedBitsPtr = arena.alloc(bytes);
-    built.deleted = arena.u8(built.deletedBitsPtr, bytes).fill(0);
-    built.liveBitsPtr = arena.alloc(bytes);
-    const live = arena.u8(built.liveBitsPtr, bytes).fill(0);
-    for (let i = 0; i < n; i++) setBit(live, i);
-  }
-  return { deleted: built.deleted, live: arena.u8(built.liveBitsPtr, bytes) };
-}
-
-/**
- * Append rows (unit length under cosine) with their ids at the end of the index, in place: zone,
- * codes and stored vector written, then linked into the graph one batch at a time on this thread.
- * An id already present is removed first (its node stays, marked, until the next layout).
- */
-async function appendNodes(built: Built, rows: Float32Array, ids: Uint32Array, options: ResolvedOptions): Promise<void> {
-  const lay = built.layout;
-  const from = lay.n;
-  const count = ids.length;
-  const lookup = lookupOf(built);
-  const replaced: number[] = [];
-  for (let i = 0; i < count; i++) if (lookup.find(ids[i]) >= 0) replaced.push(ids[i]);
-  if (replaced.length) removeIds(built, replaced);
-  // everything up to the await happens at once: no search sees a half-added node
-  built.ids.set(ids, from);
-  for (let i = 0; i < count; i++) lookup.set(ids[i], from + i);
-  if (built.deleted) {
-    const live = built.kernels.arena.u8(built.liveBitsPtr, (lay.capacity + 7) >> 3);
-    for (let i = from; i < from + count; i++) setBit(live, i);
-  }
-  const { zones, linked } = appendInPlace(built.kernels, lay, rows, options, built.deletedCount > 0 ? built.deletedBitsPtr : 0);
-  built.tailZones.set(zones, from - built.zoned);
-  built.version = {};
-  await linked;
-}
-
-/** Mark the nodes of `ids` removed (unknown and already removed ids are skipped); returns how many. */
-function removeIds(built: Built, ids: ArrayLike<number>): number {
-  const { deleted, live } = ensureRemovedBits(built);
-  const lookup = lookupOf(built);
-  let removed = 0;
-  for (let i = 0; i < ids.length; i++) {
-    const node = lookup.find(ids[i]);
-    if (node < 0 || hasBit(deleted, node)) continue;
-    setBit(deleted, node);
-    live[node >> 3] &= ~(1 << (node & 7));
-    removed++;
-  }
-  built.deletedCount += removed;
-  return removed;
-}
-
-/** The scope of searches with no filter on an index with nothing removed (ef: the caller's). */
-const UNRESTRICTED: SearchScope = Object.freeze({ allow: 0, allowed: 0, ef: 0, empty: false, exact: false, listPtr: 0, listCount: 0 });
-
-/**
- * Where a search with this filter looks: with no filter and nothing removed, everywhere; else
- * through a bitmap of the returnable nodes (the walk goes on until its pool holds ef of them), or
- * an exact scan of them when the filter admits too few for a walk to pay (see src/filter.ts).
- * `slot` picks the filter scratch: search() and batches each have their own, so a search during a
- * batch cannot disturb it, and a search run from a filter predicate compiles into a bitmap of its
- * own depth, so it cannot disturb the filter that called it (issue 15).
- */
-function searchScope(built: Built, filter: SearchFilter | undefined, ef: number, slot: 'searchBits' | 'batchBits'): SearchScope {
-  const n = built.layout.n;
-  const live = n - built.deletedCount;
-  const scope: SearchScope = { allow: 0, allowed: live, ef, empty: false, exact: false, listPtr: 0, listCount: 0 };
-  if (live === 0) return { ...scope, empty: true };
-  let bits = built.liveBitsPtr;
-  let allowed = live;
-  if (filter !== undefined) {
-    const { arena } = built.kernels;
-    const bytes = (n + 7) >> 3;
-    const scratch = built.filterScratch;
-    const depth = scratch.depth ?? 0;
-    bits = filterBits(built, slot, depth);
-    // (the live bitmap is capacity-sized; its first bytes cover the n nodes)
-    const liveBits = built.deletedCount ? arena.u8(built.liveBitsPtr, bytes) : null;
-    if (slot === 'searchBits') scratch.depth = depth + 1;
-    try {
-      allowed = compileFilter(filter, targetOf(built, liveBits), arena.u8(bits, bytes));
-    } finally {
-      if (slot === 'searchBits') scratch.depth = depth;
-    }
-  } else if (built.deletedCount === 0) {
-    return scope;
-  }
-  if (allowed === 0) return { ...scope, empty: true };
-  // every node, none removed: the walk needs no bitmap
-  if (allowed === n) return scope;
-  const pool = filteredPool(ef, allowed, n);
-  if (scanFiltered(pool, allowed, n, built.layout.dim)) return listedScope(built, { ...scope, allow: bits, allowed });
-  return { ...scope, allow: bits, allowed, ef: pool };
-}
-
-/** Arena bitmap (capacity-sized: appends fill the index up to it) a filter of `slot` compiles into at this depth. */
-function filterBits(built: Built, slot: 'searchBits' | 'batchBits', depth: number): number {
-  const scratch = built.filterScratch;
-  const alloc = () => built.kernels.arena.alloc((built.layout.capacity + 7) >> 3);
-  if (slot === 'batchBits') return (scratch.batchBits ||= alloc());
-  if (depth === 0) return (scratch.searchBits ||= alloc());
-  const nested = (scratch.nested ??= []);
-  return (nested[depth - 1] ||= alloc());
-}
-
-/**
- * The scope as an exact scan of the nodes its bitmap admits. The node list is shared: it is filled
- * after any search nested in the filter has finished, and used before control returns.
- */
-function listedScope(built: Built, scope: SearchScope): SearchScope {
-  const { arena } = built.kernels;
-  const { n, capacity } = built.layout;
-  const scratch = built.filterScratch;
-  scratch.list ||= arena.alloc(capacity * 4);
-  const listCount = listAllowed(arena.u8(scope.allow, (n + 7) >> 3), n, arena.u32(scratch.list, n));
-  return { ...scope, exact: true, listPtr: scratch.list, listCount };
-}
-
-/**
- * Scan exactly, on this thread, the allowed nodes for each query of a filtered batch whose walk came
- * back short (ids and distances: the batch's results, internal ids, rewritten in place).
- */
-function scanShort(
-  built: Built, queries: Float32Array, nq: number, k: number, opts: ResolvedSearchOptions, scope: SearchScope, ids: Uint32Array, distances: Float32Array,
-): void {
-  const dim = built.layout.dim;
-  let listed: SearchScope | null = null;
-  for (let q = 0; q < nq; q++) {
-    if (!cameShort(ids, q * k, k, scope.allowed)) continue;
-    listed ??= listedScope(built, scope);
-    built.searcher.queryBuffer(k, opts).set(queries.subarray(q * dim, (q + 1) * dim));
-    built.searcher.runListed(k, listed.listPtr, listed.listCount, ids, distances, q * k);
-  }
-}
-
-/** Largest slice a lane claims at a time (smaller near the end of small batches). */
-const CLAIM_STEP = 32;
-
-/** Batches below this many queries per thread run on the calling thread. */
-const MIN_QUERIES_PER_THREAD = 32;
-/** Slices per lane a batch is cut into (at most CLAIM_STEP queries each): the last ones even out the lanes' ends. */
-const CLAIMS_PER_LANE = 32;
-let nextToken = 0;
-
-/**
- * Search a validated batch: queries copied into the arena, then one searchRange call per slice,
- * on the calling thread or on worker threads sharing the memory. Returns internal ids and kernel
- * distances (copies).
- */
-async function runBatch(
-  built: Built, queries: Float32Array, nq: number, k: number, given: ResolvedSearchOptions, threadsAsked: number | undefined,
-  scope: SearchScope, pacer: Pacer,
-): Promise<{ ids: Uint32Array; distances: Float32Array }> {
-  const { arena } = built.kernels;
-  const dim = built.layout.dim;
-  const batch = built.batch;
-  const opts = scope.ef === given.ef ? given : { ...given, ef: scope.ef };
-  if (scope.empty || scope.exact) {
-    // nothing to search, or an exact scan of a few allowed nodes per query: on this thread
-    const ids = new Uint32Array(nq * k).fill(NO_ID);
-    const distances = new Float32Array(nq * k).fill(Infinity);
-    if (scope.empty) return { ids, distances };
-    const searcher = built.searcher;
-    for (let q = 0; q < nq; q++) {
-      if (pacer.due) await pacer.step();
-      searcher.queryBuffer(k, opts).set(queries.subarray(q * dim, (q + 1) * dim));
-      searcher.runListed(k, scope.listPtr, scope.listCount, ids, distances, q * k);
-    }
-    return { ids, distances };
-  }
-  const ids = new Uint32Array(nq * k);
-  const distances = new Float32Array(nq * k);
-  // the batch goes through the arena in chunks of bounded size: a batch's queries and results
-  // live in JS memory, so neither nq nor k can push the arena past its limit
-  const chunk = Math.max(1, Math.min(nq, Math.floor(BATCH_ARENA_BYTES / (4 * Math.max(dim, k)))));
-  if (batch.capacity < chunk * Math.max(dim, k)) {
-    const capacity = Math.max(chunk * Math.max(dim, k), Math.min(batch.capacity * 2, BATCH_ARENA_BYTES / 4));
-    const queriesPtr = arena.alloc(capacity * 4);
-    const outIdsPtr = arena.alloc(capacity * 4);
-    const outDistPtr = arena.alloc(capacity * 4);
-    Object.assign(batch, { capacity, queries: queriesPtr, outIds: outIdsPtr, outDist: outDistPtr });
-  }
-  // slices of about SLICE_MS each (the first a guess), so the event loop gets its turns and an
-  // abort is seen between two of them
-  let size = Math.min(chunk, FIRST_SLICE);
-  for (let from = 0; from < nq; ) {
-    const count = Math.min(size, nq - from);
-    arena.f32(batch.queries, count * dim).set(queries.subarray(from * dim, (from + count) * dim));
-    const t0 = performance.now();
-    await runChunk(built, count, k, opts, threadsAsked, scope);
-    const perQuery = Math.max(1e-4, (performance.now() - t0) / count);
-    ids.set(arena.u32(batch.outIds, count * k), from * k);
-    distances.set(arena.f32(batch.outDist, count * k), from * k);
-    from += count;
-    if (from < nq) await pacer.step();
-    size = Math.max(1, Math.min(chunk, Math.floor(SLICE_MS / perQuery)));
-  }
-  if (scope.allow) scanShort(built, queries, nq, k, opts, scope, ids, distances);
-  return { ids, distances };
-}
-
-/** Wall time a batch slice aims at (ms): the event loop waits at most about this long. */
-const SLICE_MS = 25;
-/** Queries in a batch's first slice, before its speed is known. */
-const FIRST_SLICE = 256;
-
-/** Arena bytes for each of a batch's three buffers (queries, result ids, result distances). */
-const BATCH_ARENA_BYTES = 32 << 20;
-
-/** Search the nq queries in the batch buffers into its result buffers, on this thread or on worker lanes. */
-async function runChunk(
-  built: Built, nq: number, k: number, opts: ResolvedSearchOptions, threadsAsked: number | undefined, scope: SearchScope,
-): Promise<void> {
-  const { k: kern } = built.kernels;
-  const batch = built.batch;
-  const dim = built.layout.dim;
-  let threads = platform.threads(threadsAsked);
-  threads = Math.max(1, Math.min(threads, Math.floor(nq / MIN_QUERIES_PER_THREAD)));
-  if (threads === 1) {
-    built.searcher.allow = scope.allow;
-    const [, L, nProbe, groupProbe, scan, scanRatio, rerankCount] = built.searcher.plan(k, opts);
-    kern.searchRange(built.searcher.ctx, batch.queries, 0, nq, k, L, nProbe, groupProbe, scan, scanRatio, rerankCount, batch.outIds, batch.outDist);
-  } else {
-    // the calling thread is lane 0 (it would only wait otherwise); workers are lanes 1..threads-1
-    await built.lanes.settle(threads - 1);
-    while (built.workerSearchers.length < threads - 1) built.workerSearchers.push(new Searcher(built.kernels, built.layout));
-    const lanes = [built.searcher, ...built.workerSearchers.slice(0, threads - 1)];
-    for (const lane of lanes) lane.allow = scope.allow;
-    const calls = lanes.map((s) => s.plan(k, opts));
-    const step = Math.max(1, Math.min(CLAIM_STEP, Math.ceil(nq / (threads * CLAIMS_PER_LANE))));
-    await built.lanes.run(kern, kernelModule(), {
-      queries: batch.queries, nq, step, rowBytes: dim * 4, outIds: batch.outIds, outDist: batch.outDist, ctx: lanes.map((s) => s.ctx), calls,
-    }, threads - 1);
-  }
-}
-
-/** Move validated arrays into a fresh arena (with room for `capacity` nodes) and set up a searcher over them. */
-function installBuilt(meta: IndexMeta, arrays: IndexArrays, capacity = meta.n): Built {
-  checkArenaBudget(installArenaBytes(shapeOf(Math.max(capacity, meta.n), meta.dim, meta.m, meta.options, meta.nZones, meta.storage === 'float16')), `an index of ${meta.n} vectors of dim ${meta.dim}`);
-  const { kernels, layout } = install(meta, arrays, capacity);
-  const dataBytes = kernels.arena.used;
-  const ids = new Uint32Array(layout.capacity);
-  ids.set(arrays.ids);
-  const tailZones = new Uint32Array(layout.capacity - meta.zoned);
-  tailZones.set(arrays.tailZones);
-  const built: Built = {
-    kernels, layout, searcher: new Searcher(kernels, layout), ids, zoneStart: arrays.zoneStart.slice(), tailZones, zoned: meta.zoned,
-    version: {}, dataBytes, workerSearchers: [], batch: { capacity: 0, queries: 0, outIds: 0, outDist: 0 },
-    lanes: new BatchLanes(kernels.arena, `zgq-${nextToken++}-${Math.random().toString(36).slice(2)}`),
-    deleted: null, deletedBitsPtr: 0, deletedCount: 0, liveBitsPtr: 0, lookup: null, filterScratch: { searchBits: 0, batchBits: 0, list: 0 },
-  };
-  const removed = arrays.deleted ? countBits(arrays.deleted, layout.n) : 0;
-  if (removed > 0) {
-    const { deleted, live } = ensureRemovedBits(built);
-    deleted.set(arrays.deleted!);
-    for (let i = 0; i < layout.n; i++) if (hasBit(deleted, i)) live[i >> 3] &= ~(1 << (i & 7));
-    built.deletedCount = removed;
-  }
-  return built;
-}
-
-/** Bytes held, per-node arrays counted at their capacity (room kept for in-place adds included). */
-function memoryStats(b: Built): MemoryStats {
-  const lay = b.layout;
-  const { vectors, codes, graph, codebooks, zones } = indexBytes({
-    capacity: lay.capacity, dim: lay.dim, m: lay.m, degree: lay.degree, nZones: lay.nZones, nGroups: lay.nGroups,
-    half: lay.halfStorage, residual: lay.residual, rowNorms: lay.rowNormsPtr !== 0, paired: lay.codebooksQPtr !== 0,
-  });
-  const ids = b.ids.byteLength;
-  const scratch = Math.max(0, b.kernels.arena.used - b.dataBytes);
-  return { vectors, codes, graph, codebooks, zones, ids, scratch, total: vectors + codes + graph + codebooks + zones + ids + scratch };
-}
-
-/** Refuse a re-layout into `n` rows (with headroom) that cannot fit, before it starts. */
-function checkRelayoutBudget(lay: IndexLayout, n: number, o: ResolvedOptions, threads: number | undefined, what: string): void {
-  const half = lay.halfStorage;
-  checkArenaBudget(workArenaBytes({
-    n, dim: lay.dim, m: lay.m, degree: lay.degree, efConstruction: o.efConstruction, nZones: lay.nZones, lanes: platform.threads(threads), half,
-    previous: { n: lay.n },
-  }), what);
-  checkArenaBudget(installArenaBytes(shapeOf(n + headroom(n), lay.dim, lay.m, o, lay.nZones, half)), what);
-}
-
-/** The shape of an index of n rows with these options, before it exists (its budget is checked first). */
-function shapeOf(capacity: number, dim: number, m: number, o: ResolvedOptions, nZones: number, half: boolean): IndexShape {
-  const nGroups = Math.ceil(Math.sqrt(nZones)); // at most: the two-level tree's groups
-  return {
-    capacity, dim, m, degree: o.degree, nZones, nGroups, half, residual: o.residual, rowNorms: half && o.metric === 'l2', paired: usesPairs(dim, m),
-  };
-}
-
-function checkThreads(threads: number | undefined): void {
-  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1 || threads > 256)) {
-    throw new ZGQError('INVALID_ARGUMENT', `threads must be an integer in [1, 256]; got ${String(threads)}`);
-  }
-}
-
-function checkK(k: number): void {
-  if (!Number.isInteger(k) || k < 0 || k > 1 << 20) {
-    throw new ZGQError('INVALID_ARGUMENT', `k must be an integer in [0, 1048576]; got ${describeValue(k)}`);
-  }
-}
-
-/**
- * NOT_FINITE unless every value is finite and within ±valueLimit(dim) (src/persist.ts): beyond it,
- * squared distances overflow float32.
- */
-function checkFinite(x: Float32Array, dim: number, what: string, firstRow = 0): void {
-  const i = firstOutOfRange(x, dim);
-  if (i < 0) return;
-  const at = `${what} ${firstRow + Math.floor(i / dim)}`;
-  if (!Number.isFinite(x[i])) throw new ZGQError('NOT_FINITE', `${at} has a non-finite value ${x[i]} at position ${i % dim}`);
-  throw outOfRange(at, x[i], i % dim, dim);
-}
-
-function outOfRange(what: string, value: number, position: number, dim: number): ZGQError {
-  return new ZGQError(
-    'NOT_FINITE',
-    `${what} has value ${value.toPrecision(7)} at position ${position}; values must lie within ±${valueLimit(dim).toPrecision(4)} at dim ${dim}, or squared distances overflow float32`,
-  );
-}
-
-/** A value named with its type where the type is the problem: "5n (a bigint)", "'5' (a string)". */
-function describeValue(value: unknown): string {
-  if (typeof value === 'bigint') return `${value}n (a bigint)`;
-  if (typeof value === 'string') return `${JSON.stringify(value)} (a string)`;
-  if (typeof value === 'number') return String(value);
-  return `${String(value)} (${describe(value)})`;
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value !== 'object') return typeof value;
-  return (value as object).constructor?.name ?? 'object';
-}
-
-function resolveIds(given: BuildOptions['ids'], n: number): Uint32Array {
-  if (given === undefined) {
-    const ids = new Uint32Array(n);
-    for (let i = 0; i < n; i++) ids[i] = i;
-    return ids;
-  }
-  if (given === null || typeof given !== 'object' || typeof given.length !== 'number') {
-    throw new ZGQError('INVALID_ARGUMENT', `ids must be a Uint32Array or an array of integers; got ${describe(given)}`);
-  }
-  if (given.length !== n) throw new ZGQError('INVALID_ARGUMENT', `ids has ${given.length} entries for ${n} vectors`);
-  const ids = new Uint32Array(n);
-  const seen = new Set<number>();
-  for (let i = 0; i < n; i++) {
-    const id = given[i];
-    if (!Number.isInteger(id) || id < 0 || id >= NO_ID) {
-      throw new ZGQError('INVALID_ARGUMENT', `ids[${i}] must be an integer in [0, ${NO_ID - 1}]; got ${describeValue(id)}`);
-    }
-    if (seen.has(id)) throw new ZGQError('DUPLICATE_ID', `id ${id} appears more than once (again at ids[${i}])`);
-    seen.add(id);
-    ids[i] = id;
-  }
-  return ids;
-}
-
-/** Rows scaled to unit length; the norm in float64, so rows of float32 subnormals keep their direction. */
-/**
- * The queries a batch can search, as rows (unit length under cosine) with the batch position of
- * each, and the error of each one it cannot.
- */
-function searchableRows(queries: Float32Array, dim: number, cosine: boolean): { rows: Float32Array; from: number[]; errors: { query: number; error: ZGQError }[] } {
-  const nq = queries.length / dim;
-  const from: number[] = [];
-  const errors: { query: number; error: ZGQError }[] = [];
-  for (let q = 0; q < nq; q++) {
-    const row = queries.subarray(q * dim, (q + 1) * dim);
-    try {
-      checkFinite(row, dim, 'query', q);
-      if (cosine) normalizedCopy(row, dim, 'query', q);
-      from.push(q);
-    } catch (error) {
-      if (!(error instanceof ZGQError)) throw error;
-      errors.push({ query: q, error });
-    }
-  }
-  const rows = new Float32Array(from.length * dim);
-  from.forEach((q, r) => rows.set(queries.subarray(q * dim, (q + 1) * dim), r * dim));
-  return { rows, from, errors };
-}
-
-function normalizedCopy(x: Float32Array, dim: number, what = 'vector', firstRow = 0): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let i = 0; i < x.length; i += dim) {
-    let norm = 0;
-    for (let j = 0; j < dim; j++) norm += x[i + j] * x[i + j];
-    if (norm === 0) throw new ZGQError('INVALID_ARGUMENT', `${what} ${firstRow + i / dim} has zero length; cosine distance is undefined for it`);
-    const inv = 1 / Math.sqrt(norm);
-    for (let j = 0; j < dim; j++) out[i + j] = x[i + j] * inv;
-  }
-  return out;
 }

@@ -8,12 +8,12 @@
  */
 import { PreparedFilter, type SearchFilter } from './filter.js';
 import { dot, l2 } from './kernels/reference/distance.js';
+import { NO_ID } from './ids.js';
 import type { Metric } from './options.js';
 
 /** Staged vectors that make an index train: 16 rows per PQ centroid, 64 zones. */
 export const TRAIN_AT = 4096;
 
-const NO_ID = 0xffffffff;
 
 export class StagedRows {
   readonly dim: number;

@@ -1,0 +1,207 @@
+/**
+ * A built index's state (the arena, its layout, ids, removals, searchers, batch lanes) and the
+ * operations on it that ZGQIndex composes: install, remove, append in place, memory and budgets.
+ */
+import { checkArenaBudget } from './memory.js';
+import { type IndexBytes, indexBytes, type IndexShape, installArenaBytes, workArenaBytes } from './budget.js';
+import { kernelModule, type Kernels } from './kernels/wasm.js';
+import { usesPairs } from './pq.js';
+import { type BuildWorkers } from './graph.js';
+import { type IndexLayout, Searcher } from './search.js';
+import { type IndexArrays, type IndexMeta, install } from './persist.js';
+import { countBits, hasBit, IdLookup, setBit } from './ids.js';
+import { type FilterTarget } from './filter.js';
+import { appendInPlace } from './mutate.js';
+import { platform } from './platform.js';
+import { BatchLanes, releaseWaitingLanes } from './lanes.js';
+import { type ResolvedOptions } from './options.js';
+
+/** Bytes held by each component of a built index (see IndexBytes), and its search scratch. */
+export interface MemoryStats extends IndexBytes {
+  /** Per-thread search scratch (visited tags, lookup table, pool). */
+  scratch: number;
+  total: number;
+}
+
+export interface Built {
+  kernels: Kernels;
+  layout: IndexLayout;
+  searcher: Searcher;
+  /** Uint32Array[capacity]: caller id of each internal node (the first layout.n in use). */
+  ids: Uint32Array;
+  zoneStart: Uint32Array;
+  /** Uint32Array[capacity - zoned]: zones of the nodes appended in place ([zoned, n)). */
+  tailZones: Uint32Array;
+  /** Nodes laid out in the zone ranges (zoneStart[nZones]). */
+  zoned: number;
+  /** Replaced whenever nodes are added: prepared filters of an older state are resolved again. */
+  version: object;
+  /** Arena bytes at the end of the index data (scratch lies above). */
+  dataBytes: number;
+  /** One searcher (context and scratch) per worker thread of parallel batches. */
+  workerSearchers: Searcher[];
+  /** Arena buffers of the current batch: queries f32[capacity], results u32/f32[capacity]. */
+  batch: { capacity: number; queries: number; outIds: number; outDist: number };
+  /** Worker lanes of parallel batches (slots and counters in the arena; they name its memory to workers). */
+  lanes: BatchLanes;
+  /**
+   * Uint8Array[ceil(capacity / 8)]: removed nodes (bit set), or null while none are. A view of the
+   * arena at deletedBitsPtr (the memory is shared, so the view stays valid when it grows), read by
+   * the in-place linking kernels as it is.
+   */
+  deleted: Uint8Array | null;
+  deletedBitsPtr: number;
+  deletedCount: number;
+  /** Arena bitmap of the nodes searches may return (bit set: not removed), or 0 while none are removed. */
+  liveBitsPtr: number;
+  /** Caller id -> node, made on first use. */
+  lookup: IdLookup | null;
+  /**
+   * Filter scratch in the arena, made on first use: a bitmap each for search() and batches, a node
+   * list; and a bitmap per depth for searches run from inside a filter predicate while the outer
+   * filter is being compiled (depth: how many compiles of search() filters are under way).
+   */
+  filterScratch: { searchBits: number; batchBits: number; list: number; depth?: number; nested?: number[] };
+}
+
+let nextToken = 0;
+/** Worker lanes for graph linking on the kernels' memory (lane 0 is the calling thread), or undefined for one thread. */
+export async function buildWorkers(kernels: Kernels, threadsAsked: number | undefined): Promise<BuildWorkers | undefined> {
+  const threads = platform.threads(threadsAsked);
+  if (threads <= 1) return undefined;
+  const token = `zgq-build-${nextToken++}-${Math.random().toString(36).slice(2)}`;
+  const memory = kernels.arena.memory;
+  releaseWaitingLanes(); // workers waiting for more batches: linking needs their threads now
+  const workers: BuildWorkers = {
+    lanes: threads,
+    run: (kind, ctx, from, to, lane, lanes) => platform.runTask({ kind, token, memory, module: kernelModule(), ctx, from, to, lane, lanes }, threads),
+  };
+  // an empty range does nothing but start the worker and bind its kernels to this memory, early
+  for (let lane = 1; lane < threads; lane++) workers.run('buildBack', 0, 0, 0, 0, 1).catch(() => {});
+  return workers;
+}
+export function targetOf(built: Built, live: Uint8Array | null): FilterTarget {
+  return { owner: built.version, ids: built.ids.subarray(0, built.layout.n), lookup: () => lookupOf(built), live };
+}
+export function lookupOf(built: Built): IdLookup {
+  built.lookup ??= new IdLookup(built.ids, built.layout.n, built.layout.capacity, built.deleted);
+  return built.lookup;
+}
+/** Zones of the nodes appended in place. */
+export function tailOf(built: Built): Uint32Array {
+  return built.tailZones.subarray(0, built.layout.n - built.zoned);
+}
+/** Adds of at most this many vectors go in place (when there is room); larger ones re-lay out. */
+export const APPEND_MAX = 256;
+/** Room for in-place adds kept by a re-laid-out index. */
+export function headroom(n: number): number {
+  return Math.max(APPEND_MAX, Math.ceil(n / 16));
+}
+/** Arena bitmaps sized for the index's capacity, made on first use: removed nodes and live nodes. */
+export function ensureRemovedBits(built: Built): { deleted: Uint8Array; live: Uint8Array } {
+  const { n, capacity } = built.layout;
+  const bytes = (capacity + 7) >> 3;
+  const { arena } = built.kernels;
+  if (!built.deleted) {
+    built.deletedBitsPtr = arena.alloc(bytes);
+    built.deleted = arena.u8(built.deletedBitsPtr, bytes).fill(0);
+    built.liveBitsPtr = arena.alloc(bytes);
+    const live = arena.u8(built.liveBitsPtr, bytes).fill(0);
+    for (let i = 0; i < n; i++) setBit(live, i);
+  }
+  return { deleted: built.deleted, live: arena.u8(built.liveBitsPtr, bytes) };
+}
+/**
+ * Append rows (unit length under cosine) with their ids at the end of the index, in place: zone,
+ * codes and stored vector written, then linked into the graph one batch at a time on this thread.
+ * An id already present is removed first (its node stays, marked, until the next layout).
+ */
+export async function appendNodes(built: Built, rows: Float32Array, ids: Uint32Array, options: ResolvedOptions): Promise<void> {
+  const lay = built.layout;
+  const from = lay.n;
+  const count = ids.length;
+  const lookup = lookupOf(built);
+  const replaced: number[] = [];
+  for (let i = 0; i < count; i++) if (lookup.find(ids[i]) >= 0) replaced.push(ids[i]);
+  if (replaced.length) removeIds(built, replaced);
+  // everything up to the await happens at once: no search sees a half-added node
+  built.ids.set(ids, from);
+  for (let i = 0; i < count; i++) lookup.set(ids[i], from + i);
+  if (built.deleted) {
+    const live = built.kernels.arena.u8(built.liveBitsPtr, (lay.capacity + 7) >> 3);
+    for (let i = from; i < from + count; i++) setBit(live, i);
+  }
+  const { zones, linked } = appendInPlace(built.kernels, lay, rows, options, built.deletedCount > 0 ? built.deletedBitsPtr : 0);
+  built.tailZones.set(zones, from - built.zoned);
+  built.version = {};
+  await linked;
+}
+/** Mark the nodes of `ids` removed (unknown and already removed ids are skipped); returns how many. */
+export function removeIds(built: Built, ids: ArrayLike<number>): number {
+  const { deleted, live } = ensureRemovedBits(built);
+  const lookup = lookupOf(built);
+  let removed = 0;
+  for (let i = 0; i < ids.length; i++) {
+    const node = lookup.find(ids[i]);
+    if (node < 0 || hasBit(deleted, node)) continue;
+    setBit(deleted, node);
+    live[node >> 3] &= ~(1 << (node & 7));
+    removed++;
+  }
+  built.deletedCount += removed;
+  return removed;
+}
+/** Move validated arrays into a fresh arena (with room for `capacity` nodes) and set up a searcher over them. */
+export function installBuilt(meta: IndexMeta, arrays: IndexArrays, capacity = meta.n): Built {
+  checkArenaBudget(installArenaBytes(shapeOf(Math.max(capacity, meta.n), meta.dim, meta.m, meta.options, meta.nZones, meta.storage === 'float16')), `an index of ${meta.n} vectors of dim ${meta.dim}`);
+  const { kernels, layout } = install(meta, arrays, capacity);
+  const dataBytes = kernels.arena.used;
+  const ids = new Uint32Array(layout.capacity);
+  ids.set(arrays.ids);
+  const tailZones = new Uint32Array(layout.capacity - meta.zoned);
+  tailZones.set(arrays.tailZones);
+  const built: Built = {
+    kernels, layout, searcher: new Searcher(kernels, layout), ids, zoneStart: arrays.zoneStart.slice(), tailZones, zoned: meta.zoned,
+    version: {}, dataBytes, workerSearchers: [], batch: { capacity: 0, queries: 0, outIds: 0, outDist: 0 },
+    lanes: new BatchLanes(kernels.arena, `zgq-${nextToken++}-${Math.random().toString(36).slice(2)}`),
+    deleted: null, deletedBitsPtr: 0, deletedCount: 0, liveBitsPtr: 0, lookup: null, filterScratch: { searchBits: 0, batchBits: 0, list: 0 },
+  };
+  const removed = arrays.deleted ? countBits(arrays.deleted, layout.n) : 0;
+  if (removed > 0) {
+    const { deleted, live } = ensureRemovedBits(built);
+    deleted.set(arrays.deleted!);
+    for (let i = 0; i < layout.n; i++) if (hasBit(deleted, i)) live[i >> 3] &= ~(1 << (i & 7));
+    built.deletedCount = removed;
+  }
+  return built;
+}
+/** Bytes held, per-node arrays counted at their capacity (room kept for in-place adds included). */
+export function memoryStats(b: Built): MemoryStats {
+  const lay = b.layout;
+  const { vectors, codes, graph, codebooks, zones } = indexBytes({
+    capacity: lay.capacity, dim: lay.dim, m: lay.m, degree: lay.degree, nZones: lay.nZones, nGroups: lay.nGroups,
+    half: lay.halfStorage, residual: lay.residual, rowNorms: lay.rowNormsPtr !== 0, paired: lay.codebooksQPtr !== 0,
+  });
+  const ids = b.ids.byteLength;
+  const scratch = Math.max(0, b.kernels.arena.used - b.dataBytes);
+  return { vectors, codes, graph, codebooks, zones, ids, scratch, total: vectors + codes + graph + codebooks + zones + ids + scratch };
+}
+/** Refuse a re-layout into `n` rows (with headroom) that cannot fit, before it starts; `repair`: removed or replaced nodes are cut out. */
+export function checkRelayoutBudget(
+  lay: IndexLayout, n: number, repair: boolean, o: ResolvedOptions, threads: number | undefined, what: string,
+): void {
+  const half = lay.halfStorage;
+  checkArenaBudget(workArenaBytes({
+    n, dim: lay.dim, m: lay.m, degree: lay.degree, efConstruction: o.efConstruction, nZones: lay.nZones, lanes: platform.threads(threads), half,
+    previous: { n: lay.n, repair },
+  }), what);
+  checkArenaBudget(installArenaBytes(shapeOf(n + headroom(n), lay.dim, lay.m, o, lay.nZones, half)), what);
+}
+
+/** The shape of an index of n rows with these options, before it exists (its budget is checked first). */
+export function shapeOf(capacity: number, dim: number, m: number, o: ResolvedOptions, nZones: number, half: boolean): IndexShape {
+  const nGroups = Math.ceil(Math.sqrt(nZones)); // at most: the two-level tree's groups
+  return {
+    capacity, dim, m, degree: o.degree, nZones, nGroups, half, residual: o.residual, rowNorms: half && o.metric === 'l2', paired: usesPairs(dim, m),
+  };
+}
