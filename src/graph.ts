@@ -21,7 +21,7 @@ import { Rng } from './random.js';
 import type { GraphShape } from './options.js';
 import { countBits, hasBit } from './ids.js';
 import { groupProbeFor, type ZoneLayout } from './zones.js';
-import { Pacer, runPaced, runSteps, type Steps } from './pace.js';
+import { Pacer, pacing, runPaced, runSteps, type Steps, yieldToEventLoop } from './pace.js';
 
 export interface GraphBuildOptions {
   /** Out-degree bound R. */
@@ -51,7 +51,7 @@ export interface GraphBuildOptions {
    * small adds to a graph whose nodes were all reachable (one lane: no workers).
    */
   connect?: 'all' | 'changed';
-  /** Longest stretch of work on this thread before yielding to the event loop (ms). Default 50; Infinity never yields. */
+  /** Longest stretch of work on this thread before yielding to the event loop (ms). Default pacing.everyMs (50); Infinity never yields. */
   yieldEveryMs?: number;
   /** Called with the number of nodes inserted so far. */
   onProgress?: (done: number, total: number) => void;
@@ -74,8 +74,6 @@ export interface GraphInputs {
   groupStartPtr: number;
 }
 
-/** Longest stretch of synchronous work before the build yields to the event loop (ms). */
-const YIELD_EVERY_MS = 50;
 /** Batches grow with the graph: done / BATCH_DIVISOR nodes at a time, at most MAX_BATCH. */
 const BATCH_DIVISOR = 32;
 const MAX_BATCH = 4096;
@@ -229,8 +227,8 @@ export async function linkNodes(
       if (!workers || size < MIN_PARALLEL_BATCH) {
         kern.buildOut(ctx0, from, to);
         kern.buildBack(ctx0, from, to, 0, 1);
-        if (performance.now() - lastYield > (options.yieldEveryMs ?? YIELD_EVERY_MS)) {
-          await new Promise<void>((resolve) => setTimeout(resolve, 0));
+        if (performance.now() - lastYield > (options.yieldEveryMs ?? pacing.everyMs)) {
+          await yieldToEventLoop();
           lastYield = performance.now();
         }
       } else {
@@ -258,7 +256,7 @@ export async function linkNodes(
       }
     }
     // the check walks the whole graph after a build: paced like the linking above
-    await runPaced(connectGraphSteps(kernels, input, adjacencyPtr, linked + total, options, changed), new Pacer(undefined, 'build', options.yieldEveryMs ?? YIELD_EVERY_MS));
+    await runPaced(connectGraphSteps(kernels, input, adjacencyPtr, linked + total, options, changed), new Pacer(undefined, 'build', options.yieldEveryMs ?? pacing.everyMs));
   } finally {
     arena.release(mark);
   }
