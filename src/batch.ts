@@ -168,7 +168,7 @@ export async function runBatch(
   return { ids, distances };
 }
 /** Wall time a batch slice aims at (ms): the event loop waits at most about this long. */
-const SLICE_MS = 25;
+const SLICE_MS = 20;
 /** Queries in a batch's first slice, before its speed is known. */
 const FIRST_SLICE = 256;
 /** Arena bytes for each of a batch's three buffers (queries, result ids, result distances). */

@@ -79,6 +79,8 @@ const BATCH_DIVISOR = 32;
 const MAX_BATCH = 4096;
 /** Batches smaller than this run on the calling thread (a worker round trip would cost more). */
 const MIN_PARALLEL_BATCH = 64;
+/** Nodes the calling thread links per kernel call within a batch (a few milliseconds), with a turn of the event loop between calls when one is due. */
+const LINK_PIECE = 64;
 /** Most a pool is widened past efConstruction for the removed nodes it holds (as filtered searches widen ef). */
 const MAX_WIDEN = 16;
 /** Walks over the whole graph connectGraph makes at most (a repair that re-prunes can cut another node off). */
@@ -204,8 +206,16 @@ export async function linkNodes(
     const scratch0 = arena.u32(ctx0, BCTX_FIELDS)[BCTX.scratch];
     const entries0 = arena.u32(ctx0, BCTX_FIELDS)[BCTX.entries];
     const visited0 = arena.u32(ctx0, BCTX_FIELDS)[BCTX.visited];
+    // a turn of the event loop once one is due (called between pieces of work on this thread)
+    let lastYield = performance.now();
+    const pause = async () => {
+      if (performance.now() - lastYield <= (options.yieldEveryMs ?? pacing.everyMs)) return;
+      await yieldToEventLoop();
+      lastYield = performance.now();
+    };
     let epoch = 0;
     for (let i = 1; i < first; i++) {
+      if (i % LINK_PIECE === 0) await pause();
       arena.u32(entries0, 1)[0] = order[0];
       if (++epoch === 65536) {
         arena.u16(visited0, n).fill(0);
@@ -218,28 +228,42 @@ export async function linkNodes(
     arena.u32(ctx0, BCTX_FIELDS)[BCTX.epoch] = epoch;
 
     let done = fresh ? Math.max(1, first) : 0;
-    let lastYield = performance.now();
     while (done < total) {
       let size = Math.min(total - done, MAX_BATCH, Math.max(1, Math.floor((linked + done) / BATCH_DIVISOR)));
       if (!fresh) size = Math.min(size, Math.max(1, done));
       const from = done;
       const to = done + size;
+      // The calling thread's share of a batch runs in pieces with turns of the event loop between
+      // them. The pieces give the same graph as one call: within a batch no node reaches another
+      // before the back-links, so out-links may be found in any split of [from, to), and back-links
+      // are split by target (nb % lanes), each target's list changing in the same order.
       if (!workers || size < MIN_PARALLEL_BATCH) {
-        kern.buildOut(ctx0, from, to);
-        kern.buildBack(ctx0, from, to, 0, 1);
-        if (performance.now() - lastYield > (options.yieldEveryMs ?? pacing.everyMs)) {
-          await yieldToEventLoop();
-          lastYield = performance.now();
+        for (let a = from; a < to; a += LINK_PIECE) {
+          kern.buildOut(ctx0, a, Math.min(to, a + LINK_PIECE));
+          await pause();
+        }
+        const pieces = Math.ceil(size / LINK_PIECE);
+        for (let p = 0; p < pieces; p++) {
+          kern.buildBack(ctx0, from, to, p, pieces);
+          await pause();
         }
       } else {
         // lane 0 runs on this thread while the workers run the others
         const step = Math.ceil(size / lanes);
         const outs = contexts.slice(1).map((ctx, i) =>
           workers.run('buildOut', ctx, Math.min(to, from + (i + 1) * step), Math.min(to, from + (i + 2) * step), i + 1, lanes));
-        kern.buildOut(ctx0, from, Math.min(to, from + step));
+        for (let a = from; a < Math.min(to, from + step); a += LINK_PIECE) {
+          kern.buildOut(ctx0, a, Math.min(to, from + step, a + LINK_PIECE));
+          await pause();
+        }
         await Promise.all(outs);
         const backs = contexts.slice(1).map((ctx, i) => workers.run('buildBack', ctx, from, to, i + 1, lanes));
-        kern.buildBack(ctx0, from, to, 0, lanes);
+        // lane 0's targets (nb % lanes == 0) as sub-lanes of lanes * pieces: nb % (lanes * pieces) == p * lanes
+        const pieces = Math.ceil(step / LINK_PIECE);
+        for (let p = 0; p < pieces; p++) {
+          kern.buildBack(ctx0, from, to, p * lanes, lanes * pieces);
+          await pause();
+        }
         await Promise.all(backs);
       }
       done = to;
@@ -379,19 +403,21 @@ export function* connectGraphSteps(
   let reversed: ReturnType<typeof reverseEdges> = { start: new Uint32Array(0), sources: new Uint32Array(0) };
 
   /** Whole-graph mode: mark reached / reaching afresh; whether anything is left to link. */
-  const walk = (): boolean => {
+  const walk = function* (): Steps<boolean> {
     reached.fill(0);
     markReachable(adjacency(), R, roots, reached, queue);
     let left = unreachedLive(reached, deleted).length > 0;
     if (!perZone) {
+      yield;
       reversed = reverseEdges(adjacency(), R, used);
+      yield;
       reaching.fill(0);
       markReaching(reversed, roots, reaching, queue);
       for (const e of entries) left ||= !reaching[e];
     }
     return left;
   };
-  if (changed ? changed.length === 0 : !walk()) return 0;
+  if (changed ? changed.length === 0 : !(yield* walk())) return 0;
 
   const mark = arena.mark();
   let links = 0;
@@ -612,7 +638,7 @@ export function* connectGraphSteps(
       } else {
         if (round > 0) {
           yield;
-          if (!walk()) break;
+          if (!(yield* walk())) break;
         }
         let checked = 0;
         for (const u of unreachedLive(reached, deleted)) {

@@ -250,9 +250,10 @@ export class ZGQIndex {
 
     // vectors in internal (zone-contiguous) order; zone tables for the graph build
     const vectorsPtr = arena.alloc(n * dim * 4);
-    {
+    for (let from = 0; from < n; from += ROWS_PER_STEP) {
       const v = arena.f32(vectorsPtr, n * dim);
-      for (let i = 0; i < n; i++) v.set(x.subarray(zones.order[i] * dim, zones.order[i] * dim + dim), i * dim);
+      for (let i = from; i < Math.min(n, from + ROWS_PER_STEP); i++) v.set(x.subarray(zones.order[i] * dim, zones.order[i] * dim + dim), i * dim);
+      await pacer.step();
     }
     const centroidsPtr = arena.allocFrom(zones.centroids);
     const groupCentroidsPtr = zones.nGroups ? arena.allocFrom(zones.groupCentroids) : 0;
@@ -261,7 +262,12 @@ export class ZGQIndex {
     progress('pq', 0);
     const zoneOf = new Uint32Array(n);
     for (let z = 0; z < zones.nZones; z++) zoneOf.fill(z, zones.zoneStart[z], zones.zoneStart[z + 1]);
-    const pqInput = o.residual ? residuals(arena.f32(vectorsPtr, n * dim), zoneOf, zones.centroids, dim) : arena.f32(vectorsPtr, n * dim).slice();
+    const pqInput = arena.f32(vectorsPtr, n * dim).slice();
+    for (let from = 0; o.residual && from < n; from += ROWS_PER_STEP) {
+      const to = Math.min(n, from + ROWS_PER_STEP);
+      pqInput.set(residuals(pqInput.subarray(from * dim, to * dim), zoneOf.subarray(from, to), zones.centroids, dim), from * dim);
+      await pacer.step();
+    }
     // PQ training is a fixed cost (at most 10000 rows): on small sets it outweighs the graph, so
     // fewer Lloyd passes there; k-means++ on 8 points per centroid (BENCHMARKS.md "Performance work")
     const pqIterations = n <= PQ_SMALL_N ? 4 : 10;
@@ -287,6 +293,13 @@ export class ZGQIndex {
     await pacer.step();
 
     const storage = half ? 'float16' : 'float32';
+    // binary16 rows, converted a slice of rows at a time
+    const storedRows = half ? new Uint16Array(n * dim) : arena.f32(vectorsPtr, n * dim);
+    for (let from = 0; half && from < n; from += ROWS_PER_STEP) {
+      const to = Math.min(n, from + ROWS_PER_STEP);
+      storedRows.set(toHalf(kernels, vectorsPtr + from * dim * 4, (to - from) * dim), from * dim);
+      await pacer.step();
+    }
     const internalIds = new Uint32Array(n);
     for (let i = 0; i < n; i++) internalIds[i] = ids[zones.order[i]];
     // far queries spread their neighbours over more zones when zones are many
@@ -301,7 +314,7 @@ export class ZGQIndex {
       residual: o.residual, storage, zoned: n,
     };
     const arrays: IndexArrays = {
-      vectors: storage === 'float16' ? toHalf(kernels, vectorsPtr, n * dim) : arena.f32(vectorsPtr, n * dim),
+      vectors: storedRows,
       codes,
       adjacency: arena.u32(adjacencyPtr, n * (o.degree + 1)),
       codebooks,
@@ -862,6 +875,8 @@ export class ZGQIndex {
 
 /** Rows fitsHalf checks between two turns of the event loop (a few milliseconds at 768 dimensions). */
 const HALF_CHECK_ROWS = 4096;
+/** Rows a pass over the build's rows (copies, residuals) handles between two steps (a few milliseconds at 128 dimensions). */
+const ROWS_PER_STEP = 8192;
 
 /** Sets of at most this many vectors train PQ with fewer Lloyd passes (see build). */
 const PQ_SMALL_N = 20000;

@@ -11,7 +11,8 @@
 import { Arena } from './memory.js';
 import { createKernels, type Kernels, METRIC_L2 } from './kernels/wasm.js';
 import { assignInArena } from './kmeans.js';
-import { encodePQ, PQ_CENTROIDS, residuals, residualTerms } from './pq.js';
+import { encodePQSteps, PQ_CENTROIDS, residuals, residualTerms } from './pq.js';
+import { runPaced, runSteps, type Steps } from './pace.js';
 import { type BuildWorkers, connectGraph, linkNodes } from './graph.js';
 import { fitsHalf, type IndexArrays, type IndexMeta, toHalf } from './persist.js';
 import type { IndexLayout } from './search.js';
@@ -64,7 +65,7 @@ export async function relayout(meta: IndexMeta, current: IndexArrays, change: Ch
   }
 
   // zones, codes and node terms of the added rows
-  const q = quantizeRows(kernels, change.vectors, current.centroids, current.codebooks, dim, m, meta.residual, metric);
+  const q = await runPaced(quantizeRows(kernels, change.vectors, current.centroids, current.codebooks, dim, m, meta.residual, metric), change.pace && { step: change.pace });
   const addedZone = q.zones;
 
   // the new zone-contiguous order: each zone's surviving nodes (those laid out in it, then those
@@ -111,6 +112,7 @@ export async function relayout(meta: IndexMeta, current: IndexArrays, change: Ch
       if (meta.residual) vecTerm[t] = q.terms[j];
     }
   }
+  await change.pace?.();
   const vectorsPtr = arena.allocFrom(vectors);
   const adjacencyPtr = arena.alloc(n * (R + 1) * 4);
   {
@@ -128,6 +130,7 @@ export async function relayout(meta: IndexMeta, current: IndexArrays, change: Ch
     }
   }
 
+  await change.pace?.();
   // zone tables without the empty zones; a deleted medoid gives way to the live member nearest the
   // centroid (connectGraph below makes the graph reachable from it)
   const centroids = new Float32Array(zones * dim);
@@ -243,10 +246,10 @@ function nearestMember(kernels: Kernels, vectorsPtr: number, half: boolean, c: F
  * zones were trained), PQ codes of the row (of its residual from that centroid under residual PQ)
  * and, under residual PQ, the node term (residualTerms).
  */
-function quantizeRows(
+function* quantizeRows(
   kernels: Kernels, rows: Float32Array, centroids: Float32Array, codebooks: Float32Array,
   dim: number, m: number, residual: boolean, metric: number,
-): { zones: Uint32Array; codes: Uint8Array; terms: Float32Array } {
+): Steps<{ zones: Uint32Array; codes: Uint8Array; terms: Float32Array }> {
   const { arena } = kernels;
   const count = rows.length / dim;
   const zones = new Uint32Array(count);
@@ -260,7 +263,7 @@ function quantizeRows(
   } finally {
     arena.release(mark);
   }
-  encodePQ(kernels, residual ? residuals(rows, zones, centroids, dim) : rows, count, dim, m, codebooks, codes);
+  yield* encodePQSteps(kernels, residual ? residuals(rows, zones, centroids, dim) : rows, count, dim, m, codebooks, codes);
   const terms = residual ? residualTerms(codebooks, codes, zones, centroids, count, dim, m, metric) : new Float32Array(0);
   return { zones, codes, terms };
 }
@@ -330,7 +333,7 @@ export function appendInPlace(
   const centroids = arena.f32(lay.centroidsPtr, nZones * dim);
   const codebooks = arena.f32(lay.codebooksPtr, PQ_CENTROIDS * dim);
 
-  const { zones: zoneOf, codes, terms } = quantizeRows(kernels, rows, centroids, codebooks, dim, m, lay.residual, lay.metric);
+  const { zones: zoneOf, codes, terms } = runSteps(quantizeRows(kernels, rows, centroids, codebooks, dim, m, lay.residual, lay.metric));
   arena.u8(lay.codesPtr + from * m, count * m).set(codes);
   if (lay.residual) {
     arena.f32(lay.vecTermPtr + from * 4, count).set(terms);

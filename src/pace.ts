@@ -1,6 +1,7 @@
 /**
  * Long work on the calling thread (training, graph linking, a re-layout, a large batch) gives the
- * event loop a turn at least every 50 ms (pacing.everyMs), and stops at the next turn once the caller's
+ * event loop a turn at least every 50 ms: a turn once 25 ms (pacing.everyMs) have passed at the end
+ * of a step, and steps of a few to 25 ms. It stops at the next turn once the caller's
  * AbortSignal fires. Work is cut into steps by its owner; between steps it calls `step()`.
  * An aborted call throws ZGQError('ABORTED') and leaves the index as it was: every long operation
  * builds its result aside and installs it only at the end.
@@ -8,11 +9,12 @@
 import { ZGQError } from './errors.js';
 
 /**
- * Longest stretch of synchronous work before a turn of the event loop (ms). Tests set it to 0 to
- * see a turn at every step.
+ * Work (ms) after which the next step boundary gives the event loop a turn: half the 50 ms a
+ * caller may wait, the other half for the step under way. Tests set it to 0 to see a turn at
+ * every step.
  * @internal
  */
-export const pacing = { everyMs: 50 };
+export const pacing = { everyMs: 25 };
 
 /** Let the event loop run: a macrotask, so timers and I/O callbacks get their turn. */
 export function yieldToEventLoop(): Promise<void> {
@@ -74,7 +76,7 @@ export function runSteps<T>(steps: Steps<T>): T {
 }
 
 /** Run the steps with the pacer between them; on abort the generator's `finally` blocks still run. */
-export async function runPaced<T>(steps: Steps<T>, pacer: Pacer | undefined): Promise<T> {
+export async function runPaced<T>(steps: Steps<T>, pacer: Pick<Pacer, 'step'> | undefined): Promise<T> {
   if (!pacer) return runSteps(steps);
   try {
     for (;;) {

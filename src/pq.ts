@@ -86,7 +86,7 @@ export function encodePQ(kernels: Kernels, x: Float32Array, n: number, dim: numb
   runSteps(encodePQSteps(kernels, x, n, dim, m, codebooks, codes));
 }
 
-/** encodePQ, yielding after each chunk of rows (see src/pace.ts). */
+/** encodePQ, yielding after each subspace of each chunk of rows (see src/pace.ts). */
 export function* encodePQSteps(
   kernels: Kernels, x: Float32Array, n: number, dim: number, m: number, codebooks: Float32Array, codes: Uint8Array,
 ): Steps<void> {
@@ -107,8 +107,9 @@ export function* encodePQSteps(
         assignInArena(kernels, xPtr + o * 4, count, len, dim, block, PQ_CENTROIDS, nearestPtr, distPtr);
         const nearest = arena.u32(nearestPtr, count);
         for (let i = 0; i < count; i++) codes[(start + i) * m + j] = nearest[i];
+        // a chunk's subspace is a few milliseconds; the whole chunk can be a hundred
+        yield;
       }
-      yield;
     }
   } finally {
     arena.release(mark);

@@ -54,7 +54,7 @@ test('every phase of a build, and a batch, give the event loop turns', async () 
     for (const phase of ['zones', 'pq', 'graph']) assert.ok(seen[`${phase}:end`] > seen[`${phase}:start`], `turns during ${phase}: ${JSON.stringify(seen)}`);
     assert.ok((await turnsDuring(() => index.searchBatch(ds.queries, 10, { threads: 1 }))) > 1);
   } finally {
-    pacing.everyMs = 50;
+    pacing.everyMs = 25;
   }
 });
 
@@ -97,7 +97,7 @@ test('an aborted build, add, compact or batch throws ABORTED and leaves the inde
     setImmediate(() => batch.abort());
     await assert.rejects(index.searchBatch(ds.queries, 10, { threads: 1, signal: batch.signal }), isAborted);
   } finally {
-    pacing.everyMs = 50;
+    pacing.everyMs = 25;
   }
 
   // and afterwards everything answers as before
