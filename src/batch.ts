@@ -65,7 +65,7 @@ export function searchScope(built: Built, filter: SearchFilter | undefined, ef: 
   // every node, none removed: the walk needs no bitmap
   if (allowed === n) return scope;
   const pool = filteredPool(ef, allowed, n);
-  if (scanFiltered(pool, allowed, n, built.layout.dim)) return listedScope(built, { ...scope, allow: bits, allowed });
+  if (scanFiltered(pool, allowed, n, built.layout.dim)) return listedScope(built, { ...scope, allow: bits, allowed }, slot === 'batchBits' ? 'batchList' : 'list');
   return { ...scope, allow: bits, allowed, ef: pool };
 }
 /** Arena bitmap (capacity-sized: appends fill the index up to it) a filter of `slot` compiles into at this depth. */
@@ -78,16 +78,18 @@ function filterBits(built: Built, slot: 'searchBits' | 'batchBits', depth: numbe
   return (nested[depth - 1] ||= alloc());
 }
 /**
- * The scope as an exact scan of the nodes its bitmap admits. The node list is shared: it is filled
- * after any search nested in the filter has finished, and used before control returns.
+ * The scope as an exact scan of the nodes its bitmap admits. search() shares one node list (it is
+ * filled after any search nested in the filter has finished, and used before control returns);
+ * batches have their own, since a batch gives the event loop turns while it scans.
  */
-export function listedScope(built: Built, scope: SearchScope): SearchScope {
+export function listedScope(built: Built, scope: SearchScope, slot: 'list' | 'batchList'): SearchScope {
   const { arena } = built.kernels;
   const { n, capacity } = built.layout;
   const scratch = built.filterScratch;
-  scratch.list ||= arena.alloc(capacity * 4);
-  const listCount = listAllowed(arena.u8(scope.allow, (n + 7) >> 3), n, arena.u32(scratch.list, n));
-  return { ...scope, exact: true, listPtr: scratch.list, listCount };
+  scratch[slot] ||= arena.alloc(capacity * 4);
+  const listPtr = scratch[slot];
+  const listCount = listAllowed(arena.u8(scope.allow, (n + 7) >> 3), n, arena.u32(listPtr, n));
+  return { ...scope, exact: true, listPtr, listCount };
 }
 /**
  * Scan exactly, on this thread, the allowed nodes for each query of a filtered batch whose walk came
@@ -100,7 +102,7 @@ export function scanShort(
   let listed: SearchScope | null = null;
   for (let q = 0; q < nq; q++) {
     if (!cameShort(ids, q * k, k, scope.allowed)) continue;
-    listed ??= listedScope(built, scope);
+    listed ??= listedScope(built, scope, 'batchList');
     built.searcher.queryBuffer(k, opts).set(queries.subarray(q * dim, (q + 1) * dim));
     built.searcher.runListed(k, listed.listPtr, listed.listCount, ids, distances, q * k);
   }

@@ -57,11 +57,11 @@ export interface Built {
   /** Caller id -> node, made on first use. */
   lookup: IdLookup | null;
   /**
-   * Filter scratch in the arena, made on first use: a bitmap each for search() and batches, a node
-   * list; and a bitmap per depth for searches run from inside a filter predicate while the outer
+   * Filter scratch in the arena, made on first use: a bitmap and a node list each for search() and
+   * batches; and a bitmap per depth for searches run from inside a filter predicate while the outer
    * filter is being compiled (depth: how many compiles of search() filters are under way).
    */
-  filterScratch: { searchBits: number; batchBits: number; list: number; depth?: number; nested?: number[] };
+  filterScratch: { searchBits: number; batchBits: number; list: number; batchList: number; depth?: number; nested?: number[] };
 }
 
 let nextToken = 0;
@@ -164,7 +164,7 @@ export function installBuilt(meta: IndexMeta, arrays: IndexArrays, capacity = me
     kernels, layout, searcher: new Searcher(kernels, layout), ids, zoneStart: arrays.zoneStart.slice(), tailZones, zoned: meta.zoned,
     version: {}, dataBytes, workerSearchers: [], batch: { capacity: 0, queries: 0, outIds: 0, outDist: 0 },
     lanes: new BatchLanes(kernels.arena, `zgq-${nextToken++}-${Math.random().toString(36).slice(2)}`),
-    deleted: null, deletedBitsPtr: 0, deletedCount: 0, liveBitsPtr: 0, lookup: null, filterScratch: { searchBits: 0, batchBits: 0, list: 0 },
+    deleted: null, deletedBitsPtr: 0, deletedCount: 0, liveBitsPtr: 0, lookup: null, filterScratch: { searchBits: 0, batchBits: 0, list: 0, batchList: 0 },
   };
   const removed = arrays.deleted ? countBits(arrays.deleted, layout.n) : 0;
   if (removed > 0) {

@@ -161,6 +161,8 @@ export class ZGQIndex {
   private mutations: Promise<void> = Promise.resolve();
   /** Mutations called and not finished, oldest first. */
   private readonly pending: PendingMutation[] = [];
+  /** remove() calls so far: a batch that sees this change while it runs checks its rows again. */
+  private removals = 0;
   /** Vectors added before the index was trained (see src/staging.ts), or null. */
   private staged: StagedRows | null = null;
   /** Ids removed while an add or compact runs: removed again from its result. */
@@ -355,7 +357,7 @@ export class ZGQIndex {
     const scope = filter === undefined && built.deletedCount === 0 ? UNRESTRICTED : searchScope(built, filter, Math.max(opts.ef, k), 'searchBits');
     this.searchInto(built, query, 0, k, opts, ids, distances, 0, 'query', scope);
     // a filtered walk that gave up or ran out of graph: the allowed nodes are scanned instead
-    if (scope.allow && !scope.exact && cameShort(ids, 0, k, scope.allowed)) this.searchInto(built, query, 0, k, opts, ids, distances, 0, 'query', listedScope(built, scope));
+    if (scope.allow && !scope.exact && cameShort(ids, 0, k, scope.allowed)) this.searchInto(built, query, 0, k, opts, ids, distances, 0, 'query', listedScope(built, scope, 'list'));
     return { ids, distances };
   }
 
@@ -405,6 +407,7 @@ export class ZGQIndex {
     }
     // batches share the index's batch buffers and worker contexts: one batch at a time
     const pacer = new Pacer(options?.signal, 'searchBatch');
+    const removalsBefore = this.removals;
     const run = this.batchQueue.then(() => runBatch(built, rows, nq, k, opts, threads, searchScope(built, filter, Math.max(opts.ef, k), 'batchBits'), pacer));
     this.batchQueue = run.then(() => undefined, () => undefined);
     const { ids, distances } = await run;
@@ -414,6 +417,17 @@ export class ZGQIndex {
       if (ids[i] === NO_ID) continue;
       ids[i] = callerIds[ids[i]];
       distances[i] = reportedDistance(metric, distances[i]);
+    }
+    // removals made while the batch gave the event loop its turns: rows that hold a removed id are
+    // searched again, so no id removed before the batch returns comes back in it
+    if (this.removals !== removalsBefore) {
+      for (let q = 0; q < nq; q++) {
+        const row = ids.subarray(q * k, (q + 1) * k);
+        if (row.every((id) => id === NO_ID || this.has(id))) continue;
+        const again = this.search(queries.subarray(q * dim, (q + 1) * dim), k, options);
+        row.set(again.ids);
+        distances.set(again.distances, q * k);
+      }
     }
     return { ids, distances, nq, k, errors: [] };
   }
@@ -661,6 +675,7 @@ export class ZGQIndex {
       }
     }
     this.removedDuring?.push(...Array.from(ids));
+    this.removals++;
     if (!this.built) return (this.staged?.remove(ids) ?? 0) + pendingOnly;
     return removeIds(this.built, ids) + pendingOnly;
   }

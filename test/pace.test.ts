@@ -109,3 +109,51 @@ test('an aborted build, add, compact or batch throws ABORTED and leaves the inde
   assert.equal(index.size, 6007);
   await assert.rejects(index.searchBatch(ds.queries, 10, { signal: 'soon' as unknown as AbortSignal }), (e: unknown) => e instanceof ZGQError && e.code === 'INVALID_ARGUMENT');
 });
+
+test('searches run between the slices of a filtered batch leave its answers as they would be alone', async () => {
+  const index = new ZGQIndex({ dim: DIM, seed: 1 });
+  await index.build(ds.base.subarray(0, 6000 * DIM), { threads: 1 });
+  const queries = ds.queries.subarray(0, 600 * DIM);
+  // a few allowed vectors: both the batch and the searches scan their allowed lists exactly
+  const batchFilter = new Set(Array.from({ length: 60 }, (_, i) => i * 97));
+  const searchFilter = new Set(Array.from({ length: 50 }, (_, i) => i * 89 + 1));
+  const alone = await index.searchBatch(queries, 10, { threads: 1, filter: batchFilter });
+  pacing.everyMs = 0;
+  try {
+    let running = true;
+    let searches = 0;
+    const interfere = () => {
+      if (!running) return;
+      const hit = index.search(ds.queries.subarray(700 * DIM, 701 * DIM), 10, { filter: searchFilter });
+      assert.ok([...hit.ids].every((id) => searchFilter.has(id)));
+      searches++;
+      setImmediate(interfere);
+    };
+    setImmediate(interfere);
+    const interleaved = await index.searchBatch(queries, 10, { threads: 1, filter: batchFilter });
+    running = false;
+    assert.ok(searches > 0, 'searches ran during the batch');
+    assert.deepEqual(interleaved.ids, alone.ids);
+  } finally {
+    pacing.everyMs = 25;
+  }
+});
+
+test('ids removed while a batch runs are not in its answers', async () => {
+  const index = new ZGQIndex({ dim: DIM, seed: 1 });
+  await index.build(ds.base.subarray(0, 6000 * DIM), { threads: 1 });
+  const queries = ds.queries.subarray(0, 1000 * DIM);
+  const before = await index.searchBatch(queries, 10, { threads: 1 });
+  // the nearest answer of every query, removed once the batch has given the event loop a turn
+  const doomed = [...new Set(Array.from({ length: 1000 }, (_, q) => before.ids[q * 10]))];
+  pacing.everyMs = 0;
+  try {
+    setImmediate(() => index.remove(doomed));
+    const during = await index.searchBatch(queries, 10, { threads: 1 });
+    const gone = new Set(doomed);
+    assert.ok([...during.ids].every((id) => !gone.has(id)));
+    assert.deepEqual(during.ids, (await index.searchBatch(queries, 10, { threads: 1 })).ids);
+  } finally {
+    pacing.everyMs = 25;
+  }
+});
