@@ -137,7 +137,7 @@ export interface IndexStats {
 /** A build, add or compact that was called and has not finished. */
 class PendingMutation {
   /** Ids removed by calls made while it was pending, to remove again once it is done. */
-  readonly removeAfter: number[] = [];
+  readonly removeAfter = new Set<number>();
   private readonly ids: Uint32Array | null;
   private idSet: Set<number> | null = null;
 
@@ -464,6 +464,8 @@ export class ZGQIndex {
    * while a file is written, and the sections are views of its memory.
    */
   private async snapshot(): Promise<{ meta: Record<string, unknown>; sections: ReturnType<typeof toSections>['sections'] }> {
+    // what was called before the save is in it, awaited or not (a failed call changed nothing)
+    await this.mutations;
     // vectors staged before training: trained on them now, so that what is saved can be searched
     if (!this.built && this.staged?.n) await this.trainStaged();
     const built = this.requireBuilt();
@@ -590,8 +592,7 @@ export class ZGQIndex {
         next.add(rows, newIds);
         if (next.n >= TRAIN_AT) {
           const all = next.take();
-          await this.train(all.rows, all.ids, { threads: options.threads, signal: options.signal });
-          this.staged = null;
+          await this.trainOnStaged(all.rows, all.ids, { threads: options.threads, signal: options.signal });
         } else {
           this.staged = next;
         }
@@ -631,13 +632,27 @@ export class ZGQIndex {
     }, options.signal, 'add');
   }
 
+  /**
+   * Train on a copy of the staged rows; ids removed meanwhile (from the staged rows, which searches
+   * still use) are removed from the trained index before it replaces them.
+   */
+  private async trainOnStaged(rows: Float32Array, ids: Uint32Array, options: BuildOptions): Promise<void> {
+    this.removedDuring = [];
+    try {
+      await this.train(rows, ids, options);
+      if (this.removedDuring.length) removeIds(this.requireBuilt(), this.removedDuring);
+      this.staged = null;
+    } finally {
+      this.removedDuring = null;
+    }
+  }
+
   /** Train on the staged vectors now, after the mutations called before (nothing when trained or empty by then). */
   private trainStaged(): Promise<void> {
     return this.enqueue(null, async () => {
       if (this.built || !this.staged?.n) return;
       const all = this.staged.take();
-      await this.train(all.rows, all.ids, {});
-      this.staged = null;
+      await this.trainOnStaged(all.rows, all.ids, {});
     }, undefined, 'save');
   }
 
@@ -669,12 +684,12 @@ export class ZGQIndex {
         const id = ids[i];
         let last: PendingMutation | undefined;
         for (const op of this.pending) if (op.has(id)) last = op;
-        if (!last || last.removeAfter.includes(id)) continue;
-        last.removeAfter.push(id);
+        if (!last || last.removeAfter.has(id)) continue;
+        last.removeAfter.add(id);
         if (!this.has(id)) pendingOnly++;
       }
     }
-    this.removedDuring?.push(...Array.from(ids));
+    if (this.removedDuring) for (let i = 0; i < ids.length; i++) this.removedDuring.push(ids[i]);
     this.removals++;
     if (!this.built) return (this.staged?.remove(ids) ?? 0) + pendingOnly;
     return removeIds(this.built, ids) + pendingOnly;
@@ -715,7 +730,7 @@ export class ZGQIndex {
     await this.enqueue(null, () => this.relayoutOr(async (built) => {
       if (built.deletedCount === 0 || built.deletedCount === built.layout.n) return null;
       const lay = built.layout;
-      checkRelayoutBudget(lay, lay.n - built.deletedCount, true, this.options, undefined, `compacting an index of ${lay.n - built.deletedCount} vectors`);
+      checkRelayoutBudget(lay, lay.n - built.deletedCount, true, this.options, 1, `compacting an index of ${lay.n - built.deletedCount} vectors`);
       return relayout(metaOf(lay, this.options, lay.n - built.zoned), viewArrays(built.kernels, lay, built.ids, built.deleted, tailOf(built)), {
         vectors: new Float32Array(0), ids: new Uint32Array(0), pace: () => pacer.step(),
       });
@@ -737,9 +752,10 @@ export class ZGQIndex {
         await pacer.step();
         if (!this.built && !untrained) return;
         await run();
-        if (op.removeAfter.length) {
-          if (this.built) removeIds(this.built, op.removeAfter);
-          else this.staged?.remove(op.removeAfter);
+        if (op.removeAfter.size) {
+          const ids = [...op.removeAfter];
+          if (this.built) removeIds(this.built, ids);
+          else this.staged?.remove(ids);
         }
       } finally {
         this.pending.splice(this.pending.indexOf(op), 1);

@@ -143,3 +143,38 @@ test("searchBatch with invalidQueries 'skip' answers the valid queries and names
   assert.deepEqual((await index.searchBatch(ds.queries, 5, { invalidQueries: 'skip' })).errors, []);
   await assert.rejects(index.searchBatch(ds.queries, 5, { invalidQueries: 'ignore' as 'skip' }), (e: unknown) => e instanceof ZGQError && e.code === 'INVALID_ARGUMENT');
 });
+
+test('a staged id removed while the index trains stays removed; save() includes adds called before it', async () => {
+  const index = new ZGQIndex({ dim: DIM, seed: 3 });
+  await index.add(rows(0, TRAIN_AT - 100), range(0, TRAIN_AT - 100));
+  // this add reaches TRAIN_AT: it trains on a copy of the staged rows while the event loop turns
+  const p = index.add(rows(TRAIN_AT - 100, TRAIN_AT + 100), range(TRAIN_AT - 100, TRAIN_AT + 100));
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(index.remove([5]), 1);
+  await p;
+  assert.equal(index.has(5), false);
+  assert.notEqual(index.search(ds.base.subarray(5 * DIM, 6 * DIM), 1).ids[0], 5);
+
+  const dir = mkdtempSync(join(tmpdir(), 'zgq-order-'));
+  try {
+    // an add not awaited before save(), and one inside update() whose promise fn does not return
+    const added = index.add(rows(TRAIN_AT + 100, TRAIN_AT + 110), range(TRAIN_AT + 100, TRAIN_AT + 110));
+    await index.save(join(dir, 'a.zgq'));
+    await added;
+    assert.equal((await ZGQIndex.load(join(dir, 'a.zgq'))).has(TRAIN_AT + 105), true);
+    await ZGQIndex.update(join(dir, 'a.zgq'), (loaded) => {
+      void loaded.add(rows(TRAIN_AT + 110, TRAIN_AT + 120), range(TRAIN_AT + 110, TRAIN_AT + 120));
+    });
+    assert.equal((await ZGQIndex.load(join(dir, 'a.zgq'))).has(TRAIN_AT + 115), true);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // a removal of many ids while a re-laying add is pending (no argument-list limits)
+  const many = Array.from({ length: 300000 }, (_, i) => 10_000_000 + i);
+  const q = index.add(rows(0, 300), range(20_000, 20_300));
+  assert.equal(index.remove(many.concat([20_001])), 1);
+  await q;
+  assert.equal(index.has(20_001), false);
+  assert.equal(index.has(20_002), true);
+});
