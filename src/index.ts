@@ -464,8 +464,9 @@ export class ZGQIndex {
    * while a file is written, and the sections are views of its memory.
    */
   private async snapshot(): Promise<{ meta: Record<string, unknown>; sections: ReturnType<typeof toSections>['sections'] }> {
-    // what was called before the save is in it, awaited or not (a failed call changed nothing)
-    await this.mutations;
+    // what was called before the save is in it, awaited or not (a failed call changed nothing);
+    // with nothing pending the snapshot is taken at once, before later calls change the index
+    if (this.pending.length) await this.mutations;
     // vectors staged before training: trained on them now, so that what is saved can be searched
     if (!this.built && this.staged?.n) await this.trainStaged();
     const built = this.requireBuilt();
