@@ -3,6 +3,7 @@
  * operations on it that ZGQIndex composes: install, remove, append in place, memory and budgets.
  */
 import { checkArenaBudget } from './memory.js';
+import { decodeHalf } from './kernels/reference/half.js';
 import { type IndexBytes, indexBytes, type IndexShape, installArenaBytes, workArenaBytes } from './budget.js';
 import { kernelModule, type Kernels } from './kernels/wasm.js';
 import { usesPairs } from './pq.js';
@@ -204,4 +205,13 @@ export function shapeOf(capacity: number, dim: number, m: number, o: ResolvedOpt
   return {
     capacity, dim, m, degree: o.degree, nZones, nGroups, half, residual: o.residual, rowNorms: half && o.metric === 'l2', paired: usesPairs(dim, m),
   };
+}
+
+/** Stored row of `node` as float32 (a copy; binary16 rows decoded). */
+export function storedRow(built: Built, node: number): Float32Array {
+  const { layout: lay, kernels } = built;
+  const { arena } = kernels;
+  if (!lay.halfStorage) return arena.f32(lay.vectorsPtr + node * lay.dim * 4, lay.dim).slice();
+  const bits = arena.u16(lay.vectorsPtr + node * lay.dim * 2, lay.dim);
+  return Float32Array.from(bits, decodeHalf);
 }

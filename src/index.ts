@@ -10,8 +10,8 @@ import { Arena, checkArenaBudget } from './memory.js';
 import { installArenaBytes, workArenaBytes } from './budget.js';
 import { createKernels } from './kernels/wasm.js';
 import { buildZonesSteps, defaultZoneCount } from './zones.js';
-import { encodePQSteps, residuals, residualTerms, trainPQSteps } from './pq.js';
-import { Pacer, runPaced, throwIfAborted } from './pace.js';
+import { encodePQSteps, PQ_CENTROIDS, residuals, residualTerms, trainPQSteps } from './pq.js';
+import { Pacer, runPaced, stepProgress, throwIfAborted } from './pace.js';
 import { buildGraph } from './graph.js';
 import { fitsHalf, fromContainer, type IndexArrays, type IndexMeta, metaOf, toHalf, toSections, valueLimit, viewArrays } from './persist.js';
 import { hasBit, NO_ID, setBit } from './ids.js';
@@ -21,12 +21,13 @@ import { StagedRows, TRAIN_AT } from './staging.js';
 import { decodeContainer, type DecodedContainer, encodeContainer } from './format.js';
 import { type ParallelInfo, platform, type SaveOptions, type UpdateOptions, type WriteLease } from './platform.js';
 import { DEFAULT_SEARCH, kernelMetric, type Metric, type ResolvedOptions, type ResolvedSearchOptions, resolveOptions, resolveSearch, type SearchOptions, type VectorStorage, type ZGQOptions } from './options.js';
-import { checkFinite, checkK, checkThreads, describe, describeValue, normalizedCopy, resolveIds, searchableRows, outOfRange } from './validate.js';
-import { APPEND_MAX, appendNodes, buildWorkers, type Built, checkRelayoutBudget, headroom, installBuilt, lookupOf, memoryStats, type MemoryStats, removeIds, shapeOf, tailOf, targetOf } from './built.js';
+import { checkFinite, checkK, checkThreads, describe, describeValue, flatRows, type Vectors, normalizedCopy, resolveIds, searchableRows, outOfRange } from './validate.js';
+import { APPEND_MAX, appendNodes, storedRow, buildWorkers, type Built, checkRelayoutBudget, headroom, installBuilt, lookupOf, memoryStats, type MemoryStats, removeIds, shapeOf, tailOf, targetOf } from './built.js';
 import { listedScope, runBatch, type SearchScope, searchScope, UNRESTRICTED } from './batch.js';
 
 export { ZGQError, type ZGQErrorCode } from './errors.js';
 export { NO_ID } from './ids.js';
+export type { Vectors } from './validate.js';
 export type { MemoryStats } from './built.js';
 export type { GraphShape, Metric, SearchOptions, Traversal, VectorStorage, ZGQOptions } from './options.js';
 export { PreparedFilter, type SearchFilter } from './filter.js';
@@ -188,14 +189,14 @@ export class ZGQIndex {
   }
 
   /**
-   * Build the index over `vectors` (Float32Array[n * dim], row-major). Replaces any previous
-   * content only once the new index is complete.
+   * Build the index over `vectors`: a Float32Array[n * dim], row-major (used as it is), or a
+   * Float64Array, or an array of n rows (number[] or typed arrays of dim values), converted to
+   * float32 once (a copy, 4 bytes per value). Replaces any previous content only once the new index
+   * is complete.
    */
-  async build(vectors: Float32Array, options: BuildOptions = {}): Promise<void> {
+  async build(input: Vectors, options: BuildOptions = {}): Promise<void> {
     const { dim, metric } = this.options;
-    if (!(vectors instanceof Float32Array)) {
-      throw new ZGQError('INVALID_ARGUMENT', `vectors must be a Float32Array of n * dim values; got ${describe(vectors)}`);
-    }
+    const vectors = flatRows(input, dim, 'vectors');
     if (vectors.length === 0) throw new ZGQError('EMPTY_INPUT', 'cannot build an index from 0 vectors');
     if (vectors.length % dim !== 0) {
       throw new ZGQError('DIMENSION_MISMATCH', `vectors has ${vectors.length} values, not a multiple of dim ${dim}`);
@@ -246,8 +247,12 @@ export class ZGQIndex {
     // graph workers (lane 0 is this thread): started now, so they are up when the graph needs them
     const workers = await buildWorkers(kernels, options.threads);
 
+    // progress within the zones and PQ phases counts their steps (k-means++ centres in sixteens,
+    // Lloyd iterations, assignment chunks), against a count known in advance up to early stops
+    const chunks = Math.ceil(n / Math.max(1, Math.floor((4 << 20) / (dim * 4))));
     progress('zones', 0);
-    const zones = await runPaced(buildZonesSteps(kernels, x, n, dim, nZones, o.seed), pacer);
+    const zoneSteps = Math.floor(nZones / 16) + 20 + chunks;
+    const zones = await runPaced(buildZonesSteps(kernels, x, n, dim, nZones, o.seed), pacer, stepProgress((f) => progress('zones', f), zoneSteps));
     progress('zones', 1);
 
     // vectors in internal (zone-contiguous) order; zone tables for the graph build
@@ -273,9 +278,10 @@ export class ZGQIndex {
     // PQ training is a fixed cost (at most 10000 rows): on small sets it outweighs the graph, so
     // fewer Lloyd passes there; k-means++ on 8 points per centroid (BENCHMARKS.md "Performance work")
     const pqIterations = n <= PQ_SMALL_N ? 4 : 10;
-    const codebooks = await runPaced(trainPQSteps(kernels, pqInput, n, dim, m, { seed: o.seed + 1, iterations: pqIterations, seedPointsPerCentroid: 8 }), pacer);
+    const pqStep = stepProgress((f) => progress('pq', f), m * (Math.floor(PQ_CENTROIDS / 16) + pqIterations + chunks));
+    const codebooks = await runPaced(trainPQSteps(kernels, pqInput, n, dim, m, { seed: o.seed + 1, iterations: pqIterations, seedPointsPerCentroid: 8 }), pacer, pqStep);
     const codes = new Uint8Array(n * m);
-    await runPaced(encodePQSteps(kernels, pqInput, n, dim, m, codebooks, codes), pacer);
+    await runPaced(encodePQSteps(kernels, pqInput, n, dim, m, codebooks, codes), pacer, pqStep);
     const vecTerm = o.residual ? residualTerms(codebooks, codes, zoneOf, zones.centroids, n, dim, m, metricCode) : new Float32Array(0);
     progress('pq', 1);
 
@@ -365,14 +371,12 @@ export class ZGQIndex {
    * Search nq queries (Float32Array[nq * dim], row-major). Returns flat arrays of nq * k slots,
    * row q at [q * k, (q + 1) * k).
    */
-  async searchBatch(queries: Float32Array, k: number, options?: BatchSearchOptions): Promise<BatchSearchResult> {
+  async searchBatch(input: Vectors, k: number, options?: BatchSearchOptions): Promise<BatchSearchResult> {
     checkK(k);
     const threads = options?.threads;
     checkThreads(threads);
     const dim = this.options.dim;
-    if (!(queries instanceof Float32Array)) {
-      throw new ZGQError('INVALID_ARGUMENT', `queries must be a Float32Array of nq * dim values; got ${describe(queries)}`);
-    }
+    const queries = flatRows(input, dim, 'queries');
     if (queries.length % dim !== 0) {
       throw new ZGQError('DIMENSION_MISMATCH', `queries has ${queries.length} values, not a multiple of the index dim ${dim}`);
     }
@@ -568,11 +572,9 @@ export class ZGQIndex {
    * (one copy of it; removed vectors dropped; room kept for n / 16 more): searches run on the
    * previous index until the new one is complete, and a failed add leaves the index unchanged.
    */
-  async add(vectors: Float32Array, ids: Uint32Array | ArrayLike<number>, options: AddOptions = {}): Promise<void> {
+  async add(input: Vectors, ids: Uint32Array | ArrayLike<number>, options: AddOptions = {}): Promise<void> {
     const { dim, metric } = this.options;
-    if (!(vectors instanceof Float32Array)) {
-      throw new ZGQError('INVALID_ARGUMENT', `vectors must be a Float32Array of count * dim values; got ${describe(vectors)}`);
-    }
+    const vectors = flatRows(input, dim, 'vectors');
     if (vectors.length % dim !== 0) {
       throw new ZGQError('DIMENSION_MISMATCH', `vectors has ${vectors.length} values, not a multiple of the index dim ${dim}`);
     }
@@ -709,6 +711,18 @@ export class ZGQIndex {
     const bits = new Uint8Array((built.layout.n + 7) >> 3);
     compileFilter(filter, targetOf(built, null), bits);
     return new PreparedFilter(filter, built.version, bits);
+  }
+
+  /**
+   * The stored vector of `id` (a new Float32Array), or undefined when the index does not hold it.
+   * It is the vector as stored: unit length under 'cosine', and rounded to binary16 under float16
+   * storage (within 2^-11 of its length, see the README).
+   */
+  get(id: number): Float32Array | undefined {
+    if (!Number.isInteger(id) || !this.has(id)) return undefined;
+    const built = this.built;
+    if (!built) return this.staged?.row(id);
+    return storedRow(built, lookupOf(built).find(id));
   }
 
   /** Whether `id` is in the index (added and not removed). */

@@ -53,7 +53,7 @@ export function* kmeansSteps(kernels: Kernels, x: Float32Array, n: number, dim: 
   try {
     const seedCount = Math.min(n, Math.max(k, (options.seedPointsPerCentroid ?? 32) * k));
     const seedRows = seedCount === n ? null : rng.sample(n, seedCount);
-    const centroids = seedPlusPlus(kernels, x, seedRows, seedCount, dim, k, rng);
+    const centroids = yield* seedPlusPlus(kernels, x, seedRows, seedCount, dim, k, rng);
 
     // points the iterations work on: all of them (Lloyd) or one batch at a time (mini-batch)
     const batch = miniBatch ? Math.min(n, (options.miniBatchSize ?? 16) * k) : n;
@@ -119,9 +119,9 @@ export function* kmeansSteps(kernels: Kernels, x: Float32Array, n: number, dim: 
 }
 
 /** k-means++: each next centre drawn with probability proportional to D(x)², the squared distance to the nearest centre so far. */
-function seedPlusPlus(
+function* seedPlusPlus(
   kernels: Kernels, x: Float32Array, rows: Uint32Array | null, count: number, dim: number, k: number, rng: Rng,
-): Float32Array {
+): Steps<Float32Array> {
   const { arena, k: kern } = kernels;
   const xPtr = arena.alloc(count * dim * 4);
   const minPtr = arena.alloc(count * 8);
@@ -135,6 +135,8 @@ function seedPlusPlus(
   for (let c = 0; c < k; c++) {
     centroids.set(arena.f32(xPtr + pick * dim * 4, dim), c * dim);
     if (c === k - 1) break;
+    // each centre is a pass over the sample: a step every SEED_STEP of them
+    if (c % SEED_STEP === SEED_STEP - 1) yield;
     // the chosen row is still in place: the kernel reads the centre from there
     const total = kern.seedUpdate(xPtr + pick * dim * 4, xPtr, count, dim, minPtr);
     if (total <= 0) {
@@ -146,6 +148,9 @@ function seedPlusPlus(
   }
   return centroids;
 }
+
+/** k-means++ centres drawn between two steps. */
+const SEED_STEP = 16;
 
 /** Give every empty cluster half of the largest one: copy its centroid and push the pair apart. */
 function repairEmpty(centroids: Float32Array, counts: Float64Array, dim: number, k: number, rng: Rng): void {

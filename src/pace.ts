@@ -75,17 +75,30 @@ export function runSteps<T>(steps: Steps<T>): T {
   }
 }
 
-/** Run the steps with the pacer between them; on abort the generator's `finally` blocks still run. */
-export async function runPaced<T>(steps: Steps<T>, pacer: Pick<Pacer, 'step'> | undefined): Promise<T> {
+/**
+ * Run the steps with the pacer between them, calling `onStep` after each (progress reports); on
+ * abort the generator's `finally` blocks still run.
+ */
+export async function runPaced<T>(steps: Steps<T>, pacer: Pick<Pacer, 'step'> | undefined, onStep?: () => void): Promise<T> {
   if (!pacer) return runSteps(steps);
   try {
     for (;;) {
       const r = steps.next();
       if (r.done) return r.value;
+      onStep?.();
       await pacer.step();
     }
   } catch (e) {
     steps.return(undefined as T);
     throw e;
   }
+}
+
+/**
+ * A step counter for a phase whose step count is known roughly in advance: each step reports
+ * done / expected, held below 1 (the phase reports 1 itself when it ends).
+ */
+export function stepProgress(report: (fraction: number) => void, expected: number): () => void {
+  let done = 0;
+  return () => report(Math.min(0.99, ++done / Math.max(1, expected)));
 }

@@ -77,6 +77,12 @@ export class StagedRows {
     return removed;
   }
 
+  /** The staged row of `id` (a copy), or undefined. */
+  row(id: number): Float32Array | undefined {
+    const r = this.rowOf.get(id);
+    return r === undefined ? undefined : this.rows.slice(r * this.dim, (r + 1) * this.dim);
+  }
+
   /** A copy to change without changing this one. */
   clone(): StagedRows {
     const copy = new StagedRows(this.dim);

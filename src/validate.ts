@@ -104,3 +104,37 @@ export function normalizedCopy(x: Float32Array, dim: number, what = 'vector', fi
   }
   return out;
 }
+
+/**
+ * Vectors as callers hold them: a flat row-major Float32Array[n * dim] (used as it is), a
+ * Float64Array[n * dim], or an array of n rows (number[] or typed arrays of dim values each).
+ */
+export type Vectors = Float32Array | Float64Array | ReadonlyArray<ArrayLike<number>>;
+
+/**
+ * The rows as one flat Float32Array: the input itself when it is one, else a float32 copy (one
+ * pass, 4 bytes per value). Values are checked after this conversion (a float64 value beyond
+ * float32's range becomes Infinity and is refused there).
+ */
+export function flatRows(input: unknown, dim: number, what: string): Float32Array {
+  if (input instanceof Float32Array) return input;
+  if (input instanceof Float64Array) return Float32Array.from(input);
+  if (!Array.isArray(input)) {
+    throw new ZGQError('INVALID_ARGUMENT', `${what} must be a Float32Array of n * dim values, a Float64Array, or an array of rows; got ${describe(input)}`);
+  }
+  const out = new Float32Array(input.length * dim);
+  for (let i = 0; i < input.length; i++) {
+    const row: unknown = input[i];
+    if (row === null || typeof row !== 'object' || typeof (row as ArrayLike<number>).length !== 'number') {
+      throw new ZGQError('INVALID_ARGUMENT', `${what}[${i}] must be an array or typed array of ${dim} numbers; got ${describe(row)}`);
+    }
+    const values = row as ArrayLike<unknown>;
+    if (values.length !== dim) throw new ZGQError('DIMENSION_MISMATCH', `${what}[${i}] has ${values.length} values; the index dim is ${dim}`);
+    for (let j = 0; j < dim; j++) {
+      const v = values[j];
+      if (typeof v !== 'number') throw new ZGQError('INVALID_ARGUMENT', `${what}[${i}][${j}] must be a number; got ${describeValue(v)}`);
+      out[i * dim + j] = v;
+    }
+  }
+  return out;
+}

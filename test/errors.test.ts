@@ -26,7 +26,9 @@ test('build rejects empty, misshapen, non-finite input and bad ids, and keeps th
   const index = new ZGQIndex({ dim });
   await expectCodeAsync(() => index.build(new Float32Array(0)), 'EMPTY_INPUT');
   await expectCodeAsync(() => index.build(new Float32Array(dim * 3 + 1)), 'DIMENSION_MISMATCH', /not a multiple of dim 16/);
-  await expectCodeAsync(() => index.build([1, 2, 3] as never), 'INVALID_ARGUMENT', /Float32Array/);
+  // a flat number[] is not an array of rows
+  await expectCodeAsync(() => index.build([1, 2, 3] as never), 'INVALID_ARGUMENT', /vectors\[0\] must be an array or typed array of 16 numbers; got number/);
+  await expectCodeAsync(() => index.build(new Uint8Array(16) as never), 'INVALID_ARGUMENT', /Float32Array .* Float64Array, or an array of rows; got Uint8Array/);
   const withNaN = ds.base.slice();
   withNaN[5 * dim + 3] = NaN;
   await expectCodeAsync(() => index.build(withNaN), 'NOT_FINITE', /vector 5 .* position 3/);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NO_ID, ZGQError, ZGQIndex } from '../src/index.js';
 import { TRAIN_AT } from '../src/staging.js';
-import { expectCode } from './helpers/expect.js';
+import { expectCode, expectCodeAsync } from './helpers/expect.js';
 import { clusteredGaussian } from '../src/data/synthetic.js';
 import { bruteForceKnn, recallAtK } from '../src/data/groundtruth.js';
 
@@ -177,4 +177,40 @@ test('a staged id removed while the index trains stays removed; save() includes 
   await q;
   assert.equal(index.has(20_001), false);
   assert.equal(index.has(20_002), true);
+});
+
+test('build, add and searchBatch take number[][], Float32Array[] and Float64Array; get(id) returns the stored vector', async () => {
+  const flat = rows(0, 600);
+  const nested = Array.from({ length: 600 }, (_, i) => Array.from(flat.subarray(i * DIM, (i + 1) * DIM)));
+  const typed = nested.map((r) => Float32Array.from(r));
+  const reference = new ZGQIndex({ dim: DIM, seed: 3, storage: 'float32' });
+  await reference.build(flat);
+  const want = (await reference.searchBatch(ds.queries, 10)).ids;
+  for (const input of [nested, typed, Float64Array.from(flat)]) {
+    const index = new ZGQIndex({ dim: DIM, seed: 3, storage: 'float32' });
+    await index.build(input);
+    assert.deepEqual((await index.searchBatch(ds.queries, 10)).ids, want);
+    assert.deepEqual((await index.searchBatch(Array.from({ length: 50 }, (_, q) => Array.from(ds.queries.subarray(q * DIM, (q + 1) * DIM))), 10)).ids, want);
+  }
+  await reference.add([Array.from(rows(700, 701))], [700]);
+  assert.deepEqual(reference.get(700), rows(700, 701));
+  assert.deepEqual(reference.get(17), rows(17, 18));
+  assert.equal(reference.get(99999), undefined);
+  reference.remove([17]);
+  assert.equal(reference.get(17), undefined);
+  // binary16 storage: the stored (rounded) vector, within 2^-11 of its length
+  const half = new ZGQIndex({ dim: DIM, seed: 3 });
+  await half.build(flat);
+  const got = half.get(3)!;
+  const x = rows(3, 4);
+  const norm = Math.hypot(...x);
+  assert.ok(Math.hypot(...got.map((v, j) => v - x[j])) <= norm * 2 ** -11);
+  // before training, from the staged rows
+  const staged = new ZGQIndex({ dim: DIM });
+  await staged.add(nested.slice(0, 3), [1, 2, 3]);
+  assert.deepEqual(staged.get(2), rows(1, 2));
+  // rows of the wrong shape or type are named
+  await expectCodeAsync(new ZGQIndex({ dim: DIM }).build([Array(DIM).fill(0), Array(DIM - 1).fill(0)]), 'DIMENSION_MISMATCH', /vectors\[1\] has 15 values/);
+  await expectCodeAsync(new ZGQIndex({ dim: DIM }).build([Array(DIM).fill('1')]), 'INVALID_ARGUMENT', /vectors\[0\]\[0\] must be a number; got "1" \(a string\)/);
+  await expectCodeAsync(new ZGQIndex({ dim: DIM }).build(Float64Array.from({ length: DIM }, () => 1e39)), 'NOT_FINITE');
 });

@@ -157,3 +157,15 @@ test('ids removed while a batch runs are not in its answers', async () => {
     pacing.everyMs = 25;
   }
 });
+
+test('every phase of a build reports progress between its start and its end, never going back', async () => {
+  const reports: Record<string, number[]> = {};
+  await new ZGQIndex({ dim: DIM, seed: 1 }).build(ds.base, { threads: 1, onProgress: (phase, f) => (reports[phase] ??= []).push(f) });
+  for (const phase of ['zones', 'pq', 'graph']) {
+    const seen = reports[phase];
+    assert.equal(seen[0], 0, phase);
+    assert.equal(seen.at(-1), 1, phase);
+    assert.ok(seen.some((f) => f > 0 && f < 1), `${phase} reports between 0 and 1: ${seen.length} reports`);
+    for (let i = 1; i < seen.length; i++) assert.ok(seen[i] >= seen[i - 1], `${phase} progress goes back at report ${i}`);
+  }
+});
