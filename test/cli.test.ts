@@ -1,5 +1,6 @@
 // The zgq command line (the built dist/, as installed): build / search / info / add / remove over
-// .fvecs, .npy and JSON lines files, checked against the library; bad files give one line and exit 1.
+// .fvecs, .npy and JSON lines files, checked against the library; bad files give one line and exit 1;
+// a bare `zgq`, an unknown command and --version answer at once (issue 17).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -25,7 +26,8 @@ interface Run {
 
 function zgq(...args: string[]): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [MAIN, ...args], { maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+    // the timeout turns a command that would run the 100K demo instead of answering into a failure
+    execFile(process.execPath, [MAIN, ...args], { maxBuffer: 64 << 20, timeout: 60_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
     });
   });
@@ -44,6 +46,34 @@ function assertCleanFailure(run: Run, what: RegExp): void {
   assert.match(lines[0], what);
   assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
 }
+
+test('first contact: bare zgq prints help, unknown commands fail with a suggestion, --version and -V print the version', async () => {
+  const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  const bare = await zgq();
+  assert.equal(bare.code, 0, bare.stderr);
+  assert.match(bare.stdout, /^Usage: zgq /);
+  for (const name of ['build', 'search', 'info', 'add', 'remove', 'bench', 'demo']) assert.match(bare.stdout, new RegExp(`\\n  ${name}\\b`), name);
+  assert.doesNotMatch(bare.stdout + bare.stderr, /ZGQ demo:/, 'the demo did not run');
+
+  for (const flag of ['--version', '-V']) {
+    const run = await zgq(flag);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, `${version}\n`);
+  }
+
+  const unknown = await zgq('frobnicate');
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /^error: unknown command 'frobnicate'\n/);
+  assert.match(unknown.stderr, /\nUsage: zgq /, 'help follows the error');
+  const typo = await zgq('serch', 'index.zgq', 'q.npy');
+  assert.equal(typo.code, 1);
+  assert.match(typo.stderr, /^error: unknown command 'serch'\n\(Did you mean search\?\)/);
+
+  // the demo runs when named (npm start names it)
+  const demo = await zgq('demo', '--n', '1000', '--dim', '8', '--queries', '10');
+  assert.equal(demo.code, 0, demo.stderr);
+  assert.match(demo.stdout, /ZGQ\s+recall@10/);
+});
 
 test('zgq build, search, info, add and remove on real files agree with the library', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'zgq-cli-'));
@@ -156,6 +186,39 @@ test('zgq reports bad files and arguments in one line with exit code 1', async (
     assertCleanFailure(await zgq('info', join(dir, 'none.zgq')), /none\.zgq/);
     // failed commands never touched the index file
     assert.deepEqual(readFileSync(index), original);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('zgq reads the files users have: a JSON array of {id, embedding}, int64 .npy ids; string ids refused by line', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'zgq-cli-files-'));
+  try {
+    const docs = join(dir, 'docs.json');
+    writeFileSync(docs, JSON.stringify(rows(ds.base, 0, 300).map((v, i) => ({ id: 1000 + i, embedding: v, text: `doc ${i}` })), null, 2));
+    const index = join(dir, 'index.zgq');
+    const built = await zgq('build', docs, '-o', index, '--threads', '1');
+    assert.equal(built.code, 0, built.stderr);
+    const probe = join(dir, 'probe.json');
+    writeFileSync(probe, JSON.stringify(rows(ds.base, 4, 5)));
+    assert.deepEqual(JSON.parse((await zgq('search', index, probe, '-k', '1', '--format', 'json')).stdout).ids, [1004]);
+
+    // numpy's default integer is int64; the top of the id range survives
+    const base = join(dir, 'base.fvecs');
+    writeFileSync(base, encodeFvecs(ds.base.slice(0, 300 * DIM), DIM));
+    const ids = join(dir, 'ids.npy');
+    writeFileSync(ids, new Uint8Array(dump(BigInt64Array.from({ length: 300 }, (_, i) => BigInt(2 ** 32 - 2 - i)), [300])));
+    const byNpy = join(dir, 'npy.zgq');
+    const builtNpy = await zgq('build', base, '--ids', ids, '-o', byNpy, '--threads', '1');
+    assert.equal(builtNpy.code, 0, builtNpy.stderr);
+    assert.deepEqual(JSON.parse((await zgq('search', byNpy, probe, '-k', '1', '--format', 'json')).stdout).ids, [2 ** 32 - 2 - 4]);
+    const negative = join(dir, 'negative.npy');
+    writeFileSync(negative, new Uint8Array(dump(BigInt64Array.from({ length: 300 }, (_, i) => BigInt(i === 7 ? -1 : i)), [300])));
+    assertCleanFailure(await zgq('build', base, '--ids', negative, '-o', join(dir, 'x.zgq')), /negative\.npy: id -1 at position 7 is not an integer in \[0, 4294967294\]/);
+
+    const named = join(dir, 'named.jsonl');
+    writeFileSync(named, rows(ds.base, 0, 3).map((v, i) => JSON.stringify({ id: `doc-${i}`, embedding: v })).join('\n'));
+    assertCleanFailure(await zgq('build', named, '-o', join(dir, 'x.zgq')), /named\.jsonl: line 1: "id" is the string "doc-0"; string ids need the collection layer, not yet available/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -28,6 +28,9 @@ import {
 import { bruteForceKnn, recallAtK, type KnnMetric } from '../src/data/groundtruth.js';
 import { l2 as sqL2 } from '../src/kernels/reference/distance.js';
 import { loadSiftsmall } from './helpers/siftsmall.js';
+import { dump } from 'npyjs';
+import { readIdFile, readVectorFile } from '../src/cli/files.js';
+import { readJsonVectors } from '../src/data/json.js';
 
 const FMNIST_DIR = fileURLToPath(new URL('../../shared/data/fashion-mnist/', import.meta.url));
 
@@ -287,6 +290,166 @@ test('IDX image parser: header checks and gzip input', async () => {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+// ---------------------------------------------------------------------------------------------
+// the files users have (issue 17): .npy of any integer dtype, JSON lines and JSON arrays
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'zgq-files-test-'));
+  try {
+    await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function npyFile(dir: string, name: string, data: Parameters<typeof dump>[0], shape: number[]): Promise<string> {
+  const p = join(dir, name);
+  await writeFile(p, new Uint8Array(dump(data, shape)));
+  return p;
+}
+
+test('.npy ids: every integer dtype whose values fit, int64 included; others refused by value', async () => {
+  await withDir(async (dir) => {
+    const want = [0, 5, 127];
+    const arrays = [Int8Array, Uint8Array, Int16Array, Uint16Array, Int32Array, Uint32Array, Float64Array];
+    for (const T of arrays) {
+      assert.deepEqual([...(await readIdFile(await npyFile(dir, `${T.name}.npy`, T.from(want), [3])))], want, T.name);
+    }
+    assert.deepEqual([...(await readIdFile(await npyFile(dir, 'i8.npy', BigInt64Array.from(want.map(BigInt)), [3])))], want);
+    // the top of the id range, exactly (float32 would round 4294967293 to 4294967296)
+    const top = [4294967294, 4294967293, 16777217];
+    assert.deepEqual([...(await readIdFile(await npyFile(dir, 'u8.npy', BigUint64Array.from(top.map(BigInt)), [3])))], top);
+    assert.deepEqual([...(await readIdFile(await npyFile(dir, 'u4.npy', Uint32Array.from(top), [3])))], top);
+    assert.deepEqual([...(await readIdFile(await npyFile(dir, 'column.npy', BigInt64Array.from([1n, 2n]), [2, 1])))], [1, 2]);
+
+    const refused: [string, Parameters<typeof dump>[0], RegExp][] = [
+      ['neg.npy', BigInt64Array.from([1n, -1n]), /id -1 at position 1 is not an integer in \[0, 4294967294\]/],
+      ['big.npy', BigInt64Array.from([0n, 1n, 4294967295n]), /id 4294967295 at position 2/],
+      ['huge.npy', BigUint64Array.from([2n ** 63n]), /id 9223372036854775808 at position 0/],
+      ['half.npy', Float64Array.from([1, 2.5]), /id 2\.5 at position 1/],
+      ['i4neg.npy', Int32Array.from([-3]), /id -3 at position 0/],
+    ];
+    for (const [name, data, message] of refused) {
+      const p = await npyFile(dir, name, data, [data.length]);
+      const err = await expectZgq(() => readIdFile(p), 'INVALID_ARGUMENT');
+      assert.match(err.message, message);
+      assert.ok(err.message.includes(p), err.message);
+    }
+    const grid = await npyFile(dir, 'grid.npy', Int32Array.from([1, 2, 3, 4]), [2, 2]);
+    assert.match((await expectZgq(() => readIdFile(grid), 'CORRUPT_FILE')).message, /id files hold a 1-D array; found shape \[2, 2\]/);
+  });
+});
+
+test('.npy vectors: int64 and other integers converted exactly to float32, or refused naming row, column and value', async () => {
+  await withDir(async (dir) => {
+    const values = [0, -1, 16777216, -16777216, 2 ** 40, 3];
+    for (const [name, data] of [['i8.npy', BigInt64Array.from(values.map(BigInt))], ['f8.npy', Float64Array.from(values)]] as const) {
+      const r = await readVectorFile(await npyFile(dir, name, data, [3, 2]));
+      assert.deepEqual([r.n, r.dim], [3, 2]);
+      assert.deepEqual([...r.data], values, name);
+    }
+    const u8 = await readVectorFile(await npyFile(dir, 'u8.npy', BigUint64Array.from([1n, 2n ** 63n]), [1, 2]));
+    assert.deepEqual([...u8.data], [1, 2 ** 63]);
+    const refused: [string, Parameters<typeof dump>[0], RegExp][] = [
+      ['i8odd.npy', BigInt64Array.from([1n, 2n, 3n, 16777217n]), /value 16777217 at row 1, column 1 is not exactly representable as float32/],
+      ['i8far.npy', BigInt64Array.from([0n, 0n, 2n ** 62n + 1n, 0n]), /value 4611686018427387905 at row 1, column 0/],
+      ['u4.npy', Uint32Array.from([4294967295, 0, 0, 0]), /value 4294967295 at row 0, column 0/],
+    ];
+    for (const [name, data, message] of refused) {
+      const p = await npyFile(dir, name, data, [2, 2]);
+      const err = await expectZgq(() => readVectorFile(p), 'INVALID_ARGUMENT');
+      assert.match(err.message, message);
+      assert.ok(err.message.includes(p), err.message);
+    }
+  });
+});
+
+test('JSON lines: "vector", "embedding" or "values"; ids all or none; string ids refused naming the line', async () => {
+  await withDir(async (dir) => {
+    const p = join(dir, 'v.jsonl');
+    const lines = [
+      '{"id": 3, "embedding": [1, 2], "text": "a"}',
+      '',
+      '{"id": 4, "vector": [3, 4.5]}',
+      '{"values": [5, 6], "id": 9, "metadata": {"k": [1, 2, 3]}}',
+    ];
+    await writeFile(p, '\ufeff' + lines.join('\r\n') + '\n');
+    const r = await readVectorFile(p);
+    assert.deepEqual([r.n, r.dim, [...r.data], [...r.ids!]], [3, 2, [1, 2, 3, 4.5, 5, 6], [3, 4, 9]]);
+
+    const cases: [string, string, RegExp][] = [
+      ['{"id": "doc-17", "embedding": [1]}', 'INVALID_ARGUMENT', /line 1: "id" is the string "doc-17"; string ids need the collection layer, not yet available/],
+      ['[1, 2]\n{"id": -1, "vector": [1, 2]}', 'INVALID_ARGUMENT', /line 2: "id" -1 is not an integer in \[0, 4294967294\]/],
+      ['{"id": 1, "vector": [1]}\n{"vector": [2]}', 'CORRUPT_FILE', /line 2 has no "id"; line 1 has one: give every row an "id" or none/],
+      ['{"vector": [1]}\n{"id": 2, "vector": [2]}', 'CORRUPT_FILE', /line 2 has an "id"; line 1 has none/],
+      ['{"vector": [1], "embedding": [1]}', 'CORRUPT_FILE', /line 1 has both "vector" and "embedding"; keep one/],
+      ['{"id": 1}', 'CORRUPT_FILE', /line 1 has no "vector", "embedding" or "values" array/],
+      ['[1, "2"]', 'CORRUPT_FILE', /line 1: value 1 is "2", not a number/],
+      ['[1, 1e39]', 'INVALID_ARGUMENT', /line 1: value 1 is 1e\+39, outside the float32 range/],
+    ];
+    for (const [text, code, message] of cases) {
+      await writeFile(p, text + '\n');
+      assert.match((await expectZgq(() => readVectorFile(p), code)).message, message);
+    }
+  });
+});
+
+test('JSON array files: [[...]] and [{"id", "embedding"}, ...], pretty-printed or not, read in chunks', async () => {
+  await withDir(async (dir) => {
+    const rng = new Rng(17);
+    const n = 3000;
+    const dim = 5;
+    const want = new Float32Array(n * dim).map(() => rng.normal());
+    const rows = Array.from({ length: n }, (_, i) => Array.from(want.subarray(i * dim, (i + 1) * dim)));
+    // metadata with brackets, commas, escaped quotes and multi-byte text across chunk boundaries
+    const docs = rows.map((v, i) => ({ id: 7 * i, note: `[x], "q" \\ é ${'ü'.repeat(i % 50)}`, embedding: v, tags: [{ a: ']' }] }));
+    for (const [name, text] of [
+      ['plain.json', JSON.stringify(rows)],
+      ['pretty.json', JSON.stringify(rows, null, 2)],
+      ['docs.json', JSON.stringify(docs)],
+      ['docs-pretty.json', '\ufeff' + JSON.stringify(docs, null, 1) + '\n\n'],
+    ]) {
+      const p = join(dir, name);
+      await writeFile(p, text);
+      const r = await readVectorFile(p);
+      assert.deepEqual([r.n, r.dim], [n, dim], name);
+      assert.ok(bytesOf(r.data).equals(bytesOf(want)), `${name}: values`);
+      assert.equal(r.data.length, n * dim, `${name}: trimmed to the rows read`);
+      if (name.startsWith('docs')) assert.deepEqual([...r.ids!], docs.map((d) => d.id));
+      else assert.equal(r.ids, null);
+    }
+
+    // every character at a chunk boundary once: escapes, multi-byte text, brackets in strings
+    const few = join(dir, 'few.json');
+    await writeFile(few, JSON.stringify(docs.slice(0, 40), null, 1));
+    for (const chunkBytes of [1, 2, 3, 5, 7, 64]) {
+      const r = await readJsonVectors(few, { chunkBytes });
+      assert.ok(bytesOf(r.data).equals(bytesOf(want.subarray(0, 40 * dim))), `chunks of ${chunkBytes}: values`);
+      assert.deepEqual([...r.ids!], docs.slice(0, 40).map((d) => d.id));
+    }
+
+    const p = join(dir, 'a.json');
+    await writeFile(p, '[]');
+    assert.equal((await readVectorFile(p)).n, 0);
+    const cases: [string, string, RegExp][] = [
+      ['[[1, 2], [3]]', 'CORRUPT_FILE', /row 2 \(line 1\) has 1 numbers; earlier rows have 2/],
+      ['[[1, 2],\n [3, 4]] x', 'CORRUPT_FILE', /line 2: unexpected 'x' after the closing '\]'/],
+      ['[[1, 2],\n [3, 4', 'CORRUPT_FILE', /ends inside row 2 \(line 2\)/],
+      ['[[1, 2],\n [3, 4]', 'CORRUPT_FILE', /ends before the closing '\]' \(after row 2\)/],
+      ['[[1, 2] [3, 4]]', 'CORRUPT_FILE', /line 1: expected ',' or '\]' after row 1, found '\['/],
+      ['[[1, 2], 3]', 'CORRUPT_FILE', /row 2 \(line 1\) is not an array or an object/],
+      ['[[1, 2],\n\n  [1, 2}]', 'CORRUPT_FILE', /row 2 \(line 3\) is not valid JSON/],
+      ['[{"id": "a", "embedding": [1]}]', 'INVALID_ARGUMENT', /row 1 \(line 1\): "id" is the string "a"; string ids need the collection layer/],
+    ];
+    for (const [text, code, message] of cases) {
+      await writeFile(p, text);
+      const err = await expectZgq(() => readVectorFile(p), code);
+      assert.match(err.message, message);
+      assert.ok(err.message.startsWith(`${p}: `), err.message);
+    }
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
