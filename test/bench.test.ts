@@ -23,6 +23,7 @@ import { bestAtTarget, paretoFrontier, paretoLayers, targetSummary, type Summary
 import { cachedGroundTruth, datasetKey, truthCachePaths } from '../src/bench/truth.js';
 import { fastestAtTargets, secondPilotPass, runBench } from '../src/bench/runner.js';
 import { validateReport } from '../src/bench/schema.js';
+import { benchPaths, isInstalled } from '../src/bench/paths.js';
 import { writeReport } from '../src/bench/report/write.js';
 import { summaryMarkdown, datasetTable, speedupOverOneThread } from '../src/bench/report/tables.js';
 import type { ResultRecord } from '../src/bench/types.js';
@@ -453,4 +454,16 @@ test('cli: bench rejects an unknown dataset or library and a missing data folder
   await expectZgq(() => program().parseAsync(['node', 'zgq', 'bench', '--dataset', 'nope']), 'INVALID_ARGUMENT', /unknown dataset 'nope'/);
   await expectZgq(() => program().parseAsync(['node', 'zgq', 'bench', '--dataset', 'siftsmall', '--data-dir', '/nonexistent/zgq']), 'IO', /siftsmall_base\.fvecs' does not exist/);
   await expectZgq(() => program().parseAsync(['node', 'zgq', 'bench', '--dataset', 'synthetic-10k', '--libraries', 'zgq,annoy']), 'INVALID_ARGUMENT', /unknown library 'annoy'/);
+});
+
+test('bench paths: a clone keeps everything in the repository; an install writes nothing inside node_modules', () => {
+  const clone = benchPaths('/src/zgq', {}, '/work', '/home/u');
+  assert.deepEqual(clone, { data: '/src/shared/data', cache: '/src/zgq/bench/results/cache', out: '/src/zgq/bench/results' });
+  const installed = benchPaths('/app/node_modules/zgq', {}, '/app', '/home/u');
+  assert.deepEqual(installed, { data: '/app/data', cache: '/home/u/.cache/zgq', out: '/app/zgq-bench' });
+  assert.ok(!Object.values(installed).some((p) => p.includes('node_modules')));
+  assert.equal(benchPaths('/app/node_modules/zgq', { XDG_CACHE_HOME: '/var/cache', ZGQ_DATA_DIR: '/datasets' }, '/app', '/home/u').cache, '/var/cache/zgq');
+  assert.equal(benchPaths('/app/node_modules/zgq', { ZGQ_DATA_DIR: '/datasets' }, '/app', '/home/u').data, '/datasets');
+  assert.equal(isInstalled('/app/node_modules/zgq'), true);
+  assert.equal(isInstalled('/work/main'), false);
 });

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ZGQIndex, type SearchOptions } from '../../index.js';
-import { packageRoot } from '../paths.js';
+import { isInstalled, packageRoot } from '../paths.js';
 import { zgqCandidates } from '../sweeps.js';
 import { queryViews } from './queries.js';
 import type { LibraryInfo } from '../types.js';
@@ -31,7 +31,7 @@ export function zgqPeer(batchThreads: number[]): Peer {
     library: 'zgq',
     async probe(): Promise<LibraryInfo> {
       const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
-      return { library: 'zgq', status: 'ok', version: pkg.version, detail: 'this checkout' };
+      return { library: 'zgq', status: 'ok', version: pkg.version, detail: isInstalled(packageRoot()) ? `installed at ${packageRoot()}` : 'this checkout' };
     },
     async build(ctx: PeerContext): Promise<PeerIndex[]> {
       const { ds, k, progress } = ctx;
