@@ -20,11 +20,13 @@ const TYPES = {
  * Serve `mounts` (URL prefix -> directory; '/' -> index.html) and `files` (URL path -> bytes or
  * string) on 127.0.0.1, port 0 unless given. Every response carries COOP same-origin + COEP
  * require-corp (so pages are cross-origin isolated and Web Workers can share a WebAssembly.Memory),
- * except requests whose query has `coi=0`. `POST /upload/<name>` stores the body in `uploads`.
+ * except requests whose query has `coi=0`. `POST /upload/<name>` stores the body in `uploads`;
+ * `requests` lists every request as "STATUS METHOD PATH".
  * @param {{ mounts?: Record<string, string>, files?: Record<string, Uint8Array | string>, port?: number }} options
  */
 export async function startServer({ mounts = {}, files = {}, port = 0 } = {}) {
   const uploads = new Map();
+  const requests = [];
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const headers = { 'cache-control': 'no-store' };
@@ -33,6 +35,7 @@ export async function startServer({ mounts = {}, files = {}, port = 0 } = {}) {
       headers['cross-origin-embedder-policy'] = 'require-corp';
     }
     const send = (status, body, type) => {
+      requests.push(`${status} ${req.method} ${url.pathname}`);
       if (status >= 400) process.stderr.write(`browser-harness: HTTP ${status} ${req.method} ${url.pathname}\n`);
       res.writeHead(status, { ...headers, 'content-type': type });
       res.end(body);
@@ -71,6 +74,7 @@ export async function startServer({ mounts = {}, files = {}, port = 0 } = {}) {
   return {
     url: `http://127.0.0.1:${address.port}`,
     uploads,
+    requests,
     close: () => new Promise((resolve) => server.close(() => resolve(undefined))),
   };
 }

@@ -1,8 +1,12 @@
 // Builds the browser entry of the package: dist/browser/zgq.js (ZGQIndex, kernels inlined as
 // base64) and dist/browser/zgq-worker.js (the Web Worker it starts), ES modules with no imports.
+// The worker's text is also inlined into zgq.js, which starts its workers from a Blob URL, so a
+// bundle of zgq.js needs no file beside it; zgq-worker.js is the fallback where a page's CSP
+// forbids blob: workers.
 // The platform seam src/platform.ts (Node: piscina, fs, zlib) is swapped for src/web/platform.ts
 // (Web Workers, OPFS / IndexedDB); the build fails if any Node-only module is still reached.
 import { build } from 'esbuild';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join, relative } from 'node:path';
 
@@ -19,9 +23,8 @@ const swapPlatform = {
   },
 };
 
-const result = await build({
+const common = {
   absWorkingDir: root,
-  entryPoints: { zgq: 'src/index.ts', 'zgq-worker': 'src/web/worker.ts' },
   outdir: 'dist/browser',
   bundle: true,
   format: 'esm',
@@ -33,7 +36,16 @@ const result = await build({
   metafile: true,
   logLevel: 'warning',
   plugins: [swapPlatform],
+};
+
+const worker = await build({ ...common, entryPoints: { 'zgq-worker': 'src/web/worker.ts' } });
+const workerJs = readFileSync(join(root, 'dist/browser/zgq-worker.js'), 'utf8').replace(/\n\/\/# sourceMappingURL=\S+\s*$/, '\n');
+const main = await build({
+  ...common,
+  entryPoints: { zgq: 'src/index.ts' },
+  define: { __ZGQ_WORKER_SOURCE__: JSON.stringify(workerJs) },
 });
+const result = { metafile: { inputs: { ...worker.metafile.inputs, ...main.metafile.inputs } } };
 
 const inputs = Object.keys(result.metafile.inputs).map((p) => relative(root, join(root, p)));
 const leaked = inputs.filter((p) => NODE_ONLY.includes(p) || p.startsWith('node_modules/') || p.startsWith('node:'));

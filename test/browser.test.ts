@@ -28,23 +28,18 @@ const K = 10;
 const SEED = 11;
 const ds = clusteredGaussian({ n: 4000, nQueries: 200, dim: DIM, seed: 5, outlierFraction: 0.2 });
 
-/** A page whose zgq.js has no zgq-worker.js beside it: parallel work must fail with a typed error, not hang. */
+/** A page whose zgq.js has no zgq-worker.js beside it: its workers start from the inlined script. */
 const LONELY_PAGE = `<!doctype html><link rel="icon" href="data:,">
 <script type="module">
-import { ZGQError, ZGQIndex } from '/lonely/zgq.js';
+import { ZGQIndex } from '/lonely/zgq.js';
 const dim = 8;
 const x = Float32Array.from({ length: 2000 * dim }, (_, i) => Math.sin(i * 0.7));
 const run = async () => {
   const index = new ZGQIndex({ dim, zones: 4 });
   await index.build(x, { threads: 1 });
-  let error = 'no error';
-  try {
-    await index.searchBatch(x.subarray(0, 200 * dim), 5, { threads: 2 });
-  } catch (e) {
-    error = e instanceof ZGQError ? e.code + ': ' + e.message : 'not a ZGQError: ' + e;
-  }
-  const after = await index.searchBatch(x.subarray(0, 200 * dim), 5, { threads: 1 });
-  return { error, afterOk: after.ids.length === 1000 };
+  const two = await index.searchBatch(x.subarray(0, 200 * dim), 5, { threads: 2 });
+  const one = await index.searchBatch(x.subarray(0, 200 * dim), 5, { threads: 1 });
+  return { parallel: index.stats().parallel, same: two.ids.every((id, i) => id === one.ids[i]) && one.ids.length === 1000 };
 };
 window.__results = run().catch((e) => ({ error: String(e) })).finally(() => { window.__done = true; });
 </script>`;
@@ -107,7 +102,7 @@ async function liveSteps(index: ZGQIndex, queries: Float32Array, dim: number, k:
 }
 
 let browser: { close(): Promise<void>; version(): string } | undefined;
-let server: { url: string; uploads: Map<string, Uint8Array>; close(): Promise<void> } | undefined;
+let server: { url: string; uploads: Map<string, Uint8Array>; requests: string[]; close(): Promise<void> } | undefined;
 let nodeIndex: ZGQIndex;
 let nodeBytes: Uint8Array;
 let nodeIds: Uint32Array;
@@ -206,11 +201,14 @@ test('browser entry, page without COOP/COEP: one thread, same results', { skip }
   checkAgainstNode(r, 'plain');
 });
 
-test('browser entry without its worker file: parallel calls fail with UNSUPPORTED_PLATFORM, one thread still works', { skip }, async () => {
-  const { results, pageErrors } = await runPage(browser, `${server!.url}/lonely.html`, { allowConsoleError: /404|zgq-worker|Worker/i });
+test('browser entry without its worker file: workers start from the inlined script', { skip }, async () => {
+  server!.requests.length = 0;
+  const { results, pageErrors } = await runPage(browser, `${server!.url}/lonely.html`);
   assert.deepEqual(pageErrors, []);
-  assert.match(results.error, /^UNSUPPORTED_PLATFORM: a ZGQ Web Worker failed .*zgq-worker\.js beside zgq\.js/);
-  assert.equal(results.afterOk, true);
+  assert.equal(results.error, undefined, results.error);
+  assert.equal(results.parallel.via, 'web-workers', JSON.stringify(results.parallel));
+  assert.equal(results.same, true);
+  assert.deepEqual(server!.requests.filter((r: string) => r.includes('worker')), []);
 });
 
 test('browser demo page runs to the end', { skip }, async () => {

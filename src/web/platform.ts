@@ -2,15 +2,48 @@
  * Browser side of the platform seam (see ../platform.ts; the browser bundle puts this module in
  * its place). Parallel work runs on module Web Workers that instantiate the kernels on the index's
  * shared WebAssembly.Memory. Browsers let a page post shared memory to a worker only when it is
- * cross-origin isolated (COOP same-origin + COEP require-corp); elsewhere everything runs on the
- * calling thread and `parallel()` says why.
+ * cross-origin isolated (COOP same-origin + COEP require-corp); elsewhere, and where no worker can
+ * start (a CSP that forbids workers, a missing worker file), everything runs on the calling thread
+ * and `parallel()` says why.
  */
 import { ZGQError } from '../errors.js';
 import { containerStamp, crc32, decodeContainer, encodeContainerChunks, headerLength, MAX_SECTIONS } from '../format.js';
 import type { ParallelInfo, Platform, WriteLease } from '../platform.js';
-import type { WorkerTask } from '../worker.js';
+import runWorkerTask, { type WorkerTask } from '../worker.js';
 import type { TaskMessage } from './worker.js';
 import { readStored, storageKey, storageKind, storedBlob, writeStored } from './storage.js';
+
+/**
+ * The worker script, inlined by scripts/build-browser.mjs (zgq-worker.js's text), so a bundle of
+ * zgq.js starts its workers from a Blob URL with no file to copy; undefined where nothing inlined it.
+ */
+declare const __ZGQ_WORKER_SOURCE__: string | undefined;
+
+/** Wait (ms) for a new worker's ready message before treating it as one that cannot start. */
+const START_TIMEOUT_MS = 10_000;
+
+/**
+ * Where workers are started from, tried in order: the inlined script as a Blob URL (works under
+ * COEP require-corp: a blob: worker inherits the page's policy), then zgq-worker.js beside this
+ * module (for pages whose CSP forbids blob: workers). A source whose worker cannot start is dropped;
+ * when none is left, `startFailure` says why and every call runs on one thread.
+ */
+const sources: { name: string; url(): string | URL }[] = [];
+if (typeof __ZGQ_WORKER_SOURCE__ === 'string') {
+  const text = __ZGQ_WORKER_SOURCE__;
+  let blobUrl: string | undefined;
+  sources.push({
+    name: 'inline Blob URL worker',
+    url: () => (blobUrl ??= URL.createObjectURL(new Blob([text], { type: 'text/javascript' }))),
+  });
+}
+sources.push({
+  name: 'zgq-worker.js beside zgq.js',
+  // bundlers recognise this exact pattern (and esbuild leaves it as is, copying nothing)
+  url: () => new URL('./zgq-worker.js', import.meta.url),
+});
+const startErrors: string[] = [];
+let startFailure: string | undefined;
 
 function parallel(): ParallelInfo {
   if (typeof Worker === 'undefined') return { threads: 1, via: 'none', reason: 'this runtime has no Web Workers' };
@@ -21,6 +54,7 @@ function parallel(): ParallelInfo {
         + 'Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)',
     };
   }
+  if (startFailure !== undefined) return { threads: 1, via: 'none', reason: startFailure };
   return { threads: Math.max(1, navigator.hardwareConcurrency || 1), via: 'web-workers' };
 }
 
@@ -39,25 +73,83 @@ const idle: Worker[] = [];
 // FIFO of jobs waiting for a worker
 const waiting: Job[] = [];
 const running = new Map<Worker, Job>();
+// workers not yet ready, each with the first job it will run and its start time-out
+const starting = new Map<Worker, { job: Job; source: number; timer: ReturnType<typeof setTimeout> }>();
 let idleTimer: ReturnType<typeof setTimeout> | undefined;
+let current = 0;
 
-function spawn(): Worker {
-  // the bundle places zgq-worker.js beside this module; bundlers recognise this exact pattern
-  const worker = new Worker(new URL('./zgq-worker.js', import.meta.url), { type: 'module', name: 'zgq' });
-  worker.onmessage = (event: MessageEvent<{ id: number; error?: string }>) => {
-    const job = running.get(worker);
+/**
+ * Run a task on the calling thread, for a worker that could not start. Build tasks make the same
+ * kernel call a worker would (lanes touch disjoint data, so the index is the same); a batch-search
+ * lane is left alone, as a lane whose worker never started: the calling thread searches its share.
+ */
+function runHere(job: Job): void {
+  const { task } = job.message;
+  if (task.kind === 'searchClaim') return job.resolve();
+  try {
+    runWorkerTask(task);
+    job.resolve();
+  } catch (e) {
+    job.reject(e instanceof Error ? e : new Error(String(e)));
+  }
+}
+
+/**
+ * A worker of source `source` did not start: drop that source, and start the job's worker from
+ * the next one; with none left, this call and later ones run on one thread and stats say why.
+ */
+function startFailed(source: number, why: string, job: Job): void {
+  if (source === current && current < sources.length) {
+    startErrors.push(`${sources[source].name}: ${why}`);
+    current++;
+    if (current === sources.length) {
+      startFailure = `a Web Worker could not start (${startErrors.join('; ')}), so work runs on one thread`;
+      console.warn(`zgq: ${startFailure}`);
+    }
+  }
+  if (current < sources.length) return spawn(job);
+  runHere(job);
+  for (const queued of waiting.splice(0)) runHere(queued);
+}
+
+/** Start a worker for `job` from the current source; the job is posted once the worker is ready. */
+function spawn(job: Job): void {
+  const source = current;
+  let worker: Worker;
+  try {
+    worker = new Worker(sources[source].url(), { type: 'module', name: 'zgq' });
+  } catch (e) {
+    return startFailed(source, `new Worker threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`, job);
+  }
+  const notStarted = (why: string): boolean => {
+    const start = starting.get(worker);
+    if (!start) return false;
+    clearTimeout(start.timer);
+    starting.delete(worker);
+    workers.delete(worker);
+    worker.terminate();
+    startFailed(source, why, start.job);
+    return true;
+  };
+  worker.onmessage = (event: MessageEvent<{ ready?: true; id?: number; error?: string }>) => {
+    const start = starting.get(worker);
+    if (event.data.ready) {
+      if (!start) return;
+      clearTimeout(start.timer);
+      starting.delete(worker);
+      return dispatch(worker, start.job);
+    }
+    const done = running.get(worker);
     running.delete(worker);
-    if (event.data.error === undefined) job?.resolve();
-    else job?.reject(new Error(`zgq worker task failed: ${event.data.error}`));
+    if (event.data.error === undefined) done?.resolve();
+    else done?.reject(new Error(`zgq worker task failed: ${event.data.error}`));
     release(worker);
   };
-  // a worker that fails to load or dies fails its job and the queued ones (the next worker would
+  // after it started, a worker that dies fails its job and the queued ones (the next worker would
   // most likely fail the same way); later calls spawn fresh workers
   const fail = (what: string) => {
-    const error = new ZGQError(
-      'UNSUPPORTED_PLATFORM',
-      `a ZGQ Web Worker ${what}; batch search and parallel build need zgq-worker.js beside zgq.js, loadable as a module worker`,
-    );
+    if (notStarted(what)) return;
+    const error = new ZGQError('UNSUPPORTED_PLATFORM', `a ZGQ Web Worker ${what}`);
     const job = running.get(worker);
     running.delete(worker);
     workers.delete(worker);
@@ -73,7 +165,8 @@ function spawn(): Worker {
   };
   worker.onmessageerror = () => fail('could not receive its task');
   workers.add(worker);
-  return worker;
+  const timer = setTimeout(() => notStarted(`no ready message within ${START_TIMEOUT_MS} ms`), START_TIMEOUT_MS);
+  starting.set(worker, { job, source, timer });
 }
 
 function dispatch(worker: Worker, job: Job): void {
@@ -87,7 +180,7 @@ function release(worker: Worker): void {
   const next = waiting.shift();
   if (next) return dispatch(worker, next);
   idle.push(worker);
-  if (running.size === 0) {
+  if (running.size === 0 && starting.size === 0) {
     idleTimer = setTimeout(() => {
       for (const w of idle) {
         w.terminate();
@@ -101,8 +194,10 @@ function release(worker: Worker): void {
 function runTask(task: WorkerTask, threads: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const job: Job = { message: { id: nextJob++, task }, resolve, reject };
-    const worker = idle.pop() ?? (workers.size < threads ? spawn() : undefined);
+    if (current === sources.length) return runHere(job);
+    const worker = idle.pop();
     if (worker) dispatch(worker, job);
+    else if (workers.size < threads) spawn(job);
     else waiting.push(job);
   });
 }

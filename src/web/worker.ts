@@ -5,7 +5,11 @@
  */
 import runTask, { type WorkerTask } from '../worker.js';
 
-/** A task message from web/platform.ts; the reply is `{ id }` or `{ id, error }`. */
+/**
+ * A task message from web/platform.ts; the reply is `{ id }` or `{ id, error }`. Before any task the
+ * worker posts `{ ready: true }`, once this module has loaded: the platform holds a new worker's
+ * first task until then, so a worker that never loads leaves its task to the calling thread.
+ */
 export interface TaskMessage {
   id: number;
   task: WorkerTask;
@@ -28,3 +32,4 @@ scope.addEventListener('message', (event) => {
     scope.postMessage({ id, error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) });
   }
 });
+scope.postMessage({ ready: true });

@@ -1,0 +1,108 @@
+// A page script that imports 'zgq', bundled by esbuild as an application would (the browser export,
+// dist/browser/zgq.js, folded into one file with no zgq-worker.js copied beside it), on a
+// cross-origin isolated page in headless Chromium. A 2-thread build and batch must answer as one
+// thread does, with workers started from the inlined script; where the page's CSP forbids blob:
+// workers and the worker file is missing, the calls fall back to one thread and stats say why.
+// Without a Chromium the test is reported as skipped, with why.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+// @ts-expect-error plain ES module without type declarations
+import { findChromium, launchChromium, runPage, startServer } from '../scripts/browser-harness.mjs';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const chromium = findChromium() as { path: string | null; why?: string };
+const skip = chromium.path === null ? `browser tests skipped: ${chromium.why}` : false;
+if (skip) console.log(`# ${skip}`);
+
+/** The application's page script: one build and batch on one thread, the same on two. */
+const MAIN = `import { ZGQIndex } from 'zgq';
+const dim = 16;
+const n = 3000;
+const nq = 200;
+const x = Float32Array.from({ length: n * dim }, (_, i) => Math.sin(i * 0.37) + Math.cos(i * 0.011 + (i % dim)));
+const queries = x.slice(0, nq * dim).map((v, i) => v + 0.01 * Math.sin(i));
+const same = (a, b) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+const run = async () => {
+  const one = new ZGQIndex({ dim, seed: 3 });
+  await one.build(x, { threads: 1 });
+  const a = await one.searchBatch(queries, 10, { threads: 1 });
+  const two = new ZGQIndex({ dim, seed: 3 });
+  await two.build(x, { threads: 2 });
+  const b = await two.searchBatch(queries, 10, { threads: 2 });
+  await two.add(queries, Array.from({ length: nq }, (_, i) => n + i), { threads: 2 });
+  await one.add(queries, Array.from({ length: nq }, (_, i) => n + i), { threads: 1 });
+  return {
+    crossOriginIsolated: globalThis.crossOriginIsolated,
+    parallel: two.stats().parallel,
+    sameIds: same(a.ids, b.ids),
+    sameDistances: same(a.distances, b.distances),
+    sameBytes: same(one.toBytes(), two.toBytes()),
+  };
+};
+window.__results = run().catch((e) => ({ error: String(e && e.stack || e) })).finally(() => { window.__done = true; });
+`;
+
+const page = (csp: string) => `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">
+${csp ? `<meta http-equiv="Content-Security-Policy" content="${csp}">` : ''}
+<script type="module" src="./main.js"></script>`;
+
+let dir: string;
+let browser: { close(): Promise<void> } | undefined;
+let server: { url: string; requests: string[]; close(): Promise<void> } | undefined;
+
+before(async () => {
+  if (skip) return;
+  assert.ok(existsSync(`${root}dist/browser/zgq.js`), 'dist/browser/zgq.js is missing: run npm run build');
+  dir = mkdtempSync(join(tmpdir(), 'zgq-bundle-'));
+  mkdirSync(join(dir, 'node_modules'));
+  symlinkSync(root, join(dir, 'node_modules', 'zgq'), 'dir');
+  mkdirSync(join(dir, 'web'));
+  writeFileSync(join(dir, 'web', 'main.js'), MAIN);
+  // esbuild web/main.js --bundle --format=esm --platform=browser --outdir=out
+  await build({ absWorkingDir: dir, entryPoints: ['web/main.js'], bundle: true, format: 'esm', platform: 'browser', outdir: 'out', logLevel: 'silent' });
+  writeFileSync(join(dir, 'out', 'index.html'), page(''));
+  writeFileSync(join(dir, 'out', 'csp.html'), page("worker-src 'self'"));
+  assert.deepEqual(readdirSync(join(dir, 'out')).sort(), ['csp.html', 'index.html', 'main.js']);
+  server = await startServer({ mounts: { '/': join(dir, 'out') } });
+  browser = await launchChromium(chromium.path);
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('esbuild bundle on a COOP/COEP page: 2 threads on inline workers, the same answers as one', { skip }, async () => {
+  server!.requests.length = 0;
+  const { results, pageErrors } = await runPage(browser, `${server!.url}/`, { timeoutMs: 60_000 });
+  assert.deepEqual(pageErrors, []);
+  assert.equal(results.error, undefined, results.error);
+  assert.equal(results.crossOriginIsolated, true);
+  assert.deepEqual(results.parallel.via, 'web-workers', JSON.stringify(results.parallel));
+  assert.equal(results.sameIds, true);
+  assert.equal(results.sameDistances, true);
+  assert.equal(results.sameBytes, true);
+  // the workers came from the Blob URL: nothing asked for a worker file
+  assert.deepEqual(server!.requests.filter((r: string) => r.includes('worker')), []);
+});
+
+test('esbuild bundle whose workers cannot start (CSP forbids blob:, no worker file): one thread, reason in stats', { skip }, async () => {
+  server!.requests.length = 0;
+  const { results, pageErrors } = await runPage(browser, `${server!.url}/csp.html`, { timeoutMs: 60_000, allowConsoleError: /worker|Content Security Policy|404/i });
+  assert.deepEqual(pageErrors, []);
+  assert.equal(results.error, undefined, results.error);
+  assert.equal(results.crossOriginIsolated, true);
+  assert.equal(results.parallel.via, 'none');
+  assert.equal(results.parallel.threads, 1);
+  assert.match(results.parallel.reason, /could not start.*inline Blob URL worker.*zgq-worker\.js beside zgq\.js.*one thread/);
+  assert.equal(results.sameIds, true);
+  assert.equal(results.sameDistances, true);
+  assert.equal(results.sameBytes, true);
+  assert.ok(server!.requests.includes('404 GET /zgq-worker.js'), server!.requests.join(', '));
+});
