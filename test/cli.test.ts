@@ -1,5 +1,5 @@
 // The zgq command line (the built dist/, as installed): build / search / info / add / remove over
-// .fvecs, .npy and JSON lines files, checked against the library; bad files give one line and exit 1;
+// .fvecs, .npy, JSON lines, CSV and HDF5 files, checked against the library; bad files give one line and exit 1;
 // a bare `zgq`, an unknown command and --version answer at once (issue 17).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dump } from 'npyjs';
+import h5wasm from 'h5wasm/node';
 import { ZGQIndex } from '../src/index.js';
 import { withFileLock } from '../src/lock.js';
 import { clusteredGaussian } from '../src/data/synthetic.js';
@@ -168,7 +169,7 @@ test('zgq reports bad files and arguments in one line with exit code 1', async (
     const junk = join(dir, 'junk.npy');
     writeFileSync(junk, 'not numpy at all');
     assertCleanFailure(await zgq('build', junk, '-o', join(dir, 'x.zgq')), /junk\.npy: not a readable \.npy file/);
-    assertCleanFailure(await zgq('build', join(dir, 'data.csv'), '-o', join(dir, 'x.zgq')), /data\.csv: unknown vector format '\.csv'/);
+    assertCleanFailure(await zgq('build', join(dir, 'data.xlsx'), '-o', join(dir, 'x.zgq')), /data\.xlsx: unknown vector format '\.xlsx'/);
 
     const wrongDim = join(dir, 'wrong.jsonl');
     writeFileSync(wrongDim, '[1, 2, 3]\n');
@@ -219,6 +220,37 @@ test('zgq reads the files users have: a JSON array of {id, embedding}, int64 .np
     const named = join(dir, 'named.jsonl');
     writeFileSync(named, rows(ds.base, 0, 3).map((v, i) => JSON.stringify({ id: `doc-${i}`, embedding: v })).join('\n'));
     assertCleanFailure(await zgq('build', named, '-o', join(dir, 'x.zgq')), /named\.jsonl: line 1: "id" is the string "doc-0"; string ids need the collection layer, not yet available/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('zgq builds from CSV with an id column and searches with HDF5 queries (test, or --dataset)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'zgq-cli-tables-'));
+  try {
+    const csv = join(dir, 'base.csv');
+    const header = ['id', ...Array.from({ length: DIM }, (_, j) => `x${j}`)].join(',');
+    writeFileSync(csv, [header, ...rows(ds.base, 0, 300).map((v, i) => [500 + i, ...v].join(','))].join('\n') + '\n');
+    const index = join(dir, 'index.zgq');
+    const built = await zgq('build', csv, '-o', index, '--threads', '1');
+    assert.equal(built.code, 0, built.stderr);
+    assert.match(built.stderr, /built 300 x 16/);
+
+    await h5wasm.ready;
+    const hdf5 = join(dir, 'queries.hdf5');
+    const f = new h5wasm.File(hdf5, 'w');
+    f.create_dataset({ name: 'train', data: ds.base.slice(0, 300 * DIM), shape: [300, DIM] });
+    f.create_dataset({ name: 'test', data: ds.base.slice(7 * DIM, 9 * DIM), shape: [2, DIM] });
+    f.create_dataset({ name: 'probe', data: ds.base.slice(42 * DIM, 43 * DIM), shape: [1, DIM] });
+    f.close();
+    const found = (await zgq('search', index, hdf5, '-k', '1', '--format', 'json')).stdout.trim().split('\n').map((l) => JSON.parse(l).ids);
+    assert.deepEqual(found, [[507], [508]]);
+    const probe = await zgq('search', index, hdf5, '-k', '1', '--format', 'json', '--dataset', 'probe');
+    assert.deepEqual(JSON.parse(probe.stdout).ids, [542]);
+    assertCleanFailure(await zgq('search', index, hdf5, '--dataset', 'queries'), /queries\.hdf5: no dataset 'queries'; it has .*'test'/);
+    const ragged = join(dir, 'ragged.tsv');
+    writeFileSync(ragged, '1\t2\n3\tx\n');
+    assertCleanFailure(await zgq('build', ragged, '-o', join(dir, 'x.zgq')), /ragged\.tsv: line 2, column 2: "x" is not a number/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +31,9 @@ import { loadSiftsmall } from './helpers/siftsmall.js';
 import { dump } from 'npyjs';
 import { readIdFile, readVectorFile } from '../src/cli/files.js';
 import { readJsonVectors } from '../src/data/json.js';
+import { readHdf5Vectors } from '../src/data/hdf5.js';
+import { readCsvVectors } from '../src/data/csv.js';
+import h5wasm from 'h5wasm/node';
 
 const FMNIST_DIR = fileURLToPath(new URL('../../shared/data/fashion-mnist/', import.meta.url));
 
@@ -454,6 +457,134 @@ test('JSON array files: [[...]] and [{"id", "embedding"}, ...], pretty-printed o
 
 // ---------------------------------------------------------------------------------------------
 // brute force and recall
+
+// HDF5 in the ann-benchmarks layout and CSV/TSV (issue 17); fixtures written here with h5wasm and as text
+
+async function hdf5File(dir: string, name: string, datasets: Record<string, { data: Float32Array | Float64Array | Int32Array; shape: number[]; chunks?: number[] }>): Promise<string> {
+  await h5wasm.ready;
+  const p = join(dir, name);
+  const f = new h5wasm.File(p, 'w');
+  try {
+    for (const [key, d] of Object.entries(datasets)) {
+      f.create_dataset({ name: key, data: d.data, shape: d.shape, ...(d.chunks ? { chunks: d.chunks, compression: 'gzip' as const } : {}) });
+    }
+  } finally {
+    f.close();
+  }
+  return p;
+}
+
+test('HDF5 (ann-benchmarks layout): train / test by name, float32 gzip-chunked and float64, read across slices', async () => {
+  await withDir(async (dir) => {
+    const train = Float32Array.from({ length: 37 * 5 }, (_, i) => i * 0.25 - 3);
+    const test64 = Float64Array.from({ length: 4 * 5 }, (_, i) => 1 / (i + 1));
+    const p = await hdf5File(dir, 'glove.hdf5', {
+      train: { data: train, shape: [37, 5], chunks: [8, 5] },
+      test: { data: test64, shape: [4, 5] },
+      neighbors: { data: new Int32Array(4 * 3), shape: [4, 3] },
+      distances: { data: new Float32Array(4 * 3), shape: [4, 3] },
+    });
+    for (const sliceRows of [undefined, 1, 6, 37, 100]) {
+      const r = await readHdf5Vectors(p, 'train', { sliceRows });
+      assert.equal(r.n, 37);
+      assert.equal(r.dim, 5);
+      assert.deepEqual(r.data, train, `sliceRows ${sliceRows}`);
+    }
+    const q = await readHdf5Vectors(p, 'test', { sliceRows: 3 });
+    assert.deepEqual(q.data, Float32Array.from(test64));
+    // readVectorFile: .hdf5 and .h5, 'train' unless a dataset is named
+    const viaCli = await readVectorFile(p);
+    assert.deepEqual(viaCli.data, train);
+    assert.equal(viaCli.ids, null);
+    assert.equal((await readVectorFile(p, { dataset: 'test' })).n, 4);
+    const h5 = join(dir, 'copy.h5');
+    await writeFile(h5, await readFile(p));
+    assert.equal((await readVectorFile(h5)).n, 37);
+  });
+});
+
+test('HDF5 errors: missing dataset lists those present; integer, 1-D and non-HDF5 files refused; float64 out of range named', async () => {
+  await withDir(async (dir) => {
+    const p = await hdf5File(dir, 'a.hdf5', {
+      train: { data: new Float32Array(6), shape: [3, 2] },
+      neighbors: { data: new Int32Array(6), shape: [3, 2] },
+      flat: { data: new Float32Array(6), shape: [6] },
+      big: { data: Float64Array.from([0, 1, 2, 3e39]), shape: [2, 2] },
+    });
+    let err = await expectZgq(() => readHdf5Vectors(p, 'test'), 'CORRUPT_FILE');
+    assert.match(err.message, /a\.hdf5: no dataset 'test'; it has .*'train'/);
+    assert.match(err.message, /'neighbors'/);
+    err = await expectZgq(() => readHdf5Vectors(p, 'neighbors'), 'CORRUPT_FILE');
+    assert.match(err.message, /dataset 'neighbors' has type <i; vectors are float32 or float64/);
+    err = await expectZgq(() => readHdf5Vectors(p, 'flat'), 'CORRUPT_FILE');
+    assert.match(err.message, /dataset 'flat' has shape \[6\]; vectors are a 2-D array/);
+    err = await expectZgq(() => readHdf5Vectors(p, 'big'), 'INVALID_ARGUMENT');
+    assert.match(err.message, /dataset 'big', row 1, column 1: value 3e\+39 is outside the float32 range/);
+    const notHdf5 = join(dir, 'not.hdf5');
+    await writeFile(notHdf5, 'train,test\n1,2\n');
+    err = await expectZgq(() => readVectorFile(notHdf5), 'CORRUPT_FILE');
+    assert.match(err.message, /not\.hdf5: not an HDF5 file/);
+    err = await expectZgq(() => readVectorFile(join(dir, 'missing.h5')), 'IO');
+    assert.match(err.message, /missing\.h5/);
+  });
+});
+
+test('CSV / TSV: optional header, optional id column, quoted cells, CRLF and a byte-order mark', async () => {
+  await withDir(async (dir) => {
+    const plain = join(dir, 'plain.csv');
+    await writeFile(plain, '1,2,3\n4.5,-6e-1,+7\n\n.5,1E2,0\n');
+    let r = await readVectorFile(plain);
+    assert.deepEqual([r.n, r.dim, r.ids], [3, 3, null]);
+    assert.deepEqual(Array.from(r.data), [1, 2, 3, 4.5, -0.6, 7, 0.5, 100, 0].map(Math.fround));
+
+    const header = join(dir, 'header.csv');
+    await writeFile(header, '\ufeffx0,x1\r\n1,2\r\n"3",4\r\n');
+    r = await readVectorFile(header);
+    assert.deepEqual([r.n, r.dim, r.ids, Array.from(r.data)], [2, 2, null, [1, 2, 3, 4]]);
+
+    const withIds = join(dir, 'ids.tsv');
+    await writeFile(withIds, 'ID\ta\tb\n10\t1\t2\n4294967294\t3\t4\n');
+    r = await readVectorFile(withIds);
+    assert.deepEqual([r.n, r.dim, Array.from(r.data)], [2, 2, [1, 2, 3, 4]]);
+    assert.deepEqual(Array.from(r.ids!), [10, 4294967294]);
+
+    // many rows: past the small first blocks, values kept exactly
+    const many = Float32Array.from({ length: 3000 * 3 }, (_, i) => Math.fround(Math.sin(i)));
+    const manyPath = join(dir, 'many.csv');
+    await writeFile(manyPath, Array.from({ length: 3000 }, (_, i) => Array.from(many.subarray(i * 3, i * 3 + 3)).join(',')).join('\n'));
+    const big = await readCsvVectors(manyPath);
+    assert.equal(big.n, 3000);
+    assert.deepEqual(big.data, many);
+  });
+});
+
+test('CSV errors: ragged rows, a non-number cell by line and column (and header name), bad ids, quotes', async () => {
+  await withDir(async (dir) => {
+    const file = async (name: string, text: string) => {
+      const p = join(dir, name);
+      await writeFile(p, text);
+      return p;
+    };
+    let err = await expectZgq(async () => readVectorFile(await file('ragged.csv', '1,2,3\n4,5\n')), 'CORRUPT_FILE');
+    assert.match(err.message, /ragged\.csv: line 2 has 2 cells; line 1 has 3/);
+    err = await expectZgq(async () => readVectorFile(await file('raggedh.csv', 'a,b\n1,2\n3,4,5\n')), 'CORRUPT_FILE');
+    assert.match(err.message, /line 3 has 3 cells; the header \(line 1\) has 2/);
+    err = await expectZgq(async () => readVectorFile(await file('word.csv', 'a,b,c\n1,2,3\n4,five,6\n')), 'CORRUPT_FILE');
+    assert.match(err.message, /word\.csv: line 3, column 2 \("b"\): "five" is not a number/);
+    err = await expectZgq(async () => readVectorFile(await file('empty.tsv', '1\t2\n3\t\n')), 'CORRUPT_FILE');
+    assert.match(err.message, /empty\.tsv: line 2, column 2: "" is not a number/);
+    err = await expectZgq(async () => readVectorFile(await file('hex.csv', '1,2\n0x1f,2\n')), 'CORRUPT_FILE');
+    assert.match(err.message, /line 2, column 1: "0x1f" is not a number/);
+    err = await expectZgq(async () => readVectorFile(await file('badid.csv', 'id,x\n1,2\n-3,4\n')), 'INVALID_ARGUMENT');
+    assert.match(err.message, /badid\.csv: line 3, column 1 \("id"\): "-3" is not an integer in \[0, 4294967294\]/);
+    err = await expectZgq(async () => readVectorFile(await file('range.csv', '1,1e39\n')), 'INVALID_ARGUMENT');
+    assert.match(err.message, /range\.csv: line 1, column 2: value 1e39 is outside the float32 range/);
+    err = await expectZgq(async () => readVectorFile(await file('quote.csv', '1,2\n"3,4\n')), 'CORRUPT_FILE');
+    assert.match(err.message, /quote\.csv: .*quote/i);
+    err = await expectZgq(() => readVectorFile(join(dir, 'missing.csv')), 'IO');
+    assert.match(err.message, /missing\.csv/);
+  });
+});
 
 /** Straightforward reference: full distance row, stable sort by (distance, id). */
 function naiveKnn(

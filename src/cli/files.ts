@@ -3,7 +3,9 @@
  * .fvecs / .bvecs / .ivecs (texmex), .npy (a 2-D numeric array, one vector per row; see
  * src/data/npy.ts for the dtypes and how integers convert), and JSON (.jsonl / .ndjson / .json):
  * JSON lines or one JSON array of rows, each row an array of numbers or an object with "vector",
- * "embedding" or "values" and an optional integer "id" (src/data/json.ts).
+ * "embedding" or "values" and an optional integer "id" (src/data/json.ts); HDF5 (.hdf5 / .h5) in the
+ * ann-benchmarks layout, `train` for the base vectors and `test` for queries (src/data/hdf5.ts); CSV
+ * and TSV (.csv / .tsv), one vector per row, an optional header and `id` column (src/data/csv.ts).
  * Every problem is a ZGQError naming the file (and the line, row or element), so the CLI prints one line.
  */
 import { readFile } from 'node:fs/promises';
@@ -11,6 +13,8 @@ import { extname } from 'node:path';
 import { ZGQError } from '../errors.js';
 import { bvecsToFloat32, readBvecs, readFvecs, readIvecs } from '../data/vecs.js';
 import { readJsonVectors } from '../data/json.js';
+import { readHdf5Vectors } from '../data/hdf5.js';
+import { readCsvVectors } from '../data/csv.js';
 import { MAX_ID, npyIds, npyVectors } from '../data/npy.js';
 
 /** Vectors read from a file: `n` rows of `dim` floats, and ids when the file carries them. */
@@ -18,21 +22,32 @@ export interface VectorFile {
   data: Float32Array;
   n: number;
   dim: number;
-  /** Ids given in the file (JSON rows with "id"), one per row, or null. */
+  /** Ids given in the file (JSON rows with "id", a CSV "id" column), one per row, or null. */
   ids: Uint32Array | null;
 }
 
 const JSON_FILES = new Set(['.jsonl', '.ndjson', '.json']);
+const HDF5_FILES = new Set(['.hdf5', '.h5']);
 
 /** The vector formats, as help and error messages list them. */
-export const VECTOR_FORMATS = '.fvecs, .bvecs, .ivecs, .npy or JSON (.jsonl, .ndjson, .json)';
+export const VECTOR_FORMATS = '.fvecs, .bvecs, .ivecs, .npy, JSON (.jsonl, .ndjson, .json), HDF5 (.hdf5, .h5), .csv or .tsv';
+
+/** The HDF5 datasets read by default: ann-benchmarks files keep base vectors and queries apart. */
+export const HDF5_BASE = 'train';
+export const HDF5_QUERIES = 'test';
+
+/** Options of readVectorFile. */
+export interface VectorFileOptions {
+  /** The dataset of an HDF5 file to read (default HDF5_BASE, 'train'); other formats ignore it. */
+  dataset?: string;
+}
 
 function bad(path: string, what: string): ZGQError {
   return new ZGQError('CORRUPT_FILE', `${path}: ${what}`);
 }
 
 /** Read a vector file by its extension. */
-export async function readVectorFile(path: string): Promise<VectorFile> {
+export async function readVectorFile(path: string, options: VectorFileOptions = {}): Promise<VectorFile> {
   const ext = extname(path).toLowerCase();
   if (ext === '.fvecs') return plain(await readFvecs(path));
   if (ext === '.bvecs') {
@@ -45,6 +60,8 @@ export async function readVectorFile(path: string): Promise<VectorFile> {
   }
   if (ext === '.npy') return plain(npyVectors(await bytesOf(path), path));
   if (JSON_FILES.has(ext)) return readJsonVectors(path);
+  if (HDF5_FILES.has(ext)) return plain(await readHdf5Vectors(path, options.dataset ?? HDF5_BASE));
+  if (ext === '.csv' || ext === '.tsv') return readCsvVectors(path, { delimiter: ext === '.tsv' ? '\t' : ',' });
   throw new ZGQError('INVALID_ARGUMENT', `${path}: unknown vector format '${ext || '(no extension)'}'; use ${VECTOR_FORMATS}`);
 }
 
