@@ -11,13 +11,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { Command } from 'commander';
+import h5wasm from 'h5wasm/node';
 
 import { ZGQError } from '../src/errors.js';
 import { ZGQIndex } from '../src/index.js';
 import { bruteForceKnn, recallAtK } from '../src/data/groundtruth.js';
 import { clusteredGaussian } from '../src/data/synthetic.js';
 import { encodeFvecs, encodeIvecs } from '../src/data/vecs.js';
-import { checkDatasetFiles, datasetSpec, loadDataset, type IdxSpec, type SyntheticSpec, type TexmexSpec } from '../src/bench/datasets.js';
+import { checkDatasetFiles, datasetSpec, fileSpec, holdOut, loadDataset, type IdxSpec, type SyntheticSpec, type TexmexSpec } from '../src/bench/datasets.js';
 import { recallByKind, tieAwareRecall, latencyStats, median } from '../src/bench/metrics.js';
 import { bestAtTarget, paretoFrontier, paretoLayers, targetSummary, type SummaryPoint } from '../src/bench/pareto.js';
 import { cachedGroundTruth, datasetKey, truthCachePaths } from '../src/bench/truth.js';
@@ -438,6 +439,106 @@ test('filtered search scenario: every filter, anti-correlated included, gets min
     assert.match(validateReport(json)[0], /^\$\.datasets\[0\]\.filtered\.rows\[0\]\.recall: expected a value in \[0, 1\]/);
     assert.match(summaryMarkdown(report, {}), /Filtered search[\s\S]*\| anti-correlated \| 95 % \| 30 \| float32 \|/);
     assert.match(datasetTable(report.datasets[0], 5), /filtered search/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+/** A float32 `.npy` file of `n` rows of `dim` (format 1.0, header padded to 64 bytes). */
+function npyBytes(data: Float32Array, n: number, dim: number): Uint8Array {
+  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${n}, ${dim}), }`;
+  header += ' '.repeat(63 - ((10 + header.length) % 64)) + '\n';
+  const out = new Uint8Array(10 + header.length + data.byteLength);
+  out.set([0x93, ...new TextEncoder().encode('NUMPY'), 1, 0, header.length & 0xff, header.length >> 8]);
+  out.set(new TextEncoder().encode(header), 10);
+  out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 10 + header.length);
+  return out;
+}
+
+const FILE_PLAN: SweepPlan = {
+  hnswEf: [10], nprobe: [1], zgq: { ef: [16, 64], nProbe: [2, 8], rerank: [8] },
+  pilotQueries: 10, pilotLayers: 1, maxPilotKeep: 2, minQueriesPerPass: 20, minBatchQueriesPerPass: 20,
+};
+
+test('file datasets: a user\'s .npy, with held-out queries, runs through the harness against exact ground truth', async () => {
+  const dir = await tempDir();
+  try {
+    const d = clusteredGaussian({ n: 600, nQueries: 1, dim: 8, seed: 9 });
+    const path = join(dir, 'my.npy');
+    await writeFile(path, npyBytes(d.base, 600, 8));
+    const spec = fileSpec(path, { nQueries: 20 });
+    assert.equal(spec.name, 'file:my.npy');
+    assert.match(spec.description, /20 queries held out of the base \(seed 1\) and removed from it/);
+    const ds = await loadDataset(spec, { dataDir: '/nonexistent', cacheDir: join(dir, 'cache'), k: 5 });
+    assert.equal(ds.nBase, 580);
+    assert.equal(ds.nQueries, 20);
+    // the held-out rows are the queries; none is left in the base (no query is at distance 0)
+    const split = holdOut(d.base, 600, 8, 20, 1);
+    assert.deepEqual(ds.queries, split.queries);
+    assert.equal(new Set(split.rows).size, 20);
+    const exact = bruteForceKnn(ds.base, 580, ds.queries, 20, 8, ds.truth.depth);
+    assert.deepEqual(ds.truth.ids, exact.ids);
+    for (let q = 0; q < 20; q++) assert.ok(exact.distances[q * ds.truth.depth] > 0, `query ${q} finds itself`);
+
+    const report = await runBench({
+      datasets: [spec], k: 5, passes: 1, quick: true, libraries: ['zgq'], batch: false, dataDir: '/nonexistent', cacheDir: join(dir, 'cache'), command: 'test', plan: FILE_PLAN,
+    });
+    assert.deepEqual(validateReport(JSON.parse(JSON.stringify(report))), []);
+    const r = report.datasets[0];
+    assert.equal(r.name, 'file:my.npy');
+    assert.equal(r.groundTruth.source, 'cache');
+    assert.equal(r.nBase, 580);
+    const zgq = r.results.filter((x) => x.series === 'ZGQ');
+    assert.ok(zgq.length >= 1);
+    const best = zgq.reduce((a, b) => (b.recall > a.recall ? b : a));
+    assert.ok(best.recall >= 0.9, `recall ${best.recall}`);
+    assert.match(summaryMarkdown(report, {}), /### file:my\.npy/);
+    assert.match(datasetTable(r, 5), /file:my\.npy/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('file datasets: a queries file, cosine, HDF5 train/test, and one-line errors for bad inputs', async () => {
+  const dir = await tempDir();
+  try {
+    const d = clusteredGaussian({ n: 300, nQueries: 10, dim: 6, seed: 4 });
+    const base = join(dir, 'base.fvecs');
+    const queries = join(dir, 'q.fvecs');
+    await writeFile(base, encodeFvecs(d.base, 6));
+    await writeFile(queries, encodeFvecs(d.queries, 6));
+    const o = { dataDir: '/nonexistent', cacheDir: join(dir, 'cache'), k: 5 };
+    const ds = await loadDataset(fileSpec(base, { queries, nQueries: 7, metric: 'cosine' }), o);
+    assert.equal(ds.nBase, 300);
+    assert.equal(ds.nQueries, 7);
+    for (let i = 0; i < 7; i++) {
+      const norm = Math.hypot(...ds.queries.subarray(i * 6, i * 6 + 6));
+      assert.ok(Math.abs(norm - 1) < 1e-5);
+    }
+    const exact = bruteForceKnn(ds.base, 300, ds.queries, 7, 6, ds.truth.depth);
+    assert.deepEqual(ds.truth.ids, exact.ids);
+    assert.match(ds.description, /cosine/);
+
+    await h5wasm.ready;
+    const h5 = join(dir, 'ann.hdf5');
+    const f = new h5wasm.File(h5, 'w');
+    f.create_dataset({ name: 'train', data: d.base, shape: [300, 6] });
+    f.create_dataset({ name: 'test', data: d.queries, shape: [10, 6] });
+    f.close();
+    const ann = await loadDataset(fileSpec(h5), o);
+    assert.equal(ann.name, 'file:ann.hdf5');
+    assert.deepEqual([ann.nBase, ann.nQueries], [300, 10]);
+    assert.deepEqual(ann.queries, d.queries);
+
+    await expectZgq(() => loadDataset(fileSpec(join(dir, 'none.npy')), o), 'IO', /file '.*none\.npy' does not exist/);
+    await writeFile(join(dir, 'q7.fvecs'), encodeFvecs(new Float32Array(14), 7));
+    await expectZgq(() => loadDataset(fileSpec(base, { queries: join(dir, 'q7.fvecs') }), o), 'INVALID_ARGUMENT', /dimension 6, queries in .*q7\.fvecs 7/);
+    await expectZgq(() => loadDataset(fileSpec(base, { queries, nQueries: 11 }), o), 'INVALID_ARGUMENT', /11 queries asked, .*q\.fvecs holds 10/);
+    await expectZgq(() => loadDataset(fileSpec(base, { nQueries: 300 }), o), 'INVALID_ARGUMENT', /has 300 rows, too few to hold out 300 queries/);
+    const program = () => registerBench(new Command('zgq').exitOverride());
+    await expectZgq(() => program().parseAsync(['node', 'zgq', 'bench', '--base', join(dir, 'none.npy')]), 'IO', /none\.npy' does not exist/);
+    await expectZgq(() => program().parseAsync(['node', 'zgq', 'bench', '--queries-file', queries]), 'INVALID_ARGUMENT', /--queries-file needs --base/);
+    await expectZgq(() => program().parseAsync(['node', 'zgq', 'bench', '--base', base, '--metric', 'ip']), 'INVALID_ARGUMENT', /unknown metric 'ip'/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -29,7 +29,7 @@ import { bruteForceKnn, recallAtK, type KnnMetric } from '../src/data/groundtrut
 import { l2 as sqL2 } from '../src/kernels/reference/distance.js';
 import { loadSiftsmall } from './helpers/siftsmall.js';
 import { dump } from 'npyjs';
-import { readIdFile, readVectorFile } from '../src/cli/files.js';
+import { readIdFile, readVectorFile } from '../src/data/files.js';
 import { readJsonVectors } from '../src/data/json.js';
 import { readHdf5Vectors } from '../src/data/hdf5.js';
 import { readCsvVectors } from '../src/data/csv.js';

@@ -1,14 +1,15 @@
 /**
- * The benchmark's datasets: seeded synthetic sets (the ZGQ paper's recipe) and the real sets in
- * the shared data folder, loaded as flat float32 with their exact ground truth, plus the fvecs
- * copies the FAISS child reads.
+ * The benchmark's datasets: seeded synthetic sets (the ZGQ paper's recipe), the real sets in the
+ * shared data folder, and a user's own vector files (`--base`), loaded as flat float32 with their
+ * exact ground truth, plus the fvecs copies the FAISS child reads.
  */
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, extname, join } from 'node:path';
 import { ZGQError } from '../errors.js';
 import { clusteredGaussian } from '../data/synthetic.js';
 import { bvecsToFloat32, encodeFvecs, readFvecs, readIdxImages, readIvecs } from '../data/vecs.js';
+import { HDF5_BASE, HDF5_QUERIES, readVectorFile } from '../data/files.js';
 import { cachedGroundTruth, datasetKey, spotCheckTruth, type Truth } from './truth.js';
 
 interface SpecBase {
@@ -46,7 +47,30 @@ export interface IdxSpec extends SpecBase {
   maxQueries?: number;
 }
 
-export type DatasetSpec = SyntheticSpec | TexmexSpec | IdxSpec;
+/**
+ * A user's vector files, read by extension with the CLI's readers (src/data/files.ts), paths as
+ * given (not relative to the data folder). Queries come from `queries`; else, for an HDF5 base, from
+ * the same file's `test` dataset (the ann-benchmarks layout); else `nQueries` rows of the base are
+ * held out as queries (seeded, removed from the base so none finds itself). Ground truth is
+ * computed by brute force and cached like a synthetic set's.
+ */
+export interface FileSpec extends SpecBase {
+  kind: 'file';
+  base: string;
+  /** Dataset of an HDF5 base (default 'train'). */
+  baseDataset?: string;
+  queries?: string;
+  /** Dataset of an HDF5 queries file (default 'test'). */
+  queriesDataset?: string;
+  /** Held-out queries, or the first ones of a queries file (all when undefined). */
+  nQueries?: number;
+  /** 'cosine' normalises every vector to unit length: L2 on unit vectors ranks as cosine does. */
+  metric: 'l2' | 'cosine';
+  /** Seed of the held-out row choice. */
+  seed: number;
+}
+
+export type DatasetSpec = SyntheticSpec | TexmexSpec | IdxSpec | FileSpec;
 
 /** A dataset ready to index: vectors, queries and exact ground truth. */
 export interface BenchDataset {
@@ -121,7 +145,50 @@ export function datasetSpec(name: string, o: SpecOptions = {}): DatasetSpec {
   }
 }
 
+const HDF5_FILES = new Set(['.hdf5', '.h5']);
+/** Held-out queries of a file without a queries file, when `--queries` is not given. */
+const DEFAULT_HELD_OUT = 1000;
+
+function isHdf5(path: string): boolean {
+  return HDF5_FILES.has(extname(path).toLowerCase());
+}
+
+/** Options of {@link fileSpec}. */
+export interface FileSpecOptions {
+  queries?: string;
+  /** Queries to hold out of the base, or to take from the queries file. */
+  nQueries?: number;
+  metric?: 'l2' | 'cosine';
+  /** Dataset of an HDF5 base (default 'train'). */
+  hdf5Dataset?: string;
+  seed?: number;
+}
+
+/**
+ * The spec of a user's vector file, named `file:<base file name>`.
+ * @throws ZGQError('INVALID_ARGUMENT') for an unknown metric or a bad query count.
+ */
+export function fileSpec(base: string, o: FileSpecOptions = {}): FileSpec {
+  const metric = o.metric ?? 'l2';
+  if (metric !== 'l2' && metric !== 'cosine') throw new ZGQError('INVALID_ARGUMENT', `unknown metric '${String(metric)}' for --base; use l2 or cosine`);
+  if (o.nQueries !== undefined && (!Number.isInteger(o.nQueries) || o.nQueries < 1)) {
+    throw new ZGQError('INVALID_ARGUMENT', `the number of queries must be a positive integer; got ${o.nQueries}`);
+  }
+  const hdf5Test = !o.queries && isHdf5(base);
+  const queries = o.queries ?? (hdf5Test ? base : undefined);
+  const from = queries === undefined
+    ? `${o.nQueries ?? `up to ${DEFAULT_HELD_OUT}`} queries held out of the base (seed ${o.seed ?? 1}) and removed from it`
+    : `${o.nQueries === undefined ? 'queries' : `first ${o.nQueries} queries`} from ${hdf5Test ? `its '${HDF5_QUERIES}' dataset` : queries}`;
+  return {
+    kind: 'file', name: `file:${basename(base)}`, base, baseDataset: o.hdf5Dataset, queries, queriesDataset: hdf5Test ? HDF5_QUERIES : undefined,
+    nQueries: o.nQueries, metric, seed: o.seed ?? 1,
+    description: `${base}${isHdf5(base) ? ` ('${o.hdf5Dataset ?? HDF5_BASE}')` : ''}, ${from}, exact ground truth by brute force` +
+      (metric === 'cosine' ? ', cosine (vectors normalised to unit length, then L2)' : ', L2'),
+  };
+}
+
 function filesOf(spec: DatasetSpec): string[] {
+  if (spec.kind === 'file') return spec.queries === undefined ? [spec.base] : [spec.base, spec.queries];
   return spec.kind === 'synthetic' ? [] : [spec.base, spec.queries, spec.groundTruth];
 }
 
@@ -130,6 +197,12 @@ function filesOf(spec: DatasetSpec): string[] {
  * @throws ZGQError('IO') naming the missing file.
  */
 export function checkDatasetFiles(spec: DatasetSpec, dataDir: string): void {
+  if (spec.kind === 'file') {
+    for (const path of filesOf(spec)) {
+      if (!existsSync(path)) throw new ZGQError('IO', `dataset '${spec.name}': file '${path}' does not exist`);
+    }
+    return;
+  }
   for (const f of filesOf(spec)) {
     const path = join(dataDir, f);
     if (!existsSync(path)) {
@@ -173,6 +246,7 @@ export async function loadDataset(spec: DatasetSpec, o: LoadOptions): Promise<Be
       queryKind: spec.outlierFraction > 0 && d.queryKind ? d.queryKind : null, truth, key,
     };
   }
+  if (spec.kind === 'file') return loadFile(spec, o);
   checkDatasetFiles(spec, o.dataDir);
   const path = (f: string) => join(o.dataDir, f);
   let base: Float32Array;
@@ -216,6 +290,104 @@ export async function loadDataset(spec: DatasetSpec, o: LoadOptions): Promise<Be
   };
 }
 
+/** A dataset name as a file-name part (`file:my.npy` -> `file_my.npy`). */
+export function fileSafe(name: string): string {
+  return name.replace(/[^A-Za-z0-9._-]/g, '_');
+}
+
+/** Seeded 32-bit generator (mulberry32) for the held-out rows. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Splits `n` rows into `m` seeded held-out rows (in the order drawn) and the rest (in file order).
+ * Layout: both results are row-major `rows * dim` float32.
+ */
+export function holdOut(data: Float32Array, n: number, dim: number, m: number, seed: number): { base: Float32Array; queries: Float32Array; rows: Uint32Array } {
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  const next = random(seed);
+  for (let i = 0; i < m; i++) {
+    const j = i + Math.floor(next() * (n - i));
+    const t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+  const rows = order.slice(0, m);
+  const taken = new Uint8Array(n);
+  const queries = new Float32Array(m * dim);
+  rows.forEach((r, i) => {
+    taken[r] = 1;
+    queries.set(data.subarray(r * dim, (r + 1) * dim), i * dim);
+  });
+  const base = new Float32Array((n - m) * dim);
+  for (let r = 0, o = 0; r < n; r++) {
+    if (taken[r]) continue;
+    base.set(data.subarray(r * dim, (r + 1) * dim), o * dim);
+    o++;
+  }
+  return { base, queries, rows };
+}
+
+/** Scales each row to unit length in place. @throws ZGQError('INVALID_ARGUMENT') for a zero row. */
+function normalise(data: Float32Array, n: number, dim: number, what: string): void {
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let j = 0; j < dim; j++) s += data[i * dim + j] * data[i * dim + j];
+    if (!(s > 0)) throw new ZGQError('INVALID_ARGUMENT', `${what}: row ${i} has length 0; cosine is undefined for it`);
+    const inv = 1 / Math.sqrt(s);
+    for (let j = 0; j < dim; j++) data[i * dim + j] *= inv;
+  }
+}
+
+async function loadFile(spec: FileSpec, o: LoadOptions): Promise<BenchDataset> {
+  checkDatasetFiles(spec, o.dataDir);
+  const b = await readVectorFile(spec.base, { dataset: spec.baseDataset });
+  if (b.n === 0) throw new ZGQError('CORRUPT_FILE', `dataset '${spec.name}': ${spec.base} holds no vectors`);
+  // copies: a reader may hand out a view of the file's bytes, and cosine scales in place
+  let base: Float32Array = b.data.slice(0, b.n * b.dim);
+  let queries: Float32Array;
+  let nBase = b.n;
+  let nQueries: number;
+  let heldOut = false;
+  if (spec.queries !== undefined) {
+    const q = await readVectorFile(spec.queries, { dataset: spec.queriesDataset });
+    if (q.dim !== b.dim) throw new ZGQError('INVALID_ARGUMENT', `dataset '${spec.name}': base vectors have dimension ${b.dim}, queries in ${spec.queries} ${q.dim}`);
+    nQueries = spec.nQueries ?? q.n;
+    if (q.n === 0 || nQueries > q.n) throw new ZGQError('INVALID_ARGUMENT', `dataset '${spec.name}': ${nQueries} queries asked, ${spec.queries} holds ${q.n}`);
+    queries = q.data.slice(0, nQueries * q.dim);
+  } else {
+    nQueries = spec.nQueries ?? Math.min(DEFAULT_HELD_OUT, Math.floor(b.n / 10));
+    if (nQueries < 1 || nQueries >= b.n) {
+      throw new ZGQError('INVALID_ARGUMENT', `dataset '${spec.name}': ${spec.base} has ${b.n} rows, too few to hold out ${nQueries || 1} queries and keep a base (give --queries-file or a smaller --queries)`);
+    }
+    ({ base, queries } = holdOut(base, b.n, b.dim, nQueries, spec.seed));
+    nBase = b.n - nQueries;
+    heldOut = true;
+  }
+  if (spec.metric === 'cosine') {
+    normalise(base, nBase, b.dim, heldOut ? spec.base : `${spec.base} (base)`);
+    normalise(queries, nQueries, b.dim, heldOut ? `${spec.base} (held-out queries)` : spec.queries!);
+  }
+  const key = datasetKey(
+    { kind: spec.kind, name: spec.name, nQueries, metric: spec.metric, heldOut, seed: heldOut ? spec.seed : null },
+    [base, queries],
+  );
+  const truth = await cachedGroundTruth({
+    cacheDir: o.cacheDir, label: fileSafe(spec.name), key, base, nBase, queries, nQueries, dim: b.dim, depth: truthDepth(o.k, nBase), log: o.log,
+  });
+  const description = spec.nQueries === undefined && heldOut ? spec.description.replace(`up to ${DEFAULT_HELD_OUT}`, String(nQueries)) : spec.description;
+  return { spec, name: spec.name, description, dim: b.dim, nBase, nQueries, base, queries, queryKind: null, truth, key };
+}
+
 async function ensureFvecs(path: string, data: Float32Array, dim: number): Promise<void> {
   const n = data.length / dim;
   // a cached file of the right size for this content key is reused; FAISS's flat-index check of
@@ -232,7 +404,7 @@ async function ensureFvecs(path: string, data: Float32Array, dim: number): Promi
  */
 export async function exchangeFiles(ds: BenchDataset, cacheDir: string): Promise<{ base: string; queries: string }> {
   await mkdir(cacheDir, { recursive: true });
-  const stem = join(cacheDir, `data-${ds.name}-${ds.key}`);
+  const stem = join(cacheDir, `data-${fileSafe(ds.name)}-${ds.key}`);
   const files = { base: `${stem}-base.fvecs`, queries: `${stem}-queries.fvecs` };
   await ensureFvecs(files.base, ds.base, ds.dim);
   await ensureFvecs(files.queries, ds.queries, ds.dim);

@@ -4,7 +4,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { ZGQError } from '../errors.js';
-import { checkDatasetFiles, DATASET_NAMES, datasetSpec, DEFAULT_DATASETS, LARGE_DATASET, QUICK_DATASETS } from '../bench/datasets.js';
+import { checkDatasetFiles, DATASET_NAMES, datasetSpec, DEFAULT_DATASETS, fileSpec, LARGE_DATASET, QUICK_DATASETS, type DatasetSpec } from '../bench/datasets.js';
 import { defaultCacheDir, defaultDataDir, defaultOutDir } from '../bench/paths.js';
 import { setupFaissVenv } from '../bench/peers/faiss.js';
 import { terminalProgress } from '../bench/progress.js';
@@ -12,6 +12,7 @@ import { datasetTable } from '../bench/report/tables.js';
 import { writeReport } from '../bench/report/write.js';
 import { ALL_LIBRARIES, runBench } from '../bench/runner.js';
 import type { LibraryId } from '../bench/types.js';
+import { VECTOR_FORMATS } from '../data/files.js';
 
 function positiveInt(name: string) {
   return (value: string): number => {
@@ -41,6 +42,9 @@ interface BenchCliOptions {
   dataDir?: string;
   cacheDir?: string;
   setupFaiss?: boolean;
+  base?: string;
+  queriesFile?: string;
+  metric?: string;
 }
 
 /** Adds the `bench` subcommand to the `zgq` program. */
@@ -54,7 +58,10 @@ export function registerBench(program: Command): Command {
     .option('-k, --k <k>', 'neighbours per query', positiveInt('--k'), 10)
     .option('--out <dir>', 'folder for bench-results.json, summary.md and the SVG plots (default bench/results)')
     .option('--passes <n>', 'timed passes per configuration; QPS is their median', positiveInt('--passes'), 3)
-    .option('--queries <n>', 'queries per dataset (synthetic: generated; real: the first n)', positiveInt('--queries'))
+    .option('--queries <n>', 'queries per dataset (synthetic: generated; real: the first n; --base: held out of it, default up to 1000)', positiveInt('--queries'))
+    .option('--base <file>', `benchmark your own vectors (${VECTOR_FORMATS}; HDF5: 'train'), named file:<name> in the report; exact ground truth is computed`)
+    .option('--queries-file <file>', "queries for --base (default: HDF5 'test' of the same file, else --queries rows held out of the base)")
+    .option('--metric <metric>', 'metric of --base: l2 or cosine (vectors normalised to unit length)', 'l2')
     .option('--libraries <names>', `comma-separated subset of ${ALL_LIBRARIES.join(',')}`, list)
     .option('--no-batch', 'skip batch mode (all queries in one call)')
     .option('--filtered', "also time ZGQ through filters: random ones admitting 1 %, 10 %, 50 %, and each query's nearest 5 % left out")
@@ -70,9 +77,17 @@ export function registerBench(program: Command): Command {
         return;
       }
       const dataDir = o.dataDir ?? defaultDataDir();
-      const names = o.dataset ?? [...(o.quick ? QUICK_DATASETS : DEFAULT_DATASETS), ...(o.large ? [LARGE_DATASET] : [])];
+      if (o.base === undefined && o.queriesFile !== undefined) throw new ZGQError('INVALID_ARGUMENT', '--queries-file needs --base');
+      // --base alone measures that file only; with --dataset or --large, those sets as well
+      const builtIn = o.base !== undefined && !o.dataset && !o.large ? [] : [...(o.quick ? QUICK_DATASETS : DEFAULT_DATASETS), ...(o.large ? [LARGE_DATASET] : [])];
+      const names = o.dataset ?? builtIn;
       if (o.dataset && o.large && !names.includes(LARGE_DATASET)) names.push(LARGE_DATASET);
-      const specs = names.map((n) => datasetSpec(n, { queries: o.queries, quick: o.quick }));
+      const specs: DatasetSpec[] = names.map((n) => datasetSpec(n, { queries: o.queries, quick: o.quick }));
+      if (o.base !== undefined) {
+        specs.push(fileSpec(o.base, { queries: o.queriesFile, nQueries: o.queries, metric: o.metric as 'l2' | 'cosine' }));
+      } else if (o.metric !== 'l2') {
+        throw new ZGQError('INVALID_ARGUMENT', '--metric applies to --base only; the built-in sets are L2');
+      }
       for (const s of specs) checkDatasetFiles(s, dataDir); // fail before anything is built
       const libraries = (o.libraries ?? [...ALL_LIBRARIES]) as LibraryId[];
       for (const l of libraries) {

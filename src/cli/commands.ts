@@ -9,7 +9,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { ZGQError } from '../errors.js';
 import { NO_ID, type SearchOptions, ZGQIndex } from '../index.js';
 import { type Metric, type Traversal, TRAVERSALS } from '../options.js';
-import { HDF5_BASE, HDF5_QUERIES, readIdFile, readVectorFile, VECTOR_FORMATS, type VectorFile } from './files.js';
+import { HDF5_BASE, HDF5_QUERIES, readIdFile, readVectorFile, VECTOR_FORMATS, type VectorFile } from '../data/files.js';
 import { buildProgress, fractionProgress } from './progress.js';
 
 function int(name: string, min = 1) {

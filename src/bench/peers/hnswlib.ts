@@ -6,6 +6,7 @@ import { statSync, unlinkSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { timedChunks } from '../progress.js';
+import { fileSafe } from '../datasets.js';
 import type { LibraryInfo } from '../types.js';
 import { loadPackage } from './load.js';
 import type { Peer, PeerContext, PeerIndex } from './types.js';
@@ -65,7 +66,7 @@ export function hnswlibPeer(): Peer {
         };
       });
       await mkdir(ctx.cacheDir, { recursive: true });
-      const file = join(ctx.cacheDir, `hnswlib-${ds.name}-${process.pid}.bin`);
+      const file = join(ctx.cacheDir, `hnswlib-${fileSafe(ds.name)}-${process.pid}.bin`);
       index.writeIndexSync(file);
       const bytes = statSync(file).size;
       unlinkSync(file);

@@ -6,6 +6,7 @@
 import { existsSync, statSync, unlinkSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileSafe } from '../datasets.js';
 import { timedChunks } from '../progress.js';
 import type { LibraryInfo } from '../types.js';
 import { loadPackage } from './load.js';
@@ -68,7 +69,7 @@ export function usearchPeer(batchThreads: number[]): Peer {
         return () => built.add(keys, ds.base.subarray(from * ds.dim, to * ds.dim), 1);
       });
       await mkdir(ctx.cacheDir, { recursive: true });
-      const file = join(ctx.cacheDir, `usearch-${ds.name}-${process.pid}.usearch`);
+      const file = join(ctx.cacheDir, `usearch-${fileSafe(ds.name)}-${process.pid}.usearch`);
       built.save(file);
       const bytes = statSync(file).size;
       const mapped = bytes > VIEW_ABOVE_BYTES;

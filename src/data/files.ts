@@ -1,5 +1,5 @@
 /**
- * Vector and id files for the command line, chosen by extension:
+ * Vector and id files, for the command line and the bench, chosen by extension:
  * .fvecs / .bvecs / .ivecs (texmex), .npy (a 2-D numeric array, one vector per row; see
  * src/data/npy.ts for the dtypes and how integers convert), and JSON (.jsonl / .ndjson / .json):
  * JSON lines or one JSON array of rows, each row an array of numbers or an object with "vector",
@@ -11,11 +11,11 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { ZGQError } from '../errors.js';
-import { bvecsToFloat32, readBvecs, readFvecs, readIvecs } from '../data/vecs.js';
-import { readJsonVectors } from '../data/json.js';
-import { readHdf5Vectors } from '../data/hdf5.js';
-import { readCsvVectors } from '../data/csv.js';
-import { MAX_ID, npyIds, npyVectors } from '../data/npy.js';
+import { bvecsToFloat32, readBvecs, readFvecs, readIvecs } from './vecs.js';
+import { readJsonVectors } from './json.js';
+import { readHdf5Vectors } from './hdf5.js';
+import { readCsvVectors } from './csv.js';
+import { MAX_ID, npyIds, npyVectors } from './npy.js';
 
 /** Vectors read from a file: `n` rows of `dim` floats, and ids when the file carries them. */
 export interface VectorFile {
