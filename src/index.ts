@@ -350,7 +350,8 @@ export class ZGQIndex {
     const built = this.built;
     if (!built || k === 0) {
       // not trained yet (or nothing asked for): an exact scan of the staged vectors
-      const q = this.queryRow(query);
+      const q = new Float32Array(this.options.dim);
+      this.writeQuery(query, q);
       const ids = new Uint32Array(k);
       const distances = new Float32Array(k);
       this.staged ? this.staged.search(q, k, this.options.metric, options?.filter, ids, distances, 0) : (ids.fill(NO_ID), distances.fill(Infinity));
@@ -361,9 +362,12 @@ export class ZGQIndex {
     const distances = new Float32Array(k).fill(Infinity);
     const filter = options?.filter;
     const scope = filter === undefined && built.deletedCount === 0 ? UNRESTRICTED : searchScope(built, filter, Math.max(opts.ef, k), 'searchBits');
-    this.searchInto(built, query, 0, k, opts, ids, distances, 0, 'query', scope);
-    // a filtered walk that gave up or ran out of graph: the allowed nodes are scanned instead
-    if (scope.allow && !scope.exact && cameShort(ids, 0, k, scope.allowed)) this.searchInto(built, query, 0, k, opts, ids, distances, 0, 'query', listedScope(built, scope, 'list'));
+    const searchOpts = scope === UNRESTRICTED || scope.ef === opts.ef ? opts : { ...opts, ef: scope.ef };
+    this.writeQuery(query, built.searcher.queryBuffer(k, searchOpts));
+    this.runScope(built, k, searchOpts, ids, distances, scope);
+    // a filtered walk that gave up or ran out of graph: the allowed nodes are scanned instead (the
+    // query is still in the buffer)
+    if (scope.allow && !scope.exact && cameShort(ids, 0, k, scope.allowed)) this.runScope(built, k, searchOpts, ids, distances, listedScope(built, scope, 'list'));
     return { ids, distances };
   }
 
@@ -845,19 +849,31 @@ export class ZGQIndex {
     return resolved;
   }
 
-  /** A validated query as float32 (unit length under cosine), for the exact scan of staged vectors. */
-  private queryRow(query: Float32Array | ArrayLike<number>): Float32Array {
+  /**
+   * Check `source` as a query and write it into `q` (dim floats) as float32, unit length under
+   * cosine. Values are checked as searched, in float32: a number[] or Float64Array 1e39 is Infinity
+   * there, 1e-50 is 0.
+   */
+  private writeQuery(source: Float32Array | ArrayLike<number>, q: Float32Array): void {
     const dim = this.options.dim;
-    if (query === null || typeof query !== 'object' || typeof (query as ArrayLike<number>).length !== 'number') {
-      throw new ZGQError('INVALID_ARGUMENT', `query must be a Float32Array of dim values; got ${describe(query)}`);
+    if (source === null || typeof source !== 'object' || typeof (source as ArrayLike<number>).length !== 'number') {
+      throw new ZGQError('INVALID_ARGUMENT', `query must be a Float32Array of dim values; got ${describe(source)}`);
     }
-    if (query.length !== dim) throw new ZGQError('DIMENSION_MISMATCH', `query has ${query.length} values; the index dim is ${dim}`);
+    if (source.length !== dim) throw new ZGQError('DIMENSION_MISMATCH', `query has ${source.length} values; the index dim is ${dim}`);
+    const limit = valueLimit(dim);
+    let norm = 0;
     for (let j = 0; j < dim; j++) {
-      if (typeof query[j] !== 'number') throw new ZGQError('NOT_FINITE', `query has a non-finite value ${describeValue(query[j])} at position ${j}`);
+      const v = source[j];
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw new ZGQError('NOT_FINITE', `query has a non-finite value ${describeValue(v)} at position ${j}`);
+      q[j] = v;
+      if (!(q[j] <= limit && q[j] >= -limit)) throw outOfRange('query', v, j, dim);
+      norm += q[j] * q[j];
     }
-    const q = Float32Array.from(query);
-    checkFinite(q, dim, 'query');
-    return this.options.metric === 'cosine' ? normalizedCopy(q, dim, 'query') : q;
+    if (this.options.metric === 'cosine') {
+      if (norm === 0) throw new ZGQError('INVALID_ARGUMENT', 'query has zero length; cosine distance is undefined for it');
+      const inv = 1 / Math.sqrt(norm);
+      for (let j = 0; j < dim; j++) q[j] *= inv;
+    }
   }
 
   private requireBuilt(): Built {
@@ -873,48 +889,19 @@ export class ZGQIndex {
     return this.built;
   }
 
-  private searchInto(
-    built: Built, source: ArrayLike<number>, start: number, k: number, opts: ReturnType<typeof resolveSearch>,
-    outIds: Uint32Array, outDist: Float32Array, offset: number, what: string, scope: SearchScope,
-  ): void {
-    const dim = this.options.dim;
-    if (start === 0 && what === 'query') {
-      if (source === null || typeof source !== 'object' || typeof (source as ArrayLike<number>).length !== 'number') {
-        throw new ZGQError('INVALID_ARGUMENT', `query must be a Float32Array of dim values; got ${describe(source)}`);
-      }
-      if (source.length !== dim) {
-        throw new ZGQError('DIMENSION_MISMATCH', `query has ${source.length} values; the index dim is ${dim}`);
-      }
-    }
-    const searchOpts = scope === UNRESTRICTED || scope.ef === opts.ef ? opts : { ...opts, ef: scope.ef };
-    const q = built.searcher.queryBuffer(k, searchOpts);
-    const limit = valueLimit(dim);
-    let norm = 0;
-    for (let j = 0; j < dim; j++) {
-      const v = source[start + j];
-      if (typeof v !== 'number' || !Number.isFinite(v)) {
-        throw new ZGQError('NOT_FINITE', `${what} has a non-finite value ${String(v)} at position ${j}`);
-      }
-      // checked as searched, in float32: a number[] or Float64Array 1e39 is Infinity there, 1e-50 is 0
-      q[j] = v;
-      if (!(q[j] <= limit && q[j] >= -limit)) throw outOfRange(what, v, j, dim);
-      norm += q[j] * q[j];
-    }
-    if (this.options.metric === 'cosine') {
-      if (norm === 0) throw new ZGQError('INVALID_ARGUMENT', `${what} has zero length; cosine distance is undefined for it`);
-      const inv = 1 / Math.sqrt(norm);
-      for (let j = 0; j < dim; j++) q[j] *= inv;
-    }
+  /**
+   * Search the query in the searcher's query buffer within `scope`: up to k caller ids and
+   * reported distances written from the start of ids / distances, nearest first.
+   */
+  private runScope(built: Built, k: number, opts: ResolvedSearchOptions, ids: Uint32Array, distances: Float32Array, scope: SearchScope): void {
     if (scope.empty) return;
     built.searcher.allow = scope.allow;
-    const got = scope.exact
-      ? built.searcher.runListed(k, scope.listPtr, scope.listCount, outIds, outDist, offset)
-      : built.searcher.run(k, searchOpts, outIds, outDist, offset);
-    const ids = built.ids;
+    const got = scope.exact ? built.searcher.runListed(k, scope.listPtr, scope.listCount, ids, distances, 0) : built.searcher.run(k, opts, ids, distances, 0);
+    const callerIds = built.ids;
     const metric = this.options.metric;
-    for (let i = offset; i < offset + got; i++) {
-      outIds[i] = ids[outIds[i]];
-      outDist[i] = reportedDistance(metric, outDist[i]);
+    for (let i = 0; i < got; i++) {
+      ids[i] = callerIds[ids[i]];
+      distances[i] = reportedDistance(metric, distances[i]);
     }
   }
 }
