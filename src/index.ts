@@ -588,7 +588,8 @@ export class ZGQIndex {
     checkFinite(vectors, dim, 'vector');
     checkThreads(options.threads);
     if (count === 0) return;
-    const rows = metric === 'cosine' ? normalizedCopy(vectors, dim) : vectors.slice();
+    // a copy the caller cannot change while the add waits its turn (flatRows made one already for other inputs)
+    const rows = metric === 'cosine' ? normalizedCopy(vectors, dim) : vectors === input ? vectors.slice() : vectors;
     const pacer = new Pacer(options.signal, 'add');
     await this.enqueue(newIds, async () => {
       if (!this.built) {
