@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 
 const root = new URL('..', import.meta.url);
-const outputs = ['dist/src/cli/main.js', 'dist/browser/zgq.js'];
+const outputs = ['dist/cli/zgq.js', 'dist/browser/zgq.js'];
 if (!outputs.every((file) => existsSync(new URL(file, root)))) {
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
   const run = spawnSync(npm, ['run', 'build'], { cwd: root, stdio: 'inherit' });

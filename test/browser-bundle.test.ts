@@ -1,6 +1,6 @@
-// A page script that imports 'zgq', bundled by esbuild as an application would (the browser export,
-// dist/browser/zgq.js, folded into one file with no zgq-worker.js copied beside it), on a
-// cross-origin isolated page in headless Chromium. A 2-thread build and batch must answer as one
+// A page script that imports 'zgq', bundled as an application would, by esbuild (the browser
+// export, dist/browser/zgq.js, folded into one file with no zgq-worker.js copied beside it) and by
+// `vite build` (index.html and its assets) and by webpack 5, on a cross-origin isolated page in headless Chromium. A 2-thread build and batch must answer as one
 // thread does, with workers started from the inlined script; where the page's CSP forbids blob:
 // workers and the worker file is missing, the calls fall back to one thread and stats say why.
 // Without a Chromium the test is reported as skipped, with why.
@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { build as viteBuild } from 'vite';
+import webpack from 'webpack';
 // @ts-expect-error plain ES module without type declarations
 import { findChromium, launchChromium, runPage, startServer } from '../scripts/browser-harness.mjs';
 
@@ -47,9 +49,21 @@ const run = async () => {
 window.__results = run().catch((e) => ({ error: String(e && e.stack || e) })).finally(() => { window.__done = true; });
 `;
 
-const page = (csp: string) => `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">
+const page = (csp: string, type = 'module') => `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">
 ${csp ? `<meta http-equiv="Content-Security-Policy" content="${csp}">` : ''}
-<script type="module" src="./main.js"></script>`;
+<script type="${type}" src="./main.js"></script>`;
+
+/** webpack 5 with its defaults for a production web app: one classic script, assets beside it. */
+function webpackBuild(context: string, outDir: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const compiler = webpack({ mode: 'production', context, entry: './web/main.js', output: { path: outDir, filename: 'main.js' } });
+    compiler.run((err, stats) => {
+      compiler.close(() => {});
+      if (err || stats?.hasErrors()) reject(err ?? new Error(stats!.toString({ all: false, errors: true })));
+      else resolve();
+    });
+  });
+}
 
 let dir: string;
 let browser: { close(): Promise<void> } | undefined;
@@ -68,7 +82,17 @@ before(async () => {
   writeFileSync(join(dir, 'out', 'index.html'), page(''));
   writeFileSync(join(dir, 'out', 'csp.html'), page("worker-src 'self'"));
   assert.deepEqual(readdirSync(join(dir, 'out')).sort(), ['csp.html', 'index.html', 'main.js']);
-  server = await startServer({ mounts: { '/': join(dir, 'out') } });
+  // vite build, from web/index.html, into vite-out/
+  writeFileSync(join(dir, 'web', 'index.html'), page(''));
+  await viteBuild({ root: join(dir, 'web'), base: './', logLevel: 'silent', configFile: false, build: { outDir: join(dir, 'vite-out'), emptyOutDir: true } });
+  // the same under a CSP without blob: workers, built so that the worker file is emitted, not inlined
+  writeFileSync(join(dir, 'web', 'index.html'), page("worker-src 'self'"));
+  await viteBuild({ root: join(dir, 'web'), base: './', logLevel: 'silent', configFile: false, build: { outDir: join(dir, 'vite-csp-out'), emptyOutDir: true, assetsInlineLimit: 0 } });
+  // webpack: the worker file is an asset it emits (hashed name) beside main.js
+  await webpackBuild(dir, join(dir, 'webpack-out'));
+  writeFileSync(join(dir, 'webpack-out', 'index.html'), page('', 'text/javascript'));
+  writeFileSync(join(dir, 'webpack-out', 'csp.html'), page("worker-src 'self'", 'text/javascript'));
+  server = await startServer({ mounts: { '/webpack': join(dir, 'webpack-out'), '/vite-csp': join(dir, 'vite-csp-out'), '/vite': join(dir, 'vite-out'), '/': join(dir, 'out') } });
   browser = await launchChromium(chromium.path);
 });
 
@@ -105,4 +129,43 @@ test('esbuild bundle whose workers cannot start (CSP forbids blob:, no worker fi
   assert.equal(results.sameDistances, true);
   assert.equal(results.sameBytes, true);
   assert.ok(server!.requests.includes('404 GET /zgq-worker.js'), server!.requests.join(', '));
+});
+
+test('vite build on a COOP/COEP page: 2 threads on inline workers, the same answers as one', { skip }, async () => {
+  server!.requests.length = 0;
+  const { results, pageErrors } = await runPage(browser, `${server!.url}/vite/`, { timeoutMs: 60_000 });
+  assert.deepEqual(pageErrors, []);
+  assert.equal(results.error, undefined, results.error);
+  assert.equal(results.crossOriginIsolated, true);
+  assert.deepEqual(results.parallel.via, 'web-workers', JSON.stringify(results.parallel));
+  assert.equal(results.sameIds, true);
+  assert.equal(results.sameDistances, true);
+  assert.equal(results.sameBytes, true);
+  assert.deepEqual(server!.requests.filter((r: string) => r.includes('worker')), []);
+});
+
+test('vite build with assetsInlineLimit 0 under a CSP without blob: workers: 2 threads from the emitted zgq-worker file', { skip }, async () => {
+  server!.requests.length = 0;
+  const { results, pageErrors } = await runPage(browser, `${server!.url}/vite-csp/`, { timeoutMs: 60_000, allowConsoleError: /Content Security Policy/i });
+  assert.deepEqual(pageErrors, []);
+  assert.equal(results.error, undefined, results.error);
+  assert.deepEqual(results.parallel.via, 'web-workers', JSON.stringify(results.parallel));
+  assert.equal(results.sameIds, true);
+  assert.equal(results.sameBytes, true);
+  assert.ok(server!.requests.some((r: string) => /^200 GET \/vite-csp\/assets\/zgq-worker-[\w-]+\.js$/.test(r)), server!.requests.join(', '));
+});
+
+test('webpack 5 on a COOP/COEP page: inline workers; under a CSP without blob: workers, the worker file it emitted', { skip }, async () => {
+  for (const [path, fromFile] of [['/webpack/', false], ['/webpack/csp.html', true]] as const) {
+    server!.requests.length = 0;
+    const { results, pageErrors } = await runPage(browser, `${server!.url}${path}`, { timeoutMs: 60_000, allowConsoleError: /Content Security Policy/i });
+    assert.deepEqual(pageErrors, []);
+    assert.equal(results.error, undefined, results.error);
+    assert.equal(results.crossOriginIsolated, true);
+    assert.deepEqual(results.parallel.via, 'web-workers', `${path}: ${JSON.stringify(results.parallel)}`);
+    assert.equal(results.sameIds, true);
+    assert.equal(results.sameBytes, true);
+    const workerFile = server!.requests.filter((r: string) => /^200 GET \/webpack\/[0-9a-f]+\.js$/.test(r));
+    assert.equal(workerFile.length > 0, fromFile, `${path}: ${server!.requests.join(', ')}`);
+  }
 });

@@ -15,7 +15,7 @@ import { withFileLock } from '../src/lock.js';
 import { clusteredGaussian } from '../src/data/synthetic.js';
 import { encodeFvecs } from '../src/data/vecs.js';
 
-const MAIN = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
+const MAIN = fileURLToPath(new URL('../dist/cli/zgq.js', import.meta.url));
 const DIM = 16;
 const ds = clusteredGaussian({ n: 2000, nQueries: 20, dim: DIM, seed: 5 });
 

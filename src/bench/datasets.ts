@@ -59,6 +59,8 @@ export interface FileSpec extends SpecBase {
   base: string;
   /** Dataset of an HDF5 base (default 'train'). */
   baseDataset?: string;
+  /** Vector column of Parquet and Arrow files, base and queries (default: src/data/columns.ts). */
+  column?: string;
   queries?: string;
   /** Dataset of an HDF5 queries file (default 'test'). */
   queriesDataset?: string;
@@ -161,6 +163,8 @@ export interface FileSpecOptions {
   metric?: 'l2' | 'cosine';
   /** Dataset of an HDF5 base (default 'train'). */
   hdf5Dataset?: string;
+  /** Vector column of Parquet and Arrow files. */
+  column?: string;
   seed?: number;
 }
 
@@ -180,7 +184,7 @@ export function fileSpec(base: string, o: FileSpecOptions = {}): FileSpec {
     ? `${o.nQueries ?? `up to ${DEFAULT_HELD_OUT}`} queries held out of the base (seed ${o.seed ?? 1}) and removed from it`
     : `${o.nQueries === undefined ? 'queries' : `first ${o.nQueries} queries`} from ${hdf5Test ? `its '${HDF5_QUERIES}' dataset` : queries}`;
   return {
-    kind: 'file', name: `file:${basename(base)}`, base, baseDataset: o.hdf5Dataset, queries, queriesDataset: hdf5Test ? HDF5_QUERIES : undefined,
+    kind: 'file', name: `file:${basename(base)}`, base, baseDataset: o.hdf5Dataset, queries, queriesDataset: hdf5Test ? HDF5_QUERIES : undefined, column: o.column,
     nQueries: o.nQueries, metric, seed: o.seed ?? 1,
     description: `${base}${isHdf5(base) ? ` ('${o.hdf5Dataset ?? HDF5_BASE}')` : ''}, ${from}, exact ground truth by brute force` +
       (metric === 'cosine' ? ', cosine (vectors normalised to unit length, then L2)' : ', L2'),
@@ -350,7 +354,7 @@ function normalise(data: Float32Array, n: number, dim: number, what: string): vo
 
 async function loadFile(spec: FileSpec, o: LoadOptions): Promise<BenchDataset> {
   checkDatasetFiles(spec, o.dataDir);
-  const b = await readVectorFile(spec.base, { dataset: spec.baseDataset });
+  const b = await readVectorFile(spec.base, { dataset: spec.baseDataset, column: spec.column });
   if (b.n === 0) throw new ZGQError('CORRUPT_FILE', `dataset '${spec.name}': ${spec.base} holds no vectors`);
   // copies: a reader may hand out a view of the file's bytes, and cosine scales in place
   let base: Float32Array = b.data.slice(0, b.n * b.dim);
@@ -359,7 +363,7 @@ async function loadFile(spec: FileSpec, o: LoadOptions): Promise<BenchDataset> {
   let nQueries: number;
   let heldOut = false;
   if (spec.queries !== undefined) {
-    const q = await readVectorFile(spec.queries, { dataset: spec.queriesDataset });
+    const q = await readVectorFile(spec.queries, { dataset: spec.queriesDataset, column: spec.column });
     if (q.dim !== b.dim) throw new ZGQError('INVALID_ARGUMENT', `dataset '${spec.name}': base vectors have dimension ${b.dim}, queries in ${spec.queries} ${q.dim}`);
     nQueries = spec.nQueries ?? q.n;
     if (q.n === 0 || nQueries > q.n) throw new ZGQError('INVALID_ARGUMENT', `dataset '${spec.name}': ${nQueries} queries asked, ${spec.queries} holds ${q.n}`);

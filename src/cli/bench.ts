@@ -44,6 +44,7 @@ interface BenchCliOptions {
   setupFaiss?: boolean;
   base?: string;
   queriesFile?: string;
+  column?: string;
   metric?: string;
 }
 
@@ -61,6 +62,7 @@ export function registerBench(program: Command): Command {
     .option('--queries <n>', 'queries per dataset (synthetic: generated; real: the first n; --base: held out of it, default up to 1000)', positiveInt('--queries'))
     .option('--base <file>', `benchmark your own vectors (${VECTOR_FORMATS}; HDF5: 'train'), named file:<name> in the report; exact ground truth is computed`)
     .option('--queries-file <file>', "queries for --base (default: HDF5 'test' of the same file, else --queries rows held out of the base)")
+    .option('--column <name>', 'vector column of a Parquet or Arrow --base and --queries-file')
     .option('--metric <metric>', 'metric of --base: l2 or cosine (vectors normalised to unit length)', 'l2')
     .option('--libraries <names>', `comma-separated subset of ${ALL_LIBRARIES.join(',')}`, list)
     .option('--no-batch', 'skip batch mode (all queries in one call)')
@@ -84,7 +86,7 @@ export function registerBench(program: Command): Command {
       if (o.dataset && o.large && !names.includes(LARGE_DATASET)) names.push(LARGE_DATASET);
       const specs: DatasetSpec[] = names.map((n) => datasetSpec(n, { queries: o.queries, quick: o.quick }));
       if (o.base !== undefined) {
-        specs.push(fileSpec(o.base, { queries: o.queriesFile, nQueries: o.queries, metric: o.metric as 'l2' | 'cosine' }));
+        specs.push(fileSpec(o.base, { queries: o.queriesFile, nQueries: o.queries, metric: o.metric as 'l2' | 'cosine', column: o.column }));
       } else if (o.metric !== 'l2') {
         throw new ZGQError('INVALID_ARGUMENT', '--metric applies to --base only; the built-in sets are L2');
       }

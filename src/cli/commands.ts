@@ -62,7 +62,7 @@ async function idsFor(o: { ids?: string; firstId?: number }, fileIds: Uint32Arra
     if (o.firstId + n > 0xffffffff) throw new ZGQError('INVALID_ARGUMENT', `--first-id ${o.firstId} leaves no room for ${n} ids`);
     ids = Uint32Array.from({ length: n }, (_, i) => o.firstId! + i);
   } else if (required) {
-    throw new ZGQError('INVALID_ARGUMENT', `${path}: new vectors need ids: --ids <file>, "id" fields in JSON lines, an "id" column in CSV, or --first-id <n>`);
+    throw new ZGQError('INVALID_ARGUMENT', `${path}: new vectors need ids: --ids <file>, "id" fields in JSON lines, an "id" column in CSV, Parquet or Arrow, or --first-id <n>`);
   }
   if (ids && ids.length !== n) throw new ZGQError('INVALID_ARGUMENT', `${o.ids ?? path}: ${ids.length} ids for ${n} vectors`);
   return ids;
@@ -73,8 +73,19 @@ function datasetOption(fallback: string): Option {
   return new Option('--dataset <name>', `dataset of an HDF5 vector file (default: ${fallback}, as in ann-benchmarks files)`);
 }
 
-async function vectorsOf(path: string, dataset: string): Promise<VectorFile> {
-  const file = await readVectorFile(path, { dataset });
+/** --column, for the commands that read vectors: the vector column of a Parquet or Arrow file. */
+function columnOption(): Option {
+  return new Option('--column <name>', 'vector column of a Parquet or Arrow file (default: "vector", "embedding" or the only list column)');
+}
+
+/** Which part of a vector file to read: --dataset (HDF5) and --column (Parquet, Arrow). */
+interface FilePart {
+  dataset: string;
+  column?: string;
+}
+
+async function vectorsOf(path: string, part: FilePart): Promise<VectorFile> {
+  const file = await readVectorFile(path, part);
   if (file.n === 0) throw new ZGQError('EMPTY_INPUT', `${path}: holds no vectors`);
   return file;
 }
@@ -86,9 +97,9 @@ function checkDim(index: ZGQIndex, file: VectorFile, vectorsPath: string, what: 
 }
 
 /** An index file and a vector file of its dimension. */
-async function indexAndVectors(indexPath: string, vectorsPath: string, dataset: string, what: string): Promise<{ index: ZGQIndex; file: VectorFile }> {
+async function indexAndVectors(indexPath: string, vectorsPath: string, part: FilePart, what: string): Promise<{ index: ZGQIndex; file: VectorFile }> {
   const index = await ZGQIndex.load(indexPath);
-  const file = await vectorsOf(vectorsPath, dataset);
+  const file = await vectorsOf(vectorsPath, part);
   checkDim(index, file, vectorsPath, what);
   return { index, file };
 }
@@ -124,6 +135,7 @@ export function registerIndexCommands(program: Command): void {
     .argument('<vectors>', 'vector file')
     .requiredOption('-o, --output <index>', 'index file to write')
     .addOption(datasetOption(HDF5_BASE))
+    .addOption(columnOption())
     .addOption(new Option('--metric <metric>', 'distance').choices(['l2', 'ip', 'cosine']).default('l2'))
     .option('--ids <file>', 'ids of the vectors, one per line (default: "id" fields, else row numbers)')
     .option('--first-id <n>', 'ids n, n + 1, ... for the rows', int('--first-id', 0))
@@ -135,7 +147,7 @@ export function registerIndexCommands(program: Command): void {
     .option('--seed <seed>', 'seed of every random choice', int('--seed', 0))
     .addOption(waitOption())
     .action(async (vectorsPath: string, o) => {
-      const file = await vectorsOf(vectorsPath, o.dataset ?? HDF5_BASE);
+      const file = await vectorsOf(vectorsPath, { dataset: o.dataset ?? HDF5_BASE, column: o.column });
       const ids = await idsFor(o, file.ids, file.n, vectorsPath, false);
       const index = new ZGQIndex({
         dim: file.dim, metric: o.metric as Metric, degree: o.degree, efConstruction: o.efConstruction, zones: o.zones,
@@ -162,6 +174,7 @@ export function registerIndexCommands(program: Command): void {
     .argument('<index>', 'index file')
     .argument('<queries>', `query vectors (${VECTOR_FORMATS})`)
     .addOption(datasetOption(HDF5_QUERIES))
+    .addOption(columnOption())
     .option('-k, --k <k>', 'neighbours per query', int('-k'), 10)
     .addOption(new Option('--format <format>', 'output').choices(['tsv', 'json']).default('tsv'))
     .option('-o, --output <file>', 'write results here instead of stdout')
@@ -174,7 +187,7 @@ export function registerIndexCommands(program: Command): void {
     .addOption(traversalOption())
     .option('--threads <count>', 'search threads (default: all CPUs)', int('--threads'))
     .action(async (indexPath: string, queriesPath: string, o) => {
-      const { index, file: queries } = await indexAndVectors(indexPath, queriesPath, o.dataset ?? HDF5_QUERIES, 'queries');
+      const { index, file: queries } = await indexAndVectors(indexPath, queriesPath, { dataset: o.dataset ?? HDF5_QUERIES, column: o.column }, 'queries');
       const filter = o.filter === undefined ? undefined : await readIdFile(o.filter);
       const k: number = o.k;
       const res = await index.searchBatch(queries.data, k, { ...searchOptions(o), filter, threads: o.threads });
@@ -232,6 +245,7 @@ export function registerIndexCommands(program: Command): void {
     .argument('<index>', 'index file, rewritten atomically unless --output is given')
     .argument('<vectors>', `vector file (${VECTOR_FORMATS})`)
     .addOption(datasetOption(HDF5_BASE))
+    .addOption(columnOption())
     .option('--ids <file>', 'ids of the new vectors, one per line')
     .option('--first-id <n>', 'ids n, n + 1, ... for the new vectors', int('--first-id', 0))
     .option('-o, --output <index>', 'write the changed index here instead')
@@ -239,7 +253,7 @@ export function registerIndexCommands(program: Command): void {
     .addOption(waitOption())
     .action(async (indexPath: string, vectorsPath: string, o) => {
       // the vectors are read before the lock is taken, so other writers wait for the change alone
-      const file = await vectorsOf(vectorsPath, o.dataset ?? HDF5_BASE);
+      const file = await vectorsOf(vectorsPath, { dataset: o.dataset ?? HDF5_BASE, column: o.column });
       const ids = (await idsFor(o, file.ids, file.n, vectorsPath, true))!;
       let replaced = 0;
       const change = async (index: ZGQIndex): Promise<void> => {

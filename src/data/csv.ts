@@ -5,8 +5,8 @@
  *   appear in messages).
  * - Ids: when the header's first name is `id` (any case), the first column holds integer ids in
  *   [0, MAX_ID] and the other columns the vector. Without a header there is no id column.
- * - Rows are read as a stream into Float32Array blocks joined once at the end: 4 bytes per value
- *   kept, never an array of rows for the whole file.
+ * - Rows are read as a stream into RowBlocks (src/data/rows.ts): 4 bytes per value kept, never an
+ *   array of rows for the whole file.
  *
  * csv-parse does the splitting: quoted cells, CRLF, a byte-order mark and a record that spans
  * chunks are its job, it streams through Node's async iterators with a line number per record,
@@ -18,26 +18,13 @@ import { createReadStream } from 'node:fs';
 import { parse } from 'csv-parse';
 import { ZGQError } from '../errors.js';
 import { MAX_ID } from './npy.js';
-
-/** Vectors read from CSV: `n` rows of `dim` values, row-major, and the ids of an `id` column. */
-export interface CsvVectors {
-  /** Float32Array[n * dim], row-major; its own buffer, of exactly the rows read. */
-  data: Float32Array;
-  n: number;
-  /** Values per row, the id column not counted; 0 for a file without rows. */
-  dim: number;
-  /** Uint32Array[n]: the ids of the `id` column, or null without one. */
-  ids: Uint32Array | null;
-}
+import { RowBlocks, type VectorRows, noRows } from './rows.js';
 
 /** Options of readCsvVectors. */
 export interface CsvReadOptions {
   /** Cell separator: ',' (default) or '\t'. */
   delimiter?: string;
 }
-
-/** Values per block (4 MiB); see RowSink in src/data/json.ts for why blocks beat one growing array. */
-const BLOCK_VALUES = 1 << 20;
 
 /** A decimal number as numpy, pandas and spreadsheets write them; `Number` alone would take '', '0x1f' and ' '. */
 const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$|^[+-]?(?:inf|infinity|nan)$/i;
@@ -58,7 +45,7 @@ function toNumber(cell: string): number | null {
  * name given) or unbalanced quotes; ZGQError('INVALID_ARGUMENT') for a bad id or a value outside
  * the float32 range.
  */
-export async function readCsvVectors(path: string, options: CsvReadOptions = {}): Promise<CsvVectors> {
+export async function readCsvVectors(path: string, options: CsvReadOptions = {}): Promise<VectorRows> {
   const corrupt = (what: string) => new ZGQError('CORRUPT_FILE', `${path}: ${what}`);
   const parser = parse({ delimiter: options.delimiter ?? ',', bom: true, trim: true, skip_empty_lines: true, relax_column_count: true, info: true });
   const source = createReadStream(path);
@@ -69,12 +56,7 @@ export async function readCsvVectors(path: string, options: CsvReadOptions = {})
   let idColumn = false;
   let width = -1; // cells per row, the id cell included
   let firstLine = 0;
-  let dim = 0;
-  let n = 0;
-  const blocks: Float32Array[] = [];
-  let block = new Float32Array(0);
-  let used = 0; // values filled in block
-  let ids = new Uint32Array(0);
+  let store: RowBlocks | null = null;
   const column = (j: number) => `column ${j + 1}${header ? ` (${JSON.stringify(header[j])})` : ''}`;
   try {
     for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
@@ -95,14 +77,9 @@ export async function readCsvVectors(path: string, options: CsvReadOptions = {})
         throw corrupt(`line ${line} has ${record.length} cells; ${header ? `the header (line ${firstLine})` : `line ${firstLine}`} has ${width}`);
       }
       const first = idColumn ? 1 : 0;
-      dim = width - first;
-      if (used === block.length) {
-        if (block.length > 0) blocks.push(block);
-        // small first blocks keep a one-row query file small, then BLOCK_VALUES
-        const rows = Math.min(Math.max(1, Math.floor(BLOCK_VALUES / dim)), 64 * 2 ** Math.min(blocks.length, 24));
-        block = new Float32Array(rows * dim);
-        used = 0;
-      }
+      store ??= new RowBlocks(width - first);
+      let used = store.next();
+      const block = store.block;
       for (let j = first; j < width; j++) {
         const cell = record[j];
         const v = toNumber(cell);
@@ -113,19 +90,14 @@ export async function readCsvVectors(path: string, options: CsvReadOptions = {})
           throw new ZGQError('INVALID_ARGUMENT', `${path}: line ${line}, ${column(j)}: value ${cell} is outside the float32 range`);
         }
       }
+      let id: number | undefined;
       if (idColumn) {
-        const id = Number(record[0]);
+        id = Number(record[0]);
         if (!/^\d+$/.test(record[0]) || id > MAX_ID) {
           throw new ZGQError('INVALID_ARGUMENT', `${path}: line ${line}, column 1 ("id"): ${JSON.stringify(record[0])} is not an integer in [0, ${MAX_ID}]`);
         }
-        if (n === ids.length) {
-          const grown = new Uint32Array(Math.max(1024, n * 2));
-          grown.set(ids);
-          ids = grown;
-        }
-        ids[n] = id;
       }
-      n++;
+      store.commit(id);
     }
   } catch (err) {
     source.destroy();
@@ -137,12 +109,5 @@ export async function readCsvVectors(path: string, options: CsvReadOptions = {})
     // a CsvError (unbalanced quote, a character after a closing quote) names its line
     throw new ZGQError('CORRUPT_FILE', `${path}: ${e.message}`, { cause: err });
   }
-  const data = new Float32Array(n * dim);
-  let offset = 0;
-  for (const b of blocks) {
-    data.set(b, offset);
-    offset += b.length;
-  }
-  data.set(block.subarray(0, data.length - offset), offset);
-  return { data, n, dim, ids: idColumn ? ids.slice(0, n) : null };
+  return store?.finish() ?? noRows();
 }

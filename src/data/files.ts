@@ -5,7 +5,9 @@
  * JSON lines or one JSON array of rows, each row an array of numbers or an object with "vector",
  * "embedding" or "values" and an optional integer "id" (src/data/json.ts); HDF5 (.hdf5 / .h5) in the
  * ann-benchmarks layout, `train` for the base vectors and `test` for queries (src/data/hdf5.ts); CSV
- * and TSV (.csv / .tsv), one vector per row, an optional header and `id` column (src/data/csv.ts).
+ * and TSV (.csv / .tsv), one vector per row, an optional header and `id` column (src/data/csv.ts);
+ * Parquet (.parquet) and Arrow IPC (.arrow / .feather / .arrows / .ipc), a list column of numbers
+ * or number columns, and an `id` column (src/data/parquet.ts, src/data/arrow.ts, src/data/columns.ts).
  * Every problem is a ZGQError naming the file (and the line, row or element), so the CLI prints one line.
  */
 import { readFile } from 'node:fs/promises';
@@ -16,21 +18,19 @@ import { readJsonVectors } from './json.js';
 import { readHdf5Vectors } from './hdf5.js';
 import { readCsvVectors } from './csv.js';
 import { MAX_ID, npyIds, npyVectors } from './npy.js';
+import { readParquetVectors } from './parquet.js';
+import { readArrowVectors } from './arrow.js';
+import type { VectorRows } from './rows.js';
 
 /** Vectors read from a file: `n` rows of `dim` floats, and ids when the file carries them. */
-export interface VectorFile {
-  data: Float32Array;
-  n: number;
-  dim: number;
-  /** Ids given in the file (JSON rows with "id", a CSV "id" column), one per row, or null. */
-  ids: Uint32Array | null;
-}
+export type VectorFile = VectorRows;
 
 const JSON_FILES = new Set(['.jsonl', '.ndjson', '.json']);
 const HDF5_FILES = new Set(['.hdf5', '.h5']);
+const ARROW_FILES = new Set(['.arrow', '.feather', '.arrows', '.ipc']);
 
 /** The vector formats, as help and error messages list them. */
-export const VECTOR_FORMATS = '.fvecs, .bvecs, .ivecs, .npy, JSON (.jsonl, .ndjson, .json), HDF5 (.hdf5, .h5), .csv or .tsv';
+export const VECTOR_FORMATS = '.fvecs, .bvecs, .ivecs, .npy, JSON (.jsonl, .ndjson, .json), HDF5 (.hdf5, .h5), .csv, .tsv, .parquet or Arrow (.arrow, .feather, .arrows, .ipc)';
 
 /** The HDF5 datasets read by default: ann-benchmarks files keep base vectors and queries apart. */
 export const HDF5_BASE = 'train';
@@ -40,6 +40,8 @@ export const HDF5_QUERIES = 'test';
 export interface VectorFileOptions {
   /** The dataset of an HDF5 file to read (default HDF5_BASE, 'train'); other formats ignore it. */
   dataset?: string;
+  /** The column of vectors of a Parquet or Arrow file (default: see src/data/columns.ts); other formats ignore it. */
+  column?: string;
 }
 
 function bad(path: string, what: string): ZGQError {
@@ -62,6 +64,8 @@ export async function readVectorFile(path: string, options: VectorFileOptions = 
   if (JSON_FILES.has(ext)) return readJsonVectors(path);
   if (HDF5_FILES.has(ext)) return plain(await readHdf5Vectors(path, options.dataset ?? HDF5_BASE));
   if (ext === '.csv' || ext === '.tsv') return readCsvVectors(path, { delimiter: ext === '.tsv' ? '\t' : ',' });
+  if (ext === '.parquet') return readParquetVectors(path, { column: options.column });
+  if (ARROW_FILES.has(ext)) return readArrowVectors(path, { column: options.column });
   throw new ZGQError('INVALID_ARGUMENT', `${path}: unknown vector format '${ext || '(no extension)'}'; use ${VECTOR_FORMATS}`);
 }
 

@@ -31,12 +31,32 @@ type H5 = typeof import('h5wasm/node');
 
 let loaded: Promise<H5['default']> | null = null;
 
-/** The h5wasm module, loaded and ready. */
+/** h5wasm's version range, as package.json's optional peer dependency names it. */
+export const H5WASM_VERSION = '0.10';
+
+/**
+ * The h5wasm module, loaded and ready. It is an optional peer dependency (its WebAssembly build of
+ * HDF5 weighs 4 MiB; most users have no HDF5 files), so a missing one is an error saying how to
+ * install it.
+ */
 function h5wasm(): Promise<H5['default']> {
-  loaded ??= import('h5wasm/node').then(async (m) => {
-    await m.default.ready;
-    return m.default;
-  });
+  loaded ??= import('h5wasm/node').then(
+    async (m) => {
+      await m.default.ready;
+      return m.default;
+    },
+    (err: unknown) => {
+      loaded = null;
+      const missing = (err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND';
+      throw new ZGQError(
+        'UNSUPPORTED_PLATFORM',
+        missing
+          ? `reading HDF5 files needs the h5wasm package, an optional dependency: npm install h5wasm@${H5WASM_VERSION}`
+          : `h5wasm did not load: ${(err as Error).message}`,
+        { cause: err },
+      );
+    },
+  );
   return loaded;
 }
 

@@ -18,18 +18,7 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { ZGQError } from '../errors.js';
-import { MAX_ID } from './npy.js';
-
-/** Vectors read from JSON: `n` rows of `dim` values, row-major, and ids when every row has one. */
-export interface JsonVectors {
-  /** Float32Array[n * dim], row-major; its own buffer, of exactly the rows read. */
-  data: Float32Array;
-  n: number;
-  /** Values per row; 0 for a file without rows. */
-  dim: number;
-  /** Uint32Array[n]: the "id" of each row, or null when no row has one. */
-  ids: Uint32Array | null;
-}
+import { RowBlocks, type VectorRows, checkedId, noRows } from './rows.js';
 
 /** Keys that may hold a row's vector, in the order they are named in messages. */
 const VECTOR_KEYS = ['vector', 'embedding', 'values'] as const;
@@ -43,25 +32,12 @@ export interface JsonReadOptions {
   chunkBytes?: number;
 }
 
-/** Values per block of RowSink (4 MiB). */
-const BLOCK_VALUES = 1 << 20;
-
 /**
- * Rows as they arrive, in Float32Array blocks of up to BLOCK_VALUES values, joined once at the end:
- * n rows cost 4 * dim * n bytes, and 8 * dim * n while finish() copies. A single array doubling
- * as it fills would copy about as much in all but peak at 12 * dim * n (the old array, the new one
- * twice its size, then the trim to size).
+ * The rows of one file, checked as they arrive: the vector under one of VECTOR_KEYS, one
+ * dimension, ids on every row or none; stored in RowBlocks.
  */
 class RowSink {
-  /** Full blocks, in row order. */
-  private blocks: Float32Array[] = [];
-  /** The block being filled: rows [blockStart, n) of the file. */
-  private block = new Float32Array(0);
-  private blockStart = 0;
-  /** Uint32Array[capacity >= n]: ids of the rows, doubling as it fills; used only when rows have ids. */
-  private ids = new Uint32Array(0);
-  n = 0;
-  dim = -1;
+  private store: RowBlocks | null = null;
   /** Where the first row with and the first without an "id" came from; both set is an error. */
   private withId: string | null = null;
   private withoutId: string | null = null;
@@ -79,18 +55,14 @@ class RowSink {
       if (keys.length === 0) throw this.corrupt(`${where} has no "vector", "embedding" or "values" array`);
       if (keys.length > 1) throw this.corrupt(`${where} has both "${keys[0]}" and "${keys[1]}"; keep one`);
       vector = o[keys[0]];
-      if (o.id !== undefined) id = this.idOf(o.id, where);
+      if (o.id !== undefined) id = checkedId(o.id, this.name, where, '"id"');
     }
     if (!Array.isArray(vector)) throw this.corrupt(`${where} is not an array of numbers or an object with a "vector" array`);
-    if (this.dim === -1) {
-      if (vector.length === 0) throw this.corrupt(`${where} is an empty vector`);
-      this.dim = vector.length;
-    }
-    if (vector.length !== this.dim) throw this.corrupt(`${where} has ${vector.length} numbers; earlier ${this.rows} have ${this.dim}`);
+    const store = (this.store ??= this.firstRow(vector.length, where));
+    if (vector.length !== store.dim) throw this.corrupt(`${where} has ${vector.length} numbers; earlier ${this.rows} have ${store.dim}`);
     this.checkIds(id !== undefined, where);
-    if ((this.n - this.blockStart) * this.dim === this.block.length) this.nextBlock();
-    const block = this.block;
-    const offset = (this.n - this.blockStart) * this.dim;
+    const offset = store.next();
+    const block = store.block;
     for (let j = 0; j < vector.length; j++) {
       const v: unknown = vector[j];
       if (typeof v !== 'number') throw this.corrupt(`${where}: value ${j} is ${JSON.stringify(v)}, not a number`);
@@ -100,53 +72,17 @@ class RowSink {
         throw new ZGQError('INVALID_ARGUMENT', `${this.name}: ${where}: value ${j} is ${v}, outside the float32 range`);
       }
     }
-    if (id !== undefined) {
-      if (this.n === this.ids.length) {
-        const ids = new Uint32Array(Math.max(1024, this.n * 2));
-        ids.set(this.ids);
-        this.ids = ids;
-      }
-      this.ids[this.n] = id;
-    }
-    this.n++;
+    store.commit(id);
   }
 
   /** The rows read, in arrays of their exact size. */
-  finish(): JsonVectors {
-    const dim = Math.max(this.dim, 0);
-    const data = new Float32Array(this.n * dim);
-    let offset = 0;
-    for (const block of this.blocks) {
-      data.set(block, offset);
-      offset += block.length;
-    }
-    data.set(this.block.subarray(0, data.length - offset), offset);
-    this.blocks = [];
-    this.block = new Float32Array(0);
-    return { data, n: this.n, dim, ids: this.withId === null ? null : this.ids.slice(0, this.n) };
+  finish(): VectorRows {
+    return this.store?.finish() ?? noRows();
   }
 
-  /** Start a block; the first ones are small (a query file of one row stays small), then BLOCK_VALUES. */
-  private nextBlock(): void {
-    if (this.block.length > 0) this.blocks.push(this.block);
-    const rows = Math.min(Math.max(1, Math.floor(BLOCK_VALUES / this.dim)), 64 * 2 ** Math.min(this.blocks.length, 24));
-    this.block = new Float32Array(rows * this.dim);
-    this.blockStart = this.n;
-  }
-
-  private idOf(id: unknown, where: string): number {
-    if (typeof id === 'string') {
-      // mapping string ids to integer ones, kept with the index, is the collection layer (issue 18)
-      throw new ZGQError(
-        'INVALID_ARGUMENT',
-        `${this.name}: ${where}: "id" is the string ${JSON.stringify(id.length > 40 ? `${id.slice(0, 40)}...` : id)}; string ids need the ` +
-          `collection layer, not yet available: use integer ids in [0, ${MAX_ID}], or drop the "id" fields and pass --ids <file> or --first-id <n>`,
-      );
-    }
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > MAX_ID) {
-      throw new ZGQError('INVALID_ARGUMENT', `${this.name}: ${where}: "id" ${JSON.stringify(id)} is not an integer in [0, ${MAX_ID}]`);
-    }
-    return id;
+  private firstRow(dim: number, where: string): RowBlocks {
+    if (dim === 0) throw this.corrupt(`${where} is an empty vector`);
+    return new RowBlocks(dim);
   }
 
   private checkIds(has: boolean, where: string): void {
@@ -204,7 +140,7 @@ async function isJsonArray(path: string): Promise<boolean> {
 }
 
 /** Read a JSON lines file or a JSON array of rows (see the module comment). */
-export async function readJsonVectors(path: string, options: JsonReadOptions = {}): Promise<JsonVectors> {
+export async function readJsonVectors(path: string, options: JsonReadOptions = {}): Promise<VectorRows> {
   const array = await isJsonArray(path);
   const sink = new RowSink(path, array ? 'rows' : 'lines');
   try {
