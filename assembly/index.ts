@@ -8,4 +8,4 @@ export { touchSink } from './search';
 export { robustPrune, linkOut, linkBack, buildOut, buildBack } from './graph';
 export { encodeHalf, decodeHalfBlock, halfRowNorms } from './half';
 export { repairNodes } from './mutate';
-export { searchQuery, searchRange, searchListed } from './query';
+export { searchQuery, searchRange, searchListed, searchAll } from './query';

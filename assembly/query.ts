@@ -3,7 +3,7 @@
 // u32[CTX_FIELDS] array written by src/search.ts: the index's arrays (shared by all threads) and
 // one thread's scratch. Each thread owns its context, so searches run in parallel on one memory.
 
-import { selectZones, searchPq, walkExact, rerank } from './search';
+import { selectZones, searchPq, walkExact, rerank, scanRows } from './search';
 import { scaleQueryForHalf } from './half';
 import { pqLut, LUT_IP, LUT_L2, LUT_RESIDUAL_L2 } from './pq';
 import { METRIC_L2 } from './distance';
@@ -55,6 +55,7 @@ class SearchContext {
   exactWalk: u32;
   rowNorms: u32;
   queryScaled: u32;
+  skip: u32;
 }
 
 /**
@@ -89,6 +90,8 @@ export function searchQuery(
     epoch = 1;
   }
   c.epoch = epoch;
+  // a node to keep out of this search (node + 1): tagged visited, nothing reaches or returns it
+  if (c.skip != 0) store<u16>(<usize>c.visited + ((<usize>c.skip - 1) << 1), <u16>epoch);
 
   const found = selectZones(
     q, <usize>c.centroids, nZones, dim, metric,
@@ -178,4 +181,20 @@ export function searchListed(ctx: usize, ids: usize, count: i32, k: i32): i32 {
     <usize>c.query, <usize>c.vectors, <i32>c.dim, <i32>c.metric, <i32>c.half,
     ids, count, count, k, <usize>c.outIds, <usize>c.outDist, 0,
   );
+}
+
+/**
+ * The 'scan' traversal of the query in the context's query buffer: every stored row of [0, n) the
+ * context's allow bitmap admits compared with it (scanRows), the best k re-scored as re-ranking
+ * does, into the context's out buffers, nearest first. Returns how many were found.
+ */
+export function searchAll(ctx: usize, n: i32, k: i32): i32 {
+  const c = changetype<SearchContext>(ctx);
+  const q = <usize>c.query;
+  const dim = <i32>c.dim;
+  const metric = <i32>c.metric;
+  const half = c.half != 0;
+  const qScaled = half && scaleQueryForHalf(q, dim, <usize>c.queryScaled) ? <usize>c.queryScaled : 0;
+  const found = scanRows(q, qScaled, <usize>c.rowNorms, <usize>c.vectors, dim, metric, half, n, <usize>c.allow, <usize>c.poolDist, <usize>c.poolIds, k);
+  return rerank(q, <usize>c.vectors, dim, metric, <i32>c.half, <usize>c.poolIds, found, k, k, <usize>c.outIds, <usize>c.outDist, 0);
 }

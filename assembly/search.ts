@@ -438,6 +438,24 @@ export function walkExact(
   return poolSize;
 }
 
+/**
+ * The 'scan' traversal: every stored row of [0, n) that `allow` admits (0: all), in order, so the
+ * rows stream from memory with no graph and no table. Distances in the exact walk's form
+ * (walkDistance); the best k go to poolDist / poolIds (capacity >= k), sorted ascending, for
+ * rerank to re-score. Returns how many.
+ */
+export function scanRows(
+  q: usize, qScaled: usize, rowNorms: usize, vectors: usize, dim: i32, metric: i32, half: bool,
+  n: i32, allow: usize, poolDist: usize, poolIds: usize, k: i32,
+): i32 {
+  let size: i32 = 0;
+  for (let node: u32 = 0; node < <u32>n; node++) {
+    if (allow != 0 && !hasBit(allow, node)) continue;
+    size = insertSorted(walkDistance(node, q, qScaled, rowNorms, vectors, dim, metric, half), node, poolDist, poolIds, size, k);
+  }
+  return size;
+}
+
 /** Bit `node` of the bitmap at `bits` (node i is bit i & 7 of byte i >> 3). */
 // @ts-ignore: decorator
 @inline

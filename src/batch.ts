@@ -22,6 +22,8 @@ export interface SearchScope {
   empty: boolean;
   /** Scan the listCount nodes at listPtr exactly instead of searching the graph. */
   exact: boolean;
+  /** Scan every node the bitmap admits (all when allow is 0) in order: the 'scan' traversal. */
+  all?: boolean;
   listPtr: number;
   listCount: number;
 }
@@ -78,6 +80,16 @@ function filterBits(built: Built, slot: 'searchBits' | 'batchBits', depth: numbe
   return (nested[depth - 1] ||= alloc());
 }
 /**
+ * The scope of the 'scan' traversal: every node a search may return (those the filter admits, else
+ * every live node) compared exactly; in order through the bitmap, or through a list when the
+ * filter admits few enough (see searchScope).
+ */
+export function scanScope(built: Built, filter: SearchFilter | undefined, k: number, slot: 'searchBits' | 'batchBits'): SearchScope {
+  const scope = searchScope(built, filter, k, slot);
+  return scope.empty || scope.exact ? scope : { ...scope, all: true };
+}
+
+/**
  * The scope as an exact scan of the nodes its bitmap admits. search() shares one node list (it is
  * filled after any search nested in the filter has finished, and used before control returns);
  * batches have their own, since a batch gives the event loop turns while it scans.
@@ -126,16 +138,18 @@ export async function runBatch(
   const dim = built.layout.dim;
   const batch = built.batch;
   const opts = scope.ef === given.ef ? given : { ...given, ef: scope.ef };
-  if (scope.empty || scope.exact) {
-    // nothing to search, or an exact scan of a few allowed nodes per query: on this thread
+  if (scope.empty || scope.exact || scope.all) {
+    // nothing to search, an exact scan of a few allowed nodes per query, or of all: on this thread
     const ids = new Uint32Array(nq * k).fill(NO_ID);
     const distances = new Float32Array(nq * k).fill(Infinity);
     if (scope.empty) return { ids, distances };
     const searcher = built.searcher;
+    searcher.allow = scope.allow;
     for (let q = 0; q < nq; q++) {
       if (pacer.due) await pacer.step();
       searcher.queryBuffer(k, opts).set(queries.subarray(q * dim, (q + 1) * dim));
-      searcher.runListed(k, scope.listPtr, scope.listCount, ids, distances, q * k);
+      if (scope.all) searcher.runAll(k, built.layout.n, ids, distances, q * k);
+      else searcher.runListed(k, scope.listPtr, scope.listCount, ids, distances, q * k);
     }
     return { ids, distances };
   }

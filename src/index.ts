@@ -23,7 +23,9 @@ import { type ParallelInfo, platform, type SaveOptions, type UpdateOptions, type
 import { DEFAULT_SEARCH, kernelMetric, type Metric, type ResolvedOptions, type ResolvedSearchOptions, resolveOptions, resolveSearch, type SearchOptions, type VectorStorage, type ZGQOptions } from './options.js';
 import { checkFinite, checkK, checkThreads, describe, describeValue, flatRows, type Vectors, normalizedCopy, resolveIds, searchableRows, outOfRange } from './validate.js';
 import { APPEND_MAX, appendNodes, storedRow, buildWorkers, type Built, checkRelayoutBudget, headroom, installBuilt, lookupOf, memoryStats, type MemoryStats, removeIds, shapeOf, tailOf, targetOf } from './built.js';
-import { listedScope, runBatch, type SearchScope, searchScope, UNRESTRICTED } from './batch.js';
+import { listedScope, runBatch, scanScope, type SearchScope, searchScope, UNRESTRICTED } from './batch.js';
+import { calibrateSearch, tuneSearch, type TuneOptions, type TuneReport, type TuneTarget } from './tune.js';
+import { Rng } from './random.js';
 
 export { ZGQError, type ZGQErrorCode } from './errors.js';
 export { NO_ID } from './ids.js';
@@ -32,6 +34,7 @@ export type { MemoryStats } from './built.js';
 export type { GraphShape, Metric, SearchOptions, Traversal, VectorStorage, ZGQOptions } from './options.js';
 export { PreparedFilter, type SearchFilter } from './filter.js';
 export type { ParallelInfo, SaveOptions, UpdateOptions } from './platform.js';
+export type { TuneOptions, TuneReport, TuneTrial } from './tune.js';
 
 
 /** Result of one query: k slots, nearest first (copies, owned by the caller). */
@@ -88,9 +91,26 @@ export interface BuildOptions {
    * as it was. The build also gives the event loop a turn at least every 50 ms.
    */
   signal?: AbortSignal;
+  /**
+   * Tune the search defaults at the end of the build (see ZGQIndex.tune): the fastest options
+   * reaching this recall@10 on a sample of the index's own vectors, chosen by timing them. Without
+   * it the defaults are calibrated instead, on recall alone (the same on every run): ef raised from
+   * 64 until recall@10 on the sample reaches 0.96 (0.95 for queries from outside), the exact walk or the scan where
+   * the PQ walk cannot; search options given to the constructor are kept as they are.
+   */
+  targetRecall?: number;
 }
 
-export type BuildPhase = 'zones' | 'pq' | 'graph' | 'done';
+export type BuildPhase = 'zones' | 'pq' | 'graph' | 'tune' | 'done';
+
+/**
+ * The recall@10 an untuned index's search defaults are calibrated to reach at build on a sample of
+ * its own vectors (see calibrateSearch): 0.96 there, so that queries from outside the index,
+ * which the sample stands in for, reach 0.95.
+ */
+const CALIBRATED_RECALL = 0.96;
+/** Indexes smaller than this keep the static defaults: too few vectors to measure recall on. */
+const CALIBRATE_MIN = 100;
 
 /** Options of add: progress of linking the new vectors, and threads as for build. */
 export interface AddOptions {
@@ -208,10 +228,40 @@ export class ZGQIndex {
     checkThreads(options.threads);
     const x = metric === 'cosine' ? normalizedCopy(vectors, dim) : vectors;
     // after the mutations called before it; what was staged is replaced with the rest
+    const target = options.targetRecall;
+    if (target !== undefined && (typeof target !== 'number' || !(target > 0 && target <= 1))) {
+      throw new ZGQError('INVALID_ARGUMENT', `targetRecall must be a number in (0, 1]; got ${describeValue(target)}`);
+    }
+    const onProgress = options.onProgress;
     await this.enqueue(ids, async () => {
-      await this.train(x, ids, options);
+      // 'done' once the search defaults are set too
+      await this.train(x, ids, { ...options, onProgress: onProgress && ((phase, f) => phase !== 'done' && onProgress(phase, f)) });
       this.staged = null;
+      // the search defaults: tuned for targetRecall, else calibrated
+      const tuning = { recall: target ?? CALIBRATED_RECALL, signal: options.signal, onProgress: (f: number) => onProgress?.('tune', f) };
+      if (this.size >= CALIBRATE_MIN) {
+        if (target !== undefined) this.options.search = (await tuneSearch(this.tuneTarget(this.built!), tuning)).search;
+        else if (this.fixedSearch.ef === undefined && this.fixedSearch.traversal === undefined) this.options.search = await calibrateSearch(this.tuneTarget(this.built!), tuning);
+      }
+      onProgress?.('done', 1);
     }, options.signal, 'build');
+  }
+
+  /**
+   * Find the fastest search options that reach recall@k `recall` on a sample of the index's own
+   * vectors, each held out of its own results, against an exact scan of the stored rows; make them
+   * the index's search defaults (saved with it, used by every search that does not set them); and
+   * return what was measured. Tries the graph walk on PQ codes and on exact distances at growing
+   * beam widths, and the full scan (src/tune.ts). Takes about a second at 100K x 128.
+   * @throws ZGQError('INVALID_ARGUMENT') for a recall outside (0, 1] or a bad k or query count;
+   * 'EMPTY_INPUT' for an index of fewer than k + 2 vectors; 'NOT_BUILT' before build.
+   */
+  async tune(options: TuneOptions): Promise<TuneReport> {
+    const built = this.requireBuilt();
+    const report = await tuneSearch(this.tuneTarget(built), options);
+    if (this.built !== built) throw new ZGQError('CONFLICT', 'the index changed (build, add or compact) while tune ran; tune it again');
+    this.options.search = report.search;
+    return report;
   }
 
   /**
@@ -361,13 +411,15 @@ export class ZGQIndex {
     const ids = new Uint32Array(k).fill(NO_ID);
     const distances = new Float32Array(k).fill(Infinity);
     const filter = options?.filter;
-    const scope = filter === undefined && built.deletedCount === 0 ? UNRESTRICTED : searchScope(built, filter, Math.max(opts.ef, k), 'searchBits');
+    const scope = opts.traversal === 'scan'
+      ? scanScope(built, filter, k, 'searchBits')
+      : filter === undefined && built.deletedCount === 0 ? UNRESTRICTED : searchScope(built, filter, Math.max(opts.ef, k), 'searchBits');
     const searchOpts = scope === UNRESTRICTED || scope.ef === opts.ef ? opts : { ...opts, ef: scope.ef };
     this.writeQuery(query, built.searcher.queryBuffer(k, searchOpts));
     this.runScope(built, k, searchOpts, ids, distances, scope);
     // a filtered walk that gave up or ran out of graph: the allowed nodes are scanned instead (the
     // query is still in the buffer)
-    if (scope.allow && !scope.exact && cameShort(ids, 0, k, scope.allowed)) this.runScope(built, k, searchOpts, ids, distances, listedScope(built, scope, 'list'));
+    if (scope.allow && !scope.exact && !scope.all && cameShort(ids, 0, k, scope.allowed)) this.runScope(built, k, searchOpts, ids, distances, listedScope(built, scope, 'list'));
     return { ids, distances };
   }
 
@@ -416,7 +468,7 @@ export class ZGQIndex {
     // batches share the index's batch buffers and worker contexts: one batch at a time
     const pacer = new Pacer(options?.signal, 'searchBatch');
     const removalsBefore = this.removals;
-    const run = this.batchQueue.then(() => runBatch(built, rows, nq, k, opts, threads, searchScope(built, filter, Math.max(opts.ef, k), 'batchBits'), pacer));
+    const run = this.batchQueue.then(() => runBatch(built, rows, nq, k, opts, threads, opts.traversal === 'scan' ? scanScope(built, filter, k, 'batchBits') : searchScope(built, filter, Math.max(opts.ef, k), 'batchBits'), pacer));
     this.batchQueue = run.then(() => undefined, () => undefined);
     const { ids, distances } = await run;
     const callerIds = built.ids;
@@ -827,6 +879,34 @@ export class ZGQIndex {
     };
   }
 
+  /** The index as src/tune.ts sees it: its defaults, and searches of stored vectors kept out of their own walks. */
+  private tuneTarget(built: Built): TuneTarget {
+    const dim = this.options.dim;
+    return {
+      size: this.size,
+      seed: this.options.seed,
+      defaults: this.options.search,
+      sample: (count, seed) => {
+        const live: number[] = [];
+        for (let i = 0; i < built.layout.n; i++) if (!(built.deleted && hasBit(built.deleted, i))) live.push(i);
+        const nodes = Uint32Array.from(new Rng(seed).sample(live.length, count), (p) => live[p]);
+        const rows = new Float32Array(count * dim);
+        nodes.forEach((node, i) => rows.set(storedRow(built, node), i * dim));
+        return {
+          ids: Uint32Array.from(nodes, (node) => built.ids[node]),
+          search: (q, k, o) => {
+            built.searcher.skip = nodes[q] + 1;
+            try {
+              return this.search(rows.subarray(q * dim, (q + 1) * dim), k, o);
+            } finally {
+              built.searcher.skip = 0;
+            }
+          },
+        };
+      },
+    };
+  }
+
   /**
    * resolveSearch, remembering the last options object: callers tend to pass the same one to every
    * search, and it is re-checked field by field (so a changed object is resolved again).
@@ -897,7 +977,9 @@ export class ZGQIndex {
   private runScope(built: Built, k: number, opts: ResolvedSearchOptions, ids: Uint32Array, distances: Float32Array, scope: SearchScope): void {
     if (scope.empty) return;
     built.searcher.allow = scope.allow;
-    const got = scope.exact ? built.searcher.runListed(k, scope.listPtr, scope.listCount, ids, distances, 0) : built.searcher.run(k, opts, ids, distances, 0);
+    const got = scope.all
+      ? built.searcher.runAll(k, built.layout.n, ids, distances, 0)
+      : scope.exact ? built.searcher.runListed(k, scope.listPtr, scope.listCount, ids, distances, 0) : built.searcher.run(k, opts, ids, distances, 0);
     const callerIds = built.ids;
     const metric = this.options.metric;
     for (let i = 0; i < got; i++) {

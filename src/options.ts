@@ -72,7 +72,9 @@ export interface SearchOptions {
    * The distances the graph walk runs on. 'pq' (default): PQ codes, then exact re-ranking of the best
    * k * rerank. 'exact': the stored vectors themselves, no lookup table and no re-ranking (`rerank`
    * unused); each step costs more, so it pays on small, low-dimensional sets whose vectors stay in
-   * cache (see README "Exact traversal").
+   * cache (see README "Exact traversal"). 'scan': no walk at all, every stored vector compared
+   * with the query (binary16 or float32 rows, SIMD): exact over the stored rows, and on data with
+   * no structure to exploit faster than a walk at high recall; `tune` picks it where it is.
    */
   traversal?: Traversal;
   /**
@@ -83,8 +85,8 @@ export interface SearchOptions {
   filter?: SearchFilter;
 }
 
-/** The walk's distances (see SearchOptions.traversal), in the order the CLI lists them. */
-export const TRAVERSALS = ['pq', 'exact'] as const;
+/** How a search finds candidates (see SearchOptions.traversal), in the order the CLI lists them. */
+export const TRAVERSALS = ['pq', 'exact', 'scan'] as const;
 export type Traversal = (typeof TRAVERSALS)[number];
 
 export interface ResolvedSearchOptions {
@@ -129,7 +131,7 @@ function ratio(name: string, value: unknown): number {
 
 function traversalOf(value: unknown): Traversal {
   if (TRAVERSALS.includes(value as Traversal)) return value as Traversal;
-  throw new ZGQError('INVALID_ARGUMENT', `traversal must be 'pq' or 'exact'; got ${String(value)}`);
+  throw new ZGQError('INVALID_ARGUMENT', `traversal must be 'pq', 'exact' or 'scan'; got ${String(value)}`);
 }
 
 /** PQ subspaces: each needs at least one dimension, so 1 <= m <= dim. */

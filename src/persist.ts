@@ -46,8 +46,10 @@ export interface IndexMeta {
  * know, rather than misreading it. An older reader that skipped DELS would bring removed vectors back.
  * - 'deleted-nodes': DELS marks removed nodes that searches must never return.
  * - 'appended-nodes': nodes past header `zoned` lie outside the zone ranges, their zones in TZON.
+ * - 'scan-traversal': the search defaults (options.search.traversal) name the 'scan' traversal,
+ *   chosen by tune; a reader without it would take the options for damage.
  */
-export const KNOWN_FEATURES: ReadonlySet<string> = new Set(['deleted-nodes', 'appended-nodes']);
+export const KNOWN_FEATURES: ReadonlySet<string> = new Set(['deleted-nodes', 'appended-nodes', 'scan-traversal']);
 
 /** Every critical section tag this build reads (the module comment says what each holds). */
 const SECTION_TAGS: ReadonlySet<string> = new Set([
@@ -129,7 +131,9 @@ export function toSections(
   if (lay.residual) sections.push({ tag: 'VTRM', bytes: bytesOf(a.vecTerm) });
   if (a.deleted) sections.push({ tag: 'DELS', bytes: a.deleted });
   if (tailZones.length) sections.push({ tag: 'TZON', bytes: bytesOf(tailZones) });
-  const requires = [...(a.deleted ? ['deleted-nodes'] : []), ...(tailZones.length ? ['appended-nodes'] : [])];
+  const requires = [
+    ...(a.deleted ? ['deleted-nodes'] : []), ...(tailZones.length ? ['appended-nodes'] : []), ...(options.search.traversal === 'scan' ? ['scan-traversal'] : []),
+  ];
   if (requires.length) meta.requires = requires;
   return { meta, sections };
 }

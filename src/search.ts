@@ -69,9 +69,9 @@ export const CTX = {
   zoneStart: 15, zoneEntry: 16, groupCentroids: 17, groupStart: 18, zoneOf: 19, vecTerm: 20,
   query: 21, lut: 22, visited: 23, epoch: 24, zoneTerm: 25, zoneTag: 26, poolDist: 27, poolIds: 28,
   zoneIds: 29, zoneDist: 30, entries: 31, groupScratch: 32, outIds: 33, outDist: 34, allow: 35, neighbours: 36,
-  codebooksQ: 37, codebookQScale: 38, queryPairs: 39, exactWalk: 40, rowNorms: 41, queryScaled: 42,
+  codebooksQ: 37, codebookQScale: 38, queryPairs: 39, exactWalk: 40, rowNorms: 41, queryScaled: 42, skip: 43,
 } as const;
-export const CTX_FIELDS = 43;
+export const CTX_FIELDS = 44;
 
 /** Capacities of a context's growable scratch. */
 interface Capacity {
@@ -101,6 +101,7 @@ export class Searcher {
     this.ctx = arena.alloc(CTX_FIELDS * 4);
     const c = arena.u32(this.ctx, CTX_FIELDS);
     c[CTX.n] = layout.capacity;
+    c[CTX.skip] = 0;
     c[CTX.dim] = layout.dim;
     c[CTX.metric] = layout.metric;
     c[CTX.m] = layout.m;
@@ -163,6 +164,25 @@ export class Searcher {
   runListed(k: number, idsPtr: number, count: number, outIds: Uint32Array, outDist: Float32Array, offset: number): number {
     this.refreshViews();
     return this.copyOut(this.kernels.k.searchListed(this.ctx, idsPtr, count, k), outIds, outDist, offset);
+  }
+
+  /**
+   * The 'scan' traversal of the query in the query buffer: every node of [0, n) the allow bitmap
+   * admits, compared exactly; same output contract as `run`.
+   */
+  runAll(k: number, n: number, outIds: Uint32Array, outDist: Float32Array, offset: number): number {
+    this.ensure(k, 1, k);
+    this.refreshViews();
+    return this.copyOut(this.kernels.k.searchAll(this.ctx, n, k), outIds, outDist, offset);
+  }
+
+  /**
+   * A node the next searches neither return nor walk through (node + 1; 0 for none): tune's
+   * queries are stored vectors, and a walk that reached its own node would find that node's
+   * neighbours in its adjacency list for free, which no query from outside the index does.
+   */
+  set skip(nodePlusOne: number) {
+    this.kernels.arena.u32(this.ctx, CTX_FIELDS)[CTX.skip] = nodePlusOne;
   }
 
   /** The first `got` results of the context's out buffers into the caller's arrays at `offset`. */

@@ -162,7 +162,7 @@ function checkAgainstNode(r: PageResults, mode: string): void {
   assert.deepEqual(r.built.ids, [...nodeIds]);
   assert.deepEqual(r.built.distances, [...nodeDistances]);
   assert.deepEqual(r.single.ids, [...nodeIds.subarray(0, K)]);
-  assert.deepEqual(r.phases, ['zones', 'pq', 'graph', 'done']);
+  assert.deepEqual(r.phases, ['zones', 'pq', 'graph', 'tune', 'done']);
   const uploaded = server!.uploads.get(`browser-${mode}.zgq`);
   assert.ok(uploaded, 'the page uploaded its index');
   assert.equal(r.bytesLength, uploaded.length);

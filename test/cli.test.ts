@@ -147,6 +147,33 @@ test('zgq build, search, info, add and remove on real files agree with the libra
   }
 });
 
+test('zgq tune picks search defaults for a recall target and saves them; zgq build --target-recall tunes at build', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'zgq-cli-'));
+  try {
+    const base = join(dir, 'base.fvecs');
+    writeFileSync(base, encodeFvecs(ds.base, DIM));
+    const index = join(dir, 'index.zgq');
+    assert.equal((await zgq('build', base, '-o', index, '--threads', '1', '--target-recall', '0.9')).code, 0);
+    const tuned = await zgq('tune', index, '--recall', '0.99', '--queries', '100');
+    assert.equal(tuned.code, 0, tuned.stderr);
+    const line = tuned.stdout.trim();
+    assert.match(line, /^reached recall@10 0\.99 on 100 of the index's vectors: traversal (pq|exact|scan).*recall@10 (0\.99\d|1\.000), [\d,]+ QPS \(one thread\) -> /);
+    // the defaults now in the file are the ones reported
+    const saved = JSON.parse((await zgq('info', index, '--json')).stdout).options.search;
+    const lib = await ZGQIndex.load(index);
+    const report = await lib.tune({ recall: 0.99, queries: 100 });
+    assert.equal(line.includes(`traversal ${saved.traversal}`), true, `${line} / ${JSON.stringify(saved)}`);
+    assert.ok(report.recall >= 0.99);
+    for (const [args, message] of [[['--recall', '1.5'], /--recall must be a number in \(0, 1\]/], [[], /required option '--recall <r>'/]] as const) {
+      const bad = await zgq('tune', index, ...args);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, message);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('zgq reports bad files and arguments in one line with exit code 1', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'zgq-cli-bad-'));
   try {

@@ -86,7 +86,7 @@ async function run({ n, dim, queries: nq }) {
   row('exact scan (plain JS)', 1, exactQps, '–');
 
   // progress: zones (k-means) and PQ training are about a third of the build, the graph the rest
-  const span = { zones: [0, 0.2], pq: [0.2, 0.35], graph: [0.35, 1], done: [1, 1] };
+  const span = { zones: [0, 0.2], pq: [0.2, 0.35], graph: [0.35, 0.95], tune: [0.95, 1], done: [1, 1] };
   const index = new ZGQIndex({ dim, seed: 1 });
   t = performance.now();
   await index.build(base, {

@@ -1,13 +1,14 @@
 /**
- * The benchmark's datasets: seeded synthetic sets (the ZGQ paper's recipe), the real sets in the
- * shared data folder, and a user's own vector files (`--base`), loaded as flat float32 with their
+ * The benchmark's datasets: seeded synthetic sets (the ZGQ paper's clustered recipe, points on a
+ * sphere with no structure, embedding-shaped high-dimensional sets), the real sets in the shared
+ * data folder (SIFT, Fashion-MNIST, fastText word vectors), and a user's own vector files (`--base`), loaded as flat float32 with their
  * exact ground truth, plus the fvecs copies the FAISS child reads.
  */
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { ZGQError } from '../errors.js';
-import { clusteredGaussian } from '../data/synthetic.js';
+import { clusteredGaussian, embeddingLike, randomSphere, type Dataset } from '../data/synthetic.js';
 import { bvecsToFloat32, encodeFvecs, readFvecs, readIdxImages, readIvecs } from '../data/vecs.js';
 import { HDF5_BASE, HDF5_QUERIES, readVectorFile } from '../data/files.js';
 import { cachedGroundTruth, datasetKey, spotCheckTruth, type Truth } from './truth.js';
@@ -17,14 +18,19 @@ interface SpecBase {
   description: string;
 }
 
-/** Clustered Gaussian data from {@link clusteredGaussian}. */
+/**
+ * Generated data: 'clustered' from {@link clusteredGaussian}, 'sphere' from {@link randomSphere}
+ * (uniform on the unit sphere), 'embedding' from {@link embeddingLike} (unit length, low intrinsic
+ * dimension in a high ambient one). Sphere and embedding sets are unit vectors: L2 ranks as cosine.
+ */
 export interface SyntheticSpec extends SpecBase {
   kind: 'synthetic';
+  recipe: 'clustered' | 'sphere' | 'embedding';
   n: number;
   nQueries: number;
   dim: number;
   seed: number;
-  /** 0.3 is the paper recipe (30 % of queries far from every cluster); 0 gives mixture queries only. */
+  /** Clustered only: 0.3 is the paper recipe (30 % of queries far from every cluster); 0 gives mixture queries only. */
   outlierFraction: number;
 }
 
@@ -92,7 +98,12 @@ export interface BenchDataset {
 }
 
 /** Every dataset name `--dataset` accepts. */
-export const DATASET_NAMES = ['synthetic-10k', 'synthetic-100k', 'synthetic-1m', 'synthetic-100k-mixture', 'siftsmall', 'fashion-mnist'] as const;
+export const DATASET_NAMES = [
+  'synthetic-10k', 'synthetic-100k', 'synthetic-1m', 'synthetic-100k-mixture', 'siftsmall', 'fashion-mnist',
+  'words', 'random-100k', 'embedding-768', 'embedding-1536',
+] as const;
+/** The embedding-like sets: `--dataset embeddings` names them all. */
+export const EMBEDDING_DATASETS = ['words', 'random-100k', 'embedding-768', 'embedding-1536'];
 /** What a run without `--dataset` measures. */
 export const DEFAULT_DATASETS = ['synthetic-10k', 'synthetic-100k', 'siftsmall', 'fashion-mnist'];
 /** What `--quick` measures. */
@@ -111,7 +122,7 @@ function synthetic(name: string, n: number, outlierFraction: number, o: SpecOpti
   const nQueries = o.queries ?? (o.quick ? 500 : 1000);
   const recipe = outlierFraction > 0 ? `paper recipe (${Math.round(outlierFraction * 100)} % outlier queries)` : 'mixture queries only';
   return {
-    kind: 'synthetic', name, n, nQueries, dim: 128, seed: 1, outlierFraction,
+    kind: 'synthetic', recipe: 'clustered', name, n, nQueries, dim: 128, seed: 1, outlierFraction,
     description: `clustered Gaussian ${n.toLocaleString('en-US')} x 128, ${Math.max(10, Math.round(n / 1000))} clusters, spread 0.3, ${recipe}, seed 1`,
   };
 }
@@ -136,6 +147,25 @@ export function datasetSpec(name: string, o: SpecOptions = {}): DatasetSpec {
         groundTruth: 'siftsmall/siftsmall_groundtruth.ivecs', maxQueries: o.queries,
         description: 'texmex ANN_SIFT10K: 10,000 x 128 SIFT descriptors, 100 queries, shipped ground truth',
       };
+    case 'words':
+      return {
+        kind: 'texmex', name, base: 'words/words200_base.fvecs', queries: 'words/words200_query.fvecs',
+        groundTruth: 'words/words200_groundtruth.ivecs', maxQueries: o.queries ?? (o.quick ? 200 : undefined),
+        description: 'fastText word vectors: 100,000 x 200, L2-normalised (cosine ranks as L2), 1,000 queries, shipped ground truth',
+      };
+    case 'random-100k':
+      return {
+        kind: 'synthetic', recipe: 'sphere', name, n: 100_000, nQueries: o.queries ?? (o.quick ? 500 : 1000), dim: 100, seed: 1, outlierFraction: 0,
+        description: 'uniform on the unit sphere: 100,000 x 100, no structure at all (like ann-benchmarks random sets), seed 1',
+      };
+    case 'embedding-768':
+    case 'embedding-1536': {
+      const dim = name === 'embedding-768' ? 768 : 1536;
+      return {
+        kind: 'synthetic', recipe: 'embedding', name, n: 100_000, nQueries: o.queries ?? (o.quick ? 200 : 1000), dim, seed: 1, outlierFraction: 0,
+        description: `embedding-shaped: 100,000 x ${dim} unit vectors near a 48-dimensional latent space (256 Zipf topics, decaying spectrum, shared mean, isotropic noise), seed 1`,
+      };
+    }
     case 'fashion-mnist':
       return {
         kind: 'idx', name, base: 'fashion-mnist/train-images-idx3-ubyte.gz', queries: 'fashion-mnist/t10k-images-idx3-ubyte.gz',
@@ -239,8 +269,8 @@ const SPOT_CHECKS = 5;
  */
 export async function loadDataset(spec: DatasetSpec, o: LoadOptions): Promise<BenchDataset> {
   if (spec.kind === 'synthetic') {
-    const d = clusteredGaussian({ n: spec.n, nQueries: spec.nQueries, dim: spec.dim, seed: spec.seed, outlierFraction: spec.outlierFraction });
-    const key = datasetKey({ kind: spec.kind, n: spec.n, nQueries: spec.nQueries, dim: spec.dim, seed: spec.seed, outliers: spec.outlierFraction }, [d.base, d.queries]);
+    const d = generate(spec);
+    const key = datasetKey({ kind: spec.kind, recipe: spec.recipe, n: spec.n, nQueries: spec.nQueries, dim: spec.dim, seed: spec.seed, outliers: spec.outlierFraction }, [d.base, d.queries]);
     const truth = await cachedGroundTruth({
       cacheDir: o.cacheDir, label: spec.name, key, base: d.base, nBase: d.nBase, queries: d.queries, nQueries: d.nQueries,
       dim: d.dim, depth: truthDepth(o.k, d.nBase), log: o.log,
@@ -292,6 +322,13 @@ export async function loadDataset(spec: DatasetSpec, o: LoadOptions): Promise<Be
     spec, name: spec.name, description: spec.description, dim, nBase, nQueries, base, queries, queryKind: null, key,
     truth: { ids, depth: gt.dim, source: 'file', path: gtPath, spotChecked },
   };
+}
+
+function generate(spec: SyntheticSpec): Dataset {
+  const { n, nQueries, dim, seed } = spec;
+  if (spec.recipe === 'sphere') return randomSphere({ n, nQueries, dim, seed });
+  if (spec.recipe === 'embedding') return embeddingLike({ n, nQueries, dim, seed });
+  return clusteredGaussian({ n, nQueries, dim, seed, outlierFraction: spec.outlierFraction });
 }
 
 /** A dataset name as a file-name part (`file:my.npy` -> `file_my.npy`). */

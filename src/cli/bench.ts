@@ -4,7 +4,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { ZGQError } from '../errors.js';
-import { checkDatasetFiles, DATASET_NAMES, datasetSpec, DEFAULT_DATASETS, fileSpec, LARGE_DATASET, QUICK_DATASETS, type DatasetSpec } from '../bench/datasets.js';
+import { checkDatasetFiles, DATASET_NAMES, datasetSpec, DEFAULT_DATASETS, EMBEDDING_DATASETS, fileSpec, LARGE_DATASET, QUICK_DATASETS, type DatasetSpec } from '../bench/datasets.js';
 import { defaultCacheDir, defaultDataDir, defaultOutDir } from '../bench/paths.js';
 import { setupFaissVenv } from '../bench/peers/faiss.js';
 import { terminalProgress } from '../bench/progress.js';
@@ -54,7 +54,7 @@ export function registerBench(program: Command): Command {
     .command('bench')
     .description('measure ZGQ against hnswlib-node, usearch and FAISS on the same data (recall@k vs QPS)')
     .option('--quick', `smoke run, under 2 minutes: ${QUICK_DATASETS.join(' + ')} with short sweeps`)
-    .option('--dataset <names>', `comma-separated datasets (${DATASET_NAMES.join(', ')}); default ${DEFAULT_DATASETS.join(',')}`, list)
+    .option('--dataset <names>', `comma-separated datasets (${DATASET_NAMES.join(', ')}; 'embeddings' for ${EMBEDDING_DATASETS.join(', ')}); default ${DEFAULT_DATASETS.join(',')}`, list)
     .option('--large', `also run ${LARGE_DATASET} (long: about an hour of builds on 2 cores)`)
     .option('-k, --k <k>', 'neighbours per query', positiveInt('--k'), 10)
     .option('--out <dir>', 'folder for bench-results.json, summary.md and the SVG plots (default bench/results)')
@@ -82,7 +82,7 @@ export function registerBench(program: Command): Command {
       if (o.base === undefined && o.queriesFile !== undefined) throw new ZGQError('INVALID_ARGUMENT', '--queries-file needs --base');
       // --base alone measures that file only; with --dataset or --large, those sets as well
       const builtIn = o.base !== undefined && !o.dataset && !o.large ? [] : [...(o.quick ? QUICK_DATASETS : DEFAULT_DATASETS), ...(o.large ? [LARGE_DATASET] : [])];
-      const names = o.dataset ?? builtIn;
+      const names = o.dataset?.flatMap((n) => (n === 'embeddings' ? EMBEDDING_DATASETS : [n])) ?? builtIn;
       if (o.dataset && o.large && !names.includes(LARGE_DATASET)) names.push(LARGE_DATASET);
       const specs: DatasetSpec[] = names.map((n) => datasetSpec(n, { queries: o.queries, quick: o.quick }));
       if (o.base !== undefined) {

@@ -38,6 +38,19 @@ function waitOption(): Option {
     .default(DEFAULT_WAIT_S);
 }
 
+function recallTarget(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !(n > 0 && n <= 1)) throw new InvalidArgumentError(`${name} must be a number in (0, 1], such as 0.95`);
+    return n;
+  };
+}
+
+/** One line per search option, as `tune` reports them. */
+function describeSearch(o: { ef: number; traversal: string; nProbe: number; rerank: number }): string {
+  return o.traversal === 'scan' ? 'traversal scan (every stored vector compared)' : `traversal ${o.traversal}, ef ${o.ef}, nProbe ${o.nProbe}${o.traversal === 'pq' ? `, rerank ${o.rerank}` : ''}`;
+}
+
 function ratio(name: string) {
   return (value: string): number => {
     const n = Number(value);
@@ -145,6 +158,7 @@ export function registerIndexCommands(program: Command): void {
     .addOption(new Option('--storage <type>', 're-ranking vectors').choices(['float16', 'float32']))
     .option('--threads <count>', 'build threads (default: all CPUs)', int('--threads'))
     .option('--seed <seed>', 'seed of every random choice', int('--seed', 0))
+    .option('--target-recall <r>', 'tune the search defaults for this recall@10 (default: calibrated to reach 0.95)', recallTarget('--target-recall'))
     .addOption(waitOption())
     .action(async (vectorsPath: string, o) => {
       const file = await vectorsOf(vectorsPath, { dataset: o.dataset ?? HDF5_BASE, column: o.column });
@@ -156,7 +170,7 @@ export function registerIndexCommands(program: Command): void {
       const progress = buildProgress();
       const started = performance.now();
       try {
-        await index.build(file.data, { ids, threads: o.threads, onProgress: progress.onProgress });
+        await index.build(file.data, { ids, threads: o.threads, onProgress: progress.onProgress, targetRecall: o.targetRecall });
       } finally {
         progress.stop();
       }
@@ -293,5 +307,33 @@ export function registerIndexCommands(program: Command): void {
         if (o.compact) await index.compact();
       });
       process.stderr.write(`removed ${removed} of ${ids.length} ids: ${index.size} vectors -> ${o.output ?? indexPath}\n`);
+    });
+
+  program
+    .command('tune')
+    .description('pick the fastest search options reaching a recall@k on the index\'s own vectors, and save them as its defaults')
+    .argument('<index>', 'index file, rewritten atomically unless --output is given')
+    .requiredOption('--recall <r>', 'recall@k to reach, in (0, 1]', recallTarget('--recall'))
+    .option('-k, --k <k>', 'neighbours per query', int('-k'), 10)
+    .option('--queries <n>', 'stored vectors used as queries', int('--queries'), 300)
+    .option('-o, --output <index>', 'write the tuned index here instead')
+    .addOption(waitOption())
+    .action(async (indexPath: string, o) => {
+      const progress = fractionProgress('tune');
+      let report!: Awaited<ReturnType<ZGQIndex['tune']>>;
+      try {
+        await changeIndexFile(indexPath, o.output, o.wait, async (index) => {
+          report = await index.tune({ recall: o.recall, k: o.k, queries: o.queries, onProgress: progress.onProgress });
+        });
+      } finally {
+        progress.stop();
+      }
+      const best = (qps: number | null) => (qps === null ? '' : `, ${Math.round(qps).toLocaleString('en-US')} QPS`);
+      for (const t of report.tried) process.stderr.write(`  ${describeSearch(t.search)}: recall@${report.k} ${t.recall.toFixed(3)}${best(t.qps)}\n`);
+      process.stdout.write(
+        `${report.reached ? 'reached' : 'did not reach'} recall@${report.k} ${report.target} on ${report.queries} of the index's vectors: ` +
+        `${describeSearch(report.search)}, recall@${report.k} ${report.recall.toFixed(3)}, ${Math.round(report.qps).toLocaleString('en-US')} QPS (one thread) -> ${o.output ?? indexPath}\n`,
+      );
+      if (!report.reached) process.exitCode = 2;
     });
 }

@@ -19,7 +19,7 @@ export function buildProgress(stream: NodeJS.WriteStream = process.stderr): { on
   );
   let started = false;
   // zones and PQ are short; the graph is most of the build time
-  const weights: Record<BuildPhase, [number, number]> = { zones: [0, 10], pq: [10, 25], graph: [25, 100], done: [100, 100] };
+  const weights: Record<BuildPhase, [number, number]> = { zones: [0, 10], pq: [10, 25], graph: [25, 95], tune: [95, 100], done: [100, 100] };
   return {
     onProgress(phase, fraction) {
       const [from, to] = weights[phase];

@@ -60,6 +60,7 @@ export interface KernelExports {
     candIds: Ptr, available: number, count: number, k: number, outIds: Ptr, outDist: Ptr, allow: Ptr,
   ): number;
   searchListed(ctx: Ptr, ids: Ptr, count: number, k: number): number;
+  searchAll(ctx: Ptr, n: number, k: number): number;
   stripExpanded(ids: Ptr, count: number): void;
   encodeHalf(src: Ptr, dst: Ptr, count: number): void;
   decodeHalfBlock(src: Ptr, dst: Ptr, count: number): void;

@@ -38,7 +38,7 @@ export function zgqPeer(batchThreads: number[]): Peer {
       const index = new ZGQIndex({ dim: ds.dim, metric: 'l2', seed: 42 });
       const bar = progress.task(`build ZGQ`, 100);
       // zones and PQ are short; the graph is most of the build (same weights as `zgq demo`)
-      const weights = { zones: [0, 10], pq: [10, 25], graph: [25, 100], done: [100, 100] } as const;
+      const weights = { zones: [0, 10], pq: [10, 25], graph: [25, 95], tune: [95, 100], done: [100, 100] } as const;
       const t0 = performance.now();
       try {
         await index.build(ds.base, {

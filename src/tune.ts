@@ -1,0 +1,274 @@
+/**
+ * Recall on request: the fastest search options that reach a recall@k target on the index's own
+ * vectors.
+ *
+ * Queries are a seeded sample of the stored vectors, each held out of its own results (the search
+ * asks for k + 1 and drops the query's id). The ground truth is the 'scan' traversal: every stored
+ * row compared exactly, the distances re-ranking computes, so a configuration is judged against
+ * the best the index can return. Then, for each traversal that walks the graph ('pq', 'exact'),
+ * the smallest ef on EF_GRID whose recall reaches the target (recall rises with ef: a binary search,
+ * a batch per step), and its speed one query per call (the median of TIMING_PASSES); 'scan' itself
+ * is timed too, when a first few queries show it could win. The fastest that reaches the target
+ * wins; when none does, the most accurate.
+ */
+import { ZGQError } from './errors.js';
+import { NO_ID } from './ids.js';
+import { Pacer } from './pace.js';
+import type { ResolvedSearchOptions, SearchOptions, Traversal } from './options.js';
+import type { SearchResult } from './index.js';
+
+/** Options of ZGQIndex.tune. */
+export interface TuneOptions {
+  /** The recall@k to reach, in (0, 1]. */
+  recall: number;
+  /** Neighbours per query the recall is measured at. Default 10. */
+  k?: number;
+  /** Stored vectors used as queries. Default 300 (at most the index's size - 1). */
+  queries?: number;
+  /** Fraction of the tuning done, in [0, 1]. */
+  onProgress?: (fraction: number) => void;
+  /** Stops the tuning at its next step with ZGQError 'ABORTED'; the index's defaults stay as they were. */
+  signal?: AbortSignal;
+}
+
+/** One configuration tried: its recall on the sample and, when timed, its speed. */
+export interface TuneTrial {
+  search: ResolvedSearchOptions;
+  recall: number;
+  /** Queries per second, one per call on this thread; null when not timed. */
+  qps: number | null;
+}
+
+/** What tune measured and chose. */
+export interface TuneReport {
+  /** The target asked for, and k. */
+  target: number;
+  k: number;
+  /** Stored vectors used as queries. */
+  queries: number;
+  /** True when the chosen options reach the target on the sample. */
+  reached: boolean;
+  /** The chosen options, now the index's search defaults. */
+  search: ResolvedSearchOptions;
+  /** Recall@k and QPS of the chosen options on the sample. */
+  recall: number;
+  qps: number;
+  /** Every configuration measured, in the order tried. */
+  tried: TuneTrial[];
+}
+
+/** What tune needs of an index. */
+export interface TuneTarget {
+  readonly size: number;
+  readonly defaults: ResolvedSearchOptions;
+  readonly seed: number;
+  /**
+   * `count` distinct stored vectors chosen with `seed`: their ids, and a search of sample query q
+   * that never reaches or returns q's own node (see Searcher.skip).
+   */
+  sample(count: number, seed: number): { ids: Uint32Array; search(q: number, k: number, options: SearchOptions): SearchResult };
+}
+
+/** The beam widths tried, in order. */
+export const EF_GRID = [10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 256, 320, 384, 512, 640, 768, 1024, 1280, 1536, 2048];
+const DEFAULT_QUERIES = 300;
+const TIMING_PASSES = 3;
+/** Queries timed before deciding whether the full scan could win. */
+const SCAN_PROBE = 16;
+
+/** Checked options, the sample, its exact neighbours, and recall and speed measured on it. */
+class Sampler {
+  readonly k: number;
+  readonly nq: number;
+  readonly pacer: Pacer;
+  private readonly sample: ReturnType<TuneTarget['sample']>;
+  private truth!: ReturnType<typeof heldOut>;
+  private done = 0;
+
+  constructor(index: TuneTarget, options: TuneOptions, private readonly steps: number) {
+    if (options === null || typeof options !== 'object') throw new ZGQError('INVALID_ARGUMENT', 'tune options must be an object such as { recall: 0.95 }');
+    const target = options.recall;
+    if (typeof target !== 'number' || !(target > 0 && target <= 1)) {
+      throw new ZGQError('INVALID_ARGUMENT', `recall must be a number in (0, 1]; got ${String(target)}`);
+    }
+    const k = options.k ?? 10;
+    if (!Number.isInteger(k) || k < 1 || k > 1024) throw new ZGQError('INVALID_ARGUMENT', `k must be an integer in [1, 1024]; got ${String(k)}`);
+    if (index.size < k + 2) throw new ZGQError('EMPTY_INPUT', `tune needs more than k + 1 = ${k + 1} vectors in the index; it holds ${index.size}`);
+    const asked = options.queries ?? DEFAULT_QUERIES;
+    if (!Number.isInteger(asked) || asked < 1) throw new ZGQError('INVALID_ARGUMENT', `queries must be a positive integer; got ${String(asked)}`);
+    this.k = k;
+    this.nq = Math.min(asked, index.size - 1);
+    this.pacer = new Pacer(options.signal, 'tune');
+    this.progress = options.onProgress ?? (() => {});
+    this.sample = index.sample(this.nq, index.seed + 7);
+  }
+
+  private readonly progress: (fraction: number) => void;
+
+  /** The exact neighbours of the sample: the scan traversal. */
+  async start(defaults: ResolvedSearchOptions): Promise<void> {
+    const truth = await this.searchAll({ ...defaults, traversal: 'scan' });
+    this.truth = heldOut(truth.ids, truth.distances, this.sample.ids, this.nq, this.k);
+    await this.step();
+  }
+
+  async step(): Promise<void> {
+    this.progress(Math.min(1, ++this.done / this.steps));
+    await this.pacer.step();
+  }
+
+  /** Recall@k of `search` on the sample, ties at the k-th true distance counted as hits. */
+  async recall(search: ResolvedSearchOptions): Promise<number> {
+    const { nq, k } = this;
+    const got = await this.searchAll(search);
+    const results = heldOut(got.ids, got.distances, this.sample.ids, nq, k);
+    let hits = 0;
+    for (let q = 0; q < nq; q++) {
+      const truthIds = this.truth.sets[q];
+      const kth = this.truth.kth[q];
+      for (let r = 0; r < results.ids[q].length; r++) {
+        // a neighbour at the k-th true distance counts: ties have no right order
+        if (truthIds.has(results.ids[q][r]) || results.dists[q][r] <= kth) hits++;
+      }
+    }
+    return hits / (nq * k);
+  }
+
+  /** Queries per second of `search` on the first `count` sample queries, one per call: the median of TIMING_PASSES. */
+  async qps(search: ResolvedSearchOptions, count = this.nq): Promise<number> {
+    const times: number[] = [];
+    for (let pass = 0; pass < TIMING_PASSES; pass++) {
+      const t0 = performance.now();
+      for (let q = 0; q < count; q++) this.sample.search(q, this.k + 1, search);
+      times.push(performance.now() - t0);
+      await this.pacer.step();
+    }
+    times.sort((a, b) => a - b);
+    return count / (Math.max(times[TIMING_PASSES >> 1], 1e-3) / 1000);
+  }
+
+  /**
+   * The smallest EF_GRID index from `from` whose recall reaches `target` (a binary search: recall
+   * rises with ef), or -1; every recall measured is appended to `tried`.
+   */
+  async smallestEf(at: (ef: number) => ResolvedSearchOptions, target: number, from: number, tried: TuneTrial[]): Promise<number> {
+    const measured = new Map<number, number>();
+    const measure = async (i: number) => {
+      if (!measured.has(i)) {
+        const trial: TuneTrial = { search: at(EF_GRID[i]), recall: await this.recall(at(EF_GRID[i])), qps: null };
+        tried.push(trial);
+        measured.set(i, trial.recall);
+        await this.step();
+      }
+      return measured.get(i)!;
+    };
+    let lo = from;
+    let hi = EF_GRID.length - 1;
+    if ((await measure(hi)) < target) return -1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((await measure(mid)) >= target) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
+
+  /** k + 1 results per sample query, flat: one query per call, the event loop served between slices. */
+  private async searchAll(search: ResolvedSearchOptions): Promise<{ ids: Uint32Array; distances: Float32Array }> {
+    const { nq, k } = this;
+    const ids = new Uint32Array(nq * (k + 1));
+    const distances = new Float32Array(nq * (k + 1));
+    for (let q = 0; q < nq; q++) {
+      const r = this.sample.search(q, k + 1, search);
+      ids.set(r.ids, q * (k + 1));
+      distances.set(r.distances, q * (k + 1));
+      if (this.pacer.due) await this.pacer.step();
+    }
+    return { ids, distances };
+  }
+}
+
+/** Recalls measured by one binary search over EF_GRID, and the timing after it. */
+const SEARCH_STEPS = Math.ceil(Math.log2(EF_GRID.length)) + 2;
+
+/** The fastest options reaching `options.recall` (see the module comment). */
+export async function tuneSearch(index: TuneTarget, options: TuneOptions): Promise<TuneReport> {
+  // steps: the truth, a binary search and a timing per walk, and the scan
+  const s = new Sampler(index, options, 1 + 2 * (SEARCH_STEPS + 1) + 1);
+  const target = options.recall;
+  const defaults = index.defaults;
+  await s.start(defaults);
+  const tried: TuneTrial[] = [];
+  const reaching: TuneTrial[] = [];
+  for (const traversal of ['pq', 'exact'] as Traversal[]) {
+    const at = (ef: number): ResolvedSearchOptions => ({ ...defaults, traversal, ef });
+    const i = await s.smallestEf(at, target, 0, tried);
+    if (i < 0) continue;
+    const trial = tried.find((t) => t.search.traversal === traversal && t.search.ef === EF_GRID[i])!;
+    trial.qps = await s.qps(trial.search);
+    reaching.push(trial);
+    await s.step();
+  }
+  // the scan reaches any target; time it in full only where a first few queries say it could win
+  const scanOptions: ResolvedSearchOptions = { ...defaults, traversal: 'scan' };
+  const fastest = reaching.reduce<number>((m, t) => Math.max(m, t.qps!), 0);
+  const scanTrial: TuneTrial = { search: scanOptions, recall: 1, qps: await s.qps(scanOptions, Math.min(SCAN_PROBE, s.nq)) };
+  if (scanTrial.qps! > 0.8 * fastest) {
+    scanTrial.recall = await s.recall(scanOptions);
+    scanTrial.qps = await s.qps(scanOptions);
+    if (scanTrial.recall >= target) reaching.push(scanTrial);
+  }
+  tried.push(scanTrial);
+  await s.step();
+  const mostAccurate = tried.reduce((a, b) => (b.recall > a.recall ? b : a));
+  const chosen = reaching.length > 0 ? reaching.reduce((a, b) => (b.qps! > a.qps! ? b : a)) : mostAccurate;
+  chosen.qps ??= await s.qps(chosen.search);
+  return { target, k: s.k, queries: s.nq, reached: chosen.recall >= target, search: chosen.search, recall: chosen.recall, qps: chosen.qps, tried };
+}
+
+/**
+ * The defaults an index gets at build: the current ones when they reach `options.recall` on the
+ * sample; else the smallest larger ef of the same walk that does; else the smallest ef of the
+ * exact walk; else the scan. Decided on recall alone, so the same index gets the same defaults on
+ * every run and thread count (tuneSearch's choice depends on timings). Never lowers ef.
+ */
+export async function calibrateSearch(index: TuneTarget, options: TuneOptions): Promise<ResolvedSearchOptions> {
+  const s = new Sampler(index, options, 2 + 2 * SEARCH_STEPS);
+  const defaults = index.defaults;
+  await s.start(defaults);
+  const tried: TuneTrial[] = [];
+  if ((await s.recall(defaults)) >= options.recall) return defaults;
+  await s.step();
+  const from = EF_GRID.findIndex((ef) => ef > defaults.ef);
+  if (from < 0 && defaults.traversal === 'exact') return { ...defaults, traversal: 'scan' };
+  const own = from < 0 ? -1 : await s.smallestEf((ef) => ({ ...defaults, ef }), options.recall, from, tried);
+  if (own >= 0) return { ...defaults, ef: EF_GRID[own] };
+  if (defaults.traversal !== 'exact') {
+    const exact = await s.smallestEf((ef) => ({ ...defaults, traversal: 'exact', ef }), options.recall, 0, tried);
+    if (exact >= 0) return { ...defaults, traversal: 'exact', ef: EF_GRID[exact] };
+  }
+  return { ...defaults, traversal: 'scan' };
+}
+
+/**
+ * Per query: the first k ids of a k + 1 result without the query's own id (the last one dropped
+ * when it is absent), their distances, and the k-th distance.
+ */
+function heldOut(ids: Uint32Array, distances: Float32Array, self: Uint32Array, nq: number, k: number) {
+  const out = { ids: [] as number[][], dists: [] as number[][], sets: [] as Set<number>[], kth: new Float32Array(nq) };
+  for (let q = 0; q < nq; q++) {
+    const keptIds: number[] = [];
+    const keptDists: number[] = [];
+    for (let r = 0; r <= k && keptIds.length < k; r++) {
+      const id = ids[q * (k + 1) + r];
+      if (id === self[q] || id === NO_ID) continue;
+      keptIds.push(id);
+      keptDists.push(distances[q * (k + 1) + r]);
+    }
+    out.ids.push(keptIds);
+    out.dists.push(keptDists);
+    out.sets.push(new Set(keptIds));
+    out.kth[q] = keptDists.length === k ? keptDists[k - 1] : Infinity;
+  }
+  return out;
+}
