@@ -72,6 +72,10 @@ export interface TuneTarget {
 /** The beam widths tried, in order. */
 export const EF_GRID = [10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 256, 320, 384, 512, 640, 768, 1024, 1280, 1536, 2048];
 const DEFAULT_QUERIES = 300;
+/** Grid steps that about double ef. */
+const DOUBLING_STEPS = 3;
+/** A recall gain below this over a doubling of ef is a plateau. */
+const PLATEAU = 0.003;
 const TIMING_PASSES = 3;
 /** Queries timed before deciding whether the full scan could win. */
 const SCAN_PROBE = 16;
@@ -148,8 +152,11 @@ class Sampler {
   }
 
   /**
-   * The smallest EF_GRID index from `from` whose recall reaches `target` (a binary search: recall
-   * rises with ef), or -1; every recall measured is appended to `tried`.
+   * The smallest EF_GRID index from `from` whose recall reaches `target`, or -1; every recall
+   * measured is appended to `tried`. Recall rises with ef, so: steps of about 2x up the grid from
+   * `from` until one reaches the target, then a binary search below it. The climb gives up where
+   * recall has stopped rising (PLATEAU over a doubling): the walk is limited by something else
+   * there (its re-rank depth, its distances), and wider beams only cost more.
    */
   async smallestEf(at: (ef: number) => ResolvedSearchOptions, target: number, from: number, tried: TuneTrial[]): Promise<number> {
     const measured = new Map<number, number>();
@@ -162,9 +169,20 @@ class Sampler {
       }
       return measured.get(i)!;
     };
-    let lo = from;
-    let hi = EF_GRID.length - 1;
-    if ((await measure(hi)) < target) return -1;
+    const last = EF_GRID.length - 1;
+    let below = from - 1; // the largest index known to fall short
+    let probe = from;
+    let previous = -1;
+    for (;;) {
+      const recall = await measure(probe);
+      if (recall >= target) break;
+      if (probe === last || (previous >= 0 && recall - previous < PLATEAU)) return -1;
+      below = probe;
+      previous = recall;
+      probe = Math.min(last, probe + DOUBLING_STEPS);
+    }
+    let lo = below + 1;
+    let hi = probe;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
       if ((await measure(mid)) >= target) hi = mid;
@@ -188,8 +206,8 @@ class Sampler {
   }
 }
 
-/** Recalls measured by one binary search over EF_GRID, and the timing after it. */
-const SEARCH_STEPS = Math.ceil(Math.log2(EF_GRID.length)) + 2;
+/** Recalls one smallestEf measures at most, about: the climb and the binary search below. */
+const SEARCH_STEPS = Math.ceil(EF_GRID.length / DOUBLING_STEPS) + 2;
 
 /** The fastest options reaching `options.recall` (see the module comment). */
 export async function tuneSearch(index: TuneTarget, options: TuneOptions): Promise<TuneReport> {

@@ -102,70 +102,52 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test('esbuild bundle on a COOP/COEP page: 2 threads on inline workers, the same answers as one', { skip }, async () => {
+/**
+ * Run the page at `path` (requests recorded afresh): no page errors, cross-origin isolated, and 2
+ * threads (or, with `threads: 1`, the one-thread fallback) answering as one thread does.
+ */
+async function runBundle(path: string, threads: 1 | 2, allowConsoleError?: RegExp) {
   server!.requests.length = 0;
-  const { results, pageErrors } = await runPage(browser, `${server!.url}/`, { timeoutMs: 60_000 });
+  const { results, pageErrors } = await runPage(browser, `${server!.url}${path}`, { timeoutMs: 60_000, allowConsoleError });
   assert.deepEqual(pageErrors, []);
   assert.equal(results.error, undefined, results.error);
   assert.equal(results.crossOriginIsolated, true);
-  assert.deepEqual(results.parallel.via, 'web-workers', JSON.stringify(results.parallel));
+  assert.equal(results.parallel.via, threads === 2 ? 'web-workers' : 'none', `${path}: ${JSON.stringify(results.parallel)}`);
+  assert.equal(results.parallel.threads, threads);
   assert.equal(results.sameIds, true);
   assert.equal(results.sameDistances, true);
   assert.equal(results.sameBytes, true);
-  // the workers came from the Blob URL: nothing asked for a worker file
-  assert.deepEqual(server!.requests.filter((r: string) => r.includes('worker')), []);
+  return { results, requests: server!.requests as string[] };
+}
+
+/** The requests for a worker script (none when the workers start from the inlined Blob URL). */
+const workerRequests = (requests: string[]) => requests.filter((r) => r.includes('worker'));
+
+test('esbuild bundle on a COOP/COEP page: 2 threads on inline workers, the same answers as one', { skip }, async () => {
+  const { requests } = await runBundle('/', 2);
+  assert.deepEqual(workerRequests(requests), []);
 });
 
 test('esbuild bundle whose workers cannot start (CSP forbids blob:, no worker file): one thread, reason in stats', { skip }, async () => {
-  server!.requests.length = 0;
-  const { results, pageErrors } = await runPage(browser, `${server!.url}/csp.html`, { timeoutMs: 60_000, allowConsoleError: /worker|Content Security Policy|404/i });
-  assert.deepEqual(pageErrors, []);
-  assert.equal(results.error, undefined, results.error);
-  assert.equal(results.crossOriginIsolated, true);
-  assert.equal(results.parallel.via, 'none');
-  assert.equal(results.parallel.threads, 1);
+  const { results, requests } = await runBundle('/csp.html', 1, /worker|Content Security Policy|404/i);
   assert.match(results.parallel.reason, /could not start.*inline Blob URL worker.*zgq-worker\.js beside zgq\.js.*one thread/);
-  assert.equal(results.sameIds, true);
-  assert.equal(results.sameDistances, true);
-  assert.equal(results.sameBytes, true);
-  assert.ok(server!.requests.includes('404 GET /zgq-worker.js'), server!.requests.join(', '));
+  assert.ok(requests.includes('404 GET /zgq-worker.js'), requests.join(', '));
 });
 
 test('vite build on a COOP/COEP page: 2 threads on inline workers, the same answers as one', { skip }, async () => {
-  server!.requests.length = 0;
-  const { results, pageErrors } = await runPage(browser, `${server!.url}/vite/`, { timeoutMs: 60_000 });
-  assert.deepEqual(pageErrors, []);
-  assert.equal(results.error, undefined, results.error);
-  assert.equal(results.crossOriginIsolated, true);
-  assert.deepEqual(results.parallel.via, 'web-workers', JSON.stringify(results.parallel));
-  assert.equal(results.sameIds, true);
-  assert.equal(results.sameDistances, true);
-  assert.equal(results.sameBytes, true);
-  assert.deepEqual(server!.requests.filter((r: string) => r.includes('worker')), []);
+  const { requests } = await runBundle('/vite/', 2);
+  assert.deepEqual(workerRequests(requests), []);
 });
 
 test('vite build with assetsInlineLimit 0 under a CSP without blob: workers: 2 threads from the emitted zgq-worker file', { skip }, async () => {
-  server!.requests.length = 0;
-  const { results, pageErrors } = await runPage(browser, `${server!.url}/vite-csp/`, { timeoutMs: 60_000, allowConsoleError: /Content Security Policy/i });
-  assert.deepEqual(pageErrors, []);
-  assert.equal(results.error, undefined, results.error);
-  assert.deepEqual(results.parallel.via, 'web-workers', JSON.stringify(results.parallel));
-  assert.equal(results.sameIds, true);
-  assert.equal(results.sameBytes, true);
-  assert.ok(server!.requests.some((r: string) => /^200 GET \/vite-csp\/assets\/zgq-worker-[\w-]+\.js$/.test(r)), server!.requests.join(', '));
+  const { requests } = await runBundle('/vite-csp/', 2, /Content Security Policy/i);
+  assert.ok(requests.some((r) => /^200 GET \/vite-csp\/assets\/zgq-worker-[\w-]+\.js$/.test(r)), requests.join(', '));
 });
 
 test('webpack 5 on a COOP/COEP page: inline workers; under a CSP without blob: workers, the worker file it emitted', { skip }, async () => {
   for (const [path, fromFile] of [['/webpack/', false], ['/webpack/csp.html', true]] as const) {
-    server!.requests.length = 0;
-    const { results, pageErrors } = await runPage(browser, `${server!.url}${path}`, { timeoutMs: 60_000, allowConsoleError: /Content Security Policy/i });
-    assert.deepEqual(pageErrors, []);
-    assert.equal(results.error, undefined, results.error);
-    assert.equal(results.crossOriginIsolated, true);
-    assert.deepEqual(results.parallel.via, 'web-workers', `${path}: ${JSON.stringify(results.parallel)}`);
-    assert.equal(results.sameIds, true);
-    assert.equal(results.sameBytes, true);
-    const workerFile = server!.requests.filter((r: string) => /^200 GET \/webpack\/[0-9a-f]+\.js$/.test(r));
-    assert.equal(workerFile.length > 0, fromFile, `${path}: ${server!.requests.join(', ')}`);
+    const { requests } = await runBundle(path, 2, /Content Security Policy/i);
+    const workerFile = requests.filter((r) => /^200 GET \/webpack\/[0-9a-f]+\.js$/.test(r));
+    assert.equal(workerFile.length > 0, fromFile, `${path}: ${requests.join(', ')}`);
   }
 });

@@ -73,7 +73,8 @@ export const WIDE_SCAN_RATIO = 2;
  * it, such as SIFT, the walk alone reaches the same recall with fewer distances); and with wide
  * ones (`scan: nProbe`, `scanRatio`: {@link WIDE_SCAN_RATIO}, from nProbe 2: a query far from all
  * data, whose neighbours spread over many zones of similar distance, reaches 0.99 at 1M this way).
- * Grouped by (nProbe, rerank) or (nProbe, exact, scan) with ef rising, for the pilot's early stop.
+ * And the 'scan' traversal (`fullScan: 1`). Grouped by (nProbe, rerank) or (nProbe, exact, scan)
+ * with ef rising, for the pilot's early stop.
  */
 export function zgqCandidates(plan: SweepPlan, k: number): SweepPoint[] {
   const out: SweepPoint[] = [];
@@ -95,6 +96,8 @@ export function zgqCandidates(plan: SweepPlan, k: number): SweepPoint[] {
       if (ef >= k) out.push({ params: { ef, nProbe, exact: 1, scan: nProbe, scanRatio: WIDE_SCAN_RATIO }, group: `nProbe=${nProbe},exact,wide` });
     }
   }
+  // traversal 'scan': every stored vector, no walk (the fastest way to high recall on data without structure)
+  out.push({ params: { fullScan: 1 }, group: 'scan' });
   return out;
 }
 

@@ -12,9 +12,13 @@ import { queryViews } from './queries.js';
 import type { LibraryInfo } from '../types.js';
 import type { Peer, PeerContext, PeerIndex, SweepPoint } from './types.js';
 
-/** A grid point's search options: `exact: 1` stands for traversal 'exact' (params are numbers). */
+/**
+ * A grid point's search options (params are numbers): `exact: 1` stands for traversal 'exact',
+ * `fullScan: 1` for traversal 'scan' (every stored vector).
+ */
 export function searchOptions(point: SweepPoint): SearchOptions {
-  const { ef, nProbe, rerank, exact, scan, scanRatio } = point.params;
+  const { ef, nProbe, rerank, exact, scan, scanRatio, fullScan } = point.params;
+  if (fullScan === 1) return { traversal: 'scan' };
   if (exact !== 1) return { ef, nProbe, rerank };
   const options: SearchOptions = { ef, nProbe, traversal: 'exact' };
   if (scan !== undefined) options.scan = scan;
@@ -57,11 +61,13 @@ export function zgqPeer(batchThreads: number[]): Peer {
       const views = queryViews(ds.queries, ds.nQueries, ds.dim);
       // the grid sweeps ef, nProbe, rerank and traversal (the exact walk's variants also scan and
       // scanRatio); the label gives the index defaults the other points search with
-      const { ef, nProbe, rerank, traversal: _traversal, ...fixed } = index.options.search;
+      const { ef, nProbe, rerank, traversal, ...fixed } = index.options.search;
       const fixedText = Object.entries(fixed).map(([n, v]) => `${n}=${v}`).join(' ');
       const label = `ZGQ zones=${stats.zones} degree=${stats.degree} PQ${stats.pqSubspaces}${stats.residual ? ' residual' : ''}; search ${fixedText}`;
       // the configuration a search call gets without options: always timed
-      const defaultPoint: SweepPoint = { params: { ef, nProbe, rerank } };
+      const defaultPoint: SweepPoint = {
+        params: traversal === 'scan' ? { fullScan: 1 } : traversal === 'exact' ? { ef, nProbe, exact: 1 } : { ef, nProbe, rerank },
+      };
       return [
         {
           library: 'zgq',
