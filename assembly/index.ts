@@ -9,3 +9,4 @@ export { robustPrune, linkOut, linkBack, buildOut, buildBack } from './graph';
 export { encodeHalf, decodeHalfBlock, halfRowNorms } from './half';
 export { repairNodes } from './mutate';
 export { searchQuery, searchRange, searchListed, searchAll } from './query';
+export { fastScanTop } from './fastscan';

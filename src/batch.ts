@@ -10,6 +10,7 @@ import { cameShort, compileFilter, filteredPool, listAllowed, scanFiltered, type
 import { platform } from './platform.js';
 import { type ResolvedSearchOptions } from './options.js';
 import { type Built, targetOf } from './built.js';
+import { fastScanOf, searchFast } from './fastscan.js';
 
 /** Where one search may look: the allow bitmap and pool size, or an exact scan of listed nodes. */
 export interface SearchScope {
@@ -24,6 +25,8 @@ export interface SearchScope {
   exact: boolean;
   /** Scan every node the bitmap admits (all when allow is 0) in order: the 'scan' traversal. */
   all?: boolean;
+  /** The 'fastscan' traversal over every node (nothing removed, no filter). */
+  fast?: boolean;
   listPtr: number;
   listCount: number;
 }
@@ -84,9 +87,13 @@ function filterBits(built: Built, slot: 'searchBits' | 'batchBits', depth: numbe
  * every live node) compared exactly; in order through the bitmap, or through a list when the
  * filter admits few enough (see searchScope).
  */
-export function scanScope(built: Built, filter: SearchFilter | undefined, k: number, slot: 'searchBits' | 'batchBits'): SearchScope {
+export function scanScope(built: Built, filter: SearchFilter | undefined, k: number, slot: 'searchBits' | 'batchBits', fastSeed: number | null = null): SearchScope {
   const scope = searchScope(built, filter, k, slot);
-  return scope.empty || scope.exact ? scope : { ...scope, all: true };
+  if (scope.empty || scope.exact) return scope;
+  // fast scan covers every node: with a bitmap (a filter, removals) the exact scan does; its codes
+  // are made here, before the search, on first use
+  const fast = fastSeed !== null && scope.allow === 0 && fastScanOf(built, fastSeed) !== null;
+  return fast ? { ...scope, fast: true } : { ...scope, all: true };
 }
 
 /**
@@ -138,7 +145,7 @@ export async function runBatch(
   const dim = built.layout.dim;
   const batch = built.batch;
   const opts = scope.ef === given.ef ? given : { ...given, ef: scope.ef };
-  if (scope.empty || scope.exact || scope.all) {
+  if (scope.empty || scope.exact || scope.all || scope.fast) {
     // nothing to search, an exact scan of a few allowed nodes per query, or of all: on this thread
     const ids = new Uint32Array(nq * k).fill(NO_ID);
     const distances = new Float32Array(nq * k).fill(Infinity);
@@ -148,7 +155,8 @@ export async function runBatch(
     for (let q = 0; q < nq; q++) {
       if (pacer.due) await pacer.step();
       searcher.queryBuffer(k, opts).set(queries.subarray(q * dim, (q + 1) * dim));
-      if (scope.all) searcher.runAll(k, built.layout.n, ids, distances, q * k);
+      if (scope.fast) searchFast(built, built.fastScan!, k, opts.rerank, ids, distances, q * k);
+      else if (scope.all) searcher.runAll(k, built.layout.n, ids, distances, q * k);
       else searcher.runListed(k, scope.listPtr, scope.listCount, ids, distances, q * k);
     }
     return { ids, distances };

@@ -11,6 +11,7 @@ import { type BuildWorkers } from './graph.js';
 import { type IndexLayout, Searcher } from './search.js';
 import { type IndexArrays, type IndexMeta, install } from './persist.js';
 import { countBits, hasBit, IdLookup, setBit } from './ids.js';
+import type { FastScan } from './fastscan.js';
 import { type FilterTarget } from './filter.js';
 import { appendInPlace } from './mutate.js';
 import { platform } from './platform.js';
@@ -57,6 +58,8 @@ export interface Built {
   liveBitsPtr: number;
   /** Caller id -> node, made on first use. */
   lookup: IdLookup | null;
+  /** The 4-bit codes of the 'fastscan' traversal, made on its first search (src/fastscan.ts). */
+  fastScan?: FastScan;
   /**
    * Filter scratch in the arena, made on first use: a bitmap and a node list each for search() and
    * batches; and a bitmap per depth for searches run from inside a filter predicate while the outer

@@ -24,6 +24,7 @@ import { DEFAULT_SEARCH, kernelMetric, type Metric, type ResolvedOptions, type R
 import { checkFinite, checkK, checkThreads, describe, describeValue, flatRows, type Vectors, normalizedCopy, resolveIds, searchableRows, outOfRange } from './validate.js';
 import { APPEND_MAX, appendNodes, storedRow, buildWorkers, type Built, checkRelayoutBudget, headroom, installBuilt, lookupOf, memoryStats, type MemoryStats, removeIds, shapeOf, tailOf, targetOf } from './built.js';
 import { listedScope, runBatch, scanScope, type SearchScope, searchScope, UNRESTRICTED } from './batch.js';
+import { searchFast } from './fastscan.js';
 import { calibrateSearch, tuneSearch, type TuneOptions, type TuneReport, type TuneTarget } from './tune.js';
 import { Rng } from './random.js';
 
@@ -411,15 +412,16 @@ export class ZGQIndex {
     const ids = new Uint32Array(k).fill(NO_ID);
     const distances = new Float32Array(k).fill(Infinity);
     const filter = options?.filter;
-    const scope = opts.traversal === 'scan'
-      ? scanScope(built, filter, k, 'searchBits')
+    const scan = opts.traversal === 'scan' || opts.traversal === 'fastscan';
+    const scope = scan
+      ? scanScope(built, filter, k, 'searchBits', opts.traversal === 'fastscan' ? this.options.seed : null)
       : filter === undefined && built.deletedCount === 0 ? UNRESTRICTED : searchScope(built, filter, Math.max(opts.ef, k), 'searchBits');
     const searchOpts = scope === UNRESTRICTED || scope.ef === opts.ef ? opts : { ...opts, ef: scope.ef };
     this.writeQuery(query, built.searcher.queryBuffer(k, searchOpts));
     this.runScope(built, k, searchOpts, ids, distances, scope);
     // a filtered walk that gave up or ran out of graph: the allowed nodes are scanned instead (the
     // query is still in the buffer)
-    if (scope.allow && !scope.exact && !scope.all && cameShort(ids, 0, k, scope.allowed)) this.runScope(built, k, searchOpts, ids, distances, listedScope(built, scope, 'list'));
+    if (scope.allow && !scope.exact && !scope.all && !scope.fast && cameShort(ids, 0, k, scope.allowed)) this.runScope(built, k, searchOpts, ids, distances, listedScope(built, scope, 'list'));
     return { ids, distances };
   }
 
@@ -468,7 +470,7 @@ export class ZGQIndex {
     // batches share the index's batch buffers and worker contexts: one batch at a time
     const pacer = new Pacer(options?.signal, 'searchBatch');
     const removalsBefore = this.removals;
-    const run = this.batchQueue.then(() => runBatch(built, rows, nq, k, opts, threads, opts.traversal === 'scan' ? scanScope(built, filter, k, 'batchBits') : searchScope(built, filter, Math.max(opts.ef, k), 'batchBits'), pacer));
+    const run = this.batchQueue.then(() => runBatch(built, rows, nq, k, opts, threads, opts.traversal === 'scan' || opts.traversal === 'fastscan' ? scanScope(built, filter, k, 'batchBits', opts.traversal === 'fastscan' ? this.options.seed : null) : searchScope(built, filter, Math.max(opts.ef, k), 'batchBits'), pacer));
     this.batchQueue = run.then(() => undefined, () => undefined);
     const { ids, distances } = await run;
     const callerIds = built.ids;
@@ -887,9 +889,15 @@ export class ZGQIndex {
       seed: this.options.seed,
       defaults: this.options.search,
       sample: (count, seed) => {
-        const live: number[] = [];
-        for (let i = 0; i < built.layout.n; i++) if (!(built.deleted && hasBit(built.deleted, i))) live.push(i);
-        const nodes = Uint32Array.from(new Rng(seed).sample(live.length, count), (p) => live[p]);
+        const { n } = built.layout;
+        const rng = new Rng(seed);
+        let nodes: Uint32Array;
+        if (built.deletedCount === 0) nodes = rng.sample(n, count);
+        else {
+          const live = new Uint32Array(n - built.deletedCount);
+          for (let i = 0, j = 0; i < n; i++) if (!hasBit(built.deleted!, i)) live[j++] = i;
+          nodes = Uint32Array.from(rng.sample(live.length, count), (p) => live[p]);
+        }
         const rows = new Float32Array(count * dim);
         nodes.forEach((node, i) => rows.set(storedRow(built, node), i * dim));
         return {
@@ -977,7 +985,9 @@ export class ZGQIndex {
   private runScope(built: Built, k: number, opts: ResolvedSearchOptions, ids: Uint32Array, distances: Float32Array, scope: SearchScope): void {
     if (scope.empty) return;
     built.searcher.allow = scope.allow;
-    const got = scope.all
+    const got = scope.fast
+      ? searchFast(built, built.fastScan!, k, opts.rerank, ids, distances, 0)
+      : scope.all
       ? built.searcher.runAll(k, built.layout.n, ids, distances, 0)
       : scope.exact ? built.searcher.runListed(k, scope.listPtr, scope.listCount, ids, distances, 0) : built.searcher.run(k, opts, ids, distances, 0);
     const callerIds = built.ids;

@@ -75,6 +75,9 @@ export interface SearchOptions {
    * cache (see README "Exact traversal"). 'scan': no walk at all, every stored vector compared
    * with the query (binary16 or float32 rows, SIMD): exact over the stored rows, and on data with
    * no structure to exploit faster than a walk at high recall; `tune` picks it where it is.
+   * 'fastscan': every stored vector through 4-bit PQ codes (SIMD table lookups, a quarter byte per
+   * dimension), then the best k * rerank re-ranked exactly (src/fastscan.ts); with a filter or
+   * removed vectors, 'scan'.
    */
   traversal?: Traversal;
   /**
@@ -86,7 +89,7 @@ export interface SearchOptions {
 }
 
 /** How a search finds candidates (see SearchOptions.traversal), in the order the CLI lists them. */
-export const TRAVERSALS = ['pq', 'exact', 'scan'] as const;
+export const TRAVERSALS = ['pq', 'exact', 'scan', 'fastscan'] as const;
 export type Traversal = (typeof TRAVERSALS)[number];
 
 export interface ResolvedSearchOptions {
@@ -131,7 +134,7 @@ function ratio(name: string, value: unknown): number {
 
 function traversalOf(value: unknown): Traversal {
   if (TRAVERSALS.includes(value as Traversal)) return value as Traversal;
-  throw new ZGQError('INVALID_ARGUMENT', `traversal must be 'pq', 'exact' or 'scan'; got ${String(value)}`);
+  throw new ZGQError('INVALID_ARGUMENT', `traversal must be 'pq', 'exact', 'scan' or 'fastscan'; got ${String(value)}`);
 }
 
 /** PQ subspaces: each needs at least one dimension, so 1 <= m <= dim. */

@@ -46,7 +46,7 @@ export interface IndexMeta {
  * know, rather than misreading it. An older reader that skipped DELS would bring removed vectors back.
  * - 'deleted-nodes': DELS marks removed nodes that searches must never return.
  * - 'appended-nodes': nodes past header `zoned` lie outside the zone ranges, their zones in TZON.
- * - 'scan-traversal': the search defaults (options.search.traversal) name the 'scan' traversal,
+ * - 'scan-traversal': the search defaults (options.search.traversal) name the 'scan' or 'fastscan' traversal,
  *   chosen by tune; a reader without it would take the options for damage.
  */
 export const KNOWN_FEATURES: ReadonlySet<string> = new Set(['deleted-nodes', 'appended-nodes', 'scan-traversal']);
@@ -132,7 +132,7 @@ export function toSections(
   if (a.deleted) sections.push({ tag: 'DELS', bytes: a.deleted });
   if (tailZones.length) sections.push({ tag: 'TZON', bytes: bytesOf(tailZones) });
   const requires = [
-    ...(a.deleted ? ['deleted-nodes'] : []), ...(tailZones.length ? ['appended-nodes'] : []), ...(options.search.traversal === 'scan' ? ['scan-traversal'] : []),
+    ...(a.deleted ? ['deleted-nodes'] : []), ...(tailZones.length ? ['appended-nodes'] : []), ...(options.search.traversal === 'scan' || options.search.traversal === 'fastscan' ? ['scan-traversal'] : []),
   ];
   if (requires.length) meta.requires = requires;
   return { meta, sections };

@@ -29,6 +29,8 @@ export interface PQTrainOptions {
   iterations?: number;
   /** k-means++ seeding sample per centroid (see KMeansOptions). Default 32. */
   seedPointsPerCentroid?: number;
+  /** Centroids per subspace: PQ_CENTROIDS (8-bit codes, default) or 16 (4-bit, src/fastscan.ts). */
+  centroids?: number;
 }
 
 /**
@@ -45,7 +47,8 @@ export function* trainPQSteps(kernels: Kernels, x: Float32Array, n: number, dim:
   const rng = new Rng(options.seed);
   const rows = rng.sample(n, Math.min(n, options.maxTrainingRows ?? 10000));
   const t = rows.length;
-  const codebooks = new Float32Array(PQ_CENTROIDS * dim);
+  const C = options.centroids ?? PQ_CENTROIDS;
+  const codebooks = new Float32Array(C * dim);
   for (let j = 0; j < m; j++) {
     const o = subspaceOffset(j, dim, m);
     const len = subspaceOffset(j + 1, dim, m) - o;
@@ -54,15 +57,15 @@ export function* trainPQSteps(kernels: Kernels, x: Float32Array, n: number, dim:
       const src = rows[i] * dim + o;
       for (let d = 0; d < len; d++) sub[i * len + d] = x[src + d];
     }
-    const k = Math.min(PQ_CENTROIDS, t);
+    const k = Math.min(C, t);
     const { centroids } = yield* kmeansSteps(kernels, sub, t, len, k, {
       seed: options.seed + 7919 * (j + 1),
       iterations: options.iterations ?? 10,
       seedPointsPerCentroid: options.seedPointsPerCentroid,
     });
-    const block = codebooks.subarray(PQ_CENTROIDS * o, PQ_CENTROIDS * o + PQ_CENTROIDS * len);
+    const block = codebooks.subarray(C * o, C * o + C * len);
     block.set(centroids);
-    for (let c = k; c < PQ_CENTROIDS; c++) block.copyWithin(c * len, 0, len);
+    for (let c = k; c < C; c++) block.copyWithin(c * len, 0, len);
   }
   return codebooks;
 }
@@ -80,7 +83,7 @@ export function decodePQ(codebooks: Float32Array, codes: Uint8Array, i: number, 
 
 /**
  * PQ-encode n rows of x (Float32Array[n * dim]) into codes (Uint8Array[n * m]): per subspace, the
- * nearest of its 256 centroids. Rows pass through the arena in chunks.
+ * nearest of its 256 centroids (C of them for encodePQSteps). Rows pass through the arena in chunks.
  */
 export function encodePQ(kernels: Kernels, x: Float32Array, n: number, dim: number, m: number, codebooks: Float32Array, codes: Uint8Array): void {
   runSteps(encodePQSteps(kernels, x, n, dim, m, codebooks, codes));
@@ -88,7 +91,7 @@ export function encodePQ(kernels: Kernels, x: Float32Array, n: number, dim: numb
 
 /** encodePQ, yielding after each subspace of each chunk of rows (see src/pace.ts). */
 export function* encodePQSteps(
-  kernels: Kernels, x: Float32Array, n: number, dim: number, m: number, codebooks: Float32Array, codes: Uint8Array,
+  kernels: Kernels, x: Float32Array, n: number, dim: number, m: number, codebooks: Float32Array, codes: Uint8Array, C = PQ_CENTROIDS,
 ): Steps<void> {
   const { arena } = kernels;
   const mark = arena.mark();
@@ -103,8 +106,8 @@ export function* encodePQSteps(
       for (let j = 0; j < m; j++) {
         const o = subspaceOffset(j, dim, m);
         const len = subspaceOffset(j + 1, dim, m) - o;
-        const block = codebooks.subarray(PQ_CENTROIDS * o, PQ_CENTROIDS * (o + len));
-        assignInArena(kernels, xPtr + o * 4, count, len, dim, block, PQ_CENTROIDS, nearestPtr, distPtr);
+        const block = codebooks.subarray(C * o, C * (o + len));
+        assignInArena(kernels, xPtr + o * 4, count, len, dim, block, C, nearestPtr, distPtr);
         const nearest = arena.u32(nearestPtr, count);
         for (let i = 0; i < count; i++) codes[(start + i) * m + j] = nearest[i];
         // a chunk's subspace is a few milliseconds; the whole chunk can be a hundred

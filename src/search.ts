@@ -166,6 +166,11 @@ export class Searcher {
     return this.copyOut(this.kernels.k.searchListed(this.ctx, idsPtr, count, k), outIds, outDist, offset);
   }
 
+  /** The query buffer as the last queryBuffer() left it (dim floats inside the arena). */
+  get queryView(): Float32Array {
+    return this.query;
+  }
+
   /**
    * The 'scan' traversal of the query in the query buffer: every node of [0, n) the allow bitmap
    * admits, compared exactly; same output contract as `run`.

@@ -2,14 +2,14 @@
  * Recall on request: the fastest search options that reach a recall@k target on the index's own
  * vectors.
  *
- * Queries are a seeded sample of the stored vectors, each held out of its own results (the search
- * asks for k + 1 and drops the query's id). The ground truth is the 'scan' traversal: every stored
- * row compared exactly, the distances re-ranking computes, so a configuration is judged against
- * the best the index can return. Then, for each traversal that walks the graph ('pq', 'exact'),
- * the smallest ef on EF_GRID whose recall reaches the target (recall rises with ef: a binary search,
- * a batch per step), and its speed one query per call (the median of TIMING_PASSES); 'scan' itself
- * is timed too, when a first few queries show it could win. The fastest that reaches the target
- * wins; when none does, the most accurate.
+ * Queries are a seeded sample of the stored vectors, each kept out of its own walk and its own
+ * results (the search asks for k + 1 and drops the query's id). The ground truth is the 'scan'
+ * traversal: every stored row compared exactly, the distances re-ranking computes, so a
+ * configuration is judged against the best the index can return. Then the smallest ef on EF_GRID
+ * that reaches the target for each walk ('pq', 'exact'), and the smallest re-rank depth on
+ * RERANK_GRID for the fast scan (see smallestOnGrid), each timed one query per call (the median of
+ * TIMING_PASSES); the exact 'scan' is timed too, when a first few queries show it could win. The
+ * fastest that reaches the target wins; when none does, the most accurate.
  */
 import { ZGQError } from './errors.js';
 import { NO_ID } from './ids.js';
@@ -71,6 +71,8 @@ export interface TuneTarget {
 
 /** The beam widths tried, in order. */
 export const EF_GRID = [10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 256, 320, 384, 512, 640, 768, 1024, 1280, 1536, 2048];
+/** The fast scan's re-rank factors tried (k * rerank candidates re-ranked), in order. */
+export const RERANK_GRID = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256];
 const DEFAULT_QUERIES = 300;
 /** Grid steps that about double ef. */
 const DOUBLING_STEPS = 3;
@@ -152,24 +154,24 @@ class Sampler {
   }
 
   /**
-   * The smallest EF_GRID index from `from` whose recall reaches `target`, or -1; every recall
-   * measured is appended to `tried`. Recall rises with ef, so: steps of about 2x up the grid from
+   * The smallest index of `grid` (ef or rerank values, rising) from `from` whose recall reaches
+   * `target`, or -1; every recall measured is appended to `tried`. Recall rises along the grid, so: steps of about 2x up it from
    * `from` until one reaches the target, then a binary search below it. The climb gives up where
    * recall has stopped rising (PLATEAU over a doubling): the walk is limited by something else
    * there (its re-rank depth, its distances), and wider beams only cost more.
    */
-  async smallestEf(at: (ef: number) => ResolvedSearchOptions, target: number, from: number, tried: TuneTrial[]): Promise<number> {
+  async smallestOnGrid(grid: readonly number[], at: (value: number) => ResolvedSearchOptions, target: number, from: number, tried: TuneTrial[]): Promise<number> {
     const measured = new Map<number, number>();
     const measure = async (i: number) => {
       if (!measured.has(i)) {
-        const trial: TuneTrial = { search: at(EF_GRID[i]), recall: await this.recall(at(EF_GRID[i])), qps: null };
+        const trial: TuneTrial = { search: at(grid[i]), recall: await this.recall(at(grid[i])), qps: null };
         tried.push(trial);
         measured.set(i, trial.recall);
         await this.step();
       }
       return measured.get(i)!;
     };
-    const last = EF_GRID.length - 1;
+    const last = grid.length - 1;
     let below = from - 1; // the largest index known to fall short
     let probe = from;
     let previous = -1;
@@ -211,18 +213,21 @@ const SEARCH_STEPS = Math.ceil(EF_GRID.length / DOUBLING_STEPS) + 2;
 
 /** The fastest options reaching `options.recall` (see the module comment). */
 export async function tuneSearch(index: TuneTarget, options: TuneOptions): Promise<TuneReport> {
-  // steps: the truth, a binary search and a timing per walk, and the scan
-  const s = new Sampler(index, options, 1 + 2 * (SEARCH_STEPS + 1) + 1);
+  // steps: the truth, a search of the grid and a timing per traversal, and the scan
+  const s = new Sampler(index, options, 1 + 3 * (SEARCH_STEPS + 1) + 1);
   const target = options.recall;
   const defaults = index.defaults;
   await s.start(defaults);
   const tried: TuneTrial[] = [];
   const reaching: TuneTrial[] = [];
-  for (const traversal of ['pq', 'exact'] as Traversal[]) {
-    const at = (ef: number): ResolvedSearchOptions => ({ ...defaults, traversal, ef });
-    const i = await s.smallestEf(at, target, 0, tried);
+  for (const traversal of ['pq', 'exact', 'fastscan'] as Traversal[]) {
+    // the walks climb ef; the fast scan, its re-rank depth
+    const grid = traversal === 'fastscan' ? RERANK_GRID : EF_GRID;
+    const at = (v: number): ResolvedSearchOptions => (traversal === 'fastscan' ? { ...defaults, traversal, rerank: v } : { ...defaults, traversal, ef: v });
+    const i = await s.smallestOnGrid(grid, at, target, 0, tried);
     if (i < 0) continue;
-    const trial = tried.find((t) => t.search.traversal === traversal && t.search.ef === EF_GRID[i])!;
+    const chosen = at(grid[i]);
+    const trial = tried.find((t) => t.search.traversal === traversal && t.search.ef === chosen.ef && t.search.rerank === chosen.rerank)!;
     trial.qps = await s.qps(trial.search);
     reaching.push(trial);
     await s.step();
@@ -259,10 +264,10 @@ export async function calibrateSearch(index: TuneTarget, options: TuneOptions): 
   await s.step();
   const from = EF_GRID.findIndex((ef) => ef > defaults.ef);
   if (from < 0 && defaults.traversal === 'exact') return { ...defaults, traversal: 'scan' };
-  const own = from < 0 ? -1 : await s.smallestEf((ef) => ({ ...defaults, ef }), options.recall, from, tried);
+  const own = from < 0 ? -1 : await s.smallestOnGrid(EF_GRID, (ef) => ({ ...defaults, ef }), options.recall, from, tried);
   if (own >= 0) return { ...defaults, ef: EF_GRID[own] };
   if (defaults.traversal !== 'exact') {
-    const exact = await s.smallestEf((ef) => ({ ...defaults, traversal: 'exact', ef }), options.recall, 0, tried);
+    const exact = await s.smallestOnGrid(EF_GRID, (ef) => ({ ...defaults, traversal: 'exact', ef }), options.recall, 0, tried);
     if (exact >= 0) return { ...defaults, traversal: 'exact', ef: EF_GRID[exact] };
   }
   return { ...defaults, traversal: 'scan' };

@@ -316,7 +316,7 @@ test('pilot: the fastest configurations at and just above each recall target are
 test('sweeps: ZGQ candidates skip rerank depths the pool cannot supply; PQ size divides the dimension', () => {
   const plan = { zgq: { ef: [16, 64], nProbe: [1, 4], rerank: [2, 8, 32] } } as SweepPlan;
   const c = zgqCandidates(plan, 10);
-  const pq = c.filter((p) => p.params.exact === undefined && p.params.fullScan === undefined);
+  const pq = c.filter((p) => p.params.exact === undefined && p.params.fullScan === undefined && p.params.fastScan === undefined);
   assert.ok(pq.every((p) => 10 * p.params.rerank <= 2 * p.params.ef));
   assert.deepEqual(
     pq.filter((p) => p.params.nProbe === 1).map((p) => [p.params.ef, p.params.rerank]),
@@ -337,9 +337,11 @@ test('sweeps: ZGQ candidates skip rerank depths the pool cannot supply; PQ size 
   assert.deepEqual(searchOptions({ params: { ef: 64, nProbe: 4, rerank: 8 } }), { ef: 64, nProbe: 4, rerank: 8 });
   assert.deepEqual(searchOptions({ params: { ef: 16, nProbe: 4, exact: 1, scan: 0 } }), { ef: 16, nProbe: 4, scan: 0, traversal: 'exact' });
   assert.deepEqual(searchOptions({ params: { ef: 16, nProbe: 4, ...wide } }), { ef: 16, nProbe: 4, scan: 4, scanRatio: 2, traversal: 'exact' });
-  // and one point of the scan traversal, last
+  // then the fast scan over its re-rank depths, and one point of the scan traversal, last
+  assert.deepEqual(c.filter((p) => p.group === 'fastscan').map((p) => p.params.rerank), [2, 4, 8, 16, 32, 64, 128]);
   assert.deepEqual(c.at(-1), { params: { fullScan: 1 }, group: 'scan' });
   assert.deepEqual(searchOptions({ params: { fullScan: 1 } }), { traversal: 'scan' });
+  assert.deepEqual(searchOptions({ params: { fastScan: 1, rerank: 16 } }), { traversal: 'fastscan', rerank: 16 });
   // each group rises in ef (the pilot's early stop relies on it)
   for (const group of new Set(c.map((p) => p.group))) {
     const efs = c.filter((p) => p.group === group).map((p) => p.params.ef);

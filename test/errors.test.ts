@@ -67,7 +67,7 @@ test('search rejects wrong dimension, non-finite queries, bad k and bad options'
   expectCode(() => index.search(q, 10, { ef: -3 }), 'INVALID_ARGUMENT', /ef/);
   expectCode(() => index.search(q, 10, { nProbe: 0 }), 'INVALID_ARGUMENT', /nProbe/);
   expectCode(() => index.search(q, 10, { rerank: 0.5 }), 'INVALID_ARGUMENT', /rerank/);
-  expectCode(() => index.search(q, 10, { traversal: 'graph' as never }), 'INVALID_ARGUMENT', /traversal must be 'pq', 'exact' or 'scan'/);
+  expectCode(() => index.search(q, 10, { traversal: 'graph' as never }), 'INVALID_ARGUMENT', /traversal must be 'pq', 'exact', 'scan' or 'fastscan'/);
   expectCode(() => index.search(null as never, 10), 'INVALID_ARGUMENT');
   await expectCodeAsync(() => index.searchBatch(new Float32Array(dim * 2 + 1), 10), 'DIMENSION_MISMATCH');
   const badBatch = ds.queries.slice();

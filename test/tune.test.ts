@@ -122,10 +122,48 @@ test('tune and targetRecall refuse bad targets, small and unbuilt indexes', asyn
   await expectCodeAsync(() => index.tune({ recall: 0.9, k: 0 }), 'INVALID_ARGUMENT', /k must be an integer/);
   await expectCodeAsync(() => index.tune({ recall: 0.9, queries: 2.5 }), 'INVALID_ARGUMENT', /queries must be a positive integer/);
   await expectCodeAsync(() => index.tune({ recall: 0.9, k: 499 }), 'EMPTY_INPUT', /more than k \+ 1 = 500 vectors/);
+  // removed vectors are neither queries nor answers of the sample
+  index.remove(Array.from({ length: 200 }, (_, i) => i * 2));
+  const afterRemoval = await index.tune({ recall: 0.9, queries: 250 });
+  assert.equal(afterRemoval.queries, 250);
+  assert.ok(afterRemoval.reached && afterRemoval.recall >= 0.9);
   const aborted = new AbortController();
   aborted.abort();
   const before = index.toBytes();
   await expectCodeAsync(() => index.tune({ recall: 0.99, signal: aborted.signal }), 'ABORTED');
   assert.deepEqual(index.toBytes(), before, 'an aborted tune leaves the defaults');
-  expectCode(() => index.search(ds.base.subarray(0, dim), 5, { traversal: 'walk' as never }), 'INVALID_ARGUMENT', /'pq', 'exact' or 'scan'/);
+  expectCode(() => index.search(ds.base.subarray(0, dim), 5, { traversal: 'walk' as never }), 'INVALID_ARGUMENT', /'pq', 'exact', 'scan' or 'fastscan'/);
+});
+
+test("traversal 'fastscan': recall on data with no structure, exact with filters and removals, codes follow adds", async () => {
+  const dim = 40;
+  const ds = randomSphere({ n: 8000, nQueries: 100, dim, seed: 6 });
+  const truth = bruteForceKnn(ds.base, ds.nBase, ds.queries, ds.nQueries, dim, K).ids;
+  const index = new ZGQIndex({ dim, seed: 2 });
+  await index.build(ds.base, { threads: 1 });
+  const shallow = await recallOf(index, ds.queries, ds.nQueries, truth, { traversal: 'fastscan', rerank: 2 });
+  const deep = await recallOf(index, ds.queries, ds.nQueries, truth, { traversal: 'fastscan', rerank: 64 });
+  assert.ok(shallow < deep && deep >= 0.98, `recall@10 at rerank 2: ${shallow}, at 64: ${deep}`);
+  // single searches and batches agree
+  const batch = await index.searchBatch(ds.queries, K, { traversal: 'fastscan', rerank: 16, threads: 2 });
+  for (let q = 0; q < 10; q++) {
+    const one = index.search(ds.queries.subarray(q * dim, (q + 1) * dim), K, { traversal: 'fastscan', rerank: 16 });
+    assert.deepEqual(Array.from(batch.ids.subarray(q * K, (q + 1) * K)), Array.from(one.ids));
+  }
+  // through a filter the scan is exact
+  const filter = (id: number) => id % 5 !== 0;
+  for (let q = 0; q < 10; q++) {
+    const query = ds.queries.subarray(q * dim, (q + 1) * dim);
+    assert.deepEqual(index.search(query, K, { traversal: 'fastscan', filter }).ids, index.search(query, K, { traversal: 'scan', filter }).ids);
+  }
+  // vectors added after the codes were made are found: the codes are made again
+  const extra = randomSphere({ n: 50, nQueries: 0, dim, seed: 99 }).base;
+  await index.add(extra, Array.from({ length: 50 }, (_, i) => 100_000 + i));
+  for (let i = 0; i < 50; i += 7) {
+    assert.equal(index.search(extra.subarray(i * dim, (i + 1) * dim), K, { traversal: 'fastscan', rerank: 8 }).ids[0], 100_000 + i);
+  }
+  // and after removals, exact
+  index.remove([1, 2, 3]);
+  const query = ds.queries.subarray(0, dim);
+  assert.deepEqual(index.search(query, K, { traversal: 'fastscan' }).ids, index.search(query, K, { traversal: 'scan' }).ids);
 });

@@ -64,6 +64,8 @@ export function sweepPlan(quick: boolean): SweepPlan {
 
 /** Zone scans of the grid's wide variant: every selected zone within this ratio of the nearest's distance. */
 export const WIDE_SCAN_RATIO = 2;
+/** The fast scan's re-rank factors swept (k * rerank candidates re-ranked). */
+export const FAST_RERANKS = [2, 4, 8, 16, 32, 64, 128];
 
 /**
  * ZGQ's candidate grid: every (nProbe, rerank, ef) of PQ traversal, leaving out rerank values whose
@@ -73,7 +75,7 @@ export const WIDE_SCAN_RATIO = 2;
  * it, such as SIFT, the walk alone reaches the same recall with fewer distances); and with wide
  * ones (`scan: nProbe`, `scanRatio`: {@link WIDE_SCAN_RATIO}, from nProbe 2: a query far from all
  * data, whose neighbours spread over many zones of similar distance, reaches 0.99 at 1M this way).
- * And the 'scan' traversal (`fullScan: 1`). Grouped by (nProbe, rerank) or (nProbe, exact, scan)
+ * And the 'fastscan' traversal over FAST_RERANKS (`fastScan: 1`) and the 'scan' traversal (`fullScan: 1`). Grouped by (nProbe, rerank) or (nProbe, exact, scan)
  * with ef rising, for the pilot's early stop.
  */
 export function zgqCandidates(plan: SweepPlan, k: number): SweepPoint[] {
@@ -96,7 +98,9 @@ export function zgqCandidates(plan: SweepPlan, k: number): SweepPoint[] {
       if (ef >= k) out.push({ params: { ef, nProbe, exact: 1, scan: nProbe, scanRatio: WIDE_SCAN_RATIO }, group: `nProbe=${nProbe},exact,wide` });
     }
   }
-  // traversal 'scan': every stored vector, no walk (the fastest way to high recall on data without structure)
+  // traversal 'fastscan' over its re-rank depth, and 'scan': every stored vector, no walk (the
+  // fastest ways to high recall on data without structure)
+  for (const rerank of FAST_RERANKS) out.push({ params: { fastScan: 1, rerank }, group: 'fastscan' });
   out.push({ params: { fullScan: 1 }, group: 'scan' });
   return out;
 }

@@ -48,7 +48,9 @@ function recallTarget(name: string) {
 
 /** One line per search option, as `tune` reports them. */
 function describeSearch(o: { ef: number; traversal: string; nProbe: number; rerank: number }): string {
-  return o.traversal === 'scan' ? 'traversal scan (every stored vector compared)' : `traversal ${o.traversal}, ef ${o.ef}, nProbe ${o.nProbe}${o.traversal === 'pq' ? `, rerank ${o.rerank}` : ''}`;
+  if (o.traversal === 'scan') return 'traversal scan (every stored vector compared)';
+  if (o.traversal === 'fastscan') return `traversal fastscan (4-bit codes of every vector), rerank ${o.rerank}`;
+  return `traversal ${o.traversal}, ef ${o.ef}, nProbe ${o.nProbe}${o.traversal === 'pq' ? `, rerank ${o.rerank}` : ''}`;
 }
 
 function ratio(name: string) {

@@ -61,6 +61,7 @@ export interface KernelExports {
   ): number;
   searchListed(ctx: Ptr, ids: Ptr, count: number, k: number): number;
   searchAll(ctx: Ptr, n: number, k: number): number;
+  fastScanTop(lut: Ptr, codes: Ptr, blocks: number, pairs: number, n: number, count: number, ids: Ptr, sums: Ptr, capacity: number, lanes: Ptr): number;
   stripExpanded(ids: Ptr, count: number): void;
   encodeHalf(src: Ptr, dst: Ptr, count: number): void;
   decodeHalfBlock(src: Ptr, dst: Ptr, count: number): void;

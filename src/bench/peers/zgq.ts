@@ -14,11 +14,12 @@ import type { Peer, PeerContext, PeerIndex, SweepPoint } from './types.js';
 
 /**
  * A grid point's search options (params are numbers): `exact: 1` stands for traversal 'exact',
- * `fullScan: 1` for traversal 'scan' (every stored vector).
+ * `fullScan: 1` for traversal 'scan' (every stored vector), `fastScan: 1` for 'fastscan'.
  */
 export function searchOptions(point: SweepPoint): SearchOptions {
-  const { ef, nProbe, rerank, exact, scan, scanRatio, fullScan } = point.params;
+  const { ef, nProbe, rerank, exact, scan, scanRatio, fullScan, fastScan } = point.params;
   if (fullScan === 1) return { traversal: 'scan' };
+  if (fastScan === 1) return { traversal: 'fastscan', rerank };
   if (exact !== 1) return { ef, nProbe, rerank };
   const options: SearchOptions = { ef, nProbe, traversal: 'exact' };
   if (scan !== undefined) options.scan = scan;
@@ -66,7 +67,7 @@ export function zgqPeer(batchThreads: number[]): Peer {
       const label = `ZGQ zones=${stats.zones} degree=${stats.degree} PQ${stats.pqSubspaces}${stats.residual ? ' residual' : ''}; search ${fixedText}`;
       // the configuration a search call gets without options: always timed
       const defaultPoint: SweepPoint = {
-        params: traversal === 'scan' ? { fullScan: 1 } : traversal === 'exact' ? { ef, nProbe, exact: 1 } : { ef, nProbe, rerank },
+        params: traversal === 'scan' ? { fullScan: 1 } : traversal === 'fastscan' ? { fastScan: 1, rerank } : traversal === 'exact' ? { ef, nProbe, exact: 1 } : { ef, nProbe, rerank },
       };
       return [
         {
