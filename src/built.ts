@@ -20,6 +20,8 @@ import { type ResolvedOptions } from './options.js';
 
 /** Bytes held by each component of a built index (see IndexBytes), and its search scratch. */
 export interface MemoryStats extends IndexBytes {
+  /** The 'fastscan' traversal's 4-bit codes and buffers: 0 until its first search (src/fastscan.ts). */
+  fastScan: number;
   /** Per-thread search scratch (visited tags, lookup table, pool). */
   scratch: number;
   total: number;
@@ -187,8 +189,9 @@ export function memoryStats(b: Built): MemoryStats {
     half: lay.halfStorage, residual: lay.residual, rowNorms: lay.rowNormsPtr !== 0, paired: lay.codebooksQPtr !== 0,
   });
   const ids = b.ids.byteLength;
-  const scratch = Math.max(0, b.kernels.arena.used - b.dataBytes);
-  return { vectors, codes, graph, codebooks, zones, ids, scratch, total: vectors + codes + graph + codebooks + zones + ids + scratch };
+  const fastScan = b.fastScan?.bytes ?? 0;
+  const scratch = Math.max(0, b.kernels.arena.used - b.dataBytes - fastScan);
+  return { vectors, codes, graph, codebooks, zones, ids, fastScan, scratch, total: vectors + codes + graph + codebooks + zones + ids + fastScan + scratch };
 }
 /** Refuse a re-layout into `n` rows (with headroom) that cannot fit, before it starts; `repair`: removed or replaced nodes are cut out. */
 export function checkRelayoutBudget(
