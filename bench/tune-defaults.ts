@@ -31,7 +31,8 @@ function measure(index: ZGQIndex, queries: Float32Array, nq: number, dim: number
   return { recall: hits / (nq * K), qps: nq / (median(times) / 1000) };
 }
 
-const describe = (o: { traversal: string; ef: number }) => (o.traversal === 'scan' ? 'scan' : `${o.traversal} ef ${o.ef}`);
+const describe = (o: { traversal: string; ef: number; rerank: number }) =>
+  o.traversal === 'scan' ? 'scan' : o.traversal === 'fastscan' ? `fastscan rerank ${o.rerank}` : `${o.traversal} ef ${o.ef}`;
 console.log(`# recall@10 and QPS on the real queries (one per call, one thread, median of ${passes}), defaults vs tune({ recall: 0.95 })\n`);
 console.log('| dataset | defaults | recall@10 | QPS | tuned | recall@10 | QPS | tune time |\n| --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const name of values.dataset.split(',')) {
