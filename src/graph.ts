@@ -97,7 +97,7 @@ const CHECK_BEAM = 16;
 
 /**
  * Fields of a build context block (u32 each) read by assembly/graph.ts buildOut / buildBack.
- * Keep in step with class BuildContext there (same order).
+ * Keep in step with class BuildContext there (same order; test/context-blocks.test.ts compares the two).
  */
 const BCTX = {
   vectors: 0, dim: 1, metric: 2, adjacency: 3, degree: 4, L: 5, alpha: 6, centroids: 7, nZones: 8,

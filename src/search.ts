@@ -61,7 +61,7 @@ export interface IndexLayout {
 /**
  * Fields of the per-thread context block (u32 each) read by assembly/query.ts `searchQuery`:
  * the index's arrays, then this thread's scratch. Keep in step with class SearchContext there
- * (same order).
+ * (same order; test/context-blocks.test.ts compares the two).
  */
 export const CTX = {
   n: 0, dim: 1, metric: 2, m: 3, degree: 4, nZones: 5, nGroups: 6, residual: 7, half: 8,
