@@ -150,6 +150,8 @@ export function searchFast(built: Built, f: FastScan, k: number, rerank: number,
     f.candSumsPtr = arena.alloc(f.candCapacity * 2);
     f.bytes += f.candCapacity * 6;
   }
-  const got = kernels.k.fastScanTop(f.lutPtr, f.codesPtr, Math.ceil(n / BLOCK_ROWS), m / 2, n, count, f.candPtr, f.candSumsPtr, f.candCapacity, f.lanesPtr);
+  // the kernel's buffer is 2 * count + 1 whatever the allocation: which of the rows tied at the cut
+  // survive depends on when the buffer fills, and so must not depend on earlier, larger searches
+  const got = kernels.k.fastScanTop(f.lutPtr, f.codesPtr, Math.ceil(n / BLOCK_ROWS), m / 2, n, count, f.candPtr, f.candSumsPtr, 2 * count + 1, f.lanesPtr);
   return searcher.runListed(k, f.candPtr, got, outIds, outDist, offset);
 }

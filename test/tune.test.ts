@@ -167,3 +167,18 @@ test("traversal 'fastscan': recall on data with no structure, exact with filters
   const query = ds.queries.subarray(0, dim);
   assert.deepEqual(index.search(query, K, { traversal: 'fastscan' }).ids, index.search(query, K, { traversal: 'scan' }).ids);
 });
+
+test("'fastscan' answers the same whatever was searched before (its candidate buffer's history)", async () => {
+  // few subquantizers and no re-rank depth: many rows tie at the cut, and the cut is the answer
+  const dim = 8;
+  const ds = randomSphere({ n: 4000, nQueries: 30, dim, seed: 8 });
+  const a = new ZGQIndex({ dim, seed: 3 });
+  await a.build(ds.base, { threads: 1 });
+  const b = ZGQIndex.fromBytes(a.toBytes());
+  // a has searched deep first (a large candidate buffer), b has not
+  a.search(ds.queries.subarray(0, dim), K, { traversal: 'fastscan', rerank: 256 });
+  for (let q = 0; q < ds.nQueries; q++) {
+    const query = ds.queries.subarray(q * dim, (q + 1) * dim);
+    assert.deepEqual(a.search(query, K, { traversal: 'fastscan', rerank: 1 }), b.search(query, K, { traversal: 'fastscan', rerank: 1 }), `query ${q}`);
+  }
+});
