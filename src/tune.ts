@@ -90,6 +90,7 @@ class Sampler {
   private readonly sample: ReturnType<TuneTarget['sample']>;
   private truth!: ReturnType<typeof heldOut>;
   private done = 0;
+  private readonly progress: (fraction: number) => void;
 
   constructor(index: TuneTarget, options: TuneOptions, private readonly steps: number) {
     if (options === null || typeof options !== 'object') throw new ZGQError('INVALID_ARGUMENT', 'tune options must be an object such as { recall: 0.95 }');
@@ -108,8 +109,6 @@ class Sampler {
     this.progress = options.onProgress ?? (() => {});
     this.sample = index.sample(this.nq, index.seed + 7);
   }
-
-  private readonly progress: (fraction: number) => void;
 
   /** The exact neighbours of the sample: the scan traversal. */
   async start(defaults: ResolvedSearchOptions): Promise<void> {
