@@ -213,11 +213,16 @@ export function shapeOf(capacity: number, dim: number, m: number, o: ResolvedOpt
   };
 }
 
-/** Stored row of `node` as float32 (a copy; binary16 rows decoded). */
-export function storedRow(built: Built, node: number): Float32Array {
+/** Stored rows [from, to) as float32, row-major (a copy; binary16 rows decoded). */
+export function storedRows(built: Built, from: number, to: number): Float32Array {
   const { layout: lay, kernels } = built;
   const { arena } = kernels;
-  if (!lay.halfStorage) return arena.f32(lay.vectorsPtr + node * lay.dim * 4, lay.dim).slice();
-  const bits = arena.u16(lay.vectorsPtr + node * lay.dim * 2, lay.dim);
-  return Float32Array.from(bits, decodeHalf);
+  const count = (to - from) * lay.dim;
+  if (!lay.halfStorage) return arena.f32(lay.vectorsPtr + from * lay.dim * 4, count).slice();
+  return Float32Array.from(arena.u16(lay.vectorsPtr + from * lay.dim * 2, count), decodeHalf);
+}
+
+/** Stored row of `node` as float32 (a copy; binary16 rows decoded). */
+export function storedRow(built: Built, node: number): Float32Array {
+  return storedRows(built, node, node + 1);
 }

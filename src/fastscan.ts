@@ -10,11 +10,10 @@
  * a second at 100K x 100), and again after vectors were added. Searches through a filter or on an
  * index with removed vectors scan exactly instead ('scan').
  */
-import type { Built } from './built.js';
+import { type Built, storedRow, storedRows } from './built.js';
 import { encodePQSteps, subspaceOffset, trainPQSteps } from './pq.js';
 import { runSteps } from './pace.js';
 import { Rng } from './random.js';
-import { decodeHalf } from './kernels/reference/half.js';
 import { METRIC_IP } from './kernels/wasm.js';
 
 /** Centroids per subquantizer: 4-bit codes. */
@@ -78,22 +77,14 @@ export function fastScanOf(built: Built, seed: number): FastScan | null {
     lut: new Float32Array(m * FAST_CENTROIDS),
     bytes: blocks * pairs * BLOCK_ROWS + m * FAST_CENTROIDS + 32,
   };
-  const rowsOf = (from: number, to: number): Float32Array => {
-    const x = new Float32Array((to - from) * dim);
-    if (layout.halfStorage) {
-      const bits = arena.u16(layout.vectorsPtr + from * dim * 2, (to - from) * dim);
-      for (let i = 0; i < x.length; i++) x[i] = decodeHalf(bits[i]);
-    } else x.set(arena.f32(layout.vectorsPtr + from * dim * 4, (to - from) * dim));
-    return x;
-  };
   const sample = new Rng(seed + 13).sample(n, Math.min(n, TRAINING_ROWS)).sort();
   const training = new Float32Array(sample.length * dim);
-  sample.forEach((node, i) => training.set(rowsOf(node, node + 1), i * dim));
+  sample.forEach((node, i) => training.set(storedRow(built, node), i * dim));
   f.codebooks = runSteps(trainPQSteps(kernels, training, sample.length, dim, m, { seed: seed + 17, centroids: FAST_CENTROIDS }));
   const codes = new Uint8Array(ENCODE_ROWS * m);
   for (let from = 0; from < n; from += ENCODE_ROWS) {
     const to = Math.min(n, from + ENCODE_ROWS);
-    runSteps(encodePQSteps(kernels, rowsOf(from, to), to - from, dim, m, f.codebooks, codes, FAST_CENTROIDS));
+    runSteps(encodePQSteps(kernels, storedRows(built, from, to), to - from, dim, m, f.codebooks, codes, FAST_CENTROIDS));
     const blocked = arena.u8(f.codesPtr, blocks * pairs * BLOCK_ROWS);
     for (let i = from; i < to; i++) {
       const row = (i - from) * m;
