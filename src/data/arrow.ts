@@ -13,7 +13,7 @@ import { DataType, Precision, RecordBatchReader, type Data, type Field, type Vec
 import { ZGQError } from '../errors.js';
 import { chooseColumns, type TableColumn } from './columns.js';
 import type { TableReadOptions } from './parquet.js';
-import { RowBlocks, type VectorRows, checkedId, noRows } from './rows.js';
+import { RowBlocks, type VectorRows, checkedId, noRows, pastFloat32 } from './rows.js';
 
 function numeric(t: DataType): boolean {
   return DataType.isFloat(t) || DataType.isInt(t);
@@ -101,7 +101,7 @@ export async function readArrowVectors(path: string, options: TableReadOptions =
             for (let j = 0; j < length; j++) {
               const x = value(from + j);
               block[offset + j] = x;
-              if ((block[offset + j] === Infinity || block[offset + j] === -Infinity) && Number.isFinite(x)) {
+              if (pastFloat32(block[offset + j], x)) {
                 throw new ZGQError('INVALID_ARGUMENT', `${path}: ${where}: value ${j} is ${x}, outside the float32 range`);
               }
             }
@@ -119,7 +119,7 @@ export async function readArrowVectors(path: string, options: TableReadOptions =
             if (v === null) throw corrupt(`${where}: value '${choice.vectors[j].name}' is null`);
             const x = Number(v);
             block[offset + j] = x;
-            if ((block[offset + j] === Infinity || block[offset + j] === -Infinity) && Number.isFinite(x)) {
+            if (pastFloat32(block[offset + j], x)) {
               throw new ZGQError('INVALID_ARGUMENT', `${path}: ${where}: value '${choice.vectors[j].name}' is ${x}, outside the float32 range`);
             }
           }

@@ -18,7 +18,7 @@ import { createReadStream } from 'node:fs';
 import { parse } from 'csv-parse';
 import { ZGQError } from '../errors.js';
 import { MAX_ID } from './npy.js';
-import { RowBlocks, type VectorRows, noRows } from './rows.js';
+import { RowBlocks, type VectorRows, noRows, pastFloat32 } from './rows.js';
 
 /** Options of readCsvVectors. */
 export interface CsvReadOptions {
@@ -86,7 +86,7 @@ export async function readCsvVectors(path: string, options: CsvReadOptions = {})
         if (v === null) throw corrupt(`line ${line}, ${column(j)}: ${JSON.stringify(cell.length > 40 ? `${cell.slice(0, 40)}...` : cell)} is not a number`);
         block[used] = v;
         const x = block[used++]; // as stored: a finite v past the float32 range is now infinite
-        if ((x === Infinity || x === -Infinity) && Number.isFinite(v)) {
+        if (pastFloat32(x, v)) {
           throw new ZGQError('INVALID_ARGUMENT', `${path}: line ${line}, ${column(j)}: value ${cell} is outside the float32 range`);
         }
       }

@@ -14,6 +14,7 @@
 import { open } from 'node:fs/promises';
 import { ZGQError } from '../errors.js';
 import type { VecsResult } from './vecs.js';
+import { pastFloat32 } from './rows.js';
 
 /** Bytes of one slice read from the file (16 MiB in the dataset's own type). */
 const SLICE_BYTES = 16 << 20;
@@ -137,7 +138,7 @@ export async function readHdf5Vectors(path: string, dataset: string, options: Hd
 function checkRange(data: Float32Array, slice: Float64Array, offset: number, dim: number, path: string, dataset: string): void {
   for (let i = 0; i < slice.length; i++) {
     const x = data[offset + i];
-    if ((x === Infinity || x === -Infinity) && Number.isFinite(slice[i])) {
+    if (pastFloat32(x, slice[i])) {
       const at = offset + i;
       throw new ZGQError(
         'INVALID_ARGUMENT',

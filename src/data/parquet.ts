@@ -15,7 +15,7 @@ import { asyncBufferFromFile, parquetMetadataAsync, parquetRead, parquetSchema, 
 import { compressors } from 'hyparquet-compressors';
 import { ZGQError } from '../errors.js';
 import { chooseColumns, type TableColumn } from './columns.js';
-import { RowBlocks, type VectorRows, checkedId, noRows } from './rows.js';
+import { RowBlocks, type VectorRows, checkedId, noRows, pastFloat32 } from './rows.js';
 
 /** Options of readParquetVectors. */
 export interface TableReadOptions {
@@ -104,7 +104,7 @@ export async function readParquetVectors(path: string, options: TableReadOptions
           throw new ZGQError('CORRUPT_FILE', `${path}: ${where}: value ${choice.list ? j : `'${choice.vectors[j].name}'`} is ${v === null ? 'null' : typeof v}, not a number`);
         }
         block[offset + j] = x;
-        if ((block[offset + j] === Infinity || block[offset + j] === -Infinity) && Number.isFinite(x)) {
+        if (pastFloat32(block[offset + j], x)) {
           throw new ZGQError('INVALID_ARGUMENT', `${path}: ${where}: value ${j} is ${x}, outside the float32 range`);
         }
       }

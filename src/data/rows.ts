@@ -82,6 +82,15 @@ export class RowBlocks {
   }
 }
 
+/**
+ * Whether `given` was a finite number that became ±Infinity when `stored` as float32: past the
+ * float32 range, which the readers refuse naming the value (NaN and ±Infinity given pass on to the
+ * index's own check).
+ */
+export function pastFloat32(stored: number, given: number): boolean {
+  return (stored === Infinity || stored === -Infinity) && Number.isFinite(given);
+}
+
 /** A file without rows: no dimension is known, so nothing was stored. */
 export function noRows(): VectorRows {
   return { data: new Float32Array(0), n: 0, dim: 0, ids: null };
