@@ -25,7 +25,7 @@ import { checkFinite, checkK, checkThreads, describe, describeValue, flatRows, t
 import { APPEND_MAX, appendNodes, storedRow, buildWorkers, type Built, checkRelayoutBudget, headroom, installBuilt, lookupOf, memoryStats, type MemoryStats, removeIds, shapeOf, tailOf, targetOf } from './built.js';
 import { listedScope, runBatch, scanScope, type SearchScope, searchScope, UNRESTRICTED } from './batch.js';
 import { searchFast } from './fastscan.js';
-import { calibrateSearch, tuneSearch, type TuneOptions, type TuneReport, type TuneTarget } from './tune.js';
+import { calibrateSearch, checkRecall, tuneSearch, type TuneOptions, type TuneReport, type TuneTarget } from './tune.js';
 import { Rng } from './random.js';
 
 export { ZGQError, type ZGQErrorCode } from './errors.js';
@@ -229,10 +229,7 @@ export class ZGQIndex {
     checkThreads(options.threads);
     const x = metric === 'cosine' ? normalizedCopy(vectors, dim) : vectors;
     // after the mutations called before it; what was staged is replaced with the rest
-    const target = options.targetRecall;
-    if (target !== undefined && (typeof target !== 'number' || !(target > 0 && target <= 1))) {
-      throw new ZGQError('INVALID_ARGUMENT', `targetRecall must be a number in (0, 1]; got ${describeValue(target)}`);
-    }
+    const target = options.targetRecall === undefined ? undefined : checkRecall('targetRecall', options.targetRecall);
     const onProgress = options.onProgress;
     await this.enqueue(ids, async () => {
       // 'done' once the search defaults are set too

@@ -13,6 +13,7 @@
  */
 import { ZGQError } from './errors.js';
 import { NO_ID } from './ids.js';
+import { describeValue } from './validate.js';
 import { Pacer } from './pace.js';
 import type { ResolvedSearchOptions, SearchOptions, Traversal } from './options.js';
 import type { SearchResult } from './index.js';
@@ -82,6 +83,14 @@ const TIMING_PASSES = 3;
 /** Queries timed before deciding whether the full scan could win. */
 const SCAN_PROBE = 16;
 
+/** `value` as a recall target. @throws ZGQError('INVALID_ARGUMENT') unless it is a number in (0, 1]. */
+export function checkRecall(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !(value > 0 && value <= 1)) {
+    throw new ZGQError('INVALID_ARGUMENT', `${name} must be a number in (0, 1]; got ${describeValue(value)}`);
+  }
+  return value;
+}
+
 /** Checked options, the sample, its exact neighbours, and recall and speed measured on it. */
 class Sampler {
   readonly k: number;
@@ -94,10 +103,7 @@ class Sampler {
 
   constructor(index: TuneTarget, options: TuneOptions, private readonly steps: number) {
     if (options === null || typeof options !== 'object') throw new ZGQError('INVALID_ARGUMENT', 'tune options must be an object such as { recall: 0.95 }');
-    const target = options.recall;
-    if (typeof target !== 'number' || !(target > 0 && target <= 1)) {
-      throw new ZGQError('INVALID_ARGUMENT', `recall must be a number in (0, 1]; got ${String(target)}`);
-    }
+    checkRecall('recall', options.recall);
     const k = options.k ?? 10;
     if (!Number.isInteger(k) || k < 1 || k > 1024) throw new ZGQError('INVALID_ARGUMENT', `k must be an integer in [1, 1024]; got ${String(k)}`);
     if (index.size < k + 2) throw new ZGQError('EMPTY_INPUT', `tune needs more than k + 1 = ${k + 1} vectors in the index; it holds ${index.size}`);
@@ -153,22 +159,27 @@ class Sampler {
   }
 
   /**
-   * The smallest index of `grid` (ef or rerank values, rising) from `from` whose recall reaches
-   * `target`, or -1; every recall measured is appended to `tried`. Recall rises along the grid, so: steps of about 2x up it from
-   * `from` until one reaches the target, then a binary search below it. The climb gives up where
+   * The trial of the smallest value of `grid` (ef or rerank values, rising) from index `from` whose
+   * recall reaches `target`, or null; every trial measured is appended to `tried`. Recall rises
+   * along the grid, so: steps of about 2x up it from `from` until one reaches the target, then a
+   * binary search below it. The climb gives up where
    * recall has stopped rising (PLATEAU over a doubling): the walk is limited by something else
    * there (its re-rank depth, its distances), and wider beams only cost more.
    */
-  async smallestOnGrid(grid: readonly number[], at: (value: number) => ResolvedSearchOptions, target: number, from: number, tried: TuneTrial[]): Promise<number> {
-    const measured = new Map<number, number>();
+  async smallestOnGrid(
+    grid: readonly number[], at: (value: number) => ResolvedSearchOptions, target: number, from: number, tried: TuneTrial[] = [],
+  ): Promise<TuneTrial | null> {
+    const measured = new Map<number, TuneTrial>();
     const measure = async (i: number) => {
-      if (!measured.has(i)) {
-        const trial: TuneTrial = { search: at(grid[i]), recall: await this.recall(at(grid[i])), qps: null };
+      let trial = measured.get(i);
+      if (!trial) {
+        const search = at(grid[i]);
+        trial = { search, recall: await this.recall(search), qps: null };
         tried.push(trial);
-        measured.set(i, trial.recall);
+        measured.set(i, trial);
         await this.step();
       }
-      return measured.get(i)!;
+      return trial.recall;
     };
     const last = grid.length - 1;
     let below = from - 1; // the largest index known to fall short
@@ -177,7 +188,7 @@ class Sampler {
     for (;;) {
       const recall = await measure(probe);
       if (recall >= target) break;
-      if (probe === last || (previous >= 0 && recall - previous < PLATEAU)) return -1;
+      if (probe === last || (previous >= 0 && recall - previous < PLATEAU)) return null;
       below = probe;
       previous = recall;
       probe = Math.min(last, probe + DOUBLING_STEPS);
@@ -189,7 +200,7 @@ class Sampler {
       if ((await measure(mid)) >= target) hi = mid;
       else lo = mid + 1;
     }
-    return lo;
+    return measured.get(lo)!;
   }
 
   /** k + 1 results per sample query, flat: one query per call, the event loop served between slices. */
@@ -223,10 +234,8 @@ export async function tuneSearch(index: TuneTarget, options: TuneOptions): Promi
     // the walks climb ef; the fast scan, its re-rank depth
     const grid = traversal === 'fastscan' ? RERANK_GRID : EF_GRID;
     const at = (v: number): ResolvedSearchOptions => (traversal === 'fastscan' ? { ...defaults, traversal, rerank: v } : { ...defaults, traversal, ef: v });
-    const i = await s.smallestOnGrid(grid, at, target, 0, tried);
-    if (i < 0) continue;
-    const chosen = at(grid[i]);
-    const trial = tried.find((t) => t.search.traversal === traversal && t.search.ef === chosen.ef && t.search.rerank === chosen.rerank)!;
+    const trial = await s.smallestOnGrid(grid, at, target, 0, tried);
+    if (!trial) continue;
     trial.qps = await s.qps(trial.search);
     reaching.push(trial);
     await s.step();
@@ -258,16 +267,15 @@ export async function calibrateSearch(index: TuneTarget, options: TuneOptions): 
   const s = new Sampler(index, options, 2 + 2 * SEARCH_STEPS);
   const defaults = index.defaults;
   await s.start(defaults);
-  const tried: TuneTrial[] = [];
   if ((await s.recall(defaults)) >= options.recall) return defaults;
   await s.step();
   const from = EF_GRID.findIndex((ef) => ef > defaults.ef);
   if (from < 0 && defaults.traversal === 'exact') return { ...defaults, traversal: 'scan' };
-  const own = from < 0 ? -1 : await s.smallestOnGrid(EF_GRID, (ef) => ({ ...defaults, ef }), options.recall, from, tried);
-  if (own >= 0) return { ...defaults, ef: EF_GRID[own] };
+  const own = from < 0 ? null : await s.smallestOnGrid(EF_GRID, (ef) => ({ ...defaults, ef }), options.recall, from);
+  if (own) return own.search;
   if (defaults.traversal !== 'exact') {
-    const exact = await s.smallestOnGrid(EF_GRID, (ef) => ({ ...defaults, traversal: 'exact', ef }), options.recall, 0, tried);
-    if (exact >= 0) return { ...defaults, traversal: 'exact', ef: EF_GRID[exact] };
+    const exact = await s.smallestOnGrid(EF_GRID, (ef) => ({ ...defaults, traversal: 'exact', ef }), options.recall, 0);
+    if (exact) return exact.search;
   }
   return { ...defaults, traversal: 'scan' };
 }
