@@ -8,7 +8,7 @@ import { Searcher } from './search.js';
 import { NO_ID } from './ids.js';
 import { cameShort, compileFilter, filteredPool, listAllowed, scanFiltered, type SearchFilter } from './filter.js';
 import { platform } from './platform.js';
-import { type ResolvedSearchOptions } from './options.js';
+import { type ResolvedSearchOptions, scansEveryVector } from './options.js';
 import { type Built, targetOf } from './built.js';
 import { fastScanOf, searchFast } from './fastscan.js';
 
@@ -82,6 +82,17 @@ function filterBits(built: Built, slot: 'searchBits' | 'batchBits', depth: numbe
   const nested = (scratch.nested ??= []);
   return (nested[depth - 1] ||= alloc());
 }
+/**
+ * Where a search with these options looks: a scan traversal's scope (scanScope; `seed` seeds the
+ * fast scan's codes), else searchScope with a pool of at least k.
+ */
+export function scopeFor(
+  built: Built, filter: SearchFilter | undefined, opts: ResolvedSearchOptions, k: number, slot: 'searchBits' | 'batchBits', seed: number,
+): SearchScope {
+  if (scansEveryVector(opts.traversal)) return scanScope(built, filter, k, slot, opts.traversal === 'fastscan' ? seed : null);
+  return searchScope(built, filter, Math.max(opts.ef, k), slot);
+}
+
 /**
  * The scope of the 'scan' traversal: every node a search may return (those the filter admits, else
  * every live node) compared exactly; in order through the bitmap, or through a list when the

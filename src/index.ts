@@ -20,10 +20,10 @@ import { relayout } from './mutate.js';
 import { StagedRows, TRAIN_AT } from './staging.js';
 import { decodeContainer, type DecodedContainer, encodeContainer } from './format.js';
 import { type ParallelInfo, platform, type SaveOptions, type UpdateOptions, type WriteLease } from './platform.js';
-import { DEFAULT_SEARCH, kernelMetric, type Metric, type ResolvedOptions, type ResolvedSearchOptions, resolveOptions, resolveSearch, type SearchOptions, type VectorStorage, type ZGQOptions } from './options.js';
+import { DEFAULT_SEARCH, kernelMetric, type Metric, type ResolvedOptions, type ResolvedSearchOptions, resolveOptions, resolveSearch, scansEveryVector, type SearchOptions, type VectorStorage, type ZGQOptions } from './options.js';
 import { checkFinite, checkK, checkThreads, describe, describeValue, flatRows, type Vectors, normalizedCopy, resolveIds, searchableRows, outOfRange } from './validate.js';
 import { APPEND_MAX, appendNodes, storedRow, buildWorkers, type Built, checkRelayoutBudget, headroom, installBuilt, lookupOf, memoryStats, type MemoryStats, removeIds, shapeOf, tailOf, targetOf } from './built.js';
-import { listedScope, runBatch, scanScope, type SearchScope, searchScope, UNRESTRICTED } from './batch.js';
+import { listedScope, runBatch, scopeFor, type SearchScope, UNRESTRICTED } from './batch.js';
 import { searchFast } from './fastscan.js';
 import { calibrateSearch, checkRecall, tuneSearch, type TuneOptions, type TuneReport, type TuneTarget } from './tune.js';
 import { Rng } from './random.js';
@@ -409,10 +409,9 @@ export class ZGQIndex {
     const ids = new Uint32Array(k).fill(NO_ID);
     const distances = new Float32Array(k).fill(Infinity);
     const filter = options?.filter;
-    const scan = opts.traversal === 'scan' || opts.traversal === 'fastscan';
-    const scope = scan
-      ? scanScope(built, filter, k, 'searchBits', opts.traversal === 'fastscan' ? this.options.seed : null)
-      : filter === undefined && built.deletedCount === 0 ? UNRESTRICTED : searchScope(built, filter, Math.max(opts.ef, k), 'searchBits');
+    const scope = filter === undefined && built.deletedCount === 0 && !scansEveryVector(opts.traversal)
+      ? UNRESTRICTED
+      : scopeFor(built, filter, opts, k, 'searchBits', this.options.seed);
     const searchOpts = scope === UNRESTRICTED || scope.ef === opts.ef ? opts : { ...opts, ef: scope.ef };
     this.writeQuery(query, built.searcher.queryBuffer(k, searchOpts));
     this.runScope(built, k, searchOpts, ids, distances, scope);
@@ -467,7 +466,7 @@ export class ZGQIndex {
     // batches share the index's batch buffers and worker contexts: one batch at a time
     const pacer = new Pacer(options?.signal, 'searchBatch');
     const removalsBefore = this.removals;
-    const run = this.batchQueue.then(() => runBatch(built, rows, nq, k, opts, threads, opts.traversal === 'scan' || opts.traversal === 'fastscan' ? scanScope(built, filter, k, 'batchBits', opts.traversal === 'fastscan' ? this.options.seed : null) : searchScope(built, filter, Math.max(opts.ef, k), 'batchBits'), pacer));
+    const run = this.batchQueue.then(() => runBatch(built, rows, nq, k, opts, threads, scopeFor(built, filter, opts, k, 'batchBits', this.options.seed), pacer));
     this.batchQueue = run.then(() => undefined, () => undefined);
     const { ids, distances } = await run;
     const callerIds = built.ids;

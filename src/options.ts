@@ -92,6 +92,11 @@ export interface SearchOptions {
 export const TRAVERSALS = ['pq', 'exact', 'scan', 'fastscan'] as const;
 export type Traversal = (typeof TRAVERSALS)[number];
 
+/** The traversals that compare every stored vector instead of walking the graph ('scan', 'fastscan'). */
+export function scansEveryVector(traversal: Traversal): boolean {
+  return traversal === 'scan' || traversal === 'fastscan';
+}
+
 export interface ResolvedSearchOptions {
   ef: number;
   nProbe: number;

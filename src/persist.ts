@@ -18,7 +18,7 @@ import { createKernels, type Kernels, METRIC_L2 } from './kernels/wasm.js';
 import { PQ_CENTROIDS, transposeCodebooks, pairCodebooks } from './pq.js';
 import type { IndexLayout } from './search.js';
 import type { ResolvedOptions, VectorStorage } from './options.js';
-import { kernelMetric, resolveOptions } from './options.js';
+import { kernelMetric, resolveOptions, scansEveryVector } from './options.js';
 
 /** Header of a saved index. */
 export interface IndexMeta {
@@ -132,7 +132,7 @@ export function toSections(
   if (a.deleted) sections.push({ tag: 'DELS', bytes: a.deleted });
   if (tailZones.length) sections.push({ tag: 'TZON', bytes: bytesOf(tailZones) });
   const requires = [
-    ...(a.deleted ? ['deleted-nodes'] : []), ...(tailZones.length ? ['appended-nodes'] : []), ...(options.search.traversal === 'scan' || options.search.traversal === 'fastscan' ? ['scan-traversal'] : []),
+    ...(a.deleted ? ['deleted-nodes'] : []), ...(tailZones.length ? ['appended-nodes'] : []), ...(scansEveryVector(options.search.traversal) ? ['scan-traversal'] : []),
   ];
   if (requires.length) meta.requires = requires;
   return { meta, sections };
