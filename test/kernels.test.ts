@@ -10,6 +10,7 @@ import * as refSearch from '../src/kernels/reference/search.js';
 import { MAX_PAIRED_LENGTH, pairCodebooks, subspaceOffset, transposeCodebooks, PQ_CENTROIDS } from '../src/pq.js';
 import * as refHalf from '../src/kernels/reference/half.js';
 import * as refMutate from '../src/kernels/reference/mutate.js';
+import * as refFastScan from '../src/kernels/reference/fastscan.js';
 import { Rng } from '../src/random.js';
 
 const DIMS = [1, 3, 4, 7, 16, 17, 128, 129];
@@ -507,31 +508,33 @@ test('decodeHalfBlock decodes like the reference; repairNodes rewires around del
   });
 });
 
-test('fastScanTop keeps the rows of the smallest table sums, as the twin sums them', async () => {
-  const { fastScanBlocks, smallestSums } = await import('../src/kernels/reference/fastscan.js');
-  const kernels = createKernels();
-  const { arena } = kernels;
-  const rng = new Rng(21);
-  for (const [blocks, pairs] of [[1, 1], [3, 25], [400, 128], [2000, 8]]) {
-    const codes = Uint8Array.from({ length: blocks * pairs * 16 }, () => rng.int(256));
-    // small tables make many equal sums: ties at the cut
-    const lut = Uint8Array.from({ length: pairs * 32 }, () => rng.int(pairs > 8 ? 256 : 4));
-    const codesPtr = arena.allocFrom(codes);
-    const lutPtr = arena.allocFrom(lut);
-    const sums = new Uint16Array(blocks * 16);
-    fastScanBlocks(lut, codes, blocks, pairs, sums);
-    const n = blocks * 16 - 5; // a short last block
-    for (const count of [1, 7, 100, Math.floor(n / 2), n, n + 3]) {
-      const capacity = 2 * count + 1;
-      const idsPtr = arena.alloc(capacity * 4);
-      const sumsPtr = arena.alloc(capacity * 2);
-      const got = kernels.k.fastScanTop(lutPtr, codesPtr, blocks, pairs, n, count, idsPtr, sumsPtr, capacity, arena.alloc(32));
-      const ids = Array.from(arena.u32(idsPtr, got));
-      const kept = Array.from(arena.u16(sumsPtr, got));
-      assert.equal(got, Math.min(count, n), `${blocks} x ${pairs}, count ${count}`);
-      assert.equal(new Set(ids).size, got, 'distinct rows');
-      ids.forEach((id, i) => assert.ok(id < n && kept[i] === sums[id], `row ${id} with its own sum`));
-      assert.deepEqual(kept.sort((a, b) => a - b), smallestSums(sums, n, count), `${blocks} x ${pairs}, count ${count}`);
+test('fastScanTop keeps the rows of the smallest table sums, as the twin sums them', () => {
+  withKernels(({ arena, k }) => {
+    const rng = new Rng(21);
+    for (const [blocks, pairs] of [[1, 1], [3, 25], [400, 128], [2000, 8]]) {
+      const codes = Uint8Array.from({ length: blocks * pairs * 16 }, () => rng.int(256));
+      // small tables make many equal sums: ties at the cut
+      const lut = Uint8Array.from({ length: pairs * 32 }, () => rng.int(pairs > 8 ? 256 : 4));
+      const mark = arena.mark();
+      const codesPtr = arena.allocFrom(codes);
+      const lutPtr = arena.allocFrom(lut);
+      const lanesPtr = arena.alloc(32);
+      const sums = new Uint16Array(blocks * 16);
+      refFastScan.fastScanBlocks(lut, codes, blocks, pairs, sums);
+      const n = blocks * 16 - 5; // a short last block
+      for (const count of [1, 7, 100, Math.floor(n / 2), n, n + 3]) {
+        const capacity = 2 * count + 1;
+        const idsPtr = arena.alloc(capacity * 4);
+        const sumsPtr = arena.alloc(capacity * 2);
+        const got = k.fastScanTop(lutPtr, codesPtr, blocks, pairs, n, count, idsPtr, sumsPtr, capacity, lanesPtr);
+        const ids = Array.from(arena.u32(idsPtr, got));
+        const kept = Array.from(arena.u16(sumsPtr, got));
+        assert.equal(got, Math.min(count, n), `${blocks} x ${pairs}, count ${count}`);
+        assert.equal(new Set(ids).size, got, 'distinct rows');
+        ids.forEach((id, i) => assert.ok(id < n && kept[i] === sums[id], `row ${id} with its own sum`));
+        assert.deepEqual(kept.sort((a, b) => a - b), refFastScan.smallestSums(sums, n, count), `${blocks} x ${pairs}, count ${count}`);
+      }
+      arena.release(mark);
     }
-  }
+  });
 });
