@@ -52,23 +52,28 @@ export function robustPrune(
  * Reads other rows only, writes only the node's row: nodes of one batch can do this in parallel
  * against a graph that does not change meanwhile (a batch's nodes have no in-links yet, so no
  * search reaches them). Candidates are limited to nodes in [lo, hi). Rows are binary16 when half.
- * scratch layout (bytes): dist f32[L] | ids u32[L] | nbrIds u32[R+1] | nbrDist f32[R+1] | two f32[dim]
- * rows (see LINK_SCRATCH in src/graph.ts).
+ * Rows hold `capacity` >= R links (stride capacity + 1 words; see linkBack for why more than R).
+ * scratch layout (bytes): dist f32[L] | ids u32[L] | nbrIds u32[capacity+1] | nbrDist f32[capacity+1] |
+ * two f32[dim] rows (see linkScratchBytes in src/graph.ts).
  */
 export function linkOut(
   node: u32, vectors: usize, dim: i32, metric: i32,
-  adjacency: usize, R: i32,
+  adjacency: usize, R: i32, capacity: i32,
   entries: usize, nEntries: i32, L: i32, alpha: f32,
   visited: usize, epoch: u16, scratch: usize, lo: u32, hi: u32, half: bool, deleted: usize,
 ): void {
   const poolDist = scratch;
   const poolIds = poolDist + (<usize>L << 2);
-  const rowA = scratch + (<usize>L << 3) + (<usize>(R + 1) << 3);
+  const rowA = scratch + (<usize>L << 3) + (<usize>(capacity + 1) << 3);
   const rowB = rowA + (<usize>dim << 2);
   const q = rowAsFloat(vectors, node, dim, half, rowA);
   // the node itself may be reached from an entry; mark it visited so it never becomes a candidate
   store<u16>(visited + (<usize>node << 1), epoch);
-  const searched = searchExact(q, vectors, dim, metric, adjacency, R, entries, nEntries, L, visited, epoch, poolDist, poolIds, lo, hi, half);
+  const searched = searchExact(
+    q, vectors, dim, metric, adjacency, capacity, entries, nEntries, L, visited, epoch, poolDist, poolIds, lo, hi, half,
+    // the neighbour list's scratch (linkBack's) holds each node's unvisited neighbours here
+    poolIds + (<usize>L << 2),
+  );
   // deleted nodes (bitmap, 0: none) lead the search but are no neighbours
   let found: i32 = 0;
   for (let i = 0; i < searched; i++) {
@@ -78,21 +83,23 @@ export function linkOut(
     store<f32>(poolDist + (<usize>found << 2), load<f32>(poolDist + (<usize>i << 2)));
     found++;
   }
-  const row = adjacency + <usize>node * (<usize>(R + 1) << 2);
+  const row = adjacency + <usize>node * (<usize>(capacity + 1) << 2);
   store<u32>(row, robustPrune(vectors, dim, metric, poolIds, poolDist, found, R, alpha, row + 4, half, rowB));
 }
 
 /**
- * Second half: a back-link to `node` from each of its out-neighbours nb with nb % lanes == lane,
- * re-pruning nb's list when it is full. Lanes own disjoint targets, so lanes run in parallel, and
- * each target sees its new links in batch order whatever the lane count: the graph is the same.
- * scratch as for linkOut.
+ * Second half: a back-link to `node` from each of its out-neighbours nb with nb % lanes == lane.
+ * A list takes links until it holds `capacity`; the next one re-prunes it back to R. With capacity
+ * R (HNSW) every back-link to a full list re-prunes it; with some slack (DiskANN's 1.3 R) a list
+ * is re-pruned once per (capacity - R) links, and trimLists prunes what is left over R at the end.
+ * Lanes own disjoint targets, so lanes run in parallel, and each target sees its new links in batch
+ * order whatever the lane count: the graph is the same. scratch as for linkOut.
  */
 export function linkBack(
-  node: u32, vectors: usize, dim: i32, metric: i32, adjacency: usize, R: i32, L: i32, alpha: f32,
+  node: u32, vectors: usize, dim: i32, metric: i32, adjacency: usize, R: i32, capacity: i32, L: i32, alpha: f32,
   scratch: usize, lane: u32, lanes: u32, half: bool,
 ): void {
-  linkBackNoting(node, vectors, dim, metric, adjacency, R, L, alpha, scratch, lane, lanes, half, 0);
+  linkBackNoting(node, vectors, dim, metric, adjacency, R, capacity, L, alpha, scratch, lane, lanes, half, 0);
 }
 
 /**
@@ -102,14 +109,10 @@ export function linkBack(
  * One lane only: lanes would race on the count.
  */
 function linkBackNoting(
-  node: u32, vectors: usize, dim: i32, metric: i32, adjacency: usize, R: i32, L: i32, alpha: f32,
+  node: u32, vectors: usize, dim: i32, metric: i32, adjacency: usize, R: i32, capacity: i32, L: i32, alpha: f32,
   scratch: usize, lane: u32, lanes: u32, half: bool, dropped: usize,
 ): void {
-  const rowStride = <usize>(R + 1) << 2;
-  const nbrIds = scratch + (<usize>L << 3);
-  const nbrDist = nbrIds + (<usize>(R + 1) << 2);
-  const rowA = nbrDist + (<usize>(R + 1) << 2);
-  const rowB = rowA + (<usize>dim << 2);
+  const rowStride = <usize>(capacity + 1) << 2;
   const row = adjacency + <usize>node * rowStride;
   const degree = <i32>load<u32>(row);
   for (let i = 0; i < degree; i++) {
@@ -117,35 +120,54 @@ function linkBackNoting(
     if (nb % lanes != lane) continue;
     const nrow = adjacency + <usize>nb * rowStride;
     const count = <i32>load<u32>(nrow);
-    if (count < R) {
+    if (count < capacity) {
       store<u32>(nrow + (<usize>(count + 1) << 2), node);
       store<u32>(nrow, count + 1);
       continue;
     }
-    // full: candidates = current neighbours + node, sorted by distance to nb, pruned back to R
-    const nv = rowAsFloat(vectors, nb, dim, half, rowA);
-    let size: i32 = 0;
-    for (let j = 0; j <= count; j++) {
-      const c = j < count ? load<u32>(nrow + (<usize>(j + 1) << 2)) : node;
-      const d = rowDistance(nv, vectors, c, dim, metric, half);
-      // insertion sort: lists are at most R + 1 long
-      let pos = size;
-      while (pos > 0 && load<f32>(nbrDist + (<usize>(pos - 1) << 2)) > d) {
-        store<f32>(nbrDist + (<usize>pos << 2), load<f32>(nbrDist + (<usize>(pos - 1) << 2)));
-        store<u32>(nbrIds + (<usize>pos << 2), load<u32>(nbrIds + (<usize>(pos - 1) << 2)));
-        pos--;
-      }
-      store<f32>(nbrDist + (<usize>pos << 2), d);
-      store<u32>(nbrIds + (<usize>pos << 2), c);
-      size++;
-    }
-    const kept = robustPrune(vectors, dim, metric, nbrIds, nbrDist, size, R, alpha, nrow + 4, half, rowB);
-    store<u32>(nrow, kept);
-    if (dropped != 0) noteDropped(nbrIds, size, nrow + 4, kept, node, dropped);
+    reprune(nb, nrow, node, vectors, dim, metric, R, capacity, L, alpha, scratch, half, dropped);
   }
 }
 
-/** Note the candidates at candIds[0..size) that are not among kept[0..keptCount), `node` excepted. */
+/** No node: reprune's `extra` when only the list itself is pruned. */
+const NO_NODE: u32 = 0xffffffff;
+
+/**
+ * Prune nb's list (row nrow), with `extra` added unless NO_NODE, back to at most R: the candidates
+ * sorted by distance to nb, then robustPrune. Notes what it drops in `dropped` (see linkBackNoting).
+ */
+function reprune(
+  nb: u32, nrow: usize, extra: u32, vectors: usize, dim: i32, metric: i32, R: i32, capacity: i32, L: i32, alpha: f32,
+  scratch: usize, half: bool, dropped: usize,
+): void {
+  const nbrIds = scratch + (<usize>L << 3);
+  const nbrDist = nbrIds + (<usize>(capacity + 1) << 2);
+  const rowA = nbrDist + (<usize>(capacity + 1) << 2);
+  const rowB = rowA + (<usize>dim << 2);
+  const count = <i32>load<u32>(nrow);
+  const total = extra == NO_NODE ? count : count + 1;
+  const nv = rowAsFloat(vectors, nb, dim, half, rowA);
+  let size: i32 = 0;
+  for (let j = 0; j < total; j++) {
+    const c = j < count ? load<u32>(nrow + (<usize>(j + 1) << 2)) : extra;
+    const d = rowDistance(nv, vectors, c, dim, metric, half);
+    // insertion sort: lists are at most capacity + 1 long
+    let pos = size;
+    while (pos > 0 && load<f32>(nbrDist + (<usize>(pos - 1) << 2)) > d) {
+      store<f32>(nbrDist + (<usize>pos << 2), load<f32>(nbrDist + (<usize>(pos - 1) << 2)));
+      store<u32>(nbrIds + (<usize>pos << 2), load<u32>(nbrIds + (<usize>(pos - 1) << 2)));
+      pos--;
+    }
+    store<f32>(nbrDist + (<usize>pos << 2), d);
+    store<u32>(nbrIds + (<usize>pos << 2), c);
+    size++;
+  }
+  const kept = robustPrune(vectors, dim, metric, nbrIds, nbrDist, size, R, alpha, nrow + 4, half, rowB);
+  store<u32>(nrow, kept);
+  if (dropped != 0) noteDropped(nbrIds, size, nrow + 4, kept, extra, dropped);
+}
+
+/** Note the candidates at candIds[0..size) that are not among kept[0..keptCount), `node` excepted (NO_NODE: none). */
 function noteDropped(candIds: usize, size: i32, kept: usize, keptCount: i32, node: u32, dropped: usize): void {
   const capacity = load<u32>(dropped + 4);
   for (let i = 0; i < size; i++) {
@@ -200,6 +222,7 @@ class BuildContext {
   half: u32;
   deleted: u32;
   dropped: u32;
+  capacity: i32;
 }
 
 /**
@@ -241,7 +264,7 @@ export function buildOut(ctx: usize, from: i32, to: i32): void {
     } else {
       // the scratch's first row holds the node's vector as float32 for zone selection (linkOut
       // decodes it there again)
-      const scratchRow = scratch + (<usize>L << 3) + (<usize>(R + 1) << 3);
+      const scratchRow = scratch + (<usize>L << 3) + (<usize>(c.capacity + 1) << 3);
       nEntries = selectZones(
         rowAsFloat(vectors, node, dim, half, scratchRow), <usize>c.centroids, c.nZones, dim, c.metric,
         <usize>c.groupCentroids, <usize>c.groupStart, c.nGroups, c.groupProbe, c.probe, zoneIds, <usize>c.zoneDist,
@@ -253,7 +276,7 @@ export function buildOut(ctx: usize, from: i32, to: i32): void {
       }
     }
     linkOut(
-      node, vectors, dim, c.metric, <usize>c.adjacency, R, entries, nEntries, L, c.alpha, visited, <u16>epoch, scratch, lo, hi,
+      node, vectors, dim, c.metric, <usize>c.adjacency, R, c.capacity, entries, nEntries, L, c.alpha, visited, <u16>epoch, scratch, lo, hi,
       half, <usize>c.deleted,
     );
   }
@@ -266,8 +289,33 @@ export function buildBack(ctx: usize, from: i32, to: i32, lane: u32, lanes: u32)
   const order = <usize>c.order;
   for (let i = from; i < to; i++) {
     linkBackNoting(
-      load<u32>(order + (<usize>i << 2)), <usize>c.vectors, c.dim, c.metric, <usize>c.adjacency, c.degree, c.L, c.alpha,
+      load<u32>(order + (<usize>i << 2)), <usize>c.vectors, c.dim, c.metric, <usize>c.adjacency, c.degree, c.capacity, c.L, c.alpha,
       <usize>c.scratch, lane, lanes, c.half != 0, <usize>c.dropped,
     );
   }
+}
+
+/** Prune every list of the nodes [from, to) holding more than R links back to R (after linking with slack; see linkBack). */
+export function trimLists(ctx: usize, from: i32, to: i32): void {
+  const c = changetype<BuildContext>(ctx);
+  const rowStride = <usize>(c.capacity + 1) << 2;
+  for (let node = from; node < to; node++) {
+    const nrow = <usize>c.adjacency + <usize>node * rowStride;
+    if (<i32>load<u32>(nrow) <= c.degree) continue;
+    reprune(
+      <u32>node, nrow, NO_NODE, <usize>c.vectors, c.dim, c.metric, c.degree, c.capacity, c.L, c.alpha, <usize>c.scratch, c.half != 0,
+      <usize>c.dropped,
+    );
+  }
+}
+
+/**
+ * Move rows [0, n) of stride fromCapacity + 1 words to stride toCapacity + 1 (toCapacity <= fromCapacity),
+ * in place, front to back (a row's new place ends before the next row's old one starts). Every row
+ * must hold at most toCapacity links (trimLists).
+ */
+export function narrowRows(adjacency: usize, n: u32, fromCapacity: i32, toCapacity: i32): void {
+  const fromStride = <usize>(fromCapacity + 1) << 2;
+  const toStride = <usize>(toCapacity + 1) << 2;
+  for (let i: u32 = 1; i < n; i++) memory.copy(adjacency + <usize>i * toStride, adjacency + <usize>i * fromStride, toStride);
 }

@@ -292,14 +292,14 @@ export function rowDistance(q: usize, vectors: usize, id: u32, dim: i32, metric:
 /**
  * Beam search on exact distances to the stored rows (used to build the graph; rows binary16 when
  * half). Same pool contract as searchPq; only nodes in [lo, hi) are visited (one zone, when graphs
- * are built per zone).
+ * are built per zone). neighbours: scratch u32[R] for a node's unvisited neighbours.
  */
 export function searchExact(
   q: usize, vectors: usize, dim: i32, metric: i32,
   adjacency: usize, R: i32,
   entries: usize, nEntries: i32, L: i32,
   visited: usize, epoch: u16,
-  outDist: usize, outIds: usize, lo: u32, hi: u32, half: bool,
+  outDist: usize, outIds: usize, lo: u32, hi: u32, half: bool, neighbours: usize,
 ): i32 {
   poolReset(outDist, outIds, L);
   const rowStride = <usize>(R + 1) << 2;
@@ -310,17 +310,30 @@ export function searchExact(
     store<u16>(tag, epoch);
     poolInsert(rowDistance(q, vectors, node, dim, metric, half), node);
   }
+  const rowBytes = <usize>dim << (half ? 1 : 2);
   while (true) {
     const node = poolNext();
     if (node < 0) break;
     const row = adjacency + <usize>node * rowStride;
     const count = <i32>load<u32>(row);
+    // unvisited neighbours first, touching every cache line of their rows (as walkExact does): on
+    // random-100k the build's searches waited on memory one row at a time
+    let fresh: i32 = 0;
+    let touched: u32 = 0;
     for (let j = 0; j < count; j++) {
       const nb = load<u32>(row + (<usize>(j + 1) << 2));
       if (nb - lo >= hi - lo) continue;
       const tag = visited + (<usize>nb << 1);
       if (load<u16>(tag) == epoch) continue;
       store<u16>(tag, epoch);
+      store<u32>(neighbours + (<usize>fresh << 2), nb);
+      fresh++;
+      const at = vectors + <usize>nb * rowBytes;
+      for (let o: usize = 0; o < rowBytes; o += 64) touched += load<u8>(at + o);
+    }
+    touchSink ^= touched;
+    for (let j = 0; j < fresh; j++) {
+      const nb = load<u32>(neighbours + (<usize>j << 2));
       const d = rowDistance(q, vectors, nb, dim, metric, half);
       if (d < poolBound()) poolInsert(d, nb);
     }

@@ -2,13 +2,18 @@
 // process, with the time of each ZGQ build phase, and recall@10 / QPS of ZGQ at the default search
 // parameters. Builds alternate between the libraries; figures are medians over the repetitions.
 // The library is the compiled one (dist/, as users run it: worker threads load plain JavaScript).
-// Usage: npm run build && node --import tsx bench/build-small.ts [--reps 5] [--threads 1,2] [--no-hnsw] [datasets...]
-// datasets: siftsmall, synthetic-10k, synthetic-100k (default: siftsmall,synthetic-10k)
+// Usage: npm run build && node --import tsx bench/build-small.ts [--reps 5] [--threads 1,2] [--slack 1,1.3]
+//          [--search '{"traversal":"exact","ef":256}'] [--no-hnsw] [datasets...]
+// --slack: builds with each list slack (src/graph.ts graphBuild.slack; default: the library's), interleaved.
+// --search: the search options recall and QPS are measured at (default: the index's calibrated defaults).
+// datasets: any name `zgq bench --dataset` takes (default: siftsmall,synthetic-10k)
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { ZGQIndex } from '../dist/src/index.js';
+import { ZGQIndex, type SearchOptions } from '../dist/src/index.js';
+import { graphBuild } from '../dist/src/graph.js';
 import { datasetSpec, loadDataset, type BenchDataset } from '../dist/src/bench/datasets.js';
 import { recallAtK } from '../dist/src/data/groundtruth.js';
+import { median } from '../dist/src/bench/metrics.js';
 
 const args = process.argv.slice(2);
 function option(name: string, fallback: string): string {
@@ -21,6 +26,8 @@ function option(name: string, fallback: string): string {
 const reps = Number(option('--reps', '5'));
 const seed = Number(option('--seed', '42'));
 const threadCounts = option('--threads', '1,2').split(',').map(Number);
+const slacks = option('--slack', String(graphBuild.slack)).split(',').map(Number);
+const searchOptions = JSON.parse(option('--search', '{}')) as SearchOptions;
 const noHnsw = args.includes('--no-hnsw');
 const names = args.filter((a) => !a.startsWith('--'));
 const datasets = names.length ? names : ['siftsmall', 'synthetic-10k'];
@@ -68,20 +75,14 @@ function evaluate(ds: BenchDataset, index: ZGQIndex): { recall: number; qps: num
   const k = 10;
   const found = new Uint32Array(ds.nQueries * k);
   const views = Array.from({ length: ds.nQueries }, (_, q) => ds.queries.subarray(q * ds.dim, (q + 1) * ds.dim));
-  for (const v of views) index.search(v, k); // warm-up
+  for (const v of views) index.search(v, k, searchOptions); // warm-up
   const qpsRuns: number[] = [];
   for (let pass = 0; pass < 3; pass++) {
     const t = performance.now();
-    for (let q = 0; q < ds.nQueries; q++) found.set(index.search(views[q], k).ids, q * k);
+    for (let q = 0; q < ds.nQueries; q++) found.set(index.search(views[q], k, searchOptions).ids, q * k);
     qpsRuns.push(ds.nQueries / ((performance.now() - t) / 1000));
   }
   return { recall: recallAtK(found, ds.truth.ids, ds.nQueries, k, ds.truth.depth), qps: median(qpsRuns) };
-}
-
-function median(a: number[]): number {
-  const s = [...a].sort((x, y) => x - y);
-  const h = s.length >> 1;
-  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
 }
 
 const cacheDir = join(import.meta.dirname, 'results', 'cache');
@@ -89,25 +90,26 @@ const dataDir = process.env.ZGQ_DATA_DIR ?? join(import.meta.dirname, '..', '..'
 for (const name of datasets) {
   const ds = await loadDataset(datasetSpec(name), { dataDir, cacheDir, k: 10 });
   const hnsw: number[] = [];
-  const zgq = new Map<number, { total: number[]; phases: Record<string, number[]> }>();
-  let quality: { recall: number; qps: number } | undefined;
+  const zgq = new Map<string, { total: number[]; phases: Record<string, number[]>; quality?: { recall: number; qps: number } }>();
   for (let r = 0; r < reps; r++) {
     if (!noHnsw) hnsw.push(hnswBuild(ds));
-    for (const threads of threadCounts) {
+    for (const slack of slacks) for (const threads of threadCounts) {
+      graphBuild.slack = slack;
       const { index, total, phases } = await zgqBuild(ds, threads);
-      const entry = zgq.get(threads) ?? { total: [], phases: {} };
+      const key = `threads ${threads}, slack ${slack}`;
+      const entry = zgq.get(key) ?? { total: [], phases: {} };
       entry.total.push(total);
       for (const [p, s] of Object.entries(phases)) (entry.phases[p] ??= []).push(s);
-      zgq.set(threads, entry);
-      if (r === reps - 1 && threads === threadCounts[0]) quality = evaluate(ds, index);
+      zgq.set(key, entry);
+      if (r === reps - 1 && threads === threadCounts[0]) entry.quality = evaluate(ds, index);
     }
   }
   const h = noHnsw ? NaN : median(hnsw);
   console.log(`${name} (${ds.nBase} x ${ds.dim}), ${reps} reps: hnswlib-node build ${h.toFixed(2)} s`);
-  for (const [threads, e] of zgq) {
+  for (const [key, e] of zgq) {
     const t = median(e.total);
     const phaseText = Object.entries(e.phases).map(([p, s]) => `${p} ${median(s).toFixed(2)}`).join(', ');
-    console.log(`  ZGQ threads ${threads}: build ${t.toFixed(2)} s (${(t / h).toFixed(2)}x hnswlib-node) [${phaseText}]`);
+    const quality = e.quality ? `; search ${JSON.stringify(searchOptions)}: recall@10 ${e.quality.recall.toFixed(4)}, QPS ${e.quality.qps.toFixed(0)}` : '';
+    console.log(`  ZGQ ${key}: build ${t.toFixed(2)} s (${(t / h).toFixed(2)}x hnswlib-node) [${phaseText}]${quality}`);
   }
-  console.log(`  ZGQ default search: recall@10 ${quality!.recall.toFixed(4)}, QPS ${quality!.qps.toFixed(0)}`);
 }

@@ -4,9 +4,10 @@
  *
  * Adjacency with fixed degree R (the papers' M0; `degree` in the options).
  * Layout: Uint32Array[n * (R + 1)]; row i starts at i * (R + 1) = [count, nbr_0 .. nbr_{R-1}].
- * Invariants: count <= R; nbr_j < n for j < count; no self links; no repeated neighbour.
+ * Invariants: count <= R; nbr_j < n for j < count; no self links; no repeated neighbour. (While a
+ * fresh build links, rows are wider, with room past R: see buildGraph.)
  *
- * Construction inserts nodes one at a time (assembly/graph.ts `insertNode`): zone medoids first, so
+ * Construction inserts nodes one at a time (assembly/graph.ts linkOut, linkBack): zone medoids first, so
  * every zone has an entry point from the start, then all other nodes in rounds over the zones
  * (default; zone after zone alone lowers recall, a random order alone is slow: see the README).
  * Each insertion searches from the medoids of the `buildProbe` zones nearest the node.
@@ -17,6 +18,7 @@
  * cut a node off (issue 15).
  */
 import type { Kernels } from './kernels/wasm.js';
+import type { Arena } from './memory.js';
 import { Rng } from './random.js';
 import type { GraphShape } from './options.js';
 import { countBits, hasBit } from './ids.js';
@@ -32,6 +34,13 @@ export interface GraphBuildOptions {
   alpha: number;
   /** Zones whose medoids seed each insertion's search. */
   buildProbe: number;
+  /**
+   * A fresh build (buildGraph) lets lists hold up to ceil(slack * degree) links while nodes are
+   * inserted, re-pruning a list back to degree when it overflows and trimming every list to degree
+   * at the end (DiskANN's slack): a re-prune every few back-links instead of on each one to a full
+   * list. Default graphBuild.slack (1.3); 1: none. Adds to a built graph link without slack.
+   */
+  slack?: number;
   /**
    * Graph shape. 'zone-rounds': one graph, zone medoids first, then rounds over the zones (see
    * zoneRounds). 'unified': one graph, medoids first, then a seeded random order. 'zone-order': one
@@ -74,6 +83,13 @@ export interface GraphInputs {
   groupStartPtr: number;
 }
 
+/**
+ * Default GraphBuildOptions.slack. On data where every list fills (random-100k: mean out-degree
+ * 32.0 of 32) re-pruning on each back-link cost more than the searches, and the graph came out
+ * worse (BENCHMARKS.md "Performance work"). Benchmarks set it to compare builds in one process.
+ * @internal
+ */
+export const graphBuild = { slack: 1.3 };
 /** Batches grow with the graph: done / BATCH_DIVISOR nodes at a time, at most MAX_BATCH. */
 const BATCH_DIVISOR = 32;
 const MAX_BATCH = 4096;
@@ -81,6 +97,8 @@ const MAX_BATCH = 4096;
 const MIN_PARALLEL_BATCH = 64;
 /** Nodes the calling thread links per kernel call within a batch (a few milliseconds), with a turn of the event loop between calls when one is due. */
 const LINK_PIECE = 64;
+/** Nodes the calling thread trims per kernel call (a fraction of a list each on most data). */
+const TRIM_PIECE = 1024;
 /** Most a pool is widened past efConstruction for the removed nodes it holds (as filtered searches widen ef). */
 const MAX_WIDEN = 16;
 /** Walks over the whole graph connectGraph makes at most (a repair that re-prunes can cut another node off). */
@@ -99,24 +117,33 @@ const CHECK_BEAM = 16;
  * Fields of a build context block (u32 each) read by assembly/graph.ts buildOut / buildBack.
  * Keep in step with class BuildContext there (same order; test/context-blocks.test.ts compares the two).
  */
-const BCTX = {
+export const BCTX = {
   vectors: 0, dim: 1, metric: 2, adjacency: 3, degree: 4, L: 5, alpha: 6, centroids: 7, nZones: 8,
   groupCentroids: 9, groupStart: 10, nGroups: 11, groupProbe: 12, probe: 13, zoneEntry: 14,
   zoneStart: 15, zoneOf: 16, perZone: 17, order: 18, n: 19, visited: 20, epoch: 21, scratch: 22,
-  entries: 23, zoneIds: 24, zoneDist: 25, groupScratch: 26, half: 27, deleted: 28, dropped: 29,
+  entries: 23, zoneIds: 24, zoneDist: 25, groupScratch: 26, half: 27, deleted: 28, dropped: 29, capacity: 30,
 } as const;
-const BCTX_FIELDS = 30;
+const BCTX_FIELDS = 31;
+
+/** A build context block in the arena holding `fields` (alpha as float32 bits, the rest as u32); its offset. */
+export function allocBuildContext(arena: Arena, fields: Record<keyof typeof BCTX, number>): number {
+  const ctx = arena.alloc(BCTX_FIELDS * 4);
+  const view = arena.u32(ctx, BCTX_FIELDS);
+  for (const [field, offset] of Object.entries(BCTX)) view[offset] = fields[field as keyof typeof BCTX];
+  arena.f32(ctx + BCTX.alpha * 4, 1)[0] = fields.alpha;
+  return ctx;
+}
 
 /** Bytes of a lane's link scratch (assembly/graph.ts linkOut): pool, neighbour list, two f32 rows. */
-export function linkScratchBytes(L: number, R: number, dim: number): number {
-  return L * 8 + (R + 1) * 8 + dim * 8;
+export function linkScratchBytes(L: number, capacity: number, dim: number): number {
+  return L * 8 + (capacity + 1) * 8 + dim * 8;
 }
 
 /** Runs build slices on worker threads (src/parallel.ts); absent: everything on this thread. */
 export interface BuildWorkers {
   lanes: number;
-  /** Run `kind` for order[from..to) with the lane's context; lane/lanes for buildBack. */
-  run(kind: 'buildOut' | 'buildBack', ctx: number, from: number, to: number, lane: number, lanes: number): Promise<void>;
+  /** Run `kind` for order[from..to) (trimLists: nodes [from, to)) with the lane's context; lane/lanes for buildBack. */
+  run(kind: 'buildOut' | 'buildBack' | 'trimLists', ctx: number, from: number, to: number, lane: number, lanes: number): Promise<void>;
 }
 
 /**
@@ -128,6 +155,10 @@ export interface BuildWorkers {
  * added (buildBack), each lane owning the targets with id % lanes == lane and adding their links in
  * batch order. Neither phase depends on the lane count, so the same seed and data give the same
  * graph on any number of threads. Yields to the event loop between batches.
+ *
+ * Lists have room for options.slack * degree links while linking (see GraphBuildOptions.slack):
+ * the region is laid out at that width, narrowed to degree + 1 words per row at the end, and its
+ * tail handed back to the arena (the adjacency is the arena's last allocation by then).
  */
 export async function buildGraph(
   kernels: Kernels, input: GraphInputs, options: GraphBuildOptions, workers?: BuildWorkers,
@@ -135,9 +166,12 @@ export async function buildGraph(
   const { arena } = kernels;
   const { n, zones } = input;
   const R = options.degree;
-  const adjacencyPtr = arena.alloc(n * (R + 1) * 4);
-  arena.u32(adjacencyPtr, n * (R + 1)).fill(0);
-  await linkNodes(kernels, input, adjacencyPtr, insertionOrder(zones, n, options), 0, options, workers);
+  const capacity = Math.max(R, Math.ceil(R * (options.slack ?? graphBuild.slack)));
+  const adjacencyPtr = arena.alloc(n * (capacity + 1) * 4);
+  arena.u32(adjacencyPtr, n * (capacity + 1)).fill(0);
+  await linkNodes(kernels, input, adjacencyPtr, insertionOrder(zones, n, options), 0, options, workers, capacity);
+  // linkNodes hands back what it took after the adjacency, so its unused tail is the arena's top
+  if (arena.mark() === adjacencyPtr + n * (capacity + 1) * 4) arena.release(adjacencyPtr + n * (R + 1) * 4);
   return adjacencyPtr;
 }
 
@@ -146,10 +180,13 @@ export async function buildGraph(
  * already in place, then link any of the linked + order.length nodes in use that the zone entry
  * points do not reach (connectGraph). A fresh build (options.fresh) first links the zone medoids one
  * at a time. Same batching, parallelism and determinism as buildGraph.
+ *
+ * Rows hold `capacity` links (stride capacity + 1 words) while linking; above degree, the lists are
+ * trimmed to degree and the rows narrowed to degree + 1 words before connectGraph, in place.
  */
 export async function linkNodes(
   kernels: Kernels, input: GraphInputs, adjacencyPtr: number, order: Uint32Array, linked: number,
-  options: GraphBuildOptions, workers?: BuildWorkers,
+  options: GraphBuildOptions, workers?: BuildWorkers, capacity = options.degree,
 ): Promise<void> {
   const { arena, k: kern } = kernels;
   const { n, dim, metric, zones } = input;
@@ -168,35 +205,28 @@ export async function linkNodes(
     // zone of each node: read only by per-zone graphs
     const zoneOf = new Uint32Array(perZone ? n : 1);
     if (perZone) for (let z = 0; z < zones.nZones; z++) zoneOf.fill(z, zones.zoneStart[z], zones.zoneStart[z + 1]);
-    const shared = {
-      [BCTX.vectors]: input.vectorsPtr, [BCTX.dim]: dim, [BCTX.metric]: metric, [BCTX.adjacency]: adjacencyPtr,
-      [BCTX.degree]: R, [BCTX.L]: L, [BCTX.alpha]: new Uint32Array(Float32Array.of(options.alpha).buffer)[0],
-      [BCTX.centroids]: input.centroidsPtr, [BCTX.nZones]: zones.nZones, [BCTX.groupCentroids]: input.groupCentroidsPtr,
-      [BCTX.groupStart]: input.groupStartPtr, [BCTX.nGroups]: zones.nGroups, [BCTX.groupProbe]: groupProbe,
-      [BCTX.probe]: probe, [BCTX.zoneEntry]: arena.allocFrom(zones.zoneEntry), [BCTX.zoneStart]: arena.allocFrom(zones.zoneStart),
-      [BCTX.zoneOf]: arena.allocFrom(zoneOf), [BCTX.perZone]: perZone ? 1 : 0, [BCTX.order]: orderPtr, [BCTX.n]: n, [BCTX.half]: input.half ? 1 : 0, [BCTX.deleted]: input.deletedPtr ?? 0,
-    } as Record<number, number>;
     const lanes = workers?.lanes ?? 1;
     // 'changed': back-links note the nodes they drop (one lane), for connectGraph to check
     const noting = options.connect === 'changed' && lanes === 1;
     const droppedCapacity = Math.min(total * R * R, 1 << 20);
     const droppedPtr = noting ? arena.alloc((2 + droppedCapacity) * 4) : 0;
     if (noting) arena.u32(droppedPtr, 2).set([0, droppedCapacity]);
-    shared[BCTX.dropped] = droppedPtr;
+    const shared = {
+      vectors: input.vectorsPtr, dim, metric, adjacency: adjacencyPtr, degree: R, L, alpha: options.alpha,
+      centroids: input.centroidsPtr, nZones: zones.nZones, groupCentroids: input.groupCentroidsPtr,
+      groupStart: input.groupStartPtr, nGroups: zones.nGroups, groupProbe, probe,
+      zoneEntry: arena.allocFrom(zones.zoneEntry), zoneStart: arena.allocFrom(zones.zoneStart), zoneOf: arena.allocFrom(zoneOf),
+      perZone: perZone ? 1 : 0, order: orderPtr, n, half: input.half ? 1 : 0, deleted: input.deletedPtr ?? 0,
+      dropped: droppedPtr, capacity,
+    };
     const contexts: number[] = [];
     for (let lane = 0; lane < lanes; lane++) {
-      const ctx = arena.alloc(BCTX_FIELDS * 4);
       const visited = arena.alloc(n * 2);
       arena.u16(visited, n).fill(0);
-      const fields = {
-        ...shared, [BCTX.visited]: visited, [BCTX.epoch]: 0,
-        [BCTX.scratch]: arena.alloc(linkScratchBytes(L, R, dim)), [BCTX.entries]: arena.alloc(probe * 4),
-        [BCTX.zoneIds]: arena.alloc(probe * 4), [BCTX.zoneDist]: arena.alloc(probe * 4),
-        [BCTX.groupScratch]: arena.alloc(Math.max(1, groupProbe) * 8),
-      };
-      const view = arena.u32(ctx, BCTX_FIELDS);
-      for (const [field, value] of Object.entries(fields)) view[Number(field)] = value;
-      contexts.push(ctx);
+      contexts.push(allocBuildContext(arena, {
+        ...shared, visited, epoch: 0, scratch: arena.alloc(linkScratchBytes(L, capacity, dim)), entries: arena.alloc(probe * 4),
+        zoneIds: arena.alloc(probe * 4), zoneDist: arena.alloc(probe * 4), groupScratch: arena.alloc(Math.max(1, groupProbe) * 8),
+      }));
     }
 
     // the skeleton of a fresh build: zone medoids, one at a time, entered at the first medoid
@@ -222,8 +252,8 @@ export async function linkNodes(
         epoch = 1;
       }
       const half = input.half ? 1 : 0;
-      kern.linkOut(order[i], input.vectorsPtr, dim, metric, adjacencyPtr, R, entries0, 1, L, options.alpha, visited0, epoch, scratch0, 0, n, half, 0);
-      kern.linkBack(order[i], input.vectorsPtr, dim, metric, adjacencyPtr, R, L, options.alpha, scratch0, 0, 1, half);
+      kern.linkOut(order[i], input.vectorsPtr, dim, metric, adjacencyPtr, R, capacity, entries0, 1, L, options.alpha, visited0, epoch, scratch0, 0, n, half, 0);
+      kern.linkBack(order[i], input.vectorsPtr, dim, metric, adjacencyPtr, R, capacity, L, options.alpha, scratch0, 0, 1, half);
     }
     arena.u32(ctx0, BCTX_FIELDS)[BCTX.epoch] = epoch;
 
@@ -268,6 +298,21 @@ export async function linkNodes(
       }
       done = to;
       options.onProgress?.(done, total);
+    }
+    if (capacity > R) {
+      // lists over degree pruned back to it (each lane a range of nodes), then the rows narrowed
+      const used = linked + total;
+      const step = Math.ceil(used / lanes);
+      const trims = workers && used >= MIN_PARALLEL_BATCH
+        ? contexts.slice(1).map((ctx, i) => workers.run('trimLists', ctx, Math.min(used, (i + 1) * step), Math.min(used, (i + 2) * step), i + 1, lanes))
+        : [];
+      const mine = trims.length > 0 ? Math.min(used, step) : used;
+      for (let a = 0; a < mine; a += TRIM_PIECE) {
+        kern.trimLists(ctx0, a, Math.min(mine, a + TRIM_PIECE));
+        await pause();
+      }
+      await Promise.all(trims);
+      kern.narrowRows(adjacencyPtr, used, capacity, R);
     }
     let changed: Uint32Array | undefined;
     if (noting) {
@@ -445,6 +490,7 @@ export function* connectGraphSteps(
     const sortedIds = arena.alloc(stride * 4);
     const sortedDist = arena.alloc(stride * 4);
     const kept = arena.alloc(R * 4);
+    const neighbours = arena.alloc(R * 4);
     let epoch = 0;
     // searches since the last dropped edge: a node they touched (visited tag > clean) is reached
     let clean = 0;
@@ -528,7 +574,7 @@ export function* connectGraphSteps(
         clean = 0;
       }
       // a narrow beam: it only has to come near u (a miss falls back to the full search)
-      kern.searchExact(q, input.vectorsPtr, dim, metric, adjacencyPtr, R, seedsPtr, found, Math.min(L, CHECK_BEAM), visited, epoch, poolDist, poolIds, 0, used, half);
+      kern.searchExact(q, input.vectorsPtr, dim, metric, adjacencyPtr, R, seedsPtr, found, Math.min(L, CHECK_BEAM), visited, epoch, poolDist, poolIds, 0, used, half, neighbours);
       return arena.u16(visited, used)[u] === epoch;
     };
 
@@ -569,7 +615,7 @@ export function* connectGraphSteps(
           epoch = 1;
           clean = 0;
         }
-        const found = kern.searchExact(q, input.vectorsPtr, dim, metric, adjacencyPtr, R, start, nEntries, L, visited, epoch, poolDist, poolIds, lo, hi, half);
+        const found = kern.searchExact(q, input.vectorsPtr, dim, metric, adjacencyPtr, R, start, nEntries, L, visited, epoch, poolDist, poolIds, lo, hi, half, neighbours);
         if (touch && arena.u16(visited, used)[u] === epoch) return null;
         kern.stripExpanded(poolIds, found);
         const pool = arena.u32(poolIds, found).filter((c) => c !== u && usable(c));

@@ -237,9 +237,12 @@ export class ZGQIndex {
       this.staged = null;
       // the search defaults: tuned for targetRecall, else calibrated
       const tuning = { recall: target ?? CALIBRATED_RECALL, signal: options.signal, onProgress: (f: number) => onProgress?.('tune', f) };
-      if (this.size >= CALIBRATE_MIN) {
+      const calibrate = target === undefined && this.fixedSearch.ef === undefined && this.fixedSearch.traversal === undefined;
+      if (this.size >= CALIBRATE_MIN && (target !== undefined || calibrate)) {
+        onProgress?.('tune', 0);
         if (target !== undefined) this.options.search = (await tuneSearch(this.tuneTarget(this.built!), tuning)).search;
-        else if (this.fixedSearch.ef === undefined && this.fixedSearch.traversal === undefined) this.options.search = await calibrateSearch(this.tuneTarget(this.built!), tuning);
+        else this.options.search = await calibrateSearch(this.tuneTarget(this.built!), tuning);
+        onProgress?.('tune', 1);
       }
       onProgress?.('done', 1);
     }, options.signal, 'build');

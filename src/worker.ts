@@ -104,9 +104,9 @@ function searchShare(k: KernelExports, memory: WebAssembly.Memory, words: Int32A
   }
 }
 
-/** One phase of inserting order[from..to) (assembly/graph.ts buildOut / buildBack). */
+/** One phase of inserting order[from..to) (assembly/graph.ts buildOut / buildBack), or trimming the lists of nodes [from, to) (trimLists). */
 export interface BuildTask extends TaskBase {
-  kind: 'buildOut' | 'buildBack';
+  kind: 'buildOut' | 'buildBack' | 'trimLists';
   lane: number;
   lanes: number;
 }
@@ -143,6 +143,8 @@ export default function runTask(task: WorkerTask): void {
     if (runSlotBatch(k, task.memory, words)) linger(k, task.memory, words);
   } else if (task.kind === 'buildOut') {
     k.buildOut(task.ctx, task.from, task.to);
+  } else if (task.kind === 'trimLists') {
+    k.trimLists(task.ctx, task.from, task.to);
   } else {
     k.buildBack(task.ctx, task.from, task.to, task.lane, task.lanes);
   }

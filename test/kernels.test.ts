@@ -12,6 +12,7 @@ import * as refHalf from '../src/kernels/reference/half.js';
 import * as refMutate from '../src/kernels/reference/mutate.js';
 import * as refFastScan from '../src/kernels/reference/fastscan.js';
 import { Rng } from '../src/random.js';
+import { allocBuildContext, BCTX, linkScratchBytes } from '../src/graph.js';
 
 const DIMS = [1, 3, 4, 7, 16, 17, 128, 129];
 const METRICS = [METRIC_L2, METRIC_IP];
@@ -274,8 +275,9 @@ test('searchExact, walkExact, searchPq, rerank and selectZones follow the refere
       arena.u16(visitedPtr, n).fill(0);
       const distPtr = arena.alloc(L * 4);
       const idsPtr = arena.alloc(L * 4);
+      const nbPtr = arena.alloc(R * 4);
 
-      const got = k.searchExact(qPtr, vPtr, dim, metric, adjPtr, R, entPtr, entries.length, L, visitedPtr, 1, distPtr, idsPtr, 0, n, 0);
+      const got = k.searchExact(qPtr, vPtr, dim, metric, adjPtr, R, entPtr, entries.length, L, visitedPtr, 1, distPtr, idsPtr, 0, n, 0, nbPtr);
       const exp = refSearch.beamSearch((i) => ref.distance(q, 0, vectors, i * dim, dim, metric), adj, R, entries, L, n);
       k.stripExpanded(idsPtr, got);
       assert.deepEqual(Array.from(arena.u32(idsPtr, got)), exp.ids, `searchExact ids dim=${dim} metric=${metric}`);
@@ -284,7 +286,7 @@ test('searchExact, walkExact, searchPq, rerank and selectZones follow the refere
       const [lo, hi] = [60, 240];
       const inside = entries.map((e) => lo + (e % (hi - lo)));
       const inPtr = arena.allocFrom(Uint32Array.from(inside));
-      const gotR = k.searchExact(qPtr, vPtr, dim, metric, adjPtr, R, inPtr, inside.length, L, visitedPtr, 3, distPtr, idsPtr, lo, hi, 0);
+      const gotR = k.searchExact(qPtr, vPtr, dim, metric, adjPtr, R, inPtr, inside.length, L, visitedPtr, 3, distPtr, idsPtr, lo, hi, 0, nbPtr);
       const expR0 = refSearch.beamSearch((i) => ref.distance(q, 0, vectors, i * dim, dim, metric), adj, R, inside, L, n, lo, hi);
       k.stripExpanded(idsPtr, gotR);
       assert.deepEqual(Array.from(arena.u32(idsPtr, gotR)), expR0.ids, 'searchExact within a range');
@@ -295,7 +297,6 @@ test('searchExact, walkExact, searchPq, rerank and selectZones follow the refere
       const codes = Uint8Array.from({ length: n * m }, () => rng.int(256));
       const lutPtr = arena.allocFrom(lut);
       const codesPtr = arena.allocFrom(codes);
-      const nbPtr = arena.alloc(R * 4);
       const gotPq = k.searchPq(lutPtr, codesPtr, m, adjPtr, R, entPtr, entries.length, L, visitedPtr, 4, distPtr, idsPtr, 0, 0, 0, 0, 0, 0, dim, metric, 0, 0, 0, 0, nbPtr);
       const expPq = refSearch.beamSearch((i) => refPq.adc(lut, codes, i, m), adj, R, entries, L, n);
       k.stripExpanded(idsPtr, gotPq);
@@ -388,7 +389,7 @@ test('searchExact, walkExact, searchPq, rerank and selectZones follow the refere
         const keptHalf = k.robustPrune(hPtr, dim, metric, cIdsPtr, cDistPtr, sIds.length, R, alpha, keptPtr, 1, arena.alloc(dim * 4));
         assert.deepEqual(Array.from(arena.u32(keptPtr, keptHalf)), expK, `robustPrune on binary16 rows alpha=${alpha}`);
       }
-      const gotHalf = k.searchExact(qPtr, hPtr, dim, metric, adjPtr, R, entPtr, entries.length, L, visitedPtr, 7, distPtr, idsPtr, 0, n, 1);
+      const gotHalf = k.searchExact(qPtr, hPtr, dim, metric, adjPtr, R, entPtr, entries.length, L, visitedPtr, 7, distPtr, idsPtr, 0, n, 1, nbPtr);
       k.stripExpanded(idsPtr, gotHalf);
       assert.deepEqual(Array.from(arena.u32(idsPtr, gotHalf)), exp.ids, 'searchExact on binary16 rows');
 
@@ -502,6 +503,59 @@ test('decodeHalfBlock decodes like the reference; repairNodes rewires around del
       for (const p of nodes) {
         const row = got.subarray(p * (R + 1) + 1, p * (R + 1) + 1 + got[p * (R + 1)]);
         assert.ok(!row.some(isDeleted), 'repaired rows link to live nodes only');
+      }
+      arena.release(mark);
+    }
+  });
+});
+
+test('linkBack with slack, trimLists and narrowRows follow the reference: lists grow to capacity, re-prune to R, end within R', () => {
+  withKernels(({ arena, k }) => {
+    const rng = new Rng(8);
+    for (const dim of [3, 16, 17]) for (const metric of METRICS) for (const half of [0, 1]) {
+      const n = 120;
+      const R = 4;
+      const capacity = 6;
+      const L = 8;
+      const alpha = 1.2;
+      const stride = capacity + 1;
+      const vectors = randomData(rng, n * dim, true);
+      // nodes [0, 40) linked among themselves; each later node lists earlier ones and is then back-linked in order
+      const adjacency = new Uint32Array(n * stride);
+      for (let i = 0; i < n; i++) {
+        const pool = i < 40 ? Array.from({ length: 40 }, (_, j) => j).filter((j) => j !== i) : Array.from({ length: i }, (_, j) => j);
+        const out = rng.permutation(pool.length).slice(0, rng.int(capacity + 1));
+        adjacency[i * stride] = out.length;
+        out.forEach((j, e) => (adjacency[i * stride + 1 + e] = pool[j]));
+      }
+      for (let i = 40; i < n; i++) adjacency[i * stride] = Math.min(adjacency[i * stride], R); // a new node's own list: at most R
+      const expected = adjacency.slice();
+      for (let node = 40; node < n; node++) refSearch.linkBack(vectors, dim, metric, expected, R, capacity, alpha, node);
+
+      const mark = arena.mark();
+      const rowsPtr = half ? arena.allocFrom(Uint16Array.from(vectors, (v) => refHalf.encodeHalf(v))) : arena.allocFrom(vectors);
+      const adjPtr = arena.allocFrom(adjacency);
+      const scratch = arena.alloc(linkScratchBytes(L, capacity, dim));
+      for (let node = 40; node < n; node++) k.linkBack(node, rowsPtr, dim, metric, adjPtr, R, capacity, L, alpha, scratch, 0, 1, half);
+      const linked = arena.u32(adjPtr, n * stride);
+      const what = `dim=${dim} metric=${metric} half=${half}`;
+      assert.deepEqual(Array.from(linked), Array.from(expected), `linkBack ${what}`);
+      const counts = Array.from({ length: n }, (_, i) => linked[i * stride]);
+      assert.ok(counts.some((c) => c > R), `some list holds more than R while linking (${what})`);
+      assert.ok(counts.every((c) => c <= capacity), `no list past capacity (${what})`);
+
+      const ctx = allocBuildContext(arena, {
+        ...Object.fromEntries(Object.keys(BCTX).map((f) => [f, 0])) as Record<keyof typeof BCTX, number>,
+        vectors: rowsPtr, dim, metric, adjacency: adjPtr, degree: R, capacity, L, alpha, scratch, half, n,
+      });
+      k.trimLists(ctx, 0, n);
+      k.narrowRows(adjPtr, n, capacity, R);
+      const trimmed = arena.u32(adjPtr, n * (R + 1));
+      const want = refSearch.trimAndNarrow(vectors, dim, metric, expected, n, R, capacity, alpha);
+      for (let i = 0; i < n; i++) {
+        const row = (a: Uint32Array) => Array.from(a.subarray(i * (R + 1), i * (R + 1) + 1 + a[i * (R + 1)]));
+        assert.deepEqual(row(trimmed), row(want), `row ${i} after the trim (${what})`);
+        assert.ok(trimmed[i * (R + 1)] <= R, `row ${i} within R`);
       }
       arena.release(mark);
     }

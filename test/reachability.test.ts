@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NO_ID, ZGQIndex } from '../src/index.js';
 import { unreachableNodes } from '../src/graph.js';
-import { clusteredGaussian } from '../src/data/synthetic.js';
+import { clusteredGaussian, randomSphere } from '../src/data/synthetic.js';
 import { Rng } from '../src/random.js';
 import type { Arena } from '../src/memory.js';
 import type { IndexLayout } from '../src/search.js';
@@ -62,6 +62,29 @@ test('synthetic build: every node reachable, k = n returns all n', async () => {
   assert.deepEqual(unreachable(index), []);
   assert.deepEqual(unreachable(index, true), [], 'from each entry alone');
   assertAllFound(index, row(ds.base, 0), new Set(Array.from({ length: N }, (_, i) => i)));
+});
+
+test('random unit vectors (every list fills, so linking re-prunes and trims past the degree): lists within the degree, no self link or repeat, all reachable', async () => {
+  const dim = 24;
+  const n = 6000;
+  const sphere = randomSphere({ n, nQueries: 0, dim, seed: 4 });
+  const index = new ZGQIndex({ dim, degree: 12 });
+  await index.build(sphere.base, { threads: 2 });
+  const { kernels, layout } = (index as unknown as Internals).built;
+  const stride = layout.degree + 1;
+  const adjacency = kernels.arena.u32(layout.adjacencyPtr, layout.n * stride);
+  let full = 0;
+  for (let i = 0; i < n; i++) {
+    const count = adjacency[i * stride];
+    assert.ok(count <= layout.degree, `node ${i}: ${count} links, degree ${layout.degree}`);
+    const links = Array.from(adjacency.subarray(i * stride + 1, i * stride + 1 + count));
+    assert.ok(links.every((j) => j < n && j !== i), `node ${i}: links within [0, n), none to itself`);
+    assert.equal(new Set(links).size, count, `node ${i}: no link twice`);
+    if (count === layout.degree) full++;
+  }
+  assert.ok(full > n / 2, `most lists full (${full} of ${n}): the data exercises the re-prunes`);
+  assert.deepEqual(unreachable(index), []);
+  assertAllFound(index, row(sphere.base, 0, dim), new Set(Array.from({ length: n }, (_, i) => i)));
 });
 
 test('siftsmall build with defaults: every node reachable, k = n returns all 10,000', async (t) => {

@@ -53,7 +53,7 @@ export interface KernelExports {
   searchExact(
     q: Ptr, vectors: Ptr, dim: number, metric: number, adjacency: Ptr, R: number,
     entries: Ptr, nEntries: number, L: number, visited: Ptr, epoch: number, outDist: Ptr, outIds: Ptr,
-    lo: number, hi: number, half: number,
+    lo: number, hi: number, half: number, neighbours: Ptr,
   ): number;
   rerank(
     q: Ptr, vectors: Ptr, dim: number, metric: number, halfStorage: number,
@@ -80,16 +80,18 @@ export interface KernelExports {
     half: number, rowScratch: Ptr,
   ): number;
   linkOut(
-    node: number, vectors: Ptr, dim: number, metric: number, adjacency: Ptr, R: number,
+    node: number, vectors: Ptr, dim: number, metric: number, adjacency: Ptr, R: number, capacity: number,
     entries: Ptr, nEntries: number, L: number, alpha: number, visited: Ptr, epoch: number, scratch: Ptr,
     lo: number, hi: number, half: number, deleted: Ptr,
   ): void;
   linkBack(
-    node: number, vectors: Ptr, dim: number, metric: number, adjacency: Ptr, R: number, L: number, alpha: number,
+    node: number, vectors: Ptr, dim: number, metric: number, adjacency: Ptr, R: number, capacity: number, L: number, alpha: number,
     scratch: Ptr, lane: number, lanes: number, half: number,
   ): void;
   buildOut(ctx: Ptr, from: number, to: number): void;
   buildBack(ctx: Ptr, from: number, to: number, lane: number, lanes: number): void;
+  trimLists(ctx: Ptr, from: number, to: number): void;
+  narrowRows(adjacency: Ptr, n: number, fromCapacity: number, toCapacity: number): void;
 }
 
 let compiled: WebAssembly.Module | undefined;

@@ -145,3 +145,49 @@ export function robustPrune(
   }
   return kept;
 }
+
+/**
+ * nb's list (row stride capacity + 1 in `adjacency`) and `extra` (unless -1), nearest to nb first
+ * (ties: list order, extra last), robust-pruned to at most R, written back into the row.
+ */
+function reprune(
+  vectors: Float32Array, dim: number, metric: number, adjacency: Uint32Array, capacity: number, R: number, alpha: number,
+  nb: number, extra: number,
+): void {
+  const at = nb * (capacity + 1);
+  const cand = Array.from(adjacency.subarray(at + 1, at + 1 + adjacency[at]));
+  if (extra >= 0) cand.push(extra);
+  const d = cand.map((c) => distance(vectors, nb * dim, vectors, c * dim, dim, metric));
+  const order = cand.map((_, i) => i).sort((a, b) => d[a] - d[b] || a - b);
+  const kept = robustPrune(vectors, dim, metric, order.map((i) => cand[i]), order.map((i) => d[i]), R, alpha);
+  adjacency[at] = kept.length;
+  adjacency.set(kept, at + 1);
+}
+
+/**
+ * Back-links to `node` from each of its out-neighbours: appended while a list holds fewer than
+ * `capacity`, else the list and node re-pruned to R.
+ */
+export function linkBack(
+  vectors: Float32Array, dim: number, metric: number, adjacency: Uint32Array, R: number, capacity: number, alpha: number, node: number,
+): void {
+  const stride = capacity + 1;
+  const out = Array.from(adjacency.subarray(node * stride + 1, node * stride + 1 + adjacency[node * stride]));
+  for (const nb of out) {
+    const count = adjacency[nb * stride];
+    if (count < capacity) {
+      adjacency[nb * stride + 1 + count] = node;
+      adjacency[nb * stride] = count + 1;
+    } else reprune(vectors, dim, metric, adjacency, capacity, R, alpha, nb, node);
+  }
+}
+
+/** Every list of more than R links re-pruned to R, then rows [0, n) moved to stride R + 1; returns the narrowed rows. */
+export function trimAndNarrow(
+  vectors: Float32Array, dim: number, metric: number, adjacency: Uint32Array, n: number, R: number, capacity: number, alpha: number,
+): Uint32Array {
+  for (let i = 0; i < n; i++) if (adjacency[i * (capacity + 1)] > R) reprune(vectors, dim, metric, adjacency, capacity, R, alpha, i, -1);
+  const out = new Uint32Array(n * (R + 1));
+  for (let i = 0; i < n; i++) out.set(adjacency.subarray(i * (capacity + 1), i * (capacity + 1) + R + 1), i * (R + 1));
+  return out;
+}
