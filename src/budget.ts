@@ -13,6 +13,7 @@
  *                                                      |   (visited n·2, order and zone tables),
  *                                                      |   or the binary16 copy of the rows n·dim·2
  * ```
+ * While a build links the graph its adjacency is wider (room for the slack: src/graph.ts buildGraph).
  * measured against Arena.peak in test/memory-limits.test.ts (an upper bound, within a few MiB).
  */
 import { PQ_CENTROIDS, pairedRows } from './pq.js';
@@ -89,6 +90,8 @@ export interface WorkShape {
   lanes: number;
   /** The rows end as binary16 (a copy is made in the arena after the graph). */
   half: boolean;
+  /** Links a row has room for while the graph is linked (src/graph.ts linkCapacity); default degree. */
+  linkCapacity?: number;
   /**
    * The index being laid out again (add, compact): its adjacency is held beside the new one, and
    * when removed nodes are repaired (`repair`), its rows too, before the new rows are made.
@@ -101,10 +104,12 @@ const TRAIN_CHUNK_ROWS = 1 << 16;
 
 export function workArenaBytes(s: WorkShape): number {
   const { n, dim, degree } = s;
+  const linking = s.linkCapacity ?? degree;
   const rows = n * dim * 4;
   const adjacency = n * (degree + 1) * 4;
   const training = Math.min(n, TRAIN_CHUNK_ROWS) * (dim * 4 + 8) + s.nZones * dim * 12 + PQ_CENTROIDS * dim * 12;
-  const graphLanes = s.lanes * (n * 2 + s.efConstruction * 8 + (degree + 1) * 8 + dim * 8) + n * 12 + s.nZones * 16;
+  // the lanes' temporaries beside the adjacency while it is wider (the rest take the narrow one)
+  const graphLanes = s.lanes * (n * 2 + s.efConstruction * 8 + (linking + 1) * 8 + dim * 8) + n * 12 + s.nZones * 16 + n * (linking - degree) * 4;
   const halfCopy = s.half ? n * dim * 2 : 0;
   // re-layouts hold the previous adjacency throughout, and its rows while removed nodes are
   // repaired: released before the new rows are made (src/mutate.ts relayout)

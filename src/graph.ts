@@ -90,6 +90,12 @@ export interface GraphInputs {
  * @internal
  */
 export const graphBuild = { slack: 1.3 };
+
+/** Links each row has room for while a fresh build links its graph (see GraphBuildOptions.slack). */
+export function linkCapacity(degree: number, slack = graphBuild.slack): number {
+  return Math.max(degree, Math.ceil(degree * slack));
+}
+
 /** Batches grow with the graph: done / BATCH_DIVISOR nodes at a time, at most MAX_BATCH. */
 const BATCH_DIVISOR = 32;
 const MAX_BATCH = 4096;
@@ -166,7 +172,7 @@ export async function buildGraph(
   const { arena } = kernels;
   const { n, zones } = input;
   const R = options.degree;
-  const capacity = Math.max(R, Math.ceil(R * (options.slack ?? graphBuild.slack)));
+  const capacity = linkCapacity(R, options.slack);
   const adjacencyPtr = arena.alloc(n * (capacity + 1) * 4);
   arena.u32(adjacencyPtr, n * (capacity + 1)).fill(0);
   await linkNodes(kernels, input, adjacencyPtr, insertionOrder(zones, n, options), 0, options, workers, capacity);

@@ -1,0 +1,185 @@
+/**
+ * Building an index: zones (k-means over the rows), PQ codebooks and codes (of the residuals from
+ * the zone centroids by default), the graph (src/graph.ts), then the arrays laid out in a fresh,
+ * tight arena and installed (src/built.ts). The build works in an arena of its own, refused with
+ * OUT_OF_MEMORY before any work when it or the finished index cannot fit (src/budget.ts); nothing
+ * of the caller's index changes until the result is installed. Progress by phase, aborts and turns
+ * of the event loop at every step (src/pace.ts).
+ */
+import { Arena, checkArenaBudget } from './memory.js';
+import { installArenaBytes, workArenaBytes } from './budget.js';
+import { createKernels } from './kernels/wasm.js';
+import { buildZonesSteps, defaultZoneCount } from './zones.js';
+import { encodePQSteps, PQ_CENTROIDS, residuals, residualTerms, trainPQSteps } from './pq.js';
+import { Pacer, runPaced, stepProgress, throwIfAborted } from './pace.js';
+import { buildGraph, linkCapacity } from './graph.js';
+import { fitsHalf, type IndexArrays, type IndexMeta, toHalf } from './persist.js';
+import { platform } from './platform.js';
+import { DEFAULT_SEARCH, kernelMetric, type ResolvedOptions, type ResolvedSearchOptions, type SearchOptions } from './options.js';
+import { buildWorkers, type Built, installBuilt, shapeOf } from './built.js';
+
+export interface BuildOptions {
+  /** Caller ids, one per vector, unique uint32 values. Default: 0..n-1. */
+  ids?: Uint32Array | ArrayLike<number>;
+  /** Progress of the build: phase name and fraction done in [0, 1]. */
+  onProgress?: (phase: BuildPhase, fraction: number) => void;
+  /**
+   * Threads that build the graph (worker threads on the shared memory). Default: the CPUs available
+   * (in a browser: 1 unless the page is cross-origin isolated). The index is the same, byte for byte, for any thread count.
+   */
+  threads?: number;
+  /**
+   * Stops the build at its next step (within about 50 ms) with ZGQError 'ABORTED'; the index stays
+   * as it was. The build also gives the event loop a turn at least every 50 ms.
+   */
+  signal?: AbortSignal;
+  /**
+   * Tune the search defaults at the end of the build (see ZGQIndex.tune): the fastest options
+   * reaching this recall@10 on a sample of the index's own vectors, chosen by timing them. Without
+   * it the defaults are calibrated instead, on recall alone (the same on every run): ef raised from
+   * 64 until recall@10 on the sample reaches 0.96 (0.95 for queries from outside), the exact walk or the scan where
+   * the PQ walk cannot; search options given to the constructor are kept as they are.
+   */
+  targetRecall?: number;
+}
+
+export type BuildPhase = 'zones' | 'pq' | 'graph' | 'tune' | 'done';
+
+/** Rows fitsHalf checks between two turns of the event loop (a few milliseconds at 768 dimensions). */
+const HALF_CHECK_ROWS = 4096;
+/** Rows a pass over the build's rows (copies, residuals) handles between two steps (a few milliseconds at 128 dimensions). */
+const ROWS_PER_STEP = 8192;
+
+/** Sets of at most this many vectors train PQ with fewer Lloyd passes (see build). */
+const PQ_SMALL_N = 20000;
+
+/** Default nProbe and scan: one zone in this many, and at least DEFAULT_SEARCH's (16 up to 512 zones). */
+const ZONES_PER_PROBE = 32;
+
+/**
+ * An index over `x` (n rows, unit length under cosine; `ids` the caller's, one per row) with the
+ * index options `o`, and its search defaults: `o.search` with nProbe and scan following the zone
+ * count unless the caller fixed them (`fixedSearch`). Emits every phase's progress but 'tune' and
+ * 'done' (the caller's: see ZGQIndex.build).
+ */
+export async function buildIndex(
+  x: Float32Array, ids: Uint32Array, o: ResolvedOptions, fixedSearch: SearchOptions, options: BuildOptions,
+): Promise<{ built: Built; search: ResolvedSearchOptions }> {
+  const { dim, metric } = o;
+  const n = ids.length;
+  const pacer = new Pacer(options.signal, 'build');
+  const progress = options.onProgress ?? (() => {});
+  const m = o.pqSubspaces;
+  const nZones = Math.min(o.zones ?? defaultZoneCount(n), n);
+  // binary16 only where every vector fits it (see fitsHalf): known before the budget is checked,
+  // and checked in slices that leave the event loop its turns
+  let half = o.storage === 'float16';
+  for (let r = 0; half && r < n; r += HALF_CHECK_ROWS) {
+    half = fitsHalf(x.subarray(r * dim, Math.min(n, r + HALF_CHECK_ROWS) * dim), dim);
+    await pacer.step();
+  }
+  const lanes = platform.threads(options.threads);
+  const what = `building an index of ${n} vectors of dim ${dim}`;
+  const work = { n, dim, m, degree: o.degree, efConstruction: o.efConstruction, nZones, lanes, half, linkCapacity: linkCapacity(o.degree) };
+  checkArenaBudget(workArenaBytes(work), what);
+  checkArenaBudget(installArenaBytes(shapeOf(n, dim, m, o, nZones, half)), what);
+
+  // the build works in an arena of its own; the finished arrays move to a fresh, tight one
+  const kernels = createKernels(new Arena());
+  const { arena } = kernels;
+  const metricCode = kernelMetric(metric);
+
+  // graph workers (lane 0 is this thread): started now, so they are up when the graph needs them
+  const workers = await buildWorkers(kernels, options.threads);
+
+  // progress within the zones and PQ phases counts their steps (k-means++ centres in sixteens,
+  // Lloyd iterations, assignment chunks), against a count known in advance up to early stops
+  const chunks = Math.ceil(n / Math.max(1, Math.floor((4 << 20) / (dim * 4))));
+  progress('zones', 0);
+  const zoneSteps = Math.floor(nZones / 16) + 20 + chunks;
+  const zones = await runPaced(buildZonesSteps(kernels, x, n, dim, nZones, o.seed), pacer, stepProgress((f) => progress('zones', f), zoneSteps));
+  progress('zones', 1);
+
+  // vectors in internal (zone-contiguous) order; zone tables for the graph build
+  const vectorsPtr = arena.alloc(n * dim * 4);
+  for (let from = 0; from < n; from += ROWS_PER_STEP) {
+    const v = arena.f32(vectorsPtr, n * dim);
+    for (let i = from; i < Math.min(n, from + ROWS_PER_STEP); i++) v.set(x.subarray(zones.order[i] * dim, zones.order[i] * dim + dim), i * dim);
+    await pacer.step();
+  }
+  const centroidsPtr = arena.allocFrom(zones.centroids);
+  const groupCentroidsPtr = zones.nGroups ? arena.allocFrom(zones.groupCentroids) : 0;
+  const groupStartPtr = zones.nGroups ? arena.allocFrom(zones.groupStart) : 0;
+
+  progress('pq', 0);
+  const zoneOf = new Uint32Array(n);
+  for (let z = 0; z < zones.nZones; z++) zoneOf.fill(z, zones.zoneStart[z], zones.zoneStart[z + 1]);
+  const pqInput = arena.f32(vectorsPtr, n * dim).slice();
+  for (let from = 0; o.residual && from < n; from += ROWS_PER_STEP) {
+    const to = Math.min(n, from + ROWS_PER_STEP);
+    pqInput.set(residuals(pqInput.subarray(from * dim, to * dim), zoneOf.subarray(from, to), zones.centroids, dim), from * dim);
+    await pacer.step();
+  }
+  // PQ training is a fixed cost (at most 10000 rows): on small sets it outweighs the graph, so
+  // fewer Lloyd passes there; k-means++ on 8 points per centroid (BENCHMARKS.md "Performance work")
+  const pqIterations = n <= PQ_SMALL_N ? 4 : 10;
+  const pqStep = stepProgress((f) => progress('pq', f), m * (Math.floor(PQ_CENTROIDS / 16) + pqIterations + chunks));
+  const codebooks = await runPaced(trainPQSteps(kernels, pqInput, n, dim, m, { seed: o.seed + 1, iterations: pqIterations, seedPointsPerCentroid: 8 }), pacer, pqStep);
+  const codes = new Uint8Array(n * m);
+  await runPaced(encodePQSteps(kernels, pqInput, n, dim, m, codebooks, codes), pacer, pqStep);
+  const vecTerm = o.residual ? residualTerms(codebooks, codes, zoneOf, zones.centroids, n, dim, m, metricCode) : new Float32Array(0);
+  progress('pq', 1);
+
+  progress('graph', 0);
+  const adjacencyPtr = await buildGraph(
+    kernels,
+    { vectorsPtr, n, dim, metric: metricCode, zones, centroidsPtr, groupCentroidsPtr, groupStartPtr },
+    {
+      degree: o.degree, efConstruction: o.efConstruction, alpha: o.alpha, buildProbe: 2, shape: o.graph, seed: o.seed + 2,
+      onProgress: (done, total) => {
+        throwIfAborted(options.signal, 'build');
+        progress('graph', done / total);
+      },
+    },
+    workers,
+  );
+  await pacer.step();
+
+  const storage = half ? 'float16' : 'float32';
+  // binary16 rows, converted a slice of rows at a time
+  const storedRows = half ? new Uint16Array(n * dim) : arena.f32(vectorsPtr, n * dim);
+  for (let from = 0; half && from < n; from += ROWS_PER_STEP) {
+    const to = Math.min(n, from + ROWS_PER_STEP);
+    storedRows.set(toHalf(kernels, vectorsPtr + from * dim * 4, (to - from) * dim), from * dim);
+    await pacer.step();
+  }
+  const internalIds = new Uint32Array(n);
+  for (let i = 0; i < n; i++) internalIds[i] = ids[zones.order[i]];
+  // far queries spread their neighbours over more zones when zones are many
+  const zonesProbed = Math.max(DEFAULT_SEARCH.nProbe, Math.ceil(zones.nZones / ZONES_PER_PROBE));
+  const search = {
+    ...o.search,
+    nProbe: fixedSearch.nProbe ?? zonesProbed,
+    scan: fixedSearch.scan ?? zonesProbed,
+  };
+  const meta: IndexMeta = {
+    kind: 'zgq-index', options: { ...o, search }, n, dim, m, degree: o.degree, nZones: zones.nZones, nGroups: zones.nGroups,
+    residual: o.residual, storage, zoned: n,
+  };
+  const arrays: IndexArrays = {
+    vectors: storedRows,
+    codes,
+    adjacency: arena.u32(adjacencyPtr, n * (o.degree + 1)),
+    codebooks,
+    centroids: zones.centroids,
+    zoneStart: zones.zoneStart,
+    zoneEntry: zones.zoneEntry,
+    groupCentroids: zones.groupCentroids,
+    groupStart: zones.groupStart,
+    vecTerm,
+    ids: internalIds,
+    deleted: null,
+    tailZones: new Uint32Array(0),
+  };
+  return { built: installBuilt(meta, arrays), search };
+}
