@@ -225,6 +225,9 @@ class BuildContext {
   capacity: i32;
 }
 
+/** Bytes of a BuildContext: with the field order (test/context-blocks.test.ts), the offsets src/graph.ts BCTX assumes. */
+export const BUILD_CONTEXT_BYTES: i32 = offsetof<BuildContext>();
+
 /**
  * linkOut for the nodes order[from..to): entries are the medoids of the node's `probe` nearest
  * zones (per-zone graphs: its own zone's medoid, candidates limited to its zone).

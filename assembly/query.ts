@@ -58,6 +58,9 @@ class SearchContext {
   skip: u32;
 }
 
+/** Bytes of a SearchContext: with the field order (test/context-blocks.test.ts), the offsets src/search.ts CTX assumes. */
+export const SEARCH_CONTEXT_BYTES: i32 = offsetof<SearchContext>();
+
 /**
  * Search the query in the context's query buffer; the best k (ids internal, kernel distances) go
  * to the context's out buffers, nearest first. Returns how many were found.

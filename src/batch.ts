@@ -44,10 +44,10 @@ export const UNRESTRICTED: SearchScope = Object.freeze({ allow: 0, allowed: 0, e
  */
 export function searchScope(built: Built, filter: SearchFilter | undefined, ef: number, slot: 'searchBits' | 'batchBits'): SearchScope {
   const n = built.layout.n;
-  const live = n - built.deletedCount;
+  const live = n - built.removed.count;
   const scope: SearchScope = { allow: 0, allowed: live, ef, empty: false, exact: false, listPtr: 0, listCount: 0 };
   if (live === 0) return { ...scope, empty: true };
-  let bits = built.liveBitsPtr;
+  let bits = built.removed.liveBits;
   let allowed = live;
   if (filter !== undefined) {
     const { arena } = built.kernels;
@@ -55,15 +55,14 @@ export function searchScope(built: Built, filter: SearchFilter | undefined, ef: 
     const scratch = built.filterScratch;
     const depth = scratch.depth ?? 0;
     bits = filterBits(built, slot, depth);
-    // (the live bitmap is capacity-sized; its first bytes cover the n nodes)
-    const liveBits = built.deletedCount ? arena.u8(built.liveBitsPtr, bytes) : null;
+    const liveBits = built.removed.liveView(n);
     if (slot === 'searchBits') scratch.depth = depth + 1;
     try {
       allowed = compileFilter(filter, targetOf(built, liveBits), arena.u8(bits, bytes));
     } finally {
       if (slot === 'searchBits') scratch.depth = depth;
     }
-  } else if (built.deletedCount === 0) {
+  } else if (built.removed.count === 0) {
     return scope;
   }
   if (allowed === 0) return { ...scope, empty: true };

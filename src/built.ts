@@ -8,9 +8,11 @@ import { type IndexBytes, indexBytes, type IndexShape, installArenaBytes, workAr
 import { kernelModule, type Kernels } from './kernels/wasm.js';
 import { usesPairs } from './pq.js';
 import { type BuildWorkers } from './graph.js';
-import { type IndexLayout, Searcher } from './search.js';
-import { type IndexArrays, type IndexMeta, install } from './persist.js';
-import { countBits, hasBit, IdLookup, setBit } from './ids.js';
+import { Searcher } from './search.js';
+import type { IndexMeta } from './persist.js';
+import { type IndexArrays, type IndexLayout, install } from './layout.js';
+import { IdLookup } from './ids.js';
+import { RemovedNodes } from './removed.js';
 import type { FastScan } from './fastscan.js';
 import { type FilterTarget } from './filter.js';
 import { appendInPlace } from './mutate.js';
@@ -48,16 +50,8 @@ export interface Built {
   batch: { capacity: number; queries: number; outIds: number; outDist: number };
   /** Worker lanes of parallel batches (slots and counters in the arena; they name its memory to workers). */
   lanes: BatchLanes;
-  /**
-   * Uint8Array[ceil(capacity / 8)]: removed nodes (bit set), or null while none are. A view of the
-   * arena at deletedBitsPtr (the memory is shared, so the view stays valid when it grows), read by
-   * the in-place linking kernels as it is.
-   */
-  deleted: Uint8Array | null;
-  deletedBitsPtr: number;
-  deletedCount: number;
-  /** Arena bitmap of the nodes searches may return (bit set: not removed), or 0 while none are removed. */
-  liveBitsPtr: number;
+  /** The nodes removed since the last layout. */
+  removed: RemovedNodes;
   /** Caller id -> node, made on first use. */
   lookup: IdLookup | null;
   /** The 4-bit codes of the 'fastscan' traversal, made on its first search (src/fastscan.ts). */
@@ -90,7 +84,7 @@ export function targetOf(built: Built, live: Uint8Array | null): FilterTarget {
   return { owner: built.version, ids: built.ids.subarray(0, built.layout.n), lookup: () => lookupOf(built), live };
 }
 export function lookupOf(built: Built): IdLookup {
-  built.lookup ??= new IdLookup(built.ids, built.layout.n, built.layout.capacity, built.deleted);
+  built.lookup ??= new IdLookup(built.ids, built.layout.n, built.layout.capacity, built.removed.bits);
   return built.lookup;
 }
 /** Zones of the nodes appended in place. */
@@ -102,20 +96,6 @@ export const APPEND_MAX = 256;
 /** Room for in-place adds kept by a re-laid-out index. */
 export function headroom(n: number): number {
   return Math.max(APPEND_MAX, Math.ceil(n / 16));
-}
-/** Arena bitmaps sized for the index's capacity, made on first use: removed nodes and live nodes. */
-export function ensureRemovedBits(built: Built): { deleted: Uint8Array; live: Uint8Array } {
-  const { n, capacity } = built.layout;
-  const bytes = (capacity + 7) >> 3;
-  const { arena } = built.kernels;
-  if (!built.deleted) {
-    built.deletedBitsPtr = arena.alloc(bytes);
-    built.deleted = arena.u8(built.deletedBitsPtr, bytes).fill(0);
-    built.liveBitsPtr = arena.alloc(bytes);
-    const live = arena.u8(built.liveBitsPtr, bytes).fill(0);
-    for (let i = 0; i < n; i++) setBit(live, i);
-  }
-  return { deleted: built.deleted, live: arena.u8(built.liveBitsPtr, bytes) };
 }
 /**
  * Append rows (unit length under cosine) with their ids at the end of the index, in place: zone,
@@ -133,28 +113,20 @@ export async function appendNodes(built: Built, rows: Float32Array, ids: Uint32A
   // everything up to the await happens at once: no search sees a half-added node
   built.ids.set(ids, from);
   for (let i = 0; i < count; i++) lookup.set(ids[i], from + i);
-  if (built.deleted) {
-    const live = built.kernels.arena.u8(built.liveBitsPtr, (lay.capacity + 7) >> 3);
-    for (let i = from; i < from + count; i++) setBit(live, i);
-  }
-  const { zones, linked } = appendInPlace(built.kernels, lay, rows, options, built.deletedCount > 0 ? built.deletedBitsPtr : 0);
+  built.removed.appended(from, from + count);
+  const { zones, linked } = appendInPlace(built.kernels, lay, rows, options, built.removed.kernelBits);
   built.tailZones.set(zones, from - built.zoned);
   built.version = {};
   await linked;
 }
 /** Mark the nodes of `ids` removed (unknown and already removed ids are skipped); returns how many. */
 export function removeIds(built: Built, ids: ArrayLike<number>): number {
-  const { deleted, live } = ensureRemovedBits(built);
   const lookup = lookupOf(built);
   let removed = 0;
   for (let i = 0; i < ids.length; i++) {
     const node = lookup.find(ids[i]);
-    if (node < 0 || hasBit(deleted, node)) continue;
-    setBit(deleted, node);
-    live[node >> 3] &= ~(1 << (node & 7));
-    removed++;
+    if (node >= 0 && built.removed.remove(node)) removed++;
   }
-  built.deletedCount += removed;
   return removed;
 }
 /** Move validated arrays into a fresh arena (with room for `capacity` nodes) and set up a searcher over them. */
@@ -170,15 +142,10 @@ export function installBuilt(meta: IndexMeta, arrays: IndexArrays, capacity = me
     kernels, layout, searcher: new Searcher(kernels, layout), ids, zoneStart: arrays.zoneStart.slice(), tailZones, zoned: meta.zoned,
     version: {}, dataBytes, workerSearchers: [], batch: { capacity: 0, queries: 0, outIds: 0, outDist: 0 },
     lanes: new BatchLanes(kernels.arena, `zgq-${nextToken++}-${Math.random().toString(36).slice(2)}`),
-    deleted: null, deletedBitsPtr: 0, deletedCount: 0, liveBitsPtr: 0, lookup: null, filterScratch: { searchBits: 0, batchBits: 0, list: 0, batchList: 0 },
+    removed: new RemovedNodes(kernels.arena, layout.capacity, () => layout.n), lookup: null,
+    filterScratch: { searchBits: 0, batchBits: 0, list: 0, batchList: 0 },
   };
-  const removed = arrays.deleted ? countBits(arrays.deleted, layout.n) : 0;
-  if (removed > 0) {
-    const { deleted, live } = ensureRemovedBits(built);
-    deleted.set(arrays.deleted!);
-    for (let i = 0; i < layout.n; i++) if (hasBit(deleted, i)) live[i >> 3] &= ~(1 << (i & 7));
-    built.deletedCount = removed;
-  }
+  if (arrays.deleted) built.removed.restore(arrays.deleted);
   return built;
 }
 /** Bytes held, per-node arrays counted at their capacity (room kept for in-place adds included). */

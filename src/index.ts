@@ -7,8 +7,9 @@
  */
 import { ZGQError } from './errors.js';
 import { Pacer, throwIfAborted } from './pace.js';
-import { fitsHalf, fromContainer, type IndexArrays, type IndexMeta, metaOf, toSections, valueLimit, viewArrays } from './persist.js';
-import { hasBit, NO_ID, setBit } from './ids.js';
+import { fitsHalf, fromContainer, type IndexMeta, metaOf, toSections, valueLimit } from './persist.js';
+import { type IndexArrays, viewArrays } from './layout.js';
+import { NO_ID, setBit } from './ids.js';
 import { cameShort, compileFilter, PreparedFilter, type SearchFilter } from './filter.js';
 import { relayout } from './mutate.js';
 import { StagedRows, TRAIN_AT } from './staging.js';
@@ -175,7 +176,7 @@ export class ZGQIndex {
 
   /** Number of vectors searches can return (0 before build; removed vectors do not count). */
   get size(): number {
-    return this.built ? this.built.layout.n - this.built.deletedCount : (this.staged?.n ?? 0);
+    return this.built ? this.built.layout.n - this.built.removed.count : (this.staged?.n ?? 0);
   }
 
   /**
@@ -265,7 +266,7 @@ export class ZGQIndex {
     const ids = new Uint32Array(k).fill(NO_ID);
     const distances = new Float32Array(k).fill(Infinity);
     const filter = options?.filter;
-    const scope = filter === undefined && built.deletedCount === 0 && !scansEveryVector(opts.traversal)
+    const scope = filter === undefined && built.removed.count === 0 && !scansEveryVector(opts.traversal)
       ? UNRESTRICTED
       : scopeFor(built, filter, opts, k, 'searchBits', this.options.seed);
     const searchOpts = scope === UNRESTRICTED || scope.ef === opts.ef ? opts : { ...opts, ef: scope.ef };
@@ -384,7 +385,7 @@ export class ZGQIndex {
     // vectors staged before training: trained on them now, so that what is saved can be searched
     if (!this.built && this.staged?.n) await this.trainStaged();
     const built = this.requireBuilt();
-    const { meta, sections } = toSections(built.kernels, built.layout, built.ids, built.deleted, tailOf(built), this.options);
+    const { meta, sections } = toSections(built.kernels, built.layout, built.ids, built.removed.bits, tailOf(built), this.options);
     return { meta: meta as unknown as Record<string, unknown>, sections: sections.map((s) => ({ tag: s.tag, bytes: s.bytes.slice() })) };
   }
 
@@ -451,7 +452,7 @@ export class ZGQIndex {
    */
   toBytes(): Uint8Array {
     const built = this.requireBuilt();
-    const { meta, sections } = toSections(built.kernels, built.layout, built.ids, built.deleted, tailOf(built), this.options);
+    const { meta, sections } = toSections(built.kernels, built.layout, built.ids, built.removed.bits, tailOf(built), this.options);
     return encodeContainer(meta as unknown as Record<string, unknown>, sections, platform.crc32);
   }
 
@@ -523,7 +524,8 @@ export class ZGQIndex {
           return null;
         }
         const deleted = new Uint8Array((lay.n + 7) >> 3);
-        if (built.deleted) deleted.set(built.deleted.subarray(0, deleted.length));
+        const removedBits = built.removed.bits;
+        if (removedBits) deleted.set(removedBits.subarray(0, deleted.length));
         const lookup = lookupOf(built);
         let replaced = 0;
         for (let i = 0; i < count; i++) {
@@ -533,8 +535,8 @@ export class ZGQIndex {
             replaced++;
           }
         }
-        const live = lay.n - built.deletedCount;
-        checkRelayoutBudget(lay, live + count, built.deletedCount + replaced > 0, this.options, options.threads, `adding ${count} vectors to an index of ${live}`);
+        const live = lay.n - built.removed.count;
+        checkRelayoutBudget(lay, live + count, built.removed.count + replaced > 0, this.options, options.threads, `adding ${count} vectors to an index of ${live}`);
         return relayout(metaOf(lay, this.options, lay.n - built.zoned), viewArrays(built.kernels, lay, built.ids, deleted, tailOf(built)), {
           vectors: rows, ids: newIds, workers: (kernels) => buildWorkers(kernels, options.threads), pace: () => pacer.step(),
           onProgress: (fraction) => {
@@ -642,7 +644,7 @@ export class ZGQIndex {
     if (!Number.isInteger(id)) return false;
     if (!built) return this.staged?.has(id) ?? false;
     const node = lookupOf(built).find(id);
-    return node >= 0 && !(built.deleted && hasBit(built.deleted, node));
+    return node >= 0 && !built.removed.has(node);
   }
 
   /**
@@ -654,10 +656,10 @@ export class ZGQIndex {
   async compact(options: CompactOptions = {}): Promise<void> {
     const pacer = new Pacer(options.signal, 'compact');
     await this.enqueue(null, () => this.relayoutOr(async (built) => {
-      if (built.deletedCount === 0 || built.deletedCount === built.layout.n) return null;
+      if (built.removed.count === 0 || built.removed.count === built.layout.n) return null;
       const lay = built.layout;
-      checkRelayoutBudget(lay, lay.n - built.deletedCount, true, this.options, 1, `compacting an index of ${lay.n - built.deletedCount} vectors`);
-      return relayout(metaOf(lay, this.options, lay.n - built.zoned), viewArrays(built.kernels, lay, built.ids, built.deleted, tailOf(built)), {
+      checkRelayoutBudget(lay, lay.n - built.removed.count, true, this.options, 1, `compacting an index of ${lay.n - built.removed.count} vectors`);
+      return relayout(metaOf(lay, this.options, lay.n - built.zoned), viewArrays(built.kernels, lay, built.ids, built.removed.bits, tailOf(built)), {
         vectors: new Float32Array(0), ids: new Uint32Array(0), pace: () => pacer.step(),
       });
     }, options.signal, 'compact'), options.signal, 'compact', false);
@@ -727,7 +729,7 @@ export class ZGQIndex {
     for (let i = 0; i < lay.n; i++) edges += adjacency[i * (lay.degree + 1)];
     const memory = memoryStats(b);
     return {
-      size: lay.n - b.deletedCount, deleted: b.deletedCount, appended: lay.n - b.zoned, capacity: lay.capacity, dim: lay.dim, metric: this.options.metric, zones: lay.nZones, zoneGroups: lay.nGroups, zoneSizes: sizes,
+      size: lay.n - b.removed.count, deleted: b.removed.count, appended: lay.n - b.zoned, capacity: lay.capacity, dim: lay.dim, metric: this.options.metric, zones: lay.nZones, zoneGroups: lay.nGroups, zoneSizes: sizes,
       pqSubspaces: lay.m, residual: lay.residual, storage: lay.halfStorage ? 'float16' : 'float32', degree: lay.degree, meanDegree: edges / lay.n, memory,
       parallel: platform.parallel(),
     };
@@ -744,10 +746,10 @@ export class ZGQIndex {
         const { n } = built.layout;
         const rng = new Rng(seed);
         let nodes: Uint32Array;
-        if (built.deletedCount === 0) nodes = rng.sample(n, count);
+        if (built.removed.count === 0) nodes = rng.sample(n, count);
         else {
-          const live = new Uint32Array(n - built.deletedCount);
-          for (let i = 0, j = 0; i < n; i++) if (!hasBit(built.deleted!, i)) live[j++] = i;
+          const live = new Uint32Array(n - built.removed.count);
+          for (let i = 0, j = 0; i < n; i++) if (!built.removed.has(i)) live[j++] = i;
           nodes = Uint32Array.from(rng.sample(live.length, count), (p) => live[p]);
         }
         const rows = new Float32Array(count * dim);

@@ -13,12 +13,11 @@
  */
 import { assert, firstNonFinite, ZGQError } from './errors.js';
 import { type DecodedContainer, isOptionalTag, type Section, sectionF32, sectionU16, sectionU32, sectionU8 } from './format.js';
-import { Arena } from './memory.js';
-import { createKernels, type Kernels, METRIC_L2 } from './kernels/wasm.js';
-import { PQ_CENTROIDS, transposeCodebooks, pairCodebooks } from './pq.js';
-import type { IndexLayout } from './search.js';
+import type { Kernels } from './kernels/wasm.js';
+import { PQ_CENTROIDS } from './pq.js';
+import { type IndexArrays, type IndexLayout, viewArrays } from './layout.js';
 import type { ResolvedOptions, VectorStorage } from './options.js';
-import { kernelMetric, resolveOptions, scansEveryVector } from './options.js';
+import { resolveOptions, scansEveryVector } from './options.js';
 
 /** Header of a saved index. */
 export interface IndexMeta {
@@ -56,50 +55,7 @@ const SECTION_TAGS: ReadonlySet<string> = new Set([
   'VECS', 'VF16', 'CODE', 'ADJC', 'PQCB', 'CENT', 'ZSTA', 'ZENT', 'GCEN', 'GSTA', 'VTRM', 'IDS_', 'DELS', 'TZON',
 ]);
 
-/** The flat arrays of an index outside the arena (views or copies). */
-export interface IndexArrays {
-  /** float32 rows, or binary16 bits when meta.storage is 'float16'. */
-  vectors: Float32Array | Uint16Array;
-  codes: Uint8Array;
-  adjacency: Uint32Array;
-  codebooks: Float32Array;
-  centroids: Float32Array;
-  zoneStart: Uint32Array;
-  zoneEntry: Uint32Array;
-  groupCentroids: Float32Array;
-  groupStart: Uint32Array;
-  vecTerm: Float32Array;
-  ids: Uint32Array;
-  /** Bitmap of deleted nodes (bit set: deleted), or null when none are. */
-  deleted: Uint8Array | null;
-  /** Uint32Array[n - zoned]: zone of each appended node. */
-  tailZones: Uint32Array;
-}
-
 const bytesOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-
-/** Views of a built index's arrays in the arena (valid until the arena grows or changes). */
-export function viewArrays(
-  kernels: Kernels, lay: IndexLayout, ids: Uint32Array, deleted: Uint8Array | null, tailZones: Uint32Array,
-): IndexArrays {
-  const { arena } = kernels;
-  const { n, dim, m, degree, nZones, nGroups } = lay;
-  return {
-    vectors: lay.halfStorage ? arena.u16(lay.vectorsPtr, n * dim) : arena.f32(lay.vectorsPtr, n * dim),
-    codes: arena.u8(lay.codesPtr, n * m),
-    adjacency: arena.u32(lay.adjacencyPtr, n * (degree + 1)),
-    codebooks: arena.f32(lay.codebooksPtr, PQ_CENTROIDS * dim),
-    centroids: arena.f32(lay.centroidsPtr, nZones * dim),
-    zoneStart: arena.u32(lay.zoneStartPtr, nZones + 1),
-    zoneEntry: arena.u32(lay.zoneEntryPtr, nZones),
-    groupCentroids: nGroups ? arena.f32(lay.groupCentroidsPtr, nGroups * dim) : new Float32Array(0),
-    groupStart: nGroups ? arena.u32(lay.groupStartPtr, nGroups + 1) : new Uint32Array(0),
-    vecTerm: lay.residual ? arena.f32(lay.vecTermPtr, n) : new Float32Array(0),
-    ids: ids.subarray(0, n),
-    deleted: deleted ? deleted.subarray(0, (n + 7) >> 3) : null,
-    tailZones,
-  };
-}
 
 /** Header of a built index. */
 export function metaOf(lay: IndexLayout, options: ResolvedOptions, appended: number): IndexMeta {
@@ -314,60 +270,6 @@ function checkArrays(meta: IndexMeta, a: IndexArrays, name: string): void {
     if (seen.has(id)) throw corrupt(name, `section IDS_: id ${id} at ${i} is repeated`);
     seen.add(id);
   }
-}
-
-/**
- * Copy validated arrays into a fresh arena and return the kernels and layout over them. Per-node
- * arrays get `capacity` rows (at least n; the rows past n zeroed) so that nodes can be appended.
- */
-export function install(meta: IndexMeta, a: IndexArrays, capacity = meta.n): { kernels: Kernels; layout: IndexLayout } {
-  const kernels = createKernels(new Arena());
-  const { arena } = kernels;
-  const { n, dim, m, degree } = meta;
-  capacity = Math.max(capacity, n);
-  const { codebooksT, norms } = transposeCodebooks(a.codebooks, dim, m);
-  const paired = pairCodebooks(a.codebooks, dim, m);
-  const zoneOf = new Uint32Array(capacity);
-  for (let z = 0; z < meta.nZones; z++) zoneOf.fill(z, a.zoneStart[z], a.zoneStart[z + 1]);
-  zoneOf.set(a.tailZones, meta.zoned);
-  /** A region of `rows` rows of which the first ones come from `data`. */
-  const rows = (data: Float32Array | Uint32Array | Uint16Array | Uint8Array, perRow: number): number => {
-    const bytes = capacity * perRow * data.BYTES_PER_ELEMENT;
-    const ptr = arena.alloc(bytes);
-    const view = arena.u8(ptr, bytes);
-    view.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    view.fill(0, data.byteLength);
-    return ptr;
-  };
-  const halfStorage = meta.storage === 'float16';
-  const metric = kernelMetric(meta.options.metric);
-  const layout: IndexLayout = {
-    n, capacity, dim, m, degree, nZones: meta.nZones, nGroups: meta.nGroups, residual: meta.residual,
-    halfStorage,
-    metric,
-    vectorsPtr: rows(a.vectors, dim),
-    // derived from the rows, not stored in the file
-    rowNormsPtr: halfStorage && metric === METRIC_L2 ? arena.alloc(capacity * 4) : 0,
-    codesPtr: rows(a.codes, m),
-    adjacencyPtr: rows(a.adjacency, degree + 1),
-    codebooksPtr: arena.allocFrom(a.codebooks),
-    codebooksTPtr: arena.allocFrom(codebooksT),
-    codebookNormsPtr: arena.allocFrom(norms),
-    codebooksQPtr: paired ? arena.allocFrom(paired.pairs) : 0,
-    codebookQScale: paired ? paired.scale : 0,
-    centroidsPtr: arena.allocFrom(a.centroids),
-    zoneStartPtr: arena.allocFrom(a.zoneStart),
-    zoneEntryPtr: arena.allocFrom(a.zoneEntry),
-    groupCentroidsPtr: meta.nGroups ? arena.allocFrom(a.groupCentroids) : 0,
-    groupStartPtr: meta.nGroups ? arena.allocFrom(a.groupStart) : 0,
-    zoneOfPtr: meta.residual ? arena.allocFrom(zoneOf) : 0,
-    vecTermPtr: meta.residual ? rows(a.vecTerm, 1) : 0,
-  };
-  if (layout.rowNormsPtr) {
-    kernels.k.halfRowNorms(layout.vectorsPtr, 0, n, dim, layout.rowNormsPtr);
-    arena.f32(layout.rowNormsPtr + n * 4, capacity - n).fill(0);
-  }
-  return { kernels, layout };
 }
 
 /** Largest finite binary16 magnitude. */

@@ -8,55 +8,7 @@ import type { Kernels } from './kernels/wasm.js';
 import { PQ_CENTROIDS } from './pq.js';
 import { groupProbeFor } from './zones.js';
 import type { ResolvedSearchOptions, Traversal } from './options.js';
-
-/** Where an index's arrays live in the arena, and their shapes. Shared by builder, searchers, io. */
-export interface IndexLayout {
-  /** Nodes in use: [0, zoned) laid out zone by zone, [zoned, n) appended since (reached through the graph). */
-  n: number;
-  /** Rows allocated in every per-node array (n <= capacity): appends fill them in place. */
-  capacity: number;
-  dim: number;
-  /** Kernel metric code (METRIC_L2 or METRIC_IP; cosine is IP on normalised vectors). */
-  metric: number;
-  /** PQ subspaces m. */
-  m: number;
-  /** Graph degree bound R. */
-  degree: number;
-  nZones: number;
-  nGroups: number;
-  residual: boolean;
-  /** Re-ranking vectors are binary16 (Uint16Array[n * dim]) rather than float32. */
-  halfStorage: boolean;
-  /** Float32Array[n * dim] or Uint16Array[n * dim] (halfStorage): vectors in internal (zone-contiguous) order, for re-ranking. */
-  vectorsPtr: number;
-  /** Uint8Array[n * m]: PQ codes. */
-  codesPtr: number;
-  /** Uint32Array[n * (R + 1)]: see src/graph.ts. */
-  adjacencyPtr: number;
-  /** Float32Array[256 * dim]: see src/pq.ts. */
-  codebooksPtr: number;
-  /** Float32Array[256 * dim] and Float32Array[m * 256]: see transposeCodebooks in src/pq.ts. */
-  codebooksTPtr: number;
-  codebookNormsPtr: number;
-  /** Int16Array: see pairCodebooks in src/pq.ts (0 when every subspace has 4 dimensions), and its scale. */
-  codebooksQPtr: number;
-  codebookQScale: number;
-  /** Float32Array[capacity]: |row|² of each stored row, for the exact walk's dot-product form (half storage under L2; else 0). */
-  rowNormsPtr: number;
-  /** Float32Array[nZones * dim]. */
-  centroidsPtr: number;
-  /** Uint32Array[nZones + 1]. */
-  zoneStartPtr: number;
-  /** Uint32Array[nZones]: medoid (entry node) per zone. */
-  zoneEntryPtr: number;
-  /** Float32Array[nGroups * dim] (0 when nGroups = 0). */
-  groupCentroidsPtr: number;
-  /** Uint32Array[nGroups + 1] (0 when nGroups = 0). */
-  groupStartPtr: number;
-  /** Residual PQ only: Uint32Array[n] zone of each node, and Float32Array[n] per-node term. */
-  zoneOfPtr: number;
-  vecTermPtr: number;
-}
+import type { IndexLayout } from './layout.js';
 
 /**
  * Fields of the per-thread context block (u32 each) read by assembly/query.ts `searchQuery`:

@@ -8,7 +8,7 @@ import { unreachableNodes } from '../src/graph.js';
 import { clusteredGaussian, randomSphere } from '../src/data/synthetic.js';
 import { Rng } from '../src/random.js';
 import type { Arena } from '../src/memory.js';
-import type { IndexLayout } from '../src/search.js';
+import type { IndexLayout } from '../src/layout.js';
 import { loadSiftsmall } from './helpers/siftsmall.js';
 
 const DIM = 32;
@@ -18,7 +18,7 @@ const ds = clusteredGaussian({ n: N, nQueries: 0, dim: DIM, seed: 3 });
 
 /** The index's internals a walk needs (test-only access). */
 interface Internals {
-  built: { kernels: { arena: Arena }; layout: IndexLayout; deleted: Uint8Array | null; ids: Uint32Array };
+  built: { kernels: { arena: Arena }; layout: IndexLayout; removed: { bits: Uint8Array | null }; ids: Uint32Array };
 }
 
 /**
@@ -26,13 +26,13 @@ interface Internals {
  * a walk from some single entry misses (a search enters at the selected zones' entries only).
  */
 function unreachable(index: ZGQIndex, each = false): number[] {
-  const { kernels, layout, deleted, ids } = (index as unknown as Internals).built;
+  const { kernels, layout, removed, ids } = (index as unknown as Internals).built;
   const { arena } = kernels;
   const adjacency = arena.u32(layout.adjacencyPtr, layout.n * (layout.degree + 1));
   const entries = arena.u32(layout.zoneEntryPtr, layout.nZones);
   const missed = new Set<number>();
   for (const from of each ? Array.from(entries, (e) => [e]) : [entries]) {
-    for (const node of unreachableNodes(adjacency, layout.degree, layout.n, from, deleted)) missed.add(ids[node]);
+    for (const node of unreachableNodes(adjacency, layout.degree, layout.n, from, removed.bits)) missed.add(ids[node]);
   }
   return [...missed];
 }

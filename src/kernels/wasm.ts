@@ -88,6 +88,9 @@ export interface KernelExports {
     node: number, vectors: Ptr, dim: number, metric: number, adjacency: Ptr, R: number, capacity: number, L: number, alpha: number,
     scratch: Ptr, lane: number, lanes: number, half: number,
   ): void;
+  /** Bytes of the context blocks the kernels read (checked against src/search.ts CTX and src/graph.ts BCTX by a test). */
+  readonly SEARCH_CONTEXT_BYTES: WebAssembly.Global;
+  readonly BUILD_CONTEXT_BYTES: WebAssembly.Global;
   buildOut(ctx: Ptr, from: number, to: number): void;
   buildBack(ctx: Ptr, from: number, to: number, lane: number, lanes: number): void;
   trimLists(ctx: Ptr, from: number, to: number): void;
