@@ -21,6 +21,24 @@ export function subspaceOffset(j: number, dim: number, m: number): number {
   return Math.floor((j * dim) / m);
 }
 
+/**
+ * Rows PQ training and encoding read: a flat Float32Array[n * dim], or a function writing row i into
+ * `into` (Float32Array[dim]), for rows made on the fly (residuals from the arena's rows) so that no
+ * copy of all of them is needed.
+ */
+export type RowSource = Float32Array | ((i: number, into: Float32Array) => void);
+
+/** Rows `ids` of `x`, one after another (Float32Array[ids.length * dim]). */
+function gatherRows(x: RowSource, ids: ArrayLike<number>, dim: number): Float32Array {
+  const out = new Float32Array(ids.length * dim);
+  for (let i = 0; i < ids.length; i++) {
+    const into = out.subarray(i * dim, (i + 1) * dim);
+    if (typeof x === 'function') x(ids[i], into);
+    else into.set(x.subarray(ids[i] * dim, (ids[i] + 1) * dim));
+  }
+  return out;
+}
+
 export interface PQTrainOptions {
   seed: number;
   /** Training rows at most (a random sample of the input). Default 10000. */
@@ -34,19 +52,19 @@ export interface PQTrainOptions {
 }
 
 /**
- * Train m codebooks of 256 centroids each on rows of `x` (Float32Array[n * dim]). With fewer than
+ * Train m codebooks of 256 centroids each on rows of `x` (n rows of dim). With fewer than
  * 256 training rows, the unused centroid slots repeat centroid 0 (ties resolve to the lower index,
  * so they are never chosen).
  */
-export function trainPQ(kernels: Kernels, x: Float32Array, n: number, dim: number, m: number, options: PQTrainOptions): Float32Array {
+export function trainPQ(kernels: Kernels, x: RowSource, n: number, dim: number, m: number, options: PQTrainOptions): Float32Array {
   return runSteps(trainPQSteps(kernels, x, n, dim, m, options));
 }
 
 /** trainPQ, yielding within each subspace's k-means (see src/pace.ts). */
-export function* trainPQSteps(kernels: Kernels, x: Float32Array, n: number, dim: number, m: number, options: PQTrainOptions): Steps<Float32Array> {
+export function* trainPQSteps(kernels: Kernels, x: RowSource, n: number, dim: number, m: number, options: PQTrainOptions): Steps<Float32Array> {
   const rng = new Rng(options.seed);
-  const rows = rng.sample(n, Math.min(n, options.maxTrainingRows ?? 10000));
-  const t = rows.length;
+  const sample = gatherRows(x, rng.sample(n, Math.min(n, options.maxTrainingRows ?? 10000)), dim);
+  const t = sample.length / dim;
   const C = options.centroids ?? PQ_CENTROIDS;
   const codebooks = new Float32Array(C * dim);
   for (let j = 0; j < m; j++) {
@@ -54,8 +72,8 @@ export function* trainPQSteps(kernels: Kernels, x: Float32Array, n: number, dim:
     const len = subspaceOffset(j + 1, dim, m) - o;
     const sub = new Float32Array(t * len);
     for (let i = 0; i < t; i++) {
-      const src = rows[i] * dim + o;
-      for (let d = 0; d < len; d++) sub[i * len + d] = x[src + d];
+      const src = i * dim + o;
+      for (let d = 0; d < len; d++) sub[i * len + d] = sample[src + d];
     }
     const k = Math.min(C, t);
     const { centroids } = yield* kmeansSteps(kernels, sub, t, len, k, {
@@ -82,16 +100,16 @@ export function decodePQ(codebooks: Float32Array, codes: Uint8Array, i: number, 
 }
 
 /**
- * PQ-encode n rows of x (Float32Array[n * dim]) into codes (Uint8Array[n * m]): per subspace, the
- * nearest of its 256 centroids (C of them for encodePQSteps). Rows pass through the arena in chunks.
+ * PQ-encode n rows of x into codes (Uint8Array[n * m]): per subspace, the nearest of its 256
+ * centroids (C of them for encodePQSteps). Rows pass through the arena in chunks.
  */
-export function encodePQ(kernels: Kernels, x: Float32Array, n: number, dim: number, m: number, codebooks: Float32Array, codes: Uint8Array): void {
+export function encodePQ(kernels: Kernels, x: RowSource, n: number, dim: number, m: number, codebooks: Float32Array, codes: Uint8Array): void {
   runSteps(encodePQSteps(kernels, x, n, dim, m, codebooks, codes));
 }
 
 /** encodePQ, yielding after each subspace of each chunk of rows (see src/pace.ts). */
 export function* encodePQSteps(
-  kernels: Kernels, x: Float32Array, n: number, dim: number, m: number, codebooks: Float32Array, codes: Uint8Array, C = PQ_CENTROIDS,
+  kernels: Kernels, x: RowSource, n: number, dim: number, m: number, codebooks: Float32Array, codes: Uint8Array, C = PQ_CENTROIDS,
 ): Steps<void> {
   const { arena } = kernels;
   const mark = arena.mark();
@@ -102,7 +120,9 @@ export function* encodePQSteps(
     const distPtr = arena.alloc(chunk * 4);
     for (let start = 0; start < n; start += chunk) {
       const count = Math.min(chunk, n - start);
-      arena.f32(xPtr, count * dim).set(x.subarray(start * dim, (start + count) * dim));
+      const chunkRows = arena.f32(xPtr, count * dim);
+      if (typeof x === 'function') for (let i = 0; i < count; i++) x(start + i, chunkRows.subarray(i * dim, (i + 1) * dim));
+      else chunkRows.set(x.subarray(start * dim, (start + count) * dim));
       for (let j = 0; j < m; j++) {
         const o = subspaceOffset(j, dim, m);
         const len = subspaceOffset(j + 1, dim, m) - o;

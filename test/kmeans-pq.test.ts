@@ -99,5 +99,11 @@ test('PQ reconstruction error is far below the data variance; uneven subspaces w
     const again = new Uint8Array(5000 * m);
     encodePQ(kernels, decoded, 5000, 30, m, codebooks, again);
     assert.deepEqual(again, codes);
+    // rows made one at a time (as a build makes residuals) train and encode exactly as the flat rows do
+    const source = (i: number, into: Float32Array) => into.set(ds.base.subarray(i * 30, (i + 1) * 30));
+    assert.deepEqual(trainPQ(kernels, source, 5000, 30, m, { seed: 1 }), codebooks, `m=${m}: codebooks from a row source`);
+    const fromSource = new Uint8Array(5000 * m);
+    encodePQ(kernels, source, 5000, 30, m, codebooks, fromSource);
+    assert.deepEqual(fromSource, codes, `m=${m}: codes from a row source`);
   }
 });
