@@ -18,7 +18,8 @@ import { type ParallelInfo, platform, type SaveOptions, type UpdateOptions, type
 import { type Metric, type ResolvedOptions, type ResolvedSearchOptions, resolveOptions, resolveSearch, scansEveryVector, type SearchOptions, type VectorStorage, type ZGQOptions } from './options.js';
 import { checkFinite, checkK, checkThreads, describe, describeValue, flatRows, type Vectors, normalizedCopy, resolveIds, searchableRows, outOfRange } from './validate.js';
 import { APPEND_MAX, appendNodes, storedRow, buildWorkers, type Built, checkRelayoutBudget, headroom, installBuilt, lookupOf, memoryStats, type MemoryStats, removeIds, tailOf, targetOf } from './built.js';
-import { listedScope, runBatch, scopeFor, type SearchScope, UNRESTRICTED } from './batch.js';
+import { runBatch } from './batch.js';
+import { listedScope, scopeFor, type SearchScope, UNRESTRICTED } from './scope.js';
 import { searchFast } from './fastscan.js';
 import { buildIndex, type BuildOptions } from './build.js';
 import { calibrateSearch, checkRecall, tuneSearch, type TuneOptions, type TuneReport, type TuneTarget } from './tune.js';
