@@ -313,12 +313,13 @@ export function trimLists(ctx: usize, from: i32, to: i32): void {
 }
 
 /**
- * Move rows [0, n) of stride fromCapacity + 1 words to stride toCapacity + 1 (toCapacity <= fromCapacity),
- * in place, front to back (a row's new place ends before the next row's old one starts). Every row
- * must hold at most toCapacity links (trimLists).
+ * Move rows [from, to) of stride fromCapacity + 1 words to stride toCapacity + 1 (toCapacity <=
+ * fromCapacity), in place, front to back: a row's new place ends before the next row's old one
+ * starts, so calls over ascending ranges from 0 move every row. Every row must hold at most
+ * toCapacity links (trimLists).
  */
-export function narrowRows(adjacency: usize, n: u32, fromCapacity: i32, toCapacity: i32): void {
+export function narrowRows(adjacency: usize, from: u32, to: u32, fromCapacity: i32, toCapacity: i32): void {
   const fromStride = <usize>(fromCapacity + 1) << 2;
   const toStride = <usize>(toCapacity + 1) << 2;
-  for (let i: u32 = 1; i < n; i++) memory.copy(adjacency + <usize>i * toStride, adjacency + <usize>i * fromStride, toStride);
+  for (let i = from; i < to; i++) memory.copy(adjacency + <usize>i * toStride, adjacency + <usize>i * fromStride, toStride);
 }

@@ -105,6 +105,8 @@ const MIN_PARALLEL_BATCH = 64;
 const LINK_PIECE = 64;
 /** Nodes the calling thread trims per kernel call (a fraction of a list each on most data). */
 const TRIM_PIECE = 1024;
+/** Rows narrowed per kernel call (tens of megabytes moved), in order. */
+const NARROW_PIECE = 1 << 18;
 /** Most a pool is widened past efConstruction for the removed nodes it holds (as filtered searches widen ef). */
 const MAX_WIDEN = 16;
 /** Walks over the whole graph connectGraph makes at most (a repair that re-prunes can cut another node off). */
@@ -318,7 +320,10 @@ export async function linkNodes(
         await pause();
       }
       await Promise.all(trims);
-      kern.narrowRows(adjacencyPtr, used, capacity, R);
+      for (let a = 0; a < used; a += NARROW_PIECE) {
+        kern.narrowRows(adjacencyPtr, a, Math.min(used, a + NARROW_PIECE), capacity, R);
+        await pause();
+      }
     }
     let changed: Uint32Array | undefined;
     if (noting) {

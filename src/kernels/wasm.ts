@@ -94,7 +94,7 @@ export interface KernelExports {
   buildOut(ctx: Ptr, from: number, to: number): void;
   buildBack(ctx: Ptr, from: number, to: number, lane: number, lanes: number): void;
   trimLists(ctx: Ptr, from: number, to: number): void;
-  narrowRows(adjacency: Ptr, n: number, fromCapacity: number, toCapacity: number): void;
+  narrowRows(adjacency: Ptr, from: number, to: number, fromCapacity: number, toCapacity: number): void;
 }
 
 let compiled: WebAssembly.Module | undefined;
