@@ -77,9 +77,9 @@ export function fastScanOf(built: Built, seed: number): FastScan | null {
     lut: new Float32Array(m * FAST_CENTROIDS),
     bytes: blocks * pairs * BLOCK_ROWS + m * FAST_CENTROIDS + 32,
   };
+  // trained on a sample of the stored rows, each decoded as the training reads it
   const sample = new Rng(seed + 13).sample(n, Math.min(n, TRAINING_ROWS)).sort();
-  const training = new Float32Array(sample.length * dim);
-  sample.forEach((node, i) => training.set(storedRow(built, node), i * dim));
+  const training = (i: number, into: Float32Array) => into.set(storedRow(built, sample[i]));
   f.codebooks = runSteps(trainPQSteps(kernels, training, sample.length, dim, m, { seed: seed + 17, centroids: FAST_CENTROIDS }));
   const codes = new Uint8Array(ENCODE_ROWS * m);
   for (let from = 0; from < n; from += ENCODE_ROWS) {

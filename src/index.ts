@@ -10,7 +10,7 @@ import { Pacer, throwIfAborted } from './pace.js';
 import { fitsHalf, fromContainer, type IndexMeta, metaOf, toSections, valueLimit } from './persist.js';
 import { type IndexArrays, viewArrays } from './layout.js';
 import { NO_ID, setBit } from './ids.js';
-import { cameShort, compileFilter, PreparedFilter, type SearchFilter } from './filter.js';
+import { cameShort, compileFilter, listAllowed, PreparedFilter, type SearchFilter } from './filter.js';
 import { relayout } from './mutate.js';
 import { StagedRows, TRAIN_AT } from './staging.js';
 import { decodeContainer, type DecodedContainer, encodeContainer } from './format.js';
@@ -177,7 +177,7 @@ export class ZGQIndex {
 
   /** Number of vectors searches can return (0 before build; removed vectors do not count). */
   get size(): number {
-    return this.built ? this.built.layout.n - this.built.removed.count : (this.staged?.n ?? 0);
+    return this.built ? this.built.removed.live : (this.staged?.n ?? 0);
   }
 
   /**
@@ -536,7 +536,7 @@ export class ZGQIndex {
             replaced++;
           }
         }
-        const live = lay.n - built.removed.count;
+        const live = built.removed.live;
         checkRelayoutBudget(lay, live + count, built.removed.count + replaced > 0, this.options, options.threads, `adding ${count} vectors to an index of ${live}`);
         return relayout(metaOf(lay, this.options, lay.n - built.zoned), viewArrays(built.kernels, lay, built.ids, deleted, tailOf(built)), {
           vectors: rows, ids: newIds, workers: (kernels) => buildWorkers(kernels, options.threads), pace: () => pacer.step(),
@@ -657,9 +657,9 @@ export class ZGQIndex {
   async compact(options: CompactOptions = {}): Promise<void> {
     const pacer = new Pacer(options.signal, 'compact');
     await this.enqueue(null, () => this.relayoutOr(async (built) => {
-      if (built.removed.count === 0 || built.removed.count === built.layout.n) return null;
+      if (built.removed.count === 0 || built.removed.live === 0) return null;
       const lay = built.layout;
-      checkRelayoutBudget(lay, lay.n - built.removed.count, true, this.options, 1, `compacting an index of ${lay.n - built.removed.count} vectors`);
+      checkRelayoutBudget(lay, built.removed.live, true, this.options, 1, `compacting an index of ${built.removed.live} vectors`);
       return relayout(metaOf(lay, this.options, lay.n - built.zoned), viewArrays(built.kernels, lay, built.ids, built.removed.bits, tailOf(built)), {
         vectors: new Float32Array(0), ids: new Uint32Array(0), pace: () => pacer.step(),
       });
@@ -730,7 +730,7 @@ export class ZGQIndex {
     for (let i = 0; i < lay.n; i++) edges += adjacency[i * (lay.degree + 1)];
     const memory = memoryStats(b);
     return {
-      size: lay.n - b.removed.count, deleted: b.removed.count, appended: lay.n - b.zoned, capacity: lay.capacity, dim: lay.dim, metric: this.options.metric, zones: lay.nZones, zoneGroups: lay.nGroups, zoneSizes: sizes,
+      size: b.removed.live, deleted: b.removed.count, appended: lay.n - b.zoned, capacity: lay.capacity, dim: lay.dim, metric: this.options.metric, zones: lay.nZones, zoneGroups: lay.nGroups, zoneSizes: sizes,
       pqSubspaces: lay.m, residual: lay.residual, storage: lay.halfStorage ? 'float16' : 'float32', degree: lay.degree, meanDegree: edges / lay.n, memory,
       parallel: platform.parallel(),
     };
@@ -749,8 +749,8 @@ export class ZGQIndex {
         let nodes: Uint32Array;
         if (built.removed.count === 0) nodes = rng.sample(n, count);
         else {
-          const live = new Uint32Array(n - built.removed.count);
-          for (let i = 0, j = 0; i < n; i++) if (!built.removed.has(i)) live[j++] = i;
+          const live = new Uint32Array(built.removed.live);
+          listAllowed(built.removed.liveView(n)!, n, live);
           nodes = Uint32Array.from(rng.sample(live.length, count), (p) => live[p]);
         }
         const rows = new Float32Array(count * dim);

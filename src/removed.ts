@@ -21,6 +21,11 @@ export class RemovedNodes {
   /** `capacity`: rows of the index; `inUse()`: its nodes in use now ([0, n)). */
   constructor(private readonly arena: Arena, private readonly capacity: number, private readonly inUse: () => number) {}
 
+  /** Nodes in use and not removed: what searches can return. */
+  get live(): number {
+    return this.inUse() - this.count;
+  }
+
   /** Bitmap of the removed nodes (bit set; capacity-sized), or null while none is removed. */
   get bits(): Uint8Array | null {
     return this.count > 0 ? this.arena.u8(this.removedPtr, this.bytes) : null;

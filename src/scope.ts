@@ -40,7 +40,7 @@ export const UNRESTRICTED: SearchScope = Object.freeze({ allow: 0, allowed: 0, e
  */
 export function searchScope(built: Built, filter: SearchFilter | undefined, ef: number, slot: 'searchBits' | 'batchBits'): SearchScope {
   const n = built.layout.n;
-  const live = n - built.removed.count;
+  const live = built.removed.live;
   const scope: SearchScope = { allow: 0, allowed: live, ef, empty: false, exact: false, listPtr: 0, listCount: 0 };
   if (live === 0) return { ...scope, empty: true };
   let bits = built.removed.liveBits;
