@@ -10,7 +10,7 @@ import { Arena, checkArenaBudget } from './memory.js';
 import { installArenaBytes, workArenaBytes } from './budget.js';
 import { createKernels } from './kernels/wasm.js';
 import { buildZonesSteps, defaultZoneCount } from './zones.js';
-import { encodePQSteps, PQ_CENTROIDS, type RowSource, residualTerms, trainPQSteps } from './pq.js';
+import { encodePQSteps, PQ_CENTROIDS, residualRows, type RowSource, residualTerms, trainPQSteps } from './pq.js';
 import { Pacer, runPaced, stepProgress, throwIfAborted } from './pace.js';
 import { buildGraph, linkCapacity } from './graph.js';
 import { fitsHalf, type IndexMeta, toHalf } from './persist.js';
@@ -116,7 +116,9 @@ export async function buildIndex(
   const zoneOf = new Uint32Array(n);
   for (let z = 0; z < zones.nZones; z++) zoneOf.fill(z, zones.zoneStart[z], zones.zoneStart[z + 1]);
   // what PQ quantizes, row by row from the arena's rows: no copy of them all (n * dim * 4 bytes)
-  const pqInput = pqRows(kernels.arena, vectorsPtr, dim, o.residual ? { zoneOf, centroids: zones.centroids } : null);
+  // (the arena viewed afresh for each row: its memory may grow between two reads)
+  const rowAt = (i: number) => arena.f32(vectorsPtr + i * dim * 4, dim);
+  const pqInput: RowSource = o.residual ? residualRows(rowAt, zoneOf, zones.centroids, dim) : (i, into) => into.set(rowAt(i));
   // PQ training is a fixed cost (at most 10000 rows): on small sets it outweighs the graph, so
   // fewer Lloyd passes there; k-means++ on 8 points per centroid (BENCHMARKS.md "Performance work")
   const pqIterations = n <= PQ_SMALL_N ? 4 : 10;
@@ -179,18 +181,4 @@ export async function buildIndex(
     tailZones: new Uint32Array(0),
   };
   return { built: installBuilt(meta, arrays), search };
-}
-
-/**
- * Row i of the rows at vectorsPtr (float32, in the arena), less its zone's centroid when `residual`
- * is given: residual PQ's input, made one row at a time. The arena is viewed afresh for each row
- * (its memory may grow between two calls).
- */
-function pqRows(arena: Arena, vectorsPtr: number, dim: number, residual: { zoneOf: Uint32Array; centroids: Float32Array } | null): RowSource {
-  return (i, into) => {
-    into.set(arena.f32(vectorsPtr + i * dim * 4, dim));
-    if (!residual) return;
-    const c = residual.zoneOf[i] * dim;
-    for (let j = 0; j < dim; j++) into[j] -= residual.centroids[c + j];
-  };
 }

@@ -11,7 +11,7 @@
 import { Arena } from './memory.js';
 import { createKernels, type Kernels, METRIC_L2 } from './kernels/wasm.js';
 import { assignInArena } from './kmeans.js';
-import { encodePQSteps, PQ_CENTROIDS, residuals, residualTerms } from './pq.js';
+import { encodePQSteps, PQ_CENTROIDS, residualRows, residualTerms } from './pq.js';
 import { runPaced, runSteps, type Steps } from './pace.js';
 import { type BuildWorkers, connectGraph, linkNodes } from './graph.js';
 import { fitsHalf, type IndexMeta, toHalf } from './persist.js';
@@ -263,7 +263,8 @@ function* quantizeRows(
   } finally {
     arena.release(mark);
   }
-  yield* encodePQSteps(kernels, residual ? residuals(rows, zones, centroids, dim) : rows, count, dim, m, codebooks, codes);
+  const input = residual ? residualRows((i) => rows.subarray(i * dim, (i + 1) * dim), zones, centroids, dim) : rows;
+  yield* encodePQSteps(kernels, input, count, dim, m, codebooks, codes);
   const terms = residual ? residualTerms(codebooks, codes, zones, centroids, count, dim, m, metric) : new Float32Array(0);
   return { zones, codes, terms };
 }

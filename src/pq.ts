@@ -26,7 +26,9 @@ export function subspaceOffset(j: number, dim: number, m: number): number {
  * `into` (Float32Array[dim]), for rows made on the fly (residuals from the arena's rows) so that no
  * copy of all of them is needed.
  */
-export type RowSource = Float32Array | ((i: number, into: Float32Array) => void);
+export type RowSource = Float32Array | RowFunction;
+/** Writes row i into `into` (Float32Array[dim]). */
+export type RowFunction = (i: number, into: Float32Array) => void;
 
 /** Rows `ids` of `x`, one after another (Float32Array[ids.length * dim]). */
 function gatherRows(x: RowSource, ids: ArrayLike<number>, dim: number): Float32Array {
@@ -217,13 +219,23 @@ export function transposeCodebooks(codebooks: Float32Array, dim: number, m: numb
   return { codebooksT, norms };
 }
 
-/** Residuals of rows from their zone centroids (zoneOf[i]: zone of row i). */
+/**
+ * Residual PQ's input one row at a time: row i (`row(i)`, Float32Array[dim]) less the centroid of
+ * its zone zoneOf[i], with no copy of all the residuals.
+ */
+export function residualRows(row: (i: number) => Float32Array, zoneOf: Uint32Array, centroids: Float32Array, dim: number): RowFunction {
+  return (i, into) => {
+    const v = row(i);
+    const c = zoneOf[i] * dim;
+    for (let j = 0; j < dim; j++) into[j] = v[j] - centroids[c + j];
+  };
+}
+
+/** The residuals of the rows of v (one per entry of zoneOf) from their zones' centroids, as one array. */
 export function residuals(v: Float32Array, zoneOf: Uint32Array, centroids: Float32Array, dim: number): Float32Array {
   const out = new Float32Array(v.length);
-  for (let i = 0; i < zoneOf.length; i++) {
-    const c = zoneOf[i] * dim;
-    for (let j = 0; j < dim; j++) out[i * dim + j] = v[i * dim + j] - centroids[c + j];
-  }
+  const source = residualRows((i) => v.subarray(i * dim, (i + 1) * dim), zoneOf, centroids, dim);
+  for (let i = 0; i < zoneOf.length; i++) source(i, out.subarray(i * dim, (i + 1) * dim));
   return out;
 }
 
