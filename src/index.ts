@@ -7,20 +7,20 @@
  */
 import { ZGQError } from './errors.js';
 import { Pacer, throwIfAborted } from './pace.js';
-import { fitsHalf, fromContainer, type IndexMeta, metaOf, toSections, valueLimit } from './persist.js';
+import { fitsHalf, fromContainer, fromShardedContainer, type IndexMeta, isSharded, metaOf, shardedContainer, toSections, valueLimit } from './persist.js';
 import { type IndexArrays, viewArrays } from './layout.js';
 import { NO_ID, setBit } from './ids.js';
-import { cameShort, compileFilter, listAllowed, PreparedFilter, type SearchFilter } from './filter.js';
+import { compileFilter, listAllowed, PreparedFilter, type SearchFilter } from './filter.js';
 import { relayout } from './mutate.js';
 import { StagedRows, TRAIN_AT } from './staging.js';
-import { decodeContainer, type DecodedContainer, encodeContainer } from './format.js';
+import { decodeContainer, type DecodedContainer, encodeContainer, type Section } from './format.js';
 import { type ParallelInfo, platform, type SaveOptions, type UpdateOptions, type WriteLease } from './platform.js';
 import { type Metric, type ResolvedOptions, type ResolvedSearchOptions, resolveOptions, resolveSearch, scansEveryVector, type SearchOptions, type VectorStorage, type ZGQOptions } from './options.js';
+import { buildShards, callerResults, Router, shardCount, Shards } from './shards.js';
 import { checkFinite, checkK, checkThreads, describe, describeValue, flatRows, type Vectors, normalizedCopy, resolveIds, searchableRows, outOfRange } from './validate.js';
 import { APPEND_MAX, appendNodes, storedRow, buildWorkers, type Built, checkRelayoutBudget, headroom, installBuilt, lookupOf, memoryStats, type MemoryStats, removeIds, tailOf, targetOf } from './built.js';
 import { runBatch } from './batch.js';
-import { listedScope, scopeFor, type SearchScope, UNRESTRICTED } from './scope.js';
-import { searchFast } from './fastscan.js';
+import { scopeFor, searchOne } from './scope.js';
 import { buildIndex, type BuildOptions } from './build.js';
 import { calibrateSearch, checkRecall, tuneSearch, type TuneOptions, type TuneReport, type TuneTarget } from './tune.js';
 import { Rng } from './random.js';
@@ -122,6 +122,11 @@ export interface IndexStats {
   degree: number;
   /** Mean out-degree of the graph. */
   meanDegree: number;
+  /**
+   * WebAssembly memories the index lies in: 1 for every index that fits one (4 GiB); an index too
+   * large for one is split into shards over nearby vectors, searched through a router (see the README).
+   */
+  shards: number;
   memory: MemoryStats;
   /** Where parallel build and batch search run here (in a browser: one thread unless cross-origin isolated). */
   parallel: ParallelInfo;
@@ -148,7 +153,12 @@ class PendingMutation {
 
 export class ZGQIndex {
   readonly options: ResolvedOptions;
+  /** The index, when it is one shard (every index that fits one WebAssembly memory). */
   private built: Built | null = null;
+  /** The index, when it is several shards (src/shards.ts); null otherwise. */
+  private shards: Shards | null = null;
+  /** The query of a sharded search, checked and prepared once for all its shards. */
+  private shardQuery: Float32Array | null = null;
   private batchQueue: Promise<void> = Promise.resolve();
   /** build, add and compact run one at a time, in the order called, each on the index the previous one left. */
   private mutations: Promise<void> = Promise.resolve();
@@ -177,7 +187,24 @@ export class ZGQIndex {
 
   /** Number of vectors searches can return (0 before build; removed vectors do not count). */
   get size(): number {
-    return this.built ? this.built.removed.live : (this.staged?.n ?? 0);
+    return this.built ? this.built.removed.live : this.shards ? this.shards.live : (this.staged?.n ?? 0);
+  }
+
+  /** Whether the index is trained (built, loaded, or trained on what add staged). */
+  private get trained(): boolean {
+    return this.built !== null || this.shards !== null;
+  }
+
+  /** The index's shards: the one index, or each shard of a sharded one. */
+  private partsOf(): Built[] {
+    if (this.shards) return this.shards.parts;
+    return [this.requireBuilt()];
+  }
+
+  /** Replace shard `part` with `next` (zones unchanged: the router stays as it is). */
+  private setPart(part: number, next: Built): void {
+    if (this.shards) this.shards.parts[part] = next;
+    else this.built = next;
   }
 
   /**
@@ -211,8 +238,8 @@ export class ZGQIndex {
       const calibrate = target === undefined && this.fixedSearch.ef === undefined && this.fixedSearch.traversal === undefined;
       if (this.size >= CALIBRATE_MIN && (target !== undefined || calibrate)) {
         onProgress?.('tune', 0);
-        if (target !== undefined) this.options.search = (await tuneSearch(this.tuneTarget(this.built!), tuning)).search;
-        else this.options.search = await calibrateSearch(this.tuneTarget(this.built!), tuning);
+        if (target !== undefined) this.options.search = (await tuneSearch(this.tuneTarget(), tuning)).search;
+        else this.options.search = await calibrateSearch(this.tuneTarget(), tuning);
         onProgress?.('tune', 1);
       }
       onProgress?.('done', 1);
@@ -229,9 +256,10 @@ export class ZGQIndex {
    * 'EMPTY_INPUT' for an index of fewer than k + 2 vectors; 'NOT_BUILT' before build.
    */
   async tune(options: TuneOptions): Promise<TuneReport> {
-    const built = this.requireBuilt();
-    const report = await tuneSearch(this.tuneTarget(built), options);
-    if (this.built !== built) throw new ZGQError('CONFLICT', 'the index changed (build, add or compact) while tune ran; tune it again');
+    const parts = [...this.partsOf()];
+    const report = await tuneSearch(this.tuneTarget(), options);
+    const now = this.partsOf();
+    if (now.length !== parts.length || now.some((part, p) => part !== parts[p])) throw new ZGQError('CONFLICT', 'the index changed (build, add or compact) while tune ran; tune it again');
     this.options.search = report.search;
     return report;
   }
@@ -241,9 +269,18 @@ export class ZGQIndex {
    * (src/build.ts); the new index replaces the current one once complete.
    */
   private async train(x: Float32Array, ids: Uint32Array, options: BuildOptions): Promise<void> {
-    const { built, search } = await buildIndex(x, ids, this.options, this.fixedSearch, options);
-    this.built = built;
-    this.options.search = search;
+    const shards = shardCount(ids.length, this.options, platform.threads(options.threads));
+    if (shards > 1) {
+      const built = await buildShards(x, ids, this.options, this.fixedSearch, options, shards);
+      this.shards = built.shards;
+      this.built = null;
+      this.options.search = built.search;
+    } else {
+      const { built, search } = await buildIndex(x, ids, this.options, this.fixedSearch, options);
+      this.built = built;
+      this.shards = null;
+      this.options.search = search;
+    }
     options.onProgress?.('done', 1);
   }
 
@@ -254,6 +291,13 @@ export class ZGQIndex {
   search(query: Float32Array | ArrayLike<number>, k: number, options?: SearchOptions): SearchResult {
     checkK(k);
     const built = this.built;
+    if (this.shards && k > 0) {
+      const q = (this.shardQuery ??= new Float32Array(this.options.dim));
+      this.writeQuery(query, q);
+      const result = { ids: new Uint32Array(k), distances: new Float32Array(k) };
+      this.shards.search(q, k, this.resolveCached(options), options?.filter, this.options.seed, this.options.metric, result.ids, result.distances);
+      return result;
+    }
     if (!built || k === 0) {
       // not trained yet (or nothing asked for): an exact scan of the staged vectors
       const q = new Float32Array(this.options.dim);
@@ -263,19 +307,9 @@ export class ZGQIndex {
       this.staged ? this.staged.search(q, k, this.options.metric, options?.filter, ids, distances, 0) : (ids.fill(NO_ID), distances.fill(Infinity));
       return { ids, distances };
     }
-    const opts = this.resolveCached(options);
     const ids = new Uint32Array(k).fill(NO_ID);
     const distances = new Float32Array(k).fill(Infinity);
-    const filter = options?.filter;
-    const scope = filter === undefined && built.removed.count === 0 && !scansEveryVector(opts.traversal)
-      ? UNRESTRICTED
-      : scopeFor(built, filter, opts, k, 'searchBits', this.options.seed);
-    const searchOpts = scope === UNRESTRICTED || scope.ef === opts.ef ? opts : { ...opts, ef: scope.ef };
-    this.writeQuery(query, built.searcher.queryBuffer(k, searchOpts));
-    this.runScope(built, k, searchOpts, ids, distances, scope);
-    // a filtered walk that gave up or ran out of graph: the allowed nodes are scanned instead (the
-    // query is still in the buffer)
-    if (scope.allow && !scope.exact && !scope.all && !scope.fast && cameShort(ids, 0, k, scope.allowed)) this.runScope(built, k, searchOpts, ids, distances, listedScope(built, scope, 'list'));
+    searchOne(built, k, this.resolveCached(options), options?.filter, this.options.seed, this.options.metric, (q) => this.writeQuery(query, q), ids, distances);
     return { ids, distances };
   }
 
@@ -314,8 +348,7 @@ export class ZGQIndex {
     checkFinite(queries, dim, 'query');
     const rows = this.options.metric === 'cosine' ? normalizedCopy(queries, dim, 'query') : queries;
     const filter = options?.filter;
-    const built = this.built;
-    if (!built || k === 0) {
+    if (!this.trained || k === 0) {
       const ids = new Uint32Array(nq * k).fill(NO_ID);
       const distances = new Float32Array(nq * k).fill(Infinity);
       if (this.staged) for (let q = 0; q < nq; q++) this.staged.search(rows.subarray(q * dim, (q + 1) * dim), k, this.options.metric, filter, ids, distances, q * k);
@@ -324,16 +357,9 @@ export class ZGQIndex {
     // batches share the index's batch buffers and worker contexts: one batch at a time
     const pacer = new Pacer(options?.signal, 'searchBatch');
     const removalsBefore = this.removals;
-    const run = this.batchQueue.then(() => runBatch(built, rows, nq, k, opts, threads, scopeFor(built, filter, opts, k, 'batchBits', this.options.seed), pacer));
+    const run = this.batchQueue.then(() => this.runBatchOn(rows, nq, k, opts, threads, filter, pacer));
     this.batchQueue = run.then(() => undefined, () => undefined);
     const { ids, distances } = await run;
-    const callerIds = built.ids;
-    const metric = this.options.metric;
-    for (let i = 0; i < ids.length; i++) {
-      if (ids[i] === NO_ID) continue;
-      ids[i] = callerIds[ids[i]];
-      distances[i] = reportedDistance(metric, distances[i]);
-    }
     // removals made while the batch gave the event loop its turns: rows that hold a removed id are
     // searched again, so no id removed before the batch returns comes back in it
     if (this.removals !== removalsBefore) {
@@ -346,6 +372,37 @@ export class ZGQIndex {
       }
     }
     return { ids, distances, nq, k, errors: [] };
+  }
+
+  /**
+   * A validated batch (rows prepared) on the index's one shard, or routed to its shards and merged:
+   * caller ids and reported distances.
+   */
+  private async runBatchOn(
+    rows: Float32Array, nq: number, k: number, opts: ResolvedSearchOptions, threads: number | undefined, filter: SearchFilter | undefined, pacer: Pacer,
+  ): Promise<{ ids: Uint32Array; distances: Float32Array }> {
+    const { metric, seed, dim } = this.options;
+    const shards = this.shards;
+    if (!shards) {
+      const built = this.requireBuilt();
+      const result = await runBatch(built, rows, nq, k, opts, threads, scopeFor(built, filter, opts, k, 'batchBits', seed), pacer);
+      callerResults(built, result.ids, result.distances, metric);
+      return result;
+    }
+    const ids = new Uint32Array(nq * k).fill(NO_ID);
+    const distances = new Float32Array(nq * k).fill(Infinity);
+    const lists = shards.routeBatch(rows, nq, opts.nProbe, filter !== undefined || scansEveryVector(opts.traversal));
+    for (let p = 0; p < lists.length; p++) {
+      const list = lists[p];
+      if (list.length === 0) continue;
+      const part = shards.parts[p];
+      const partRows = list.length === nq ? rows : new Float32Array(list.length * dim);
+      if (partRows !== rows) list.forEach((q, r) => partRows.set(rows.subarray(q * dim, (q + 1) * dim), r * dim));
+      const got = await runBatch(part, partRows, list.length, k, opts, threads, scopeFor(part, filter, opts, k, 'batchBits', seed), pacer);
+      callerResults(part, got.ids, got.distances, metric);
+      list.forEach((q, r) => shards.merge(ids, distances, q * k, k, got.ids, got.distances, r * k));
+    }
+    return { ids, distances };
   }
 
   /**
@@ -384,10 +441,18 @@ export class ZGQIndex {
     // with nothing pending the snapshot is taken at once, before later calls change the index
     if (this.pending.length) await this.mutations;
     // vectors staged before training: trained on them now, so that what is saved can be searched
-    if (!this.built && this.staged?.n) await this.trainStaged();
-    const built = this.requireBuilt();
-    const { meta, sections } = toSections(built.kernels, built.layout, built.ids, built.removed.bits, tailOf(built), this.options);
-    return { meta: meta as unknown as Record<string, unknown>, sections: sections.map((s) => ({ tag: s.tag, bytes: s.bytes.slice() })) };
+    if (!this.trained && this.staged?.n) await this.trainStaged();
+    // a sharded index's sections are its shards' containers, encoded: copies already
+    if (this.shards) return this.containerParts();
+    const { meta, sections } = this.containerParts();
+    return { meta, sections: sections.map((s) => ({ tag: s.tag, bytes: s.bytes.slice() })) };
+  }
+
+  /** Header and sections of the index's container: views of its memory for one shard, the shards' encoded containers for several. */
+  private containerParts(): { meta: Record<string, unknown>; sections: Section[] } {
+    const parts = this.partsOf().map((part) => toSections(part.kernels, part.layout, part.ids, part.removed.bits, tailOf(part), this.options));
+    if (!this.shards) return { meta: parts[0].meta as unknown as Record<string, unknown>, sections: parts[0].sections };
+    return shardedContainer(parts, this.options, platform.crc32);
   }
 
   /** Write `snapshot` to `path` under its writers' lock, unless another writer replaced the file since this index last read or wrote it. */
@@ -452,9 +517,8 @@ export class ZGQIndex {
    * Uint8Array (a copy: later changes to the index do not show in it).
    */
   toBytes(): Uint8Array {
-    const built = this.requireBuilt();
-    const { meta, sections } = toSections(built.kernels, built.layout, built.ids, built.removed.bits, tailOf(built), this.options);
-    return encodeContainer(meta as unknown as Record<string, unknown>, sections, platform.crc32);
+    const { meta, sections } = this.containerParts();
+    return encodeContainer(meta, sections, platform.crc32);
   }
 
   /**
@@ -469,6 +533,13 @@ export class ZGQIndex {
   }
 
   private static fromDecoded(decoded: DecodedContainer, name: string): ZGQIndex {
+    if (isSharded(decoded)) {
+      const shards = fromShardedContainer(decoded, name, platform.crc32);
+      const index = new ZGQIndex(shards[0].meta.options);
+      const parts = shards.map(({ meta, arrays }) => installBuilt(meta, arrays));
+      index.shards = new Shards(parts, new Router(parts, parts[0].layout.metric));
+      return index;
+    }
     const { meta, arrays } = fromContainer(decoded, name);
     const index = new ZGQIndex(meta.options);
     index.built = installBuilt(meta, arrays);
@@ -500,7 +571,7 @@ export class ZGQIndex {
     const rows = metric === 'cosine' ? normalizedCopy(vectors, dim) : vectors === input ? vectors.slice() : vectors;
     const pacer = new Pacer(options.signal, 'add');
     await this.enqueue(newIds, async () => {
-      if (!this.built) {
+      if (!this.trained) {
         // not trained yet: staged, and trained on everything staged once there is enough
         const staged = this.staged ?? new StagedRows(dim);
         // trained on a copy: a failed or aborted training leaves the staged rows as they were
@@ -515,38 +586,70 @@ export class ZGQIndex {
         options.onProgress?.(1);
         return;
       }
-      await this.relayoutOr(async (built) => {
-        const lay = built.layout;
-        const inPlace = count <= APPEND_MAX && lay.capacity - lay.n >= count && this.options.graph !== 'per-zone' && (!lay.halfStorage || fitsHalf(rows, dim));
-        if (inPlace) {
-          // no batch may read the graph while it changes; the append itself never yields
-          await this.exclusive(() => appendNodes(built, rows, newIds, this.options));
-          options.onProgress?.(1);
-          return null;
-        }
-        const deleted = new Uint8Array((lay.n + 7) >> 3);
-        const removedBits = built.removed.bits;
-        if (removedBits) deleted.set(removedBits.subarray(0, deleted.length));
-        const lookup = lookupOf(built);
-        let replaced = 0;
-        for (let i = 0; i < count; i++) {
-          const node = lookup.find(newIds[i]);
-          if (node >= 0) {
-            setBit(deleted, node);
-            replaced++;
-          }
-        }
-        const live = built.removed.live;
-        checkRelayoutBudget(lay, live + count, built.removed.count + replaced > 0, this.options, options.threads, `adding ${count} vectors to an index of ${live}`);
-        return relayout(metaOf(lay, this.options, lay.n - built.zoned), viewArrays(built.kernels, lay, built.ids, deleted, tailOf(built)), {
-          vectors: rows, ids: newIds, workers: (kernels) => buildWorkers(kernels, options.threads), pace: () => pacer.step(),
-          onProgress: (fraction) => {
-            throwIfAborted(options.signal, 'add');
-            options.onProgress?.(fraction);
-          },
-        });
-      }, options.signal, 'add');
+      const shards = this.shards;
+      if (!shards) {
+        await this.addToPart(0, rows, newIds, options, pacer, (f) => options.onProgress?.(f));
+        return;
+      }
+      // each vector joins the shard owning the zone nearest to it
+      const target = new Uint8Array(count);
+      for (let i = 0; i < count; i++) {
+        shards.router.query().set(rows.subarray(i * dim, (i + 1) * dim));
+        target[i] = shards.router.nearestShard();
+      }
+      let done = 0;
+      for (let p = 0; p < shards.parts.length; p++) {
+        const picked: number[] = [];
+        for (let i = 0; i < count; i++) if (target[i] === p) picked.push(i);
+        if (picked.length === 0) continue;
+        const partRows = new Float32Array(picked.length * dim);
+        picked.forEach((i, r) => partRows.set(rows.subarray(i * dim, (i + 1) * dim), r * dim));
+        const before = done;
+        const partIds = Uint32Array.from(picked, (i) => newIds[i]);
+        await this.addToPart(p, partRows, partIds, options, pacer, (f) => options.onProgress?.((before + f * picked.length) / count));
+        // an id another shard held is replaced: removed there once the new vector is in (the shard
+        // it joined replaced its own)
+        shards.parts.forEach((other, o) => o !== p && removeIds(other, partIds));
+        done += picked.length;
+      }
     }, options.signal, 'add');
+  }
+
+  /** Add validated rows (unit length under cosine) under their ids to shard `part`: in place when they fit, else by laying it out afresh. */
+  private addToPart(part: number, rows: Float32Array, newIds: Uint32Array, options: AddOptions, pacer: Pacer, progress: (fraction: number) => void): Promise<void> {
+    const { dim } = this.options;
+    const count = newIds.length;
+    return this.relayoutOr(async (built) => {
+      const lay = built.layout;
+      const inPlace = count <= APPEND_MAX && lay.capacity - lay.n >= count && this.options.graph !== 'per-zone' && (!lay.halfStorage || fitsHalf(rows, dim));
+      if (inPlace) {
+        // no batch may read the graph while it changes; the append itself never yields
+        await this.exclusive(() => appendNodes(built, rows, newIds, this.options));
+        progress(1);
+        return null;
+      }
+      const deleted = new Uint8Array((lay.n + 7) >> 3);
+      const removedBits = built.removed.bits;
+      if (removedBits) deleted.set(removedBits.subarray(0, deleted.length));
+      const lookup = lookupOf(built);
+      let replaced = 0;
+      for (let i = 0; i < count; i++) {
+        const node = lookup.find(newIds[i]);
+        if (node >= 0) {
+          setBit(deleted, node);
+          replaced++;
+        }
+      }
+      const live = built.removed.live;
+      checkRelayoutBudget(lay, live + count, built.removed.count + replaced > 0, this.options, options.threads, `adding ${count} vectors to an index of ${live}`);
+      return relayout(metaOf(lay, this.options, lay.n - built.zoned), viewArrays(built.kernels, lay, built.ids, deleted, tailOf(built)), {
+        vectors: rows, ids: newIds, workers: (kernels) => buildWorkers(kernels, options.threads), pace: () => pacer.step(),
+        onProgress: (fraction) => {
+          throwIfAborted(options.signal, 'add');
+          progress(fraction);
+        },
+      });
+    }, options.signal, 'add', part);
   }
 
   /**
@@ -557,7 +660,7 @@ export class ZGQIndex {
     this.removedDuring = [];
     try {
       await this.train(rows, ids, options);
-      if (this.removedDuring.length) removeIds(this.requireBuilt(), this.removedDuring);
+      if (this.removedDuring.length) for (const part of this.partsOf()) removeIds(part, this.removedDuring);
       this.staged = null;
     } finally {
       this.removedDuring = null;
@@ -567,7 +670,7 @@ export class ZGQIndex {
   /** Train on the staged vectors now, after the mutations called before (nothing when trained or empty by then). */
   private trainStaged(): Promise<void> {
     return this.enqueue(null, async () => {
-      if (this.built || !this.staged?.n) return;
+      if (this.trained || !this.staged?.n) return;
       const all = this.staged.take();
       await this.trainOnStaged(all.rows, all.ids, {});
     }, undefined, 'save');
@@ -608,8 +711,10 @@ export class ZGQIndex {
     }
     if (this.removedDuring) for (let i = 0; i < ids.length; i++) this.removedDuring.push(ids[i]);
     this.removals++;
-    if (!this.built) return (this.staged?.remove(ids) ?? 0) + pendingOnly;
-    return removeIds(this.built, ids) + pendingOnly;
+    if (!this.trained) return (this.staged?.remove(ids) ?? 0) + pendingOnly;
+    let removed = pendingOnly;
+    for (const part of this.partsOf()) removed += removeIds(part, ids);
+    return removed;
   }
 
   /**
@@ -620,7 +725,7 @@ export class ZGQIndex {
    */
   prepareFilter(filter: Exclude<SearchFilter, PreparedFilter>): PreparedFilter {
     const built = this.built;
-    // not trained yet: resolved from its source on each use
+    // not trained yet, or sharded (a bitmap per shard): resolved from its source on each use
     if (!built) return new PreparedFilter(filter, {}, new Uint8Array(0));
     const bits = new Uint8Array((built.layout.n + 7) >> 3);
     compileFilter(filter, targetOf(built, null), bits);
@@ -634,18 +739,25 @@ export class ZGQIndex {
    */
   get(id: number): Float32Array | undefined {
     if (!Number.isInteger(id) || !this.has(id)) return undefined;
-    const built = this.built;
-    if (!built) return this.staged?.row(id);
-    return storedRow(built, lookupOf(built).find(id));
+    if (!this.trained) return this.staged?.row(id);
+    const { part, node } = this.locate(id)!;
+    return storedRow(part, node);
   }
 
   /** Whether `id` is in the index (added and not removed). */
   has(id: number): boolean {
-    const built = this.built;
     if (!Number.isInteger(id)) return false;
-    if (!built) return this.staged?.has(id) ?? false;
+    if (!this.trained) return this.staged?.has(id) ?? false;
+    const at = this.locate(id);
+    return at !== null && !at.part.removed.has(at.node);
+  }
+
+  /** The shard and node of caller id `id` (removed or not), or null. */
+  private locate(id: number): { part: Built; node: number } | null {
+    if (this.shards) return this.shards.find(id);
+    const built = this.requireBuilt();
     const node = lookupOf(built).find(id);
-    return node >= 0 && !built.removed.has(node);
+    return node >= 0 ? { part: built, node } : null;
   }
 
   /**
@@ -656,14 +768,18 @@ export class ZGQIndex {
    */
   async compact(options: CompactOptions = {}): Promise<void> {
     const pacer = new Pacer(options.signal, 'compact');
-    await this.enqueue(null, () => this.relayoutOr(async (built) => {
+    const compactPart = (built: Built) => {
       if (built.removed.count === 0 || built.removed.live === 0) return null;
       const lay = built.layout;
       checkRelayoutBudget(lay, built.removed.live, true, this.options, 1, `compacting an index of ${built.removed.live} vectors`);
       return relayout(metaOf(lay, this.options, lay.n - built.zoned), viewArrays(built.kernels, lay, built.ids, built.removed.bits, tailOf(built)), {
         vectors: new Float32Array(0), ids: new Uint32Array(0), pace: () => pacer.step(),
       });
-    }, options.signal, 'compact'), options.signal, 'compact', false);
+    };
+    // shard by shard: each is laid out afresh on its own (a sharded index's shards share nothing)
+    await this.enqueue(null, async () => {
+      for (let p = 0; p < this.partsOf().length; p++) await this.relayoutOr(async (built) => compactPart(built), options.signal, 'compact', p);
+    }, options.signal, 'compact', false);
   }
 
   /**
@@ -679,11 +795,11 @@ export class ZGQIndex {
       try {
         // aborted while it waited for the mutations before it
         await pacer.step();
-        if (!this.built && !untrained) return;
+        if (!this.trained && !untrained) return;
         await run();
         if (op.removeAfter.size) {
           const ids = [...op.removeAfter];
-          if (this.built) removeIds(this.built, ids);
+          if (this.trained) for (const part of this.partsOf()) removeIds(part, ids);
           else this.staged?.remove(ids);
         }
       } finally {
@@ -696,9 +812,9 @@ export class ZGQIndex {
 
   /** Run a change on the current index, install its result, and re-apply removals made meanwhile. */
   private async relayoutOr(
-    change: (built: Built) => Promise<{ meta: IndexMeta; arrays: IndexArrays } | null>, signal: AbortSignal | undefined, what: string,
+    change: (built: Built) => Promise<{ meta: IndexMeta; arrays: IndexArrays } | null>, signal: AbortSignal | undefined, what: string, part = 0,
   ): Promise<void> {
-    const built = this.requireBuilt();
+    const built = this.partsOf()[part];
     this.removedDuring = [];
     try {
       const result = await change(built);
@@ -708,7 +824,7 @@ export class ZGQIndex {
       // changed indexes keep room to grow in place
       const next = installBuilt(result.meta, result.arrays, result.meta.n + headroom(result.meta.n));
       if (this.removedDuring.length) removeIds(next, this.removedDuring);
-      this.built = next;
+      this.setPart(part, next);
       this.options.storage = result.meta.storage;
     } finally {
       this.removedDuring = null;
@@ -717,58 +833,94 @@ export class ZGQIndex {
 
   /** Zone count and sizes, graph degree, and memory bytes per component. */
   stats(): IndexStats {
-    const b = this.requireBuilt();
-    const lay = b.layout;
-    const sizes = { min: Infinity, max: 0, mean: lay.n / lay.nZones };
-    for (let z = 0; z < lay.nZones; z++) {
-      const s = b.zoneStart[z + 1] - b.zoneStart[z];
-      sizes.min = Math.min(sizes.min, s);
-      sizes.max = Math.max(sizes.max, s);
-    }
-    const adjacency = b.kernels.arena.u32(lay.adjacencyPtr, lay.n * (lay.degree + 1));
+    const parts = this.partsOf();
+    const first = parts[0].layout;
+    let n = 0;
+    let zoned = 0;
+    let capacity = 0;
+    let zones = 0;
+    let groups = 0;
     let edges = 0;
-    for (let i = 0; i < lay.n; i++) edges += adjacency[i * (lay.degree + 1)];
-    const memory = memoryStats(b);
+    let live = 0;
+    let deleted = 0;
+    const sizes = { min: Infinity, max: 0, mean: 0 };
+    let memory: MemoryStats | null = null;
+    for (const b of parts) {
+      const lay = b.layout;
+      for (let z = 0; z < lay.nZones; z++) {
+        const s = b.zoneStart[z + 1] - b.zoneStart[z];
+        sizes.min = Math.min(sizes.min, s);
+        sizes.max = Math.max(sizes.max, s);
+      }
+      const adjacency = b.kernels.arena.u32(lay.adjacencyPtr, lay.n * (lay.degree + 1));
+      for (let i = 0; i < lay.n; i++) edges += adjacency[i * (lay.degree + 1)];
+      n += lay.n;
+      zoned += b.zoned;
+      capacity += lay.capacity;
+      zones += lay.nZones;
+      groups += lay.nGroups;
+      live += b.removed.live;
+      deleted += b.removed.count;
+      const bytes = memoryStats(b);
+      if (!memory) memory = bytes;
+      else for (const key of Object.keys(bytes) as (keyof MemoryStats)[]) memory[key] += bytes[key];
+    }
+    sizes.mean = n / zones;
+    if (this.shards) {
+      memory!.zones += this.shards.router.bytes;
+      memory!.total += this.shards.router.bytes;
+    }
     return {
-      size: b.removed.live, deleted: b.removed.count, appended: lay.n - b.zoned, capacity: lay.capacity, dim: lay.dim, metric: this.options.metric, zones: lay.nZones, zoneGroups: lay.nGroups, zoneSizes: sizes,
-      pqSubspaces: lay.m, residual: lay.residual, storage: lay.halfStorage ? 'float16' : 'float32', degree: lay.degree, meanDegree: edges / lay.n, memory,
-      parallel: platform.parallel(),
+      size: live, deleted, appended: n - zoned, capacity, dim: first.dim, metric: this.options.metric, zones, zoneGroups: groups, zoneSizes: sizes,
+      pqSubspaces: first.m, residual: first.residual, storage: first.halfStorage ? 'float16' : 'float32', degree: first.degree, meanDegree: edges / n, memory: memory!,
+      shards: parts.length, parallel: platform.parallel(),
     };
   }
 
   /** The index as src/tune.ts sees it: its defaults, and searches of stored vectors kept out of their own walks. */
-  private tuneTarget(built: Built): TuneTarget {
+  private tuneTarget(): TuneTarget {
     const dim = this.options.dim;
+    const parts = [...this.partsOf()];
     return {
       size: this.size,
       seed: this.options.seed,
       defaults: this.options.search,
       sample: (count, seed) => {
-        const { n } = built.layout;
-        const rng = new Rng(seed);
-        let nodes: Uint32Array;
-        if (built.removed.count === 0) nodes = rng.sample(n, count);
-        else {
-          const live = new Uint32Array(built.removed.live);
-          listAllowed(built.removed.liveView(n)!, n, live);
-          nodes = Uint32Array.from(rng.sample(live.length, count), (p) => live[p]);
-        }
+        // live nodes of every shard, numbered shard after shard
+        const live = parts.map((part) => {
+          const { n } = part.layout;
+          if (part.removed.count === 0) return null;
+          const list = new Uint32Array(part.removed.live);
+          listAllowed(part.removed.liveView(n)!, n, list);
+          return list;
+        });
+        const sizes = parts.map((part, p) => live[p]?.length ?? part.layout.n);
+        const picks = new Rng(seed).sample(sizes.reduce((a, b) => a + b, 0), count);
+        const partOf = new Uint32Array(count);
+        const nodes = Uint32Array.from(picks, (at, i) => {
+          let p = 0;
+          while (at >= sizes[p]) at -= sizes[p++];
+          partOf[i] = p;
+          return live[p]?.[at] ?? at;
+        });
         const rows = new Float32Array(count * dim);
-        nodes.forEach((node, i) => rows.set(storedRow(built, node), i * dim));
+        nodes.forEach((node, i) => rows.set(storedRow(parts[partOf[i]], node), i * dim));
         return {
-          ids: Uint32Array.from(nodes, (node) => built.ids[node]),
+          ids: Uint32Array.from(nodes, (node, i) => parts[partOf[i]].ids[node]),
           search: (q, k, o) => {
-            built.searcher.skip = nodes[q] + 1;
+            const searcher = parts[partOf[q]].searcher;
+            searcher.skip = nodes[q] + 1;
             try {
               return this.search(rows.subarray(q * dim, (q + 1) * dim), k, o);
             } finally {
-              built.searcher.skip = 0;
+              searcher.skip = 0;
             }
           },
         };
       },
     };
   }
+
 
   /**
    * resolveSearch, remembering the last options object: callers tend to pass the same one to every
@@ -832,29 +984,4 @@ export class ZGQIndex {
     }
     return this.built;
   }
-
-  /**
-   * Search the query in the searcher's query buffer within `scope`: up to k caller ids and
-   * reported distances written from the start of ids / distances, nearest first.
-   */
-  private runScope(built: Built, k: number, opts: ResolvedSearchOptions, ids: Uint32Array, distances: Float32Array, scope: SearchScope): void {
-    if (scope.empty) return;
-    built.searcher.allow = scope.allow;
-    const got = scope.fast
-      ? searchFast(built, built.fastScan!, k, opts.rerank, ids, distances, 0)
-      : scope.all
-      ? built.searcher.runAll(k, built.layout.n, ids, distances, 0)
-      : scope.exact ? built.searcher.runListed(k, scope.listPtr, scope.listCount, ids, distances, 0) : built.searcher.run(k, opts, ids, distances, 0);
-    const callerIds = built.ids;
-    const metric = this.options.metric;
-    for (let i = 0; i < got; i++) {
-      ids[i] = callerIds[ids[i]];
-      distances[i] = reportedDistance(metric, distances[i]);
-    }
-  }
-}
-
-/** Kernel distance -> reported distance: ip gives -dot; cosine runs as L2 on unit vectors, |a - b|² = 2 - 2 cos. */
-function reportedDistance(metric: Metric, d: number): number {
-  return metric === 'ip' ? 1 + d : metric === 'cosine' ? d / 2 : d;
 }

@@ -213,6 +213,11 @@ export function kernelMetric(metric: Metric): number {
   return metric === 'ip' ? METRIC_IP : METRIC_L2;
 }
 
+/** Kernel distance -> reported distance: ip gives -dot; cosine runs as L2 on unit vectors, |a - b|² = 2 - 2 cos. */
+export function reportedDistance(metric: Metric, d: number): number {
+  return metric === 'ip' ? 1 + d : metric === 'cosine' ? d / 2 : d;
+}
+
 
 function resolveGraph(graph: unknown): GraphShape {
   if (graph === undefined) return 'zone-rounds';

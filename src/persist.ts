@@ -10,9 +10,13 @@
  * nodes (bit i & 7 of byte i >> 3; only when some are deleted and not yet compacted) | TZON
  * u32[n - zoned] zones of the nodes appended after the last layout (header `zoned`: nodes laid out
  * in ZSTA's ranges; absent: all n).
+ *
+ * A sharded index (src/shards.ts) is one container whose header requires 'shards' and names its
+ * shard count: its sections S000, S001, ... each hold one shard as a whole container of its own
+ * (header, sections, checksums), written and read by the code above.
  */
 import { assert, firstNonFinite, ZGQError } from './errors.js';
-import { type DecodedContainer, isOptionalTag, type Section, sectionF32, sectionU16, sectionU32, sectionU8 } from './format.js';
+import { type Checksum, decodeContainer, type DecodedContainer, encodeContainer, isOptionalTag, type Section, sectionF32, sectionU16, sectionU32, sectionU8 } from './format.js';
 import type { Kernels } from './kernels/wasm.js';
 import { PQ_CENTROIDS } from './pq.js';
 import { type IndexArrays, type IndexLayout, viewArrays } from './layout.js';
@@ -47,8 +51,71 @@ export interface IndexMeta {
  * - 'appended-nodes': nodes past header `zoned` lie outside the zone ranges, their zones in TZON.
  * - 'scan-traversal': the search defaults (options.search.traversal) name the 'scan' or 'fastscan' traversal,
  *   chosen by tune; a reader without it would take the options for damage.
+ * - 'shards': the index is several shards, each a container in a section of its own (see the top).
  */
-export const KNOWN_FEATURES: ReadonlySet<string> = new Set(['deleted-nodes', 'appended-nodes', 'scan-traversal']);
+export const KNOWN_FEATURES: ReadonlySet<string> = new Set(['deleted-nodes', 'appended-nodes', 'scan-traversal', 'shards']);
+
+/** Most shards a file may hold (section tags S000 ... S255). */
+const MAX_SHARD_SECTIONS = 256;
+
+/** Section tag of shard p. */
+export function shardTag(p: number): string {
+  return `S${String(p).padStart(3, '0')}`;
+}
+
+/** Whether a decoded container holds a sharded index. */
+export function isSharded(decoded: DecodedContainer): boolean {
+  const requires = decoded.meta.requires;
+  return Array.isArray(requires) && requires.includes('shards');
+}
+
+/**
+ * The container of a sharded index: its header (options, shard count) and one section per shard
+ * holding that shard's container, encoded here (a copy of each shard).
+ */
+export function shardedContainer(
+  shards: { meta: IndexMeta; sections: Section[] }[], options: ResolvedOptions, checksum: Checksum,
+): { meta: Record<string, unknown>; sections: Section[] } {
+  let n = 0;
+  for (const shard of shards) n += shard.meta.n;
+  const meta = { kind: 'zgq-index', requires: ['shards'], options, dim: options.dim, n, shards: shards.length };
+  const sections = shards.map((shard, p) => ({ tag: shardTag(p), bytes: encodeContainer(shard.meta as unknown as Record<string, unknown>, shard.sections, checksum) }));
+  return { meta, sections };
+}
+
+/**
+ * The shards of a sharded index's container, each validated as a whole index (fromContainer) and
+ * checked against the header: same dimension and metric, one section per shard and nothing else.
+ */
+export function fromShardedContainer(decoded: DecodedContainer, name: string, checksum: Checksum): { meta: IndexMeta; arrays: IndexArrays }[] {
+  const raw = decoded.meta;
+  if (raw.kind !== 'zgq-index') throw corrupt(name, `not a ZGQ index (header kind ${JSON.stringify(raw.kind)})`);
+  const count = intField(raw, 'shards', 1, MAX_SHARD_SECTIONS, name);
+  const dim = intField(raw, 'dim', 1, 1 << 16, name);
+  checkFeatures(raw, name);
+  for (const tag of decoded.sections.keys()) {
+    const p = /^S\d{3}$/.test(tag) ? Number(tag.slice(1)) : -1;
+    if (p >= count) throw corrupt(name, `section ${tag} is present, but the header names ${count} shards`);
+    if (p < 0 && !isOptionalTag(tag)) throw new ZGQError('UNSUPPORTED_VERSION', `${name}: holds a section this build of zgq cannot read: '${tag}'; upgrade zgq to open it`);
+  }
+  const shards: { meta: IndexMeta; arrays: IndexArrays }[] = [];
+  let metric: string | undefined;
+  let total = 0;
+  for (let p = 0; p < count; p++) {
+    const bytes = decoded.sections.get(shardTag(p));
+    if (!bytes) throw corrupt(name, `section ${shardTag(p)} (shard ${p} of ${count}) is missing`);
+    const shardName = `${name} (shard ${p})`;
+    const shard = fromContainer(decodeContainer(bytes, shardName, checksum), shardName);
+    if (isSharded({ ...decoded, meta: shard.meta as unknown as Record<string, unknown> })) throw corrupt(shardName, 'a shard holds shards');
+    if (shard.meta.dim !== dim) throw corrupt(shardName, `dim ${shard.meta.dim} differs from the index's ${dim}`);
+    metric ??= shard.meta.options.metric;
+    if (shard.meta.options.metric !== metric) throw corrupt(shardName, `metric ${shard.meta.options.metric} differs from shard 0's ${metric}`);
+    total += shard.meta.n;
+    shards.push(shard);
+  }
+  if (raw.n !== undefined && raw.n !== total) throw corrupt(name, `header n ${JSON.stringify(raw.n)} differs from the shards' ${total} vectors`);
+  return shards;
+}
 
 /** Every critical section tag this build reads (the module comment says what each holds). */
 const SECTION_TAGS: ReadonlySet<string> = new Set([
@@ -112,6 +179,18 @@ function intField(meta: Record<string, unknown>, key: string, min: number, max: 
  * unknown header fields are additions it may ignore.
  */
 function checkCompatible(raw: Record<string, unknown>, sections: Map<string, Uint8Array>, name: string): void {
+  checkFeatures(raw, name);
+  const unknown = [...sections.keys()].filter((tag) => !isOptionalTag(tag) && !SECTION_TAGS.has(tag));
+  if (unknown.length) {
+    throw new ZGQError(
+      'UNSUPPORTED_VERSION',
+      `${name}: holds ${unknown.length === 1 ? 'a section' : 'sections'} this build of zgq cannot read: ${unknown.map((t) => `'${t}'`).join(', ')}; upgrade zgq to open it`,
+    );
+  }
+}
+
+/** Refuses features in header `requires` this build does not know. */
+function checkFeatures(raw: Record<string, unknown>, name: string): void {
   const requires = raw.requires === undefined ? [] : raw.requires;
   if (!Array.isArray(requires) || !requires.every((f) => typeof f === 'string')) {
     throw corrupt(name, `header field requires must be an array of feature names; found ${JSON.stringify(raw.requires)}`);
@@ -122,13 +201,6 @@ function checkCompatible(raw: Record<string, unknown>, sections: Map<string, Uin
       'UNSUPPORTED_VERSION',
       `${name}: needs ${lacking.length === 1 ? 'a feature' : 'features'} this build of zgq lacks: ${lacking.map((f) => JSON.stringify(f)).join(', ')} ` +
         `(it knows ${[...KNOWN_FEATURES].map((f) => JSON.stringify(f)).join(', ')}); upgrade zgq to open it`,
-    );
-  }
-  const unknown = [...sections.keys()].filter((tag) => !isOptionalTag(tag) && !SECTION_TAGS.has(tag));
-  if (unknown.length) {
-    throw new ZGQError(
-      'UNSUPPORTED_VERSION',
-      `${name}: holds ${unknown.length === 1 ? 'a section' : 'sections'} this build of zgq cannot read: ${unknown.map((t) => `'${t}'`).join(', ')}; upgrade zgq to open it`,
     );
   }
 }

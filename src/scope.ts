@@ -3,10 +3,10 @@
  * or an exact scan of the allowed nodes when too few are allowed for a walk to pay, or of all of
  * them (the scan traversals). search() and batches choose theirs here.
  */
-import { compileFilter, filteredPool, listAllowed, scanFiltered, type SearchFilter } from './filter.js';
-import { type ResolvedSearchOptions, scansEveryVector } from './options.js';
+import { cameShort, compileFilter, filteredPool, listAllowed, scanFiltered, type SearchFilter } from './filter.js';
+import { type Metric, reportedDistance, type ResolvedSearchOptions, scansEveryVector } from './options.js';
 import { type Built, targetOf } from './built.js';
-import { fastScanOf } from './fastscan.js';
+import { fastScanOf, searchFast } from './fastscan.js';
 
 /** Where one search may look: the allow bitmap and pool size, or an exact scan of listed nodes. */
 export interface SearchScope {
@@ -115,4 +115,43 @@ export function listedScope(built: Built, scope: SearchScope, slot: 'list' | 'ba
   const listPtr = scratch[slot];
   const listCount = listAllowed(arena.u8(scope.allow, (n + 7) >> 3), n, arena.u32(listPtr, n));
   return { ...scope, exact: true, listPtr, listCount };
+}
+
+/**
+ * One query in `built` within the filter: `write` puts the query into the searcher's buffer once the
+ * scope is made (a filter predicate may run searches of its own first); up to k caller ids and
+ * reported distances are written from the start of ids / distances, nearest first.
+ */
+export function searchOne(
+  built: Built, k: number, opts: ResolvedSearchOptions, filter: SearchFilter | undefined, seed: number, metric: Metric,
+  write: (into: Float32Array) => void, ids: Uint32Array, distances: Float32Array,
+): void {
+  const scope = filter === undefined && built.removed.count === 0 && !scansEveryVector(opts.traversal)
+    ? UNRESTRICTED
+    : scopeFor(built, filter, opts, k, 'searchBits', seed);
+  const searchOpts = scope === UNRESTRICTED || scope.ef === opts.ef ? opts : { ...opts, ef: scope.ef };
+  write(built.searcher.queryBuffer(k, searchOpts));
+  runScope(built, k, searchOpts, ids, distances, scope, metric);
+  // a filtered walk that gave up or ran out of graph: the allowed nodes are scanned instead (the
+  // query is still in the buffer)
+  if (scope.allow && !scope.exact && !scope.all && !scope.fast && cameShort(ids, 0, k, scope.allowed)) runScope(built, k, searchOpts, ids, distances, listedScope(built, scope, 'list'), metric);
+}
+
+/**
+ * Search the query in the searcher's query buffer within `scope`: up to k caller ids and
+ * reported distances written from the start of ids / distances, nearest first.
+ */
+function runScope(built: Built, k: number, opts: ResolvedSearchOptions, ids: Uint32Array, distances: Float32Array, scope: SearchScope, metric: Metric): void {
+  if (scope.empty) return;
+  built.searcher.allow = scope.allow;
+  const got = scope.fast
+    ? searchFast(built, built.fastScan!, k, opts.rerank, ids, distances, 0)
+    : scope.all
+    ? built.searcher.runAll(k, built.layout.n, ids, distances, 0)
+    : scope.exact ? built.searcher.runListed(k, scope.listPtr, scope.listCount, ids, distances, 0) : built.searcher.run(k, opts, ids, distances, 0);
+  const callerIds = built.ids;
+  for (let i = 0; i < got; i++) {
+    ids[i] = callerIds[ids[i]];
+    distances[i] = reportedDistance(metric, distances[i]);
+  }
 }

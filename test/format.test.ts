@@ -746,7 +746,7 @@ describe('index files: required features, critical and optional sections', () =>
     expectZgq(
       () => ZGQIndex.fromBytes(edited((meta) => void (meta.requires = ['deleted-nodes', 'sq8-vectors']))),
       'UNSUPPORTED_VERSION',
-      /^bytes: needs a feature this build of zgq lacks: "sq8-vectors" \(it knows "deleted-nodes", "appended-nodes", "scan-traversal"\); upgrade zgq/,
+      /^bytes: needs a feature this build of zgq lacks: "sq8-vectors" \(it knows "deleted-nodes", "appended-nodes", "scan-traversal", "shards"\); upgrade zgq/,
     );
     ZGQIndex.fromBytes(edited((meta) => void (meta.requires = ['deleted-nodes'])));
     ZGQIndex.fromBytes(edited((meta) => void (meta.requires = [])));

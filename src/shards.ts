@@ -1,0 +1,431 @@
+/**
+ * Shards: an index too large for one WebAssembly memory (4 GiB) is a set of shards, each a
+ * complete index (src/built.ts) in a memory of its own over one part of the vectors, behind a router.
+ *
+ * The parts are spatially coherent: k-means with one centre per shard on a sample, then every row
+ * to the nearest centre that still has room, the rows nearest a centre by the clearest margin
+ * first, so that no part exceeds an even share by more than BALANCE. Each shard trains its own
+ * zones, codebooks and graph on its part (the build of one index, src/build.ts), so its graph
+ * crosses zone borders inside it as any index's does. The router holds every shard's zone
+ * centroids and zone groups side by side, as one index's two-level tree: a search selects the
+ * nProbe zones nearest the query among them all, searches each shard owning one of them (with its
+ * own zone selection inside it), and merges the results on their exact distances, which are
+ * comparable across shards. Filtered searches and the scan traversals search every shard.
+ *
+ * An index whose build fits `shardBounds.maxBytes` is one shard, exactly the index it always was;
+ * none of this runs for it.
+ */
+import { Arena } from './memory.js';
+import { createKernels, type Kernels, METRIC_L2 } from './kernels/wasm.js';
+import { installArenaBytes, workArenaBytes } from './budget.js';
+import { linkCapacity } from './graph.js';
+import { defaultZoneCount, groupProbeFor } from './zones.js';
+import { kmeansSteps } from './kmeans.js';
+import { Pacer, runPaced } from './pace.js';
+import { type Built, lookupOf, shapeOf } from './built.js';
+import { buildIndex, type BuildOptions } from './build.js';
+import { NO_ID } from './ids.js';
+import { type Metric, reportedDistance, type ResolvedOptions, type ResolvedSearchOptions, scansEveryVector, type SearchOptions } from './options.js';
+import type { SearchFilter } from './filter.js';
+import { searchOne } from './scope.js';
+
+/**
+ * Largest build arena (its high-water mark, src/budget.ts) one shard may need: larger builds are
+ * split into shards. A quarter of the 4 GiB memory stays free for in-place adds and search
+ * scratch. Tests lower it to shard small sets; nothing else changes it.
+ * @internal
+ */
+export const shardBounds = { maxBytes: 3 * 1024 ** 3 };
+
+/** No part exceeds an even share of the rows by more than this factor. */
+const BALANCE = 1.05;
+
+/** Most shards an index may have (section tags S000..S255; the router's zone map is 8-bit). */
+export const MAX_SHARDS = 256;
+
+/** Rows of the partition's distance pass per step (their distances to every centre). */
+const PARTITION_CHUNK_BYTES = 4 << 20;
+
+/** Margin buckets of the partition's counting sort. */
+const MARGIN_BUCKETS = 1 << 16;
+
+/**
+ * How many shards an index of n rows of `dim` needs: the fewest whose parts (at BALANCE) each
+ * build and install within shardBounds.maxBytes. 1 for every index that fits one memory.
+ */
+export function shardCount(n: number, o: ResolvedOptions, lanes: number): number {
+  const half = o.storage === 'float16';
+  for (let shards = 1; shards < MAX_SHARDS; shards++) {
+    const part = shards === 1 ? n : Math.ceil((n / shards) * BALANCE);
+    const nZones = Math.min(o.zones === undefined ? defaultZoneCount(part) : Math.ceil((o.zones * part) / n), part);
+    const work = workArenaBytes({
+      n: part, dim: o.dim, m: o.pqSubspaces, degree: o.degree, efConstruction: o.efConstruction, nZones, lanes, half, linkCapacity: linkCapacity(o.degree),
+    });
+    const installed = installArenaBytes(shapeOf(part, o.dim, o.pqSubspaces, o, nZones, half));
+    if (Math.max(work, installed) <= shardBounds.maxBytes) return shards;
+  }
+  // the budget check of each shard's build refuses what cannot fit even then
+  return MAX_SHARDS;
+}
+
+/**
+ * Each of n rows to one of `parts` parts, given its distance to each (dist[i * parts + p]): to its
+ * nearest part with room (at most `capacity` rows each), rows whose nearest part is nearer than
+ * their second by the widest margin first (they lose most elsewhere). capacity * parts >= n.
+ */
+export function balancedAssignment(dist: Float32Array, n: number, parts: number, capacity: number): Uint8Array {
+  const partOf = new Uint8Array(n);
+  if (parts === 1) return partOf;
+  const margin = new Float32Array(n);
+  let widest = 0;
+  for (let i = 0; i < n; i++) {
+    let best = Infinity;
+    let second = Infinity;
+    for (let p = 0; p < parts; p++) {
+      const d = dist[i * parts + p];
+      if (d < best) {
+        second = best;
+        best = d;
+      } else if (d < second) second = d;
+    }
+    margin[i] = second - best;
+    if (margin[i] > widest) widest = margin[i];
+  }
+  // counting sort of the rows by margin, widest first
+  const scale = widest > 0 ? (MARGIN_BUCKETS - 1) / widest : 0;
+  const bucketOf = (i: number) => MARGIN_BUCKETS - 1 - Math.floor(margin[i] * scale);
+  const start = new Uint32Array(MARGIN_BUCKETS + 1);
+  for (let i = 0; i < n; i++) start[bucketOf(i) + 1]++;
+  for (let b = 0; b < MARGIN_BUCKETS; b++) start[b + 1] += start[b];
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[start[bucketOf(i)]++] = i;
+  const fill = new Uint32Array(parts);
+  for (let r = 0; r < n; r++) {
+    const i = order[r];
+    let part = -1;
+    let nearest = Infinity;
+    for (let p = 0; p < parts; p++) {
+      if (fill[p] < capacity && dist[i * parts + p] < nearest) {
+        nearest = dist[i * parts + p];
+        part = p;
+      }
+    }
+    if (part < 0) for (part = 0; fill[part] >= capacity; part++); // equal (infinite) distances
+    partOf[i] = part;
+    fill[part]++;
+  }
+  return partOf;
+}
+
+/** The part of each row of x (see balancedAssignment): k-means centres on a sample, distances a chunk of rows at a time. */
+async function partitionRows(kernels: Kernels, x: Float32Array, n: number, dim: number, parts: number, seed: number, pacer: Pacer): Promise<Uint8Array> {
+  const { centroids } = await runPaced(kmeansSteps(kernels, x, n, dim, parts, { seed }), pacer);
+  const dist = new Float32Array(n * parts);
+  const { arena, k: kern } = kernels;
+  const mark = arena.mark();
+  try {
+    const chunk = Math.max(1, Math.floor(PARTITION_CHUNK_BYTES / (dim * 4)));
+    const centresPtr = arena.allocFrom(centroids);
+    const rowsPtr = arena.alloc(chunk * dim * 4);
+    const outPtr = arena.alloc(chunk * 4);
+    for (let from = 0; from < n; from += chunk) {
+      const count = Math.min(chunk, n - from);
+      arena.f32(rowsPtr, count * dim).set(x.subarray(from * dim, (from + count) * dim));
+      for (let p = 0; p < parts; p++) {
+        kern.distanceBlock(centresPtr + p * dim * 4, rowsPtr, count, dim, METRIC_L2, outPtr);
+        const out = arena.f32(outPtr, count);
+        for (let i = 0; i < count; i++) dist[(from + i) * parts + p] = out[i];
+      }
+      await pacer.step();
+    }
+  } finally {
+    arena.release(mark);
+  }
+  return balancedAssignment(dist, n, parts, Math.ceil((n / parts) * BALANCE));
+}
+
+/**
+ * Every shard's zone centroids and zone groups side by side in a small memory of its own, and the
+ * shard owning each zone: selects zones for a query as one index would over them all.
+ */
+export class Router {
+  private readonly kernels: Kernels;
+  readonly dim: number;
+  private readonly metric: number;
+  readonly nZones: number;
+  /** Groups of the selection tree (0: every centroid is scanned: some shard has too few zones for groups). */
+  private readonly nGroups: number;
+  private readonly centroidsPtr: number;
+  private readonly groupCentroidsPtr: number;
+  private readonly groupStartPtr: number;
+  private readonly queryPtr: number;
+  /** Shard of each zone. */
+  private readonly zoneShard: Uint8Array;
+  private probeCap = 0;
+  private zonesPtr = 0;
+  private distPtr = 0;
+  private scratchPtr = 0;
+
+  constructor(parts: Built[], metric: number) {
+    this.kernels = createKernels(new Arena());
+    const { arena } = this.kernels;
+    const dim = parts[0].layout.dim;
+    this.dim = dim;
+    this.metric = metric;
+    let nZones = 0;
+    let nGroups = 0;
+    for (const part of parts) {
+      nZones += part.layout.nZones;
+      nGroups += part.layout.nGroups;
+    }
+    const grouped = parts.every((part) => part.layout.nGroups > 0);
+    this.nZones = nZones;
+    this.nGroups = grouped ? nGroups : 0;
+    this.zoneShard = new Uint8Array(nZones);
+    this.centroidsPtr = arena.alloc(nZones * dim * 4);
+    this.groupCentroidsPtr = grouped ? arena.alloc(nGroups * dim * 4) : 0;
+    this.groupStartPtr = grouped ? arena.alloc((nGroups + 1) * 4) : 0;
+    this.queryPtr = arena.alloc(dim * 4);
+    let zone = 0;
+    let group = 0;
+    parts.forEach((part, p) => {
+      const lay = part.layout;
+      const source = part.kernels.arena;
+      arena.f32(this.centroidsPtr + zone * dim * 4, lay.nZones * dim).set(source.f32(lay.centroidsPtr, lay.nZones * dim));
+      this.zoneShard.fill(p, zone, zone + lay.nZones);
+      if (grouped) {
+        arena.f32(this.groupCentroidsPtr + group * dim * 4, lay.nGroups * dim).set(source.f32(lay.groupCentroidsPtr, lay.nGroups * dim));
+        const starts = source.u32(lay.groupStartPtr, lay.nGroups);
+        const into = arena.u32(this.groupStartPtr + group * 4, lay.nGroups);
+        for (let g = 0; g < lay.nGroups; g++) into[g] = starts[g] + zone;
+      }
+      zone += lay.nZones;
+      group += lay.nGroups;
+    });
+    if (grouped) arena.u32(this.groupStartPtr + nGroups * 4, 1)[0] = nZones;
+  }
+
+  /** The query buffer (dim floats, a view: re-take it after a route). */
+  query(): Float32Array {
+    return this.kernels.arena.f32(this.queryPtr, this.dim);
+  }
+
+  /**
+   * Shards owning any of the nProbe zones nearest the query in the buffer: `chosen[s]` the number of
+   * those zones shard s owns (cleared first, at most 255); returns how many shards own one.
+   */
+  route(nProbe: number, chosen: Uint8Array): number {
+    const probe = Math.min(nProbe, this.nZones);
+    const groupProbe = groupProbeFor(probe, this.nGroups);
+    if (probe > this.probeCap) {
+      const { arena } = this.kernels;
+      this.zonesPtr = arena.alloc(probe * 4);
+      this.distPtr = arena.alloc(probe * 4);
+      this.scratchPtr = arena.alloc((groupProbe + 1) * 8);
+      this.probeCap = probe;
+    }
+    const found = this.kernels.k.selectZones(
+      this.queryPtr, this.centroidsPtr, this.nZones, this.dim, this.metric, this.groupCentroidsPtr, this.groupStartPtr, this.nGroups, groupProbe,
+      probe, this.zonesPtr, this.distPtr, this.scratchPtr, 0, 0, 0,
+    );
+    chosen.fill(0);
+    const zones = this.kernels.arena.u32(this.zonesPtr, found);
+    let count = 0;
+    for (let i = 0; i < found; i++) {
+      const shard = this.zoneShard[zones[i]];
+      if (!chosen[shard]) count++;
+      if (chosen[shard] < 255) chosen[shard]++;
+    }
+    return count;
+  }
+
+  /** The shard owning the zone nearest the query in the buffer (where an added vector goes). */
+  nearestShard(): number {
+    this.route(1, this.one);
+    return this.one.findIndex((zones) => zones > 0);
+  }
+
+  private readonly one = new Uint8Array(MAX_SHARDS);
+
+  /** Bytes held: zone centroids, groups and the zone map. */
+  get bytes(): number {
+    return this.nZones * (this.dim * 4 + 1) + this.nGroups * (this.dim * 4 + 4);
+  }
+}
+
+/** A sharded index: its shards (each a complete index over its part) and the router in front. */
+export class Shards {
+  /** Results of one shard for one query, merged into the caller's. */
+  private partIds = new Uint32Array(0);
+  private partDist = new Float32Array(0);
+  private mergedIds = new Uint32Array(0);
+  private mergedDist = new Float32Array(0);
+  /** Shards chosen for the query being searched. */
+  private readonly chosen: Uint8Array;
+
+  constructor(readonly parts: Built[], readonly router: Router) {
+    this.chosen = new Uint8Array(Math.max(parts.length, MAX_SHARDS));
+  }
+
+  /** Vectors searches can return. */
+  get live(): number {
+    let live = 0;
+    for (const part of this.parts) live += part.removed.live;
+    return live;
+  }
+
+  /** The shard and node holding caller id `id` (removed or not), or null. */
+  find(id: number): { part: Built; node: number } | null {
+    for (const part of this.parts) {
+      const node = lookupOf(part).find(id);
+      if (node >= 0) return { part, node };
+    }
+    return null;
+  }
+
+  /**
+   * The k nearest to the query `q` (dim floats, unit length under cosine) within the filter: caller
+   * ids and reported distances into ids / distances (k slots, filled with NO_ID / Infinity first).
+   */
+  search(q: Float32Array, k: number, opts: ResolvedSearchOptions, filter: SearchFilter | undefined, seed: number, metric: Metric, ids: Uint32Array, distances: Float32Array): void {
+    ids.fill(NO_ID);
+    distances.fill(Infinity);
+    this.ensure(k);
+    const everywhere = filter !== undefined || scansEveryVector(opts.traversal);
+    if (!everywhere) {
+      this.router.query().set(q);
+      this.router.route(opts.nProbe, this.chosen);
+    }
+    const partIds = this.partIds.subarray(0, k);
+    const partDist = this.partDist.subarray(0, k);
+    this.parts.forEach((part, p) => {
+      if (!everywhere && !this.chosen[p]) return;
+      partIds.fill(NO_ID);
+      partDist.fill(Infinity);
+      searchOne(part, k, opts, filter, seed, metric, (into) => into.set(q), partIds, partDist);
+      this.merge(ids, distances, 0, k, partIds, partDist, 0);
+    });
+  }
+
+  /**
+   * Route each of nq queries (rows of `queries`) to the shards it is searched in: per shard, the
+   * queries it searches, in order.
+   */
+  routeBatch(queries: Float32Array, nq: number, nProbe: number, everywhere: boolean): Uint32Array[] {
+    const S = this.parts.length;
+    const dim = this.router.dim;
+    if (everywhere) return this.parts.map(() => Uint32Array.from({ length: nq }, (_, q) => q));
+    const count = new Uint32Array(S);
+    const chosenOf = new Uint8Array(nq * S);
+    for (let q = 0; q < nq; q++) {
+      this.router.query().set(queries.subarray(q * dim, (q + 1) * dim));
+      this.router.route(nProbe, this.chosen);
+      for (let p = 0; p < S; p++) {
+        if (!this.chosen[p]) continue;
+        chosenOf[q * S + p] = 1;
+        count[p]++;
+      }
+    }
+    const lists = Array.from(count, (c) => new Uint32Array(c));
+    const fill = new Uint32Array(S);
+    for (let q = 0; q < nq; q++) for (let p = 0; p < S; p++) if (chosenOf[q * S + p]) lists[p][fill[p]++] = q;
+    return lists;
+  }
+
+  /**
+   * Merge the sorted results (count slots at `from` of addIds / addDist) into the sorted k slots at
+   * `at` of ids / distances.
+   */
+  merge(ids: Uint32Array, distances: Float32Array, at: number, k: number, addIds: Uint32Array, addDist: Float32Array, from: number): void {
+    this.ensure(k);
+    const outIds = this.mergedIds;
+    const outDist = this.mergedDist;
+    let a = at;
+    let b = from;
+    for (let i = 0; i < k; i++) {
+      if (addIds[b] !== NO_ID && (ids[a] === NO_ID || addDist[b] < distances[a])) {
+        outIds[i] = addIds[b];
+        outDist[i] = addDist[b++];
+      } else {
+        outIds[i] = ids[a];
+        outDist[i] = distances[a++];
+      }
+    }
+    ids.set(outIds.subarray(0, k), at);
+    distances.set(outDist.subarray(0, k), at);
+  }
+
+  /** Scratch of the merges for k results. */
+  private ensure(k: number): void {
+    if (this.partIds.length >= k) return;
+    this.partIds = new Uint32Array(k);
+    this.partDist = new Float32Array(k);
+    this.mergedIds = new Uint32Array(k);
+    this.mergedDist = new Float32Array(k);
+  }
+}
+
+/** Build progress weights of one shard's phases (their share of its time, about). */
+const PHASE_SHARE = { zones: 0.1, pq: 0.1, graph: 0.8 } as const;
+
+/**
+ * A sharded index over x (n rows, unit length under cosine) in `shards` parts: the partition, then
+ * each shard's build one after another (each on `options.threads`). Progress: 'zones' while rows
+ * are partitioned, then 'graph' across the shards' builds.
+ */
+export async function buildShards(
+  x: Float32Array, ids: Uint32Array, o: ResolvedOptions, fixedSearch: SearchOptions, options: BuildOptions, shards: number,
+): Promise<{ shards: Shards; search: ResolvedSearchOptions }> {
+  const { dim } = o;
+  const n = ids.length;
+  const pacer = new Pacer(options.signal, 'build');
+  const progress = options.onProgress ?? (() => {});
+  progress('zones', 0);
+  const partOf = await partitionRows(createKernels(new Arena()), x, n, dim, shards, o.seed + 3, pacer);
+  progress('zones', 1);
+  const sizes = new Uint32Array(shards);
+  for (let i = 0; i < n; i++) sizes[partOf[i]]++;
+  const parts: Built[] = [];
+  let search: ResolvedSearchOptions | null = null;
+  let done = 0;
+  progress('graph', 0);
+  for (let p = 0; p < shards; p++) {
+    const size = sizes[p];
+    if (size === 0) continue;
+    // the part's rows and ids, gathered: freed once its shard is built
+    const rows = new Float32Array(size * dim);
+    const partIds = new Uint32Array(size);
+    for (let i = 0, r = 0; i < n; i++) {
+      if (partOf[i] !== p) continue;
+      rows.set(x.subarray(i * dim, (i + 1) * dim), r * dim);
+      partIds[r++] = ids[i];
+    }
+    await pacer.step();
+    const partOptions = { ...o, zones: o.zones === undefined ? undefined : Math.max(1, Math.round((o.zones * size) / n)) };
+    const built = await buildIndex(rows, partIds, partOptions, fixedSearch, {
+      threads: options.threads,
+      signal: options.signal,
+      onProgress: (phase, f) => {
+        if (phase !== 'zones' && phase !== 'pq' && phase !== 'graph') return;
+        const before = phase === 'zones' ? 0 : phase === 'pq' ? PHASE_SHARE.zones : PHASE_SHARE.zones + PHASE_SHARE.pq;
+        progress('graph', (done + size * (before + PHASE_SHARE[phase] * f)) / n);
+      },
+    });
+    parts.push(built.built);
+    // the defaults follow the zone count: the shards' are alike, the widest kept
+    search = search && search.nProbe >= built.search.nProbe ? search : built.search;
+    done += size;
+  }
+  progress('graph', 1);
+  return { shards: new Shards(parts, new Router(parts, parts[0].layout.metric)), search: search! };
+}
+
+/** Caller ids and reported distances of a batch's internal results from `part`. */
+export function callerResults(part: Built, ids: Uint32Array, distances: Float32Array, metric: Metric): void {
+  const callerIds = part.ids;
+  for (let i = 0; i < ids.length; i++) {
+    if (ids[i] === NO_ID) continue;
+    ids[i] = callerIds[ids[i]];
+    distances[i] = reportedDistance(metric, distances[i]);
+  }
+}
