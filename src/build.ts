@@ -39,7 +39,8 @@ export interface BuildOptions {
    * reaching this recall@10 on a sample of the index's own vectors, chosen by timing them. Without
    * it the defaults are calibrated instead, on recall alone (the same on every run): ef raised from
    * 64 until recall@10 on the sample reaches 0.96 (0.95 for queries from outside), the exact walk or the scan where
-   * the PQ walk cannot; search options given to the constructor are kept as they are.
+   * the PQ walk cannot (above 200,000 vectors the walk that came nearest instead of the scan); search
+   * options given to the constructor are kept as they are.
    */
   targetRecall?: number;
 }

@@ -400,25 +400,66 @@ export function decodeContainer(bytes: Uint8Array, name = 'index', checksum: Che
   if (!(bytes instanceof Uint8Array)) {
     throw new ZGQError('INVALID_ARGUMENT', `decodeContainer: bytes must be a Uint8Array, got ${describe(bytes)}`);
   }
+  const layout = decodeLayout((offset, length) => bytes.subarray(offset, offset + length), bytes.length, name, checksum);
+  const sections = new Map<string, Uint8Array>();
+  for (const e of layout.entries) sections.set(e.tag, checkedSection(e, bytes.subarray(e.offset, e.offset + e.length), name, checksum));
+  return { version: layout.version, stamp: layout.stamp, meta: layout.meta, sections };
+}
+
+/** Where one section lies in a container, and its stored checksum. */
+export interface SectionEntry {
+  tag: string;
+  offset: number;
+  length: number;
+  crc: number;
+}
+
+/** Everything of a container but its sections' payloads: read and checked by {@link decodeLayout}. */
+export interface ContainerLayout {
+  version: number;
+  stamp: string;
+  meta: Record<string, unknown>;
+  entries: SectionEntry[];
+}
+
+/** A section's payload, once its checksum matches its table entry's. */
+export function checkedSection(entry: SectionEntry, payload: Uint8Array, name: string, checksum: Checksum = crc32): Uint8Array {
+  const crc = checksum(payload) >>> 0;
+  if (crc !== entry.crc) {
+    throw new ZGQError('CORRUPT_FILE', `${name}: section '${entry.tag}' checksum mismatch (stored ${hex32(entry.crc)}, computed ${hex32(crc)})`);
+  }
+  return payload;
+}
+
+/** Bytes of padding checked per read (a damaged table may point far apart). */
+const PADDING_READ = 1 << 20;
+
+/**
+ * Read and check a container of `size` bytes through `read` (bytes [offset, offset + length)),
+ * all but its sections' payloads: header, table, metadata, and the zero padding between regions;
+ * the sections' checksums are left to {@link checkedSection}, so that a file larger than one array
+ * can be read a section at a time. The same checks as {@link decodeContainer}, in the same order.
+ */
+export function decodeLayout(read: (offset: number, length: number) => Uint8Array, size: number, name = 'index', checksum: Checksum = crc32): ContainerLayout {
   const corrupt = (what: string): ZGQError => new ZGQError('CORRUPT_FILE', `${name}: ${what}`);
-  const size = bytes.length;
+  const fixed = read(0, Math.min(size, FIXED_HEADER_BYTES + HEADER_CRC_BYTES));
 
   // Magic first, on whatever prefix exists, so a wrong file type is named as such.
   for (let i = 0; i < Math.min(size, MAGIC_BYTES.length); i++) {
-    if (bytes[i] !== MAGIC_BYTES[i]) {
-      throw corrupt(`not a ZGQ index file (starts with ${hexPreview(bytes, 8)}, expected "${FORMAT_MAGIC}")`);
+    if (fixed[i] !== MAGIC_BYTES[i]) {
+      throw corrupt(`not a ZGQ index file (starts with ${hexPreview(fixed, 8)}, expected "${FORMAT_MAGIC}")`);
     }
   }
   const minimum = FIXED_HEADER_BYTES + HEADER_CRC_BYTES;
   if (size < minimum) {
     throw corrupt(`truncated: ${size} bytes is too short for a ZGQ header (at least ${minimum} bytes)`);
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const version = view.getUint32(8, true);
+  const fixedView = new DataView(fixed.buffer, fixed.byteOffset, fixed.byteLength);
+  const version = fixedView.getUint32(8, true);
 
   // The header checksum comes before the version: its place is frozen for every version (module
   // comment), and a damaged version byte must read as damage, not as "upgrade zgq".
-  const sectionCount = view.getUint32(24, true);
+  const sectionCount = fixedView.getUint32(24, true);
   if (sectionCount > MAX_SECTIONS) {
     throw corrupt(`section count ${sectionCount} is absurd (maximum ${MAX_SECTIONS})`);
   }
@@ -429,6 +470,8 @@ export function decodeContainer(bytes: Uint8Array, name = 'index', checksum: Che
       `truncated: the header with its ${sectionCount}-entry section table needs ${headerEnd} bytes, file has ${size}`,
     );
   }
+  const bytes = read(0, headerEnd);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const storedHeaderCrc = view.getUint32(tableEnd, true);
   const headerCrc = checksum(bytes.subarray(0, tableEnd)) >>> 0;
   if (storedHeaderCrc !== headerCrc) {
@@ -461,7 +504,7 @@ export function decodeContainer(bytes: Uint8Array, name = 'index', checksum: Che
     throw corrupt(`truncated: metadata needs bytes ${headerEnd}..${metaEnd}, file has ${size}`);
   }
 
-  const entries: { tag: string; offset: number; length: number; crc: number }[] = [];
+  const entries: SectionEntry[] = [];
   const regions: Region[] = [
     { what: 'header', start: 0, end: headerEnd },
     { what: 'metadata', start: headerEnd, end: metaEnd },
@@ -501,8 +544,10 @@ export function decodeContainer(bytes: Uint8Array, name = 'index', checksum: Che
     if (r.start < covered) {
       throw corrupt(`${r.what} (bytes ${r.start}..${r.end}) overlaps ${coveredBy} (ending at ${covered})`);
     }
-    for (let i = covered; i < r.start; i++) {
-      if (bytes[i] !== 0) throw corrupt(`non-zero padding byte at offset ${i} before ${r.what}`);
+    for (let from = covered; from < r.start; from += PADDING_READ) {
+      const gap = read(from, Math.min(PADDING_READ, r.start - from));
+      const at = gap.findIndex((b) => b !== 0);
+      if (at >= 0) throw corrupt(`non-zero padding byte at offset ${from + at} before ${r.what}`);
     }
     if (r.end >= covered) {
       covered = r.end;
@@ -513,7 +558,7 @@ export function decodeContainer(bytes: Uint8Array, name = 'index', checksum: Che
     throw corrupt(`${size - covered} unexpected trailing bytes after ${coveredBy} (which ends at ${covered})`);
   }
 
-  const metaBytes = bytes.subarray(headerEnd, metaEnd);
+  const metaBytes = read(headerEnd, metaLength);
   const storedMetaCrc = view.getUint32(20, true);
   const metaCrc = checksum(metaBytes) >>> 0;
   if (storedMetaCrc !== metaCrc) {
@@ -526,17 +571,7 @@ export function decodeContainer(bytes: Uint8Array, name = 'index', checksum: Che
     throw corrupt(`metadata is not valid UTF-8 JSON: ${errorText(e)}`);
   }
   if (!isPlainObject(meta)) throw corrupt(`metadata must be a JSON object, got ${describe(meta)}`);
-
-  const sections = new Map<string, Uint8Array>();
-  for (const e of entries) {
-    const payload = bytes.subarray(e.offset, e.offset + e.length);
-    const crc = checksum(payload) >>> 0;
-    if (crc !== e.crc) {
-      throw corrupt(`section '${e.tag}' checksum mismatch (stored ${hex32(e.crc)}, computed ${hex32(crc)})`);
-    }
-    sections.set(e.tag, payload);
-  }
-  return { version, stamp: `${size}/${hex32(headerCrc)}`, meta, sections };
+  return { version, stamp: `${size}/${hex32(headerCrc)}`, meta, entries };
 }
 
 // ---------------------------------------------------------------------------------------------

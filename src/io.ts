@@ -3,15 +3,18 @@
  * itself (`format.ts`) stays free of Node imports so it can run in a browser.
  */
 import { randomBytes } from 'node:crypto';
+import { readSync } from 'node:fs';
 import { open, readdir, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import zlib from 'node:zlib';
 
 import { ZGQError } from './errors.js';
 import {
+  checkedSection,
   containerStamp,
   crc32,
   decodeContainer,
+  decodeLayout,
   encodeContainerChunks,
   headerLength,
   MAX_SECTIONS,
@@ -270,5 +273,77 @@ export async function writeContainerFile(
  */
 export async function readContainerFile(path: string): Promise<DecodedContainer> {
   checkPath(path, 'path');
-  return decodeContainer(await readFileBytes(path), path, fastCrc32);
+  let handle: FileHandle | undefined;
+  let size: number;
+  try {
+    handle = await open(path, 'r');
+    const info = await handle.stat();
+    if (info.isDirectory()) throw Object.assign(new Error(`EISDIR: illegal operation on a directory, read`), { code: 'EISDIR' });
+    size = info.size;
+  } catch (e) {
+    await handle?.close().catch(() => undefined);
+    const code = errnoCode(e);
+    const what = code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a directory' : 'cannot read';
+    throw new ZGQError('IO', `${path}: ${what} (${describeCause(e)})`, { cause: e });
+  }
+  try {
+    if (size <= fileReading.wholeMax) return decodeContainer(await readAll(handle, size, path), path, fastCrc32);
+    return await readBySection(handle, size, path);
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Files up to `wholeMax` bytes are read whole; larger ones a section at a time, each into an array
+ * of its own (one array holds at most 4 GiB, and readFile at most 2 GiB). Tests lower it to read
+ * small files the second way; nothing else changes it.
+ * @internal
+ */
+export const fileReading = { wholeMax: 1 << 30 };
+
+/** Bytes [offset, offset + length) of an open file, into `into` (a new array by default). */
+async function readAt(handle: FileHandle, offset: number, length: number, path: string, into = new Uint8Array(length)): Promise<Uint8Array> {
+  let done = 0;
+  try {
+    while (done < length) {
+      const { bytesRead } = await handle.read(into, done, Math.min(length - done, MAX_WRITE), offset + done);
+      if (bytesRead <= 0) throw new Error(`the file ended at byte ${offset + done}, before ${offset + length}`);
+      done += bytesRead;
+    }
+  } catch (e) {
+    throw new ZGQError('IO', `${path}: cannot read (${describeCause(e)})`, { cause: e });
+  }
+  return into;
+}
+
+/** A whole file of `size` bytes, in memory of its own from offset 0 (sections 16-byte aligned). */
+function readAll(handle: FileHandle, size: number, path: string): Promise<Uint8Array> {
+  return readAt(handle, 0, size, path);
+}
+
+/**
+ * A container read a section at a time: its header, table, metadata and padding through small
+ * positional reads, checked as decodeContainer checks them, then each section into an array of its
+ * own, checked against its checksum.
+ */
+async function readBySection(handle: FileHandle, size: number, path: string): Promise<DecodedContainer> {
+  const fd = handle.fd;
+  const layout = decodeLayout((offset, length) => {
+    const into = new Uint8Array(length);
+    let done = 0;
+    try {
+      while (done < length) {
+        const read = readSync(fd, into, done, length - done, offset + done);
+        if (read <= 0) throw new Error(`the file ended at byte ${offset + done}, before ${offset + length}`);
+        done += read;
+      }
+    } catch (e) {
+      throw new ZGQError('IO', `${path}: cannot read (${describeCause(e)})`, { cause: e });
+    }
+    return into;
+  }, size, path, fastCrc32);
+  const sections = new Map<string, Uint8Array>();
+  for (const entry of layout.entries) sections.set(entry.tag, checkedSection(entry, await readAt(handle, entry.offset, entry.length, path), path, fastCrc32));
+  return { version: layout.version, stamp: layout.stamp, meta: layout.meta, sections };
 }

@@ -2,13 +2,14 @@
  * Shards: an index too large for one WebAssembly memory (4 GiB) is a set of shards, each a
  * complete index (src/built.ts) in a memory of its own over one part of the vectors, behind a router.
  *
- * The parts are spatially coherent: k-means with one centre per shard on a sample, then every row
- * to the nearest centre that still has room, the rows nearest a centre by the clearest margin
- * first, so that no part exceeds an even share by more than BALANCE. Each shard trains its own
- * zones, codebooks and graph on its part (the build of one index, src/build.ts), so its graph
- * crosses zone borders inside it as any index's does. The router holds every shard's zone
- * centroids and zone groups side by side, as one index's two-level tree: a search selects the
- * nProbe zones nearest the query among them all, searches each shard owning one of them (with its
+ * The parts are spatially coherent: the rows are cut into cells (k-means, 64 per shard), and whole
+ * cells go to parts, each to the nearest of the parts' centres that still has room, the cells
+ * nearest a centre by the clearest margin first, so that no part exceeds an even share by much
+ * more than BALANCE. Each shard trains its own zones, codebooks and graph on its part (the build of
+ * one index, src/build.ts), so its graph crosses zone borders inside it as any index's does. The
+ * router holds every shard's zone centroids and zone groups side by side, as one index's two-level
+ * tree: a search selects the nProbe zones nearest the query among them all, as one index would,
+ * searches each shard owning one of them within ROUTE_RATIO of the nearest one's distance (with its
  * own zone selection inside it), and merges the results on their exact distances, which are
  * comparable across shards. Filtered searches and the scan traversals search every shard.
  *
@@ -19,7 +20,7 @@ import { Arena } from './memory.js';
 import { createKernels, type Kernels, METRIC_L2 } from './kernels/wasm.js';
 import { installArenaBytes, workArenaBytes } from './budget.js';
 import { linkCapacity } from './graph.js';
-import { defaultZoneCount, groupProbeFor } from './zones.js';
+import { assignNearestSteps, defaultZoneCount, groupProbeFor } from './zones.js';
 import { kmeansSteps } from './kmeans.js';
 import { Pacer, runPaced } from './pace.js';
 import { type Built, lookupOf, shapeOf } from './built.js';
@@ -37,17 +38,31 @@ import { searchOne } from './scope.js';
  */
 export const shardBounds = { maxBytes: 3 * 1024 ** 3 };
 
-/** No part exceeds an even share of the rows by more than this factor. */
+/** Parts are cut to at most this factor of an even share of the rows (whole cells: see partitionRows). */
 const BALANCE = 1.05;
+/** The part size shardCount plans for: BALANCE, and a cell that fits no part going to the emptiest. */
+const PLANNED_BALANCE = 1.1;
 
 /** Most shards an index may have (section tags S000..S255; the router's zone map is 8-bit). */
 export const MAX_SHARDS = 256;
 
-/** Rows of the partition's distance pass per step (their distances to every centre). */
-const PARTITION_CHUNK_BYTES = 4 << 20;
+/**
+ * A shard is searched when one of its zones among the nProbe nearest to the query lies within this
+ * factor of the squared distance of the nearest zone (farther ones hold few of the nearest
+ * neighbours). On 100K x 128 clustered data in 4 shards it halved the shards searched per query at
+ * the same recall, and on 100K x 768 embeddings (no distinct clusters) it kept the recall of
+ * searching every shard with a selected zone within 0.001 at four fifths of the shards searched
+ * (BENCHMARKS.md "Shards"); a factor of 1.5 lost a point of recall there.
+ */
+export const ROUTE_RATIO = 2;
 
-/** Margin buckets of the partition's counting sort. */
-const MARGIN_BUCKETS = 1 << 16;
+/**
+ * The routing factor in use (ROUTE_RATIO; Infinity searches every shard with a selected zone):
+ * bench/shard-routing.ts varies it; nothing else changes it.
+ * @internal
+ */
+export const shardRouting = { ratio: ROUTE_RATIO };
+
 
 /**
  * How many shards an index of n rows of `dim` needs: the fewest whose parts (at BALANCE) each
@@ -56,7 +71,7 @@ const MARGIN_BUCKETS = 1 << 16;
 export function shardCount(n: number, o: ResolvedOptions, lanes: number): number {
   const half = o.storage === 'float16';
   for (let shards = 1; shards < MAX_SHARDS; shards++) {
-    const part = shards === 1 ? n : Math.ceil((n / shards) * BALANCE);
+    const part = shards === 1 ? n : Math.ceil((n / shards) * PLANNED_BALANCE);
     const nZones = Math.min(o.zones === undefined ? defaultZoneCount(part) : Math.ceil((o.zones * part) / n), part);
     const work = workArenaBytes({
       n: part, dim: o.dim, m: o.pqSubspaces, degree: o.degree, efConstruction: o.efConstruction, nZones, lanes, half, linkCapacity: linkCapacity(o.degree),
@@ -69,15 +84,15 @@ export function shardCount(n: number, o: ResolvedOptions, lanes: number): number
 }
 
 /**
- * Each of n rows to one of `parts` parts, given its distance to each (dist[i * parts + p]): to its
- * nearest part with room (at most `capacity` rows each), rows whose nearest part is nearer than
- * their second by the widest margin first (they lose most elsewhere). capacity * parts >= n.
+ * Each of n items (of `weight[i]` rows each) to one of `parts` parts, given its distance to each
+ * (dist[i * parts + p]): to its nearest part with room for it (at most `capacity` rows each), items
+ * whose nearest part is nearer than their second by the widest margin first (they lose most
+ * elsewhere). An item no part has room for goes to the part with the most room left.
  */
-export function balancedAssignment(dist: Float32Array, n: number, parts: number, capacity: number): Uint8Array {
+export function balancedAssignment(dist: Float32Array, n: number, parts: number, capacity: number, weight?: Uint32Array): Uint8Array {
   const partOf = new Uint8Array(n);
   if (parts === 1) return partOf;
-  const margin = new Float32Array(n);
-  let widest = 0;
+  const margin = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     let best = Infinity;
     let second = Infinity;
@@ -89,59 +104,54 @@ export function balancedAssignment(dist: Float32Array, n: number, parts: number,
       } else if (d < second) second = d;
     }
     margin[i] = second - best;
-    if (margin[i] > widest) widest = margin[i];
   }
-  // counting sort of the rows by margin, widest first
-  const scale = widest > 0 ? (MARGIN_BUCKETS - 1) / widest : 0;
-  const bucketOf = (i: number) => MARGIN_BUCKETS - 1 - Math.floor(margin[i] * scale);
-  const start = new Uint32Array(MARGIN_BUCKETS + 1);
-  for (let i = 0; i < n; i++) start[bucketOf(i) + 1]++;
-  for (let b = 0; b < MARGIN_BUCKETS; b++) start[b + 1] += start[b];
-  const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[start[bucketOf(i)]++] = i;
-  const fill = new Uint32Array(parts);
-  for (let r = 0; r < n; r++) {
-    const i = order[r];
+  const order = Uint32Array.from({ length: n }, (_, i) => i).sort((a, b) => margin[b] - margin[a] || a - b);
+  const fill = new Float64Array(parts);
+  for (const i of order) {
+    const w = weight ? weight[i] : 1;
     let part = -1;
     let nearest = Infinity;
     for (let p = 0; p < parts; p++) {
-      if (fill[p] < capacity && dist[i * parts + p] < nearest) {
+      if (fill[p] + w <= capacity && dist[i * parts + p] < nearest) {
         nearest = dist[i * parts + p];
         part = p;
       }
     }
-    if (part < 0) for (part = 0; fill[part] >= capacity; part++); // equal (infinite) distances
+    if (part < 0) for (let p = 0; p < parts; p++) if (part < 0 || fill[p] < fill[part]) part = p;
     partOf[i] = part;
-    fill[part]++;
+    fill[part] += w;
   }
   return partOf;
 }
 
-/** The part of each row of x (see balancedAssignment): k-means centres on a sample, distances a chunk of rows at a time. */
+/** Cells per shard of the partition: whole cells move between shards, so the parts balance within about 1/CELLS_PER_SHARD. */
+const CELLS_PER_SHARD = 64;
+
+/**
+ * The part of each row of x: the rows are cut into cells (k-means on a sample, CELLS_PER_SHARD per
+ * part), and whole cells go to parts (k-means over the cell centroids with one centre per part, then
+ * balancedAssignment of the cells weighted by their rows): a part's border follows cell borders, so
+ * nearby rows stay together rather than being dealt out one by one near the border.
+ */
 async function partitionRows(kernels: Kernels, x: Float32Array, n: number, dim: number, parts: number, seed: number, pacer: Pacer): Promise<Uint8Array> {
-  const { centroids } = await runPaced(kmeansSteps(kernels, x, n, dim, parts, { seed }), pacer);
-  const dist = new Float32Array(n * parts);
-  const { arena, k: kern } = kernels;
-  const mark = arena.mark();
-  try {
-    const chunk = Math.max(1, Math.floor(PARTITION_CHUNK_BYTES / (dim * 4)));
-    const centresPtr = arena.allocFrom(centroids);
-    const rowsPtr = arena.alloc(chunk * dim * 4);
-    const outPtr = arena.alloc(chunk * 4);
-    for (let from = 0; from < n; from += chunk) {
-      const count = Math.min(chunk, n - from);
-      arena.f32(rowsPtr, count * dim).set(x.subarray(from * dim, (from + count) * dim));
-      for (let p = 0; p < parts; p++) {
-        kern.distanceBlock(centresPtr + p * dim * 4, rowsPtr, count, dim, METRIC_L2, outPtr);
-        const out = arena.f32(outPtr, count);
-        for (let i = 0; i < count; i++) dist[(from + i) * parts + p] = out[i];
-      }
-      await pacer.step();
+  const cells = Math.min(n, CELLS_PER_SHARD * parts);
+  const { centroids } = await runPaced(kmeansSteps(kernels, x, n, dim, cells, { seed }), pacer);
+  const { nearest: cellOf } = await runPaced(assignNearestSteps(kernels, x, n, dim, centroids, cells), pacer);
+  const rows = new Uint32Array(cells);
+  for (let i = 0; i < n; i++) rows[cellOf[i]]++;
+  const { centroids: centres } = await runPaced(kmeansSteps(kernels, centroids, cells, dim, parts, { seed: seed + 1 }), pacer);
+  const dist = new Float32Array(cells * parts);
+  for (let c = 0; c < cells; c++) {
+    for (let p = 0; p < parts; p++) {
+      let d = 0;
+      for (let j = 0; j < dim; j++) d += (centroids[c * dim + j] - centres[p * dim + j]) ** 2;
+      dist[c * parts + p] = d;
     }
-  } finally {
-    arena.release(mark);
   }
-  return balancedAssignment(dist, n, parts, Math.ceil((n / parts) * BALANCE));
+  const cellPart = balancedAssignment(dist, cells, parts, Math.ceil((n / parts) * BALANCE), rows);
+  const partOf = new Uint8Array(n);
+  for (let i = 0; i < n; i++) partOf[i] = cellPart[cellOf[i]];
+  return partOf;
 }
 
 /**
@@ -162,6 +172,10 @@ export class Router {
   /** Shard of each zone. */
   private readonly zoneShard: Uint8Array;
   private probeCap = 0;
+  /** |c|² of each zone centroid under the inner-product metric (null under L2). */
+  private readonly centroidNorms: Float32Array | null;
+  /** |q|² of the query being routed under the inner-product metric. */
+  private queryNorm = 0;
   private zonesPtr = 0;
   private distPtr = 0;
   private scratchPtr = 0;
@@ -203,6 +217,20 @@ export class Router {
       group += lay.nGroups;
     });
     if (grouped) arena.u32(this.groupStartPtr + nGroups * 4, 1)[0] = nZones;
+    this.centroidNorms = metric === METRIC_L2 ? null : new Float32Array(nZones);
+    if (this.centroidNorms) {
+      const c = arena.f32(this.centroidsPtr, nZones * dim);
+      for (let z = 0; z < nZones; z++) {
+        let norm = 0;
+        for (let j = 0; j < dim; j++) norm += c[z * dim + j] ** 2;
+        this.centroidNorms[z] = norm;
+      }
+    }
+  }
+
+  /** Squared L2 distance from the query to zone z's centroid, given the kernel distance d to it (-q·c under inner product). */
+  private squaredDistance(z: number, d: number): number {
+    return this.centroidNorms ? this.queryNorm + this.centroidNorms[z] + 2 * d : d;
   }
 
   /** The query buffer (dim floats, a view: re-take it after a route). */
@@ -211,8 +239,9 @@ export class Router {
   }
 
   /**
-   * Shards owning any of the nProbe zones nearest the query in the buffer: `chosen[s]` the number of
-   * those zones shard s owns (cleared first, at most 255); returns how many shards own one.
+   * The shards to search for the query in the buffer: those owning one of its nProbe nearest zones
+   * within ROUTE_RATIO of the nearest one's squared distance; `chosen[s]` the number of such zones
+   * shard s owns (cleared first, at most 255). Returns how many shards own one.
    */
   route(nProbe: number, chosen: Uint8Array): number {
     const probe = Math.min(nProbe, this.nZones);
@@ -230,8 +259,16 @@ export class Router {
     );
     chosen.fill(0);
     const zones = this.kernels.arena.u32(this.zonesPtr, found);
+    if (this.centroidNorms) {
+      const q = this.query();
+      this.queryNorm = 0;
+      for (let j = 0; j < this.dim; j++) this.queryNorm += q[j] * q[j];
+    }
+    const dist = this.kernels.arena.f32(this.distPtr, found);
+    const limit = found > 0 ? this.squaredDistance(zones[0], dist[0]) * shardRouting.ratio : 0;
     let count = 0;
     for (let i = 0; i < found; i++) {
+      if (this.squaredDistance(zones[i], dist[i]) > limit) break;
       const shard = this.zoneShard[zones[i]];
       if (!chosen[shard]) count++;
       if (chosen[shard] < 255) chosen[shard]++;

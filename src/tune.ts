@@ -258,26 +258,37 @@ export async function tuneSearch(index: TuneTarget, options: TuneOptions): Promi
 }
 
 /**
+ * Indexes of more vectors than this never get the scan as their calibrated default: it compares
+ * every stored vector (at 10M x 128, about 170 ms a query against a few ms for a walk), so where no
+ * walk reaches the target they keep the walk that came nearest. Tests lower it; nothing else changes it.
+ * @internal
+ */
+export const calibration = { scanMax: 200_000 };
+
+/**
  * The defaults an index gets at build: the current ones when they reach `options.recall` on the
  * sample; else the smallest larger ef of the same walk that does; else the smallest ef of the
- * exact walk; else the scan. Decided on recall alone, so the same index gets the same defaults on
- * every run and thread count (tuneSearch's choice depends on timings). Never lowers ef.
+ * exact walk; else the scan, or above calibration.scanMax vectors the walk with the best recall
+ * tried. Decided on recall alone, so the same index gets the same defaults on every run and thread
+ * count (tuneSearch's choice depends on timings). Never lowers ef.
  */
 export async function calibrateSearch(index: TuneTarget, options: TuneOptions): Promise<ResolvedSearchOptions> {
   const s = new Sampler(index, options, 2 + 2 * SEARCH_STEPS);
   const defaults = index.defaults;
   await s.start(defaults);
-  if ((await s.recall(defaults)) >= options.recall) return defaults;
+  const tried: TuneTrial[] = [{ search: defaults, recall: await s.recall(defaults), qps: null }];
+  if (tried[0].recall >= options.recall) return defaults;
   await s.step();
   const from = EF_GRID.findIndex((ef) => ef > defaults.ef);
-  if (from < 0 && defaults.traversal === 'exact') return { ...defaults, traversal: 'scan' };
-  const own = from < 0 ? null : await s.smallestOnGrid(EF_GRID, (ef) => ({ ...defaults, ef }), options.recall, from);
+  const own = from < 0 ? null : await s.smallestOnGrid(EF_GRID, (ef) => ({ ...defaults, ef }), options.recall, from, tried);
   if (own) return own.search;
   if (defaults.traversal !== 'exact') {
-    const exact = await s.smallestOnGrid(EF_GRID, (ef) => ({ ...defaults, traversal: 'exact', ef }), options.recall, 0);
+    const exact = await s.smallestOnGrid(EF_GRID, (ef) => ({ ...defaults, traversal: 'exact', ef }), options.recall, 0, tried);
     if (exact) return exact.search;
   }
-  return { ...defaults, traversal: 'scan' };
+  if (index.size <= calibration.scanMax) return { ...defaults, traversal: 'scan' };
+  // the first of the best: the smallest ef at the best recall
+  return tried.reduce((best, t) => (t.recall > best.recall ? t : best)).search;
 }
 
 /**

@@ -30,6 +30,7 @@ import {
 import {
   fastCrc32,
   fileStamp,
+  fileReading,
   readContainerFile,
   readFileBytes,
   removeStaleTemporaries,
@@ -588,6 +589,44 @@ describe('io', () => {
     const f = sectionF32(d.sections, 'VECS', 7, path);
     assert.equal(f.buffer, d.sections.get('VECS')!.buffer); // a view, since the read is aligned
     assert.equal(f[0], 1.5);
+  });
+
+  test('a file read a section at a time (files past 1 GiB) decodes as the whole file does, and fails on damage with the same error', async () => {
+    const whole = fileReading.wholeMax;
+    fileReading.wholeMax = 0;
+    try {
+      const path = join(dir, 'by-section.zgq');
+      const large = largeContainer();
+      await writeFile(path, large);
+      const d = await readContainerFile(path);
+      const expected = decodeContainer(large, path);
+      assert.deepEqual(d.meta, expected.meta);
+      assert.equal(d.stamp, expected.stamp);
+      assert.deepEqual([...d.sections.keys()], [...expected.sections.keys()]);
+      for (const [tag, bytes] of expected.sections) assert.deepEqual(d.sections.get(tag), bytes);
+      // every cut and every damaged byte of a small container: the error of the whole-file reader
+      const small = smallContainer();
+      const errorOf = async (read: () => unknown): Promise<string> => {
+        try {
+          await read();
+          return 'no error';
+        } catch (e) {
+          return e instanceof ZGQError ? `${e.code}: ${e.message}` : String(e);
+        }
+      };
+      for (let i = 0; i < small.length; i++) {
+        const bad = small.slice();
+        bad[i] ^= 0x5a;
+        for (const bytes of [small.subarray(0, i), bad]) {
+          await writeFile(path, bytes);
+          const want = await errorOf(() => decodeContainer(bytes, path));
+          assert.match(want, /^CORRUPT_FILE/);
+          assert.equal(await errorOf(() => readContainerFile(path)), want);
+        }
+      }
+    } finally {
+      fileReading.wholeMax = whole;
+    }
   });
 
   test('readContainerFile names the path in CORRUPT_FILE errors', async () => {

@@ -10,6 +10,8 @@ import { randomSphere, clusteredGaussian } from '../src/data/synthetic.js';
 import { bruteForceKnn } from '../src/data/groundtruth.js';
 import { decodeContainer } from '../src/format.js';
 import { expectCode, expectCodeAsync } from './helpers/expect.js';
+import { calibrateSearch, calibration, type TuneTarget } from '../src/tune.js';
+import { DEFAULT_SEARCH, resolveSearch } from '../src/options.js';
 
 const K = 10;
 
@@ -180,5 +182,35 @@ test("'fastscan' answers the same whatever was searched before (its candidate bu
   for (let q = 0; q < ds.nQueries; q++) {
     const query = ds.queries.subarray(q * dim, (q + 1) * dim);
     assert.deepEqual(a.search(query, K, { traversal: 'fastscan', rerank: 1 }), b.search(query, K, { traversal: 'fastscan', rerank: 1 }), `query ${q}`);
+  }
+});
+
+test('calibration keeps the walk that came nearest instead of the scan above calibration.scanMax vectors', async () => {
+  // a stand-in index: the scan is exact; every walk misses the last 4 of 10 neighbours below ef 40
+  // and the last 2 from there on, so no walk reaches the target
+  const k = 10;
+  const target: TuneTarget = {
+    size: 1000,
+    seed: 1,
+    defaults: resolveSearch({ ef: 16, traversal: 'pq' }, DEFAULT_SEARCH),
+    sample: (count) => ({
+      ids: Uint32Array.from({ length: count }, (_, q) => q),
+      search: (q, n, o) => {
+        const wrong = o.traversal === 'scan' ? 0 : (o.ef ?? 0) < 40 ? 4 : 2;
+        const ids = Uint32Array.from({ length: n }, (_, r) => (r >= n - wrong ? 900_000 + r : 10_000 + q * 100 + r));
+        const distances = Float32Array.from({ length: n }, (_, r) => (r >= n - wrong ? 1000 + r : r));
+        return { ids, distances };
+      },
+    }),
+  };
+  const small = await calibrateSearch(target, { recall: 0.96, k, queries: 20 });
+  assert.equal(small.traversal, 'scan');
+  const scanMax = calibration.scanMax;
+  calibration.scanMax = 999;
+  try {
+    const large = await calibrateSearch(target, { recall: 0.96, k, queries: 20 });
+    assert.deepEqual([large.traversal, large.ef], ['pq', 40]);
+  } finally {
+    calibration.scanMax = scanMax;
   }
 });

@@ -172,8 +172,18 @@ export function datasetSpec(name: string, o: SpecOptions = {}): DatasetSpec {
         groundTruth: 'fashion-mnist/fashion-mnist_groundtruth.ivecs', maxQueries: o.queries ?? (o.quick ? 200 : 1000),
         description: 'Fashion-MNIST: 60,000 x 784 uint8 images as float32, first queries of the 10,000 test images, shipped ground truth',
       };
-    default:
-      throw new ZGQError('INVALID_ARGUMENT', `unknown dataset '${name}'; known: ${DATASET_NAMES.join(', ')}`);
+    default: {
+      // sized variants for runs at scale: synthetic-<size> (paper recipe) and embedding-<dim>-<size>
+      const sized = /^(synthetic|embedding-(768|1536))-(\d+)(k|m)$/.exec(name);
+      const n = sized ? Number(sized[3]) * (sized[4] === 'k' ? 1000 : 1_000_000) : 0;
+      if (sized && n >= 1000 && n <= 100_000_000) {
+        if (sized[1] === 'synthetic') return synthetic(name, n, 0.3, o);
+        const dim = Number(sized[2]);
+        const spec = datasetSpec(`embedding-${dim}`, o);
+        return { ...spec, name, n, description: spec.description.replace('100,000', n.toLocaleString('en-US')) } as SyntheticSpec;
+      }
+      throw new ZGQError('INVALID_ARGUMENT', `unknown dataset '${name}'; known: ${DATASET_NAMES.join(', ')}, and sized ones: synthetic-<n>k|m, embedding-768-<n>k|m, embedding-1536-<n>k|m`);
+    }
   }
 }
 

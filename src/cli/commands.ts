@@ -179,7 +179,7 @@ export function registerIndexCommands(program: Command): void {
       await index.save(o.output, { wait: o.wait * 1000 });
       const s = index.stats();
       process.stderr.write(
-        `built ${s.size} x ${s.dim} (${s.metric}) in ${((performance.now() - started) / 1000).toFixed(1)} s: ${s.zones} zones, ` +
+        `built ${s.size} x ${s.dim} (${s.metric}) in ${((performance.now() - started) / 1000).toFixed(1)} s: ${s.zones} zones${s.shards > 1 ? ` in ${s.shards} shards` : ''}, ` +
         `${(s.memory.total / 2 ** 20).toFixed(1)} MiB -> ${o.output}\n`,
       );
     });
@@ -247,6 +247,7 @@ export function registerIndexCommands(program: Command): void {
       process.stdout.write([
         `file        ${indexPath}`,
         `vectors     ${s.size} x ${s.dim} (${s.metric})${s.deleted ? `, ${s.deleted} removed awaiting compaction` : ''}`,
+        ...(s.shards > 1 ? [`shards      ${s.shards} (one WebAssembly memory each)`] : []),
         `zones       ${s.zones} (sizes ${s.zoneSizes.min}..${s.zoneSizes.max}, mean ${s.zoneSizes.mean.toFixed(1)})${s.zoneGroups ? `, ${s.zoneGroups} groups` : ''}`,
         `graph       degree ${s.degree}, mean out-degree ${s.meanDegree.toFixed(1)}`,
         `pq          ${s.pqSubspaces} bytes per vector${s.residual ? ', residual' : ''}; re-ranking vectors ${s.storage}`,
