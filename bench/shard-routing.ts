@@ -4,7 +4,7 @@
 // beam-width sweep: recall@10, time per query (median of the passes) and shards searched per query.
 //   node --import tsx bench/shard-routing.ts [dataset] [shards] [passes]
 import { ZGQIndex } from '../src/index.js';
-import { ROUTE_RATIO, shardBounds, shardCount, shardRouting } from '../src/shards.js';
+import { boundForShards, ROUTE_RATIO, shardBounds, shardRouting } from '../src/shards.js';
 import { resolveOptions } from '../src/options.js';
 import { datasetSpec, loadDataset } from '../src/bench/datasets.js';
 import { defaultCacheDir, defaultDataDir } from '../src/bench/paths.js';
@@ -20,17 +20,7 @@ const RATIOS = [Infinity, ROUTE_RATIO, 1.5];
 
 const ds = await loadDataset(datasetSpec(name, { queries: 500 }), { dataDir: defaultDataDir(), cacheDir: defaultCacheDir(), k: K });
 const queries = Array.from({ length: ds.nQueries }, (_, q) => ds.queries.subarray(q * ds.dim, (q + 1) * ds.dim));
-// the largest bound that still splits the set into `shards`
-const o = resolveOptions({ dim: ds.dim });
-let lo = 1 << 20;
-let hi = 4 * 1024 ** 3;
-while (hi - lo > 1 << 16) {
-  const mid = Math.floor((lo + hi) / 2);
-  shardBounds.maxBytes = mid;
-  if (shardCount(ds.nBase, o, 1) > shards) lo = mid;
-  else hi = mid;
-}
-shardBounds.maxBytes = hi;
+shardBounds.maxBytes = boundForShards(ds.nBase, resolveOptions({ dim: ds.dim }), 1, shards);
 const index = new ZGQIndex({ dim: ds.dim, metric: 'l2', seed: 1 });
 await index.build(ds.base, { threads: 1 });
 console.log(`${ds.name} (${ds.nBase} x ${ds.dim}, ${ds.nQueries} queries) in ${index.stats().shards} shards, nProbe ${index.options.search.nProbe}; ${passes} passes, median\n`);

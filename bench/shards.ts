@@ -4,7 +4,7 @@
 // of the passes), and the fastest configuration of each at recall@10 0.90 / 0.95 / 0.99.
 //   node --import tsx bench/shards.ts [dataset] [shards] [passes] [--threads 1]
 import { ZGQIndex } from '../src/index.js';
-import { shardBounds, shardCount } from '../src/shards.js';
+import { boundForShards, shardBounds } from '../src/shards.js';
 import { resolveOptions } from '../src/options.js';
 import { datasetSpec, loadDataset } from '../src/bench/datasets.js';
 import { defaultCacheDir, defaultDataDir } from '../src/bench/paths.js';
@@ -24,20 +24,6 @@ const TARGETS = [0.9, 0.95, 0.99];
 const ds = await loadDataset(datasetSpec(name, { queries: 500 }), { dataDir: defaultDataDir(), cacheDir: defaultCacheDir(), k: K });
 const queries = Array.from({ length: ds.nQueries }, (_, q) => ds.queries.subarray(q * ds.dim, (q + 1) * ds.dim));
 
-/** The largest shard bound that still gives `count` shards for this set. */
-function boundFor(count: number): number {
-  const o = resolveOptions({ dim: ds.dim });
-  let lo = 1 << 20;
-  let hi = 4 * 1024 ** 3;
-  while (hi - lo > 1 << 16) {
-    const mid = Math.floor((lo + hi) / 2);
-    shardBounds.maxBytes = mid;
-    if (shardCount(ds.nBase, o, threads) > count) lo = mid;
-    else hi = mid;
-  }
-  return hi;
-}
-
 async function build(bound: number): Promise<{ index: ZGQIndex; seconds: number }> {
   shardBounds.maxBytes = bound;
   const index = new ZGQIndex({ dim: ds.dim, metric: 'l2', seed: 1 });
@@ -47,7 +33,7 @@ async function build(bound: number): Promise<{ index: ZGQIndex; seconds: number 
 }
 
 const one = await build(4 * 1024 ** 3);
-const split = await build(boundFor(shards));
+const split = await build(boundForShards(ds.nBase, resolveOptions({ dim: ds.dim }), threads, shards));
 const indexes = [{ label: 'one index', ...one }, { label: `${split.index.stats().shards} shards`, ...split }];
 for (const { label, index, seconds } of indexes) {
   const s = index.stats();

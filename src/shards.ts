@@ -84,6 +84,29 @@ export function shardCount(n: number, o: ResolvedOptions, lanes: number): number
 }
 
 /**
+ * The largest shard bound (shardBounds.maxBytes) under which n rows with these options split into
+ * at most `shards` shards: benchmarks set it to split sets small enough for one memory. Leaves
+ * shardBounds as it found it.
+ * @internal
+ */
+export function boundForShards(n: number, o: ResolvedOptions, lanes: number, shards: number): number {
+  const before = shardBounds.maxBytes;
+  let lo = 1 << 20;
+  let hi = 4 * 1024 ** 3;
+  try {
+    while (hi - lo > 1 << 16) {
+      const mid = Math.floor((lo + hi) / 2);
+      shardBounds.maxBytes = mid;
+      if (shardCount(n, o, lanes) > shards) lo = mid;
+      else hi = mid;
+    }
+  } finally {
+    shardBounds.maxBytes = before;
+  }
+  return hi;
+}
+
+/**
  * Each of n items (of `weight[i]` rows each) to one of `parts` parts, given its distance to each
  * (dist[i * parts + p]): to its nearest part with room for it (at most `capacity` rows each), items
  * whose nearest part is nearer than their second by the widest margin first (they lose most
