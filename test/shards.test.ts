@@ -261,6 +261,35 @@ test('a sharded cosine index: recall against brute force', async () => {
   }
 });
 
+test('a sharded inner-product index: recall against brute force (the router compares zones by squared distance through their norms)', async () => {
+  shardBounds.maxBytes = boundFor('l2');
+  try {
+    const index = new ZGQIndex({ dim: DIM, metric: 'ip', seed: 3 });
+    await index.build(ds.base, { threads: 1 });
+    assert.equal(index.stats().shards, SHARDS);
+    let got = 0;
+    for (let q = 0; q < 40; q++) {
+      const r = index.search(query(q), 10);
+      assertWellFormed(r.ids, r.distances);
+      const scored = Array.from({ length: N }, (_, i) => {
+        let dot = 0;
+        for (let j = 0; j < DIM; j++) dot += ds.base[i * DIM + j] * query(q)[j];
+        return [1 - dot, i];
+      }).sort((a, b) => a[0] - b[0]);
+      got += recall(r.ids, scored.slice(0, 10).map((e) => e[1]));
+      // the distances reported are 1 - dot, as for one index
+      const first = r.ids[0];
+      let dot = 0;
+      for (let j = 0; j < DIM; j++) dot += ds.base[first * DIM + j] * query(q)[j];
+      assert.ok(Math.abs(r.distances[0] - (1 - dot)) <= 1e-3 * Math.max(1, Math.abs(dot)));
+    }
+    console.log(`# ip recall@10 ${got / 40}`);
+    assert.ok(got / 40 >= 0.95, `ip recall@10 ${got / 40}`);
+  } finally {
+    shardBounds.maxBytes = defaultBound;
+  }
+});
+
 test('balancedAssignment: each part within its capacity, rows to their nearest part while it has room', () => {
   // 10 rows, 2 parts: 8 nearer part 0 by a wide margin, 2 nearer part 1
   const n = 10;
