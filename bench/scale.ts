@@ -7,7 +7,7 @@
 //     [--save FILE]     (ZGQ: then save the index to FILE, load it back and compare every answer)
 // Datasets: any bench name, sized ones included (synthetic-10m, embedding-1536-1m).
 import { createRequire } from 'node:module';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ZGQIndex } from '../src/index.js';
 import { shardBounds } from '../src/shards.js';
@@ -47,7 +47,8 @@ interface Library {
   bytes(): number;
   describe(): Record<string, unknown>;
   efs: number[];
-  search(q: Float32Array, ef: number): Uint32Array;
+  /** The k nearest to query q (its number in the dataset). */
+  search(q: number, ef: number): Uint32Array;
   batch?(ef: number): Promise<Uint32Array>;
 }
 
@@ -81,7 +82,7 @@ function zgq(): Library {
       const s = index.stats();
       return { shards: s.shards, zones: s.zones, storage: s.storage, pq: s.pqSubspaces, degree: s.degree, memory: s.memory, phases, search: index.options.search };
     },
-    search: (q, ef) => index.search(q, K, { ef }).ids,
+    search: (q, ef) => index.search(queries[q], K, { ef }).ids,
     async saveAndLoad(path) {
       let t = performance.now();
       await index.save(path);
@@ -94,7 +95,7 @@ function zgq(): Library {
         const b = loaded.search(q, K);
         if (a.ids.some((id, i) => id !== b.ids[i])) throw new Error('the loaded index answers differently');
       }
-      const { size } = await import('node:fs').then((fs) => fs.statSync(path));
+      const { size } = statSync(path);
       return { saveSeconds, loadSeconds, fileGiB: gib(size), peakRssAfterLoadGiB: gib(peakRss()) };
     },
     batch: async (ef) => (await index.searchBatch(ds.queries, K, { ef, threads })).ids,
@@ -127,7 +128,7 @@ function hnsw(): Library {
     describe: () => ({ M: 16, efConstruction: 200, threads: 1, memory: 'per element: vector + 2M level-0 links + label, upper levels 1/M of that' }),
     search: (q, ef) => {
       index.setEf(Math.max(ef, K));
-      return Uint32Array.from(index.searchKnn(rows[queries.indexOf(q)], K).neighbors);
+      return Uint32Array.from(index.searchKnn(rows[q], K).neighbors);
     },
   };
 }
@@ -149,7 +150,7 @@ for (const ef of lib.efs) {
   const times: number[] = [];
   for (let pass = 0; pass < PASSES; pass++) {
     const t = performance.now();
-    for (let q = 0; q < ds.nQueries; q++) found.set(lib.search(queries[q], ef), q * K);
+    for (let q = 0; q < ds.nQueries; q++) found.set(lib.search(q, ef), q * K);
     times.push(performance.now() - t);
   }
   const point: Point = { ef, recall: recallOf(found), qps: (1000 * ds.nQueries) / median(times) };

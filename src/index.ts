@@ -15,12 +15,12 @@ import { relayout } from './mutate.js';
 import { StagedRows, TRAIN_AT } from './staging.js';
 import { decodeContainer, type DecodedContainer, encodeContainer, type Section } from './format.js';
 import { type ParallelInfo, platform, type SaveOptions, type UpdateOptions, type WriteLease } from './platform.js';
-import { type Metric, type ResolvedOptions, type ResolvedSearchOptions, resolveOptions, resolveSearch, scansEveryVector, type SearchOptions, type VectorStorage, type ZGQOptions } from './options.js';
-import { buildShards, callerResults, Router, shardCount, Shards } from './shards.js';
-import { checkFinite, checkK, checkThreads, describe, describeValue, flatRows, type Vectors, normalizedCopy, resolveIds, searchableRows, outOfRange } from './validate.js';
+import { type Metric, type ResolvedOptions, type ResolvedSearchOptions, resolveOptions, resolveSearch, type SearchOptions, type VectorStorage, type ZGQOptions } from './options.js';
+import { buildShards, Router, shardCount, Shards } from './shards.js';
+import { checkFinite, checkK, checkThreads, describe, describeValue, flatRows, gatherRows, type Vectors, normalizedCopy, resolveIds, searchableRows, outOfRange } from './validate.js';
 import { APPEND_MAX, appendNodes, storedRow, buildWorkers, type Built, checkRelayoutBudget, headroom, installBuilt, lookupOf, memoryStats, type MemoryStats, removeIds, tailOf, targetOf } from './built.js';
 import { runBatch } from './batch.js';
-import { scopeFor, searchOne } from './scope.js';
+import { callerResults, scopeFor, searchOne } from './scope.js';
 import { buildIndex, type BuildOptions } from './build.js';
 import { calibrateSearch, checkRecall, tuneSearch, type TuneOptions, type TuneReport, type TuneTarget } from './tune.js';
 import { Rng } from './random.js';
@@ -381,28 +381,12 @@ export class ZGQIndex {
   private async runBatchOn(
     rows: Float32Array, nq: number, k: number, opts: ResolvedSearchOptions, threads: number | undefined, filter: SearchFilter | undefined, pacer: Pacer,
   ): Promise<{ ids: Uint32Array; distances: Float32Array }> {
-    const { metric, seed, dim } = this.options;
-    const shards = this.shards;
-    if (!shards) {
-      const built = this.requireBuilt();
-      const result = await runBatch(built, rows, nq, k, opts, threads, scopeFor(built, filter, opts, k, 'batchBits', seed), pacer);
-      callerResults(built, result.ids, result.distances, metric);
-      return result;
-    }
-    const ids = new Uint32Array(nq * k).fill(NO_ID);
-    const distances = new Float32Array(nq * k).fill(Infinity);
-    const lists = shards.routeBatch(rows, nq, opts.nProbe, filter !== undefined || scansEveryVector(opts.traversal));
-    for (let p = 0; p < lists.length; p++) {
-      const list = lists[p];
-      if (list.length === 0) continue;
-      const part = shards.parts[p];
-      const partRows = list.length === nq ? rows : new Float32Array(list.length * dim);
-      if (partRows !== rows) list.forEach((q, r) => partRows.set(rows.subarray(q * dim, (q + 1) * dim), r * dim));
-      const got = await runBatch(part, partRows, list.length, k, opts, threads, scopeFor(part, filter, opts, k, 'batchBits', seed), pacer);
-      callerResults(part, got.ids, got.distances, metric);
-      list.forEach((q, r) => shards.merge(ids, distances, q * k, k, got.ids, got.distances, r * k));
-    }
-    return { ids, distances };
+    const { metric, seed } = this.options;
+    if (this.shards) return this.shards.searchBatch(rows, nq, k, opts, threads, filter, seed, metric, pacer);
+    const built = this.requireBuilt();
+    const result = await runBatch(built, rows, nq, k, opts, threads, scopeFor(built, filter, opts, k, 'batchBits', seed), pacer);
+    callerResults(built, result.ids, result.distances, metric);
+    return result;
   }
 
   /**
@@ -602,8 +586,7 @@ export class ZGQIndex {
         const picked: number[] = [];
         for (let i = 0; i < count; i++) if (target[i] === p) picked.push(i);
         if (picked.length === 0) continue;
-        const partRows = new Float32Array(picked.length * dim);
-        picked.forEach((i, r) => partRows.set(rows.subarray(i * dim, (i + 1) * dim), r * dim));
+        const partRows = gatherRows(rows, dim, picked);
         const before = done;
         const partIds = Uint32Array.from(picked, (i) => newIds[i]);
         await this.addToPart(p, partRows, partIds, options, pacer, (f) => options.onProgress?.((before + f * picked.length) / count));
@@ -920,7 +903,6 @@ export class ZGQIndex {
       },
     };
   }
-
 
   /**
    * resolveSearch, remembering the last options object: callers tend to pass the same one to every

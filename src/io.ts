@@ -287,7 +287,7 @@ export async function readContainerFile(path: string): Promise<DecodedContainer>
     throw new ZGQError('IO', `${path}: ${what} (${describeCause(e)})`, { cause: e });
   }
   try {
-    if (size <= fileReading.wholeMax) return decodeContainer(await readAll(handle, size, path), path, fastCrc32);
+    if (size <= fileReading.wholeMax) return decodeContainer(await readAt(handle, 0, size, path), path, fastCrc32);
     return await readBySection(handle, size, path);
   } finally {
     await handle.close().catch(() => undefined);
@@ -302,7 +302,7 @@ export async function readContainerFile(path: string): Promise<DecodedContainer>
  */
 export const fileReading = { wholeMax: 1 << 30 };
 
-/** Bytes [offset, offset + length) of an open file, into `into` (a new array by default). */
+/** Bytes [offset, offset + length) of an open file, into `into` (by default a new array: its memory starts at offset 0, so a whole file's sections are 16-byte aligned). */
 async function readAt(handle: FileHandle, offset: number, length: number, path: string, into = new Uint8Array(length)): Promise<Uint8Array> {
   let done = 0;
   try {
@@ -315,11 +315,6 @@ async function readAt(handle: FileHandle, offset: number, length: number, path: 
     throw new ZGQError('IO', `${path}: cannot read (${describeCause(e)})`, { cause: e });
   }
   return into;
-}
-
-/** A whole file of `size` bytes, in memory of its own from offset 0 (sections 16-byte aligned). */
-function readAll(handle: FileHandle, size: number, path: string): Promise<Uint8Array> {
-  return readAt(handle, 0, size, path);
 }
 
 /**

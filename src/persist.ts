@@ -105,8 +105,9 @@ export function fromShardedContainer(decoded: DecodedContainer, name: string, ch
     const bytes = decoded.sections.get(shardTag(p));
     if (!bytes) throw corrupt(name, `section ${shardTag(p)} (shard ${p} of ${count}) is missing`);
     const shardName = `${name} (shard ${p})`;
-    const shard = fromContainer(decodeContainer(bytes, shardName, checksum), shardName);
-    if (isSharded({ ...decoded, meta: shard.meta as unknown as Record<string, unknown> })) throw corrupt(shardName, 'a shard holds shards');
+    const shardDecoded = decodeContainer(bytes, shardName, checksum);
+    if (isSharded(shardDecoded)) throw corrupt(shardName, 'a shard holds shards');
+    const shard = fromContainer(shardDecoded, shardName);
     if (shard.meta.dim !== dim) throw corrupt(shardName, `dim ${shard.meta.dim} differs from the index's ${dim}`);
     metric ??= shard.meta.options.metric;
     if (shard.meta.options.metric !== metric) throw corrupt(shardName, `metric ${shard.meta.options.metric} differs from shard 0's ${metric}`);

@@ -7,6 +7,7 @@ import { cameShort, compileFilter, filteredPool, listAllowed, scanFiltered, type
 import { type Metric, reportedDistance, type ResolvedSearchOptions, scansEveryVector } from './options.js';
 import { type Built, targetOf } from './built.js';
 import { fastScanOf, searchFast } from './fastscan.js';
+import { NO_ID } from './ids.js';
 
 /** Where one search may look: the allow bitmap and pool size, or an exact scan of listed nodes. */
 export interface SearchScope {
@@ -149,8 +150,14 @@ function runScope(built: Built, k: number, opts: ResolvedSearchOptions, ids: Uin
     : scope.all
     ? built.searcher.runAll(k, built.layout.n, ids, distances, 0)
     : scope.exact ? built.searcher.runListed(k, scope.listPtr, scope.listCount, ids, distances, 0) : built.searcher.run(k, opts, ids, distances, 0);
+  callerResults(built, ids.subarray(0, got), distances.subarray(0, got), metric);
+}
+
+/** Internal results of `built` (NO_ID slots skipped) as caller ids and reported distances, in place. */
+export function callerResults(built: Built, ids: Uint32Array, distances: Float32Array, metric: Metric): void {
   const callerIds = built.ids;
-  for (let i = 0; i < got; i++) {
+  for (let i = 0; i < ids.length; i++) {
+    if (ids[i] === NO_ID) continue;
     ids[i] = callerIds[ids[i]];
     distances[i] = reportedDistance(metric, distances[i]);
   }

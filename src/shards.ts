@@ -26,9 +26,11 @@ import { Pacer, runPaced } from './pace.js';
 import { type Built, lookupOf, shapeOf } from './built.js';
 import { buildIndex, type BuildOptions } from './build.js';
 import { NO_ID } from './ids.js';
-import { type Metric, reportedDistance, type ResolvedOptions, type ResolvedSearchOptions, scansEveryVector, type SearchOptions } from './options.js';
+import { type Metric, type ResolvedOptions, type ResolvedSearchOptions, scansEveryVector, type SearchOptions } from './options.js';
 import type { SearchFilter } from './filter.js';
-import { searchOne } from './scope.js';
+import { callerResults, scopeFor, searchOne } from './scope.js';
+import { runBatch } from './batch.js';
+import { gatherRows } from './validate.js';
 
 /**
  * Largest build arena (its high-water mark, src/budget.ts) one shard may need: larger builds are
@@ -52,7 +54,7 @@ export const MAX_SHARDS = 256;
  * neighbours). On 100K x 128 clustered data in 4 shards it halved the shards searched per query at
  * the same recall, and on 100K x 768 embeddings (no distinct clusters) it kept the recall of
  * searching every shard with a selected zone within 0.001 at four fifths of the shards searched
- * (BENCHMARKS.md "Shards"); a factor of 1.5 lost a point of recall there.
+ * (BENCHMARKS.md "Past one memory: shards"); a factor of 1.5 lost a point of recall there.
  */
 export const ROUTE_RATIO = 2;
 
@@ -62,7 +64,6 @@ export const ROUTE_RATIO = 2;
  * @internal
  */
 export const shardRouting = { ratio: ROUTE_RATIO };
-
 
 /**
  * How many shards an index of n rows of `dim` needs: the fewest whose parts (at BALANCE) each
@@ -351,27 +352,49 @@ export class Shards {
     ids.fill(NO_ID);
     distances.fill(Infinity);
     this.ensure(k);
-    const everywhere = filter !== undefined || scansEveryVector(opts.traversal);
+    const everywhere = searchesEveryShard(filter, opts);
     if (!everywhere) {
       this.router.query().set(q);
       this.router.route(opts.nProbe, this.chosen);
     }
     const partIds = this.partIds.subarray(0, k);
     const partDist = this.partDist.subarray(0, k);
-    this.parts.forEach((part, p) => {
-      if (!everywhere && !this.chosen[p]) return;
+    const write = (into: Float32Array) => into.set(q);
+    for (let p = 0; p < this.parts.length; p++) {
+      if (!everywhere && !this.chosen[p]) continue;
       partIds.fill(NO_ID);
       partDist.fill(Infinity);
-      searchOne(part, k, opts, filter, seed, metric, (into) => into.set(q), partIds, partDist);
+      searchOne(this.parts[p], k, opts, filter, seed, metric, write, partIds, partDist);
       this.merge(ids, distances, 0, k, partIds, partDist, 0);
-    });
+    }
   }
 
   /**
-   * Route each of nq queries (rows of `queries`) to the shards it is searched in: per shard, the
-   * queries it searches, in order.
+   * A batch of nq queries (rows of `queries`, unit length under cosine): each shard searches the
+   * queries routed to it as one batch (on `threads`), and the results are merged; caller ids and
+   * reported distances, row q at [q * k, (q + 1) * k).
    */
-  routeBatch(queries: Float32Array, nq: number, nProbe: number, everywhere: boolean): Uint32Array[] {
+  async searchBatch(
+    queries: Float32Array, nq: number, k: number, opts: ResolvedSearchOptions, threads: number | undefined, filter: SearchFilter | undefined,
+    seed: number, metric: Metric, pacer: Pacer,
+  ): Promise<{ ids: Uint32Array; distances: Float32Array }> {
+    const ids = new Uint32Array(nq * k).fill(NO_ID);
+    const distances = new Float32Array(nq * k).fill(Infinity);
+    const lists = this.routeBatch(queries, nq, opts.nProbe, searchesEveryShard(filter, opts));
+    for (let p = 0; p < lists.length; p++) {
+      const list = lists[p];
+      if (list.length === 0) continue;
+      const part = this.parts[p];
+      const rows = list.length === nq ? queries : gatherRows(queries, this.router.dim, list);
+      const got = await runBatch(part, rows, list.length, k, opts, threads, scopeFor(part, filter, opts, k, 'batchBits', seed), pacer);
+      callerResults(part, got.ids, got.distances, metric);
+      list.forEach((q, r) => this.merge(ids, distances, q * k, k, got.ids, got.distances, r * k));
+    }
+    return { ids, distances };
+  }
+
+  /** Per shard, the queries of the batch routed to it, in order (every query for each when `everywhere`). */
+  private routeBatch(queries: Float32Array, nq: number, nProbe: number, everywhere: boolean): Uint32Array[] {
     const S = this.parts.length;
     const dim = this.router.dim;
     if (everywhere) return this.parts.map(() => Uint32Array.from({ length: nq }, (_, q) => q));
@@ -396,7 +419,7 @@ export class Shards {
    * Merge the sorted results (count slots at `from` of addIds / addDist) into the sorted k slots at
    * `at` of ids / distances.
    */
-  merge(ids: Uint32Array, distances: Float32Array, at: number, k: number, addIds: Uint32Array, addDist: Float32Array, from: number): void {
+  private merge(ids: Uint32Array, distances: Float32Array, at: number, k: number, addIds: Uint32Array, addDist: Float32Array, from: number): void {
     this.ensure(k);
     const outIds = this.mergedIds;
     const outDist = this.mergedDist;
@@ -453,13 +476,10 @@ export async function buildShards(
     const size = sizes[p];
     if (size === 0) continue;
     // the part's rows and ids, gathered: freed once its shard is built
-    const rows = new Float32Array(size * dim);
-    const partIds = new Uint32Array(size);
-    for (let i = 0, r = 0; i < n; i++) {
-      if (partOf[i] !== p) continue;
-      rows.set(x.subarray(i * dim, (i + 1) * dim), r * dim);
-      partIds[r++] = ids[i];
-    }
+    const members = new Uint32Array(size);
+    for (let i = 0, r = 0; i < n; i++) if (partOf[i] === p) members[r++] = i;
+    const rows = gatherRows(x, dim, members);
+    const partIds = Uint32Array.from(members, (i) => ids[i]);
     await pacer.step();
     const partOptions = { ...o, zones: o.zones === undefined ? undefined : Math.max(1, Math.round((o.zones * size) / n)) };
     const built = await buildIndex(rows, partIds, partOptions, fixedSearch, {
@@ -480,12 +500,7 @@ export async function buildShards(
   return { shards: new Shards(parts, new Router(parts, parts[0].layout.metric)), search: search! };
 }
 
-/** Caller ids and reported distances of a batch's internal results from `part`. */
-export function callerResults(part: Built, ids: Uint32Array, distances: Float32Array, metric: Metric): void {
-  const callerIds = part.ids;
-  for (let i = 0; i < ids.length; i++) {
-    if (ids[i] === NO_ID) continue;
-    ids[i] = callerIds[ids[i]];
-    distances[i] = reportedDistance(metric, distances[i]);
-  }
+/** Whether a search looks in every shard: a filter (its allowed vectors may lie anywhere) or a scan traversal. */
+function searchesEveryShard(filter: SearchFilter | undefined, opts: ResolvedSearchOptions): boolean {
+  return filter !== undefined || scansEveryVector(opts.traversal);
 }

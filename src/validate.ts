@@ -69,7 +69,6 @@ export function resolveIds(given: Uint32Array | ArrayLike<number> | undefined, n
   }
   return ids;
 }
-/** Rows scaled to unit length; the norm in float64, so rows of float32 subnormals keep their direction. */
 /**
  * The queries a batch can search, as rows (unit length under cosine) with the batch position of
  * each, and the error of each one it cannot.
@@ -89,10 +88,17 @@ export function searchableRows(queries: Float32Array, dim: number, cosine: boole
       errors.push({ query: q, error });
     }
   }
-  const rows = new Float32Array(from.length * dim);
-  from.forEach((q, r) => rows.set(queries.subarray(q * dim, (q + 1) * dim), r * dim));
-  return { rows, from, errors };
+  return { rows: gatherRows(queries, dim, from), from, errors };
 }
+
+/** Rows `which` of x (dim values each), in that order, as one new flat array. */
+export function gatherRows(x: Float32Array, dim: number, which: ArrayLike<number>): Float32Array {
+  const rows = new Float32Array(which.length * dim);
+  for (let r = 0; r < which.length; r++) rows.set(x.subarray(which[r] * dim, (which[r] + 1) * dim), r * dim);
+  return rows;
+}
+
+/** Rows scaled to unit length; the norm in float64, so rows of float32 subnormals keep their direction. */
 export function normalizedCopy(x: Float32Array, dim: number, what = 'vector', firstRow = 0): Float32Array {
   const out = new Float32Array(x.length);
   for (let i = 0; i < x.length; i += dim) {

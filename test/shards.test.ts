@@ -35,22 +35,23 @@ function boundFor(metric: 'l2' | 'cosine'): number {
   return Math.max(work, installArenaBytes(shapeOf(part, DIM, o.pqSubspaces, o, nZones, true)));
 }
 
-/** Ids of the k nearest rows of `rows` to query q (squared L2, or cosine), among those `allowed` admits. */
-function bruteForce(rows: Float32Array, ids: ArrayLike<number>, q: Float32Array, k: number, metric: 'l2' | 'cosine', allowed = (_id: number) => true): number[] {
+/** The distance the index reports between row r and query q: squared L2, 1 - cosine, or 1 - dot. */
+function distanceOf(r: Float32Array, q: Float32Array, metric: 'l2' | 'cosine' | 'ip'): number {
+  let d = 0;
+  let dot = 0;
+  for (let j = 0; j < DIM; j++) {
+    d += (r[j] - q[j]) ** 2;
+    dot += r[j] * q[j];
+  }
+  return metric === 'l2' ? d : metric === 'ip' ? 1 - dot : 1 - dot / (Math.hypot(...r) * Math.hypot(...q));
+}
+
+/** Ids of the k nearest rows of `rows` to query q under `metric`, among those `allowed` admits. */
+function bruteForce(rows: Float32Array, ids: ArrayLike<number>, q: Float32Array, k: number, metric: 'l2' | 'cosine' | 'ip', allowed = (_id: number) => true): number[] {
   const n = rows.length / DIM;
   const scored: [number, number][] = [];
-  const qn = Math.hypot(...q);
   for (let i = 0; i < n; i++) {
-    if (!allowed(ids[i])) continue;
-    const r = rows.subarray(i * DIM, (i + 1) * DIM);
-    let d = 0;
-    if (metric === 'l2') for (let j = 0; j < DIM; j++) d += (r[j] - q[j]) ** 2;
-    else {
-      let dot = 0;
-      for (let j = 0; j < DIM; j++) dot += r[j] * q[j];
-      d = 1 - dot / (Math.hypot(...r) * qn);
-    }
-    scored.push([d, ids[i]]);
+    if (allowed(ids[i])) scored.push([distanceOf(rows.subarray(i * DIM, (i + 1) * DIM), q, metric), ids[i]]);
   }
   scored.sort((a, b) => a[0] - b[0]);
   return scored.slice(0, k).map((s) => s[1]);
@@ -191,6 +192,9 @@ describe('sharded index', () => {
     // a missing shard
     const missing = encodeContainer(decoded.meta, [...decoded.sections].filter(([tag]) => tag !== 'S002').map(([tag, b]) => ({ tag, bytes: b })), crc32);
     assert.throws(() => ZGQIndex.fromBytes(missing), (e: unknown) => e instanceof ZGQError && e.code === 'CORRUPT_FILE' && /S002/.test(e.message));
+    // a shard that is itself sharded
+    const nested = encodeContainer({ ...decoded.meta, shards: 1 }, [{ tag: 'S000', bytes }], crc32);
+    assert.throws(() => ZGQIndex.fromBytes(nested), (e: unknown) => e instanceof ZGQError && e.code === 'CORRUPT_FILE' && /shard 0\): a shard holds shards/.test(e.message));
     // a shard the header does not name
     const extra = encodeContainer({ ...decoded.meta, shards: 2 }, [...decoded.sections].map(([tag, b]) => ({ tag, bytes: b })), crc32);
     assert.throws(() => ZGQIndex.fromBytes(extra), (e: unknown) => e instanceof ZGQError && e.code === 'CORRUPT_FILE' && /S002/.test(e.message));
@@ -243,52 +247,33 @@ describe('sharded index', () => {
   });
 });
 
-test('a sharded cosine index: recall against brute force', async () => {
-  shardBounds.maxBytes = boundFor('cosine');
-  try {
-    const index = new ZGQIndex({ dim: DIM, metric: 'cosine', seed: 2 });
-    await index.build(ds.base, { threads: 1 });
-    assert.equal(index.stats().shards, SHARDS);
-    let got = 0;
-    for (let q = 0; q < 40; q++) {
-      const r = index.search(query(q), 10);
-      assertWellFormed(r.ids, r.distances);
-      got += recall(r.ids, bruteForce(ds.base, Array.from({ length: N }, (_, i) => i), query(q), 10, 'cosine'));
+// the router compares zones by squared distance; under inner product it gets there through the norms
+for (const metric of ['cosine', 'ip'] as const) {
+  test(`a sharded ${metric} index: recall against brute force, distances as reported by one index`, async () => {
+    shardBounds.maxBytes = boundFor(metric === 'cosine' ? 'cosine' : 'l2');
+    try {
+      const index = new ZGQIndex({ dim: DIM, metric, seed: metric === 'cosine' ? 2 : 3 });
+      await index.build(ds.base, { threads: 1 });
+      assert.equal(index.stats().shards, SHARDS);
+      const rowIds = Array.from({ length: N }, (_, i) => i);
+      let got = 0;
+      for (let q = 0; q < 40; q++) {
+        const r = index.search(query(q), 10);
+        assertWellFormed(r.ids, r.distances);
+        got += recall(r.ids, bruteForce(ds.base, rowIds, query(q), 10, metric));
+        if (metric === 'ip') {
+          // reported as 1 - dot, as for one index
+          const dot = 1 - distanceOf(ds.base.subarray(r.ids[0] * DIM, (r.ids[0] + 1) * DIM), query(q), 'ip');
+          assert.ok(Math.abs(r.distances[0] - (1 - dot)) <= 1e-3 * Math.max(1, Math.abs(dot)));
+        }
+      }
+      console.log(`# ${metric} recall@10 ${got / 40}`);
+      assert.ok(got / 40 >= 0.95, `${metric} recall@10 ${got / 40}`);
+    } finally {
+      shardBounds.maxBytes = defaultBound;
     }
-    assert.ok(got / 40 >= 0.95, `cosine recall@10 ${got / 40}`);
-  } finally {
-    shardBounds.maxBytes = defaultBound;
-  }
-});
-
-test('a sharded inner-product index: recall against brute force (the router compares zones by squared distance through their norms)', async () => {
-  shardBounds.maxBytes = boundFor('l2');
-  try {
-    const index = new ZGQIndex({ dim: DIM, metric: 'ip', seed: 3 });
-    await index.build(ds.base, { threads: 1 });
-    assert.equal(index.stats().shards, SHARDS);
-    let got = 0;
-    for (let q = 0; q < 40; q++) {
-      const r = index.search(query(q), 10);
-      assertWellFormed(r.ids, r.distances);
-      const scored = Array.from({ length: N }, (_, i) => {
-        let dot = 0;
-        for (let j = 0; j < DIM; j++) dot += ds.base[i * DIM + j] * query(q)[j];
-        return [1 - dot, i];
-      }).sort((a, b) => a[0] - b[0]);
-      got += recall(r.ids, scored.slice(0, 10).map((e) => e[1]));
-      // the distances reported are 1 - dot, as for one index
-      const first = r.ids[0];
-      let dot = 0;
-      for (let j = 0; j < DIM; j++) dot += ds.base[first * DIM + j] * query(q)[j];
-      assert.ok(Math.abs(r.distances[0] - (1 - dot)) <= 1e-3 * Math.max(1, Math.abs(dot)));
-    }
-    console.log(`# ip recall@10 ${got / 40}`);
-    assert.ok(got / 40 >= 0.95, `ip recall@10 ${got / 40}`);
-  } finally {
-    shardBounds.maxBytes = defaultBound;
-  }
-});
+  });
+}
 
 test('balancedAssignment: each part within its capacity, rows to their nearest part while it has room', () => {
   // 10 rows, 2 parts: 8 nearer part 0 by a wide margin, 2 nearer part 1
