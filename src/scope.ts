@@ -150,13 +150,13 @@ function runScope(built: Built, k: number, opts: ResolvedSearchOptions, ids: Uin
     : scope.all
     ? built.searcher.runAll(k, built.layout.n, ids, distances, 0)
     : scope.exact ? built.searcher.runListed(k, scope.listPtr, scope.listCount, ids, distances, 0) : built.searcher.run(k, opts, ids, distances, 0);
-  callerResults(built, ids.subarray(0, got), distances.subarray(0, got), metric);
+  callerResults(built, ids, distances, metric, got);
 }
 
-/** Internal results of `built` (NO_ID slots skipped) as caller ids and reported distances, in place. */
-export function callerResults(built: Built, ids: Uint32Array, distances: Float32Array, metric: Metric): void {
+/** The first `count` internal results of `built` (NO_ID slots skipped) as caller ids and reported distances, in place. */
+export function callerResults(built: Built, ids: Uint32Array, distances: Float32Array, metric: Metric, count = ids.length): void {
   const callerIds = built.ids;
-  for (let i = 0; i < ids.length; i++) {
+  for (let i = 0; i < count; i++) {
     if (ids[i] === NO_ID) continue;
     ids[i] = callerIds[ids[i]];
     distances[i] = reportedDistance(metric, distances[i]);
