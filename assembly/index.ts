@@ -8,5 +8,5 @@ export { touchSink } from './search';
 export { robustPrune, linkOut, linkBack, buildOut, buildBack, trimLists, narrowRows, BUILD_CONTEXT_BYTES } from './graph';
 export { encodeHalf, decodeHalfBlock, halfRowNorms } from './half';
 export { repairNodes } from './mutate';
-export { searchQuery, searchRange, searchListed, searchAll, SEARCH_CONTEXT_BYTES } from './query';
+export { searchQuery, searchRange, searchListed, searchAll, searchCandidates, rankStaged, SEARCH_CONTEXT_BYTES } from './query';
 export { fastScanTop } from './fastscan';

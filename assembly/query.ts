@@ -3,7 +3,8 @@
 // u32[CTX_FIELDS] array written by src/search.ts: the index's arrays (shared by all threads) and
 // one thread's scratch. Each thread owns its context, so searches run in parallel on one memory.
 
-import { selectZones, searchPq, walkExact, rerank, scanRows } from './search';
+import { selectZones, searchPq, walkExact, rerank, rankRows, scanRows, hasBit } from './search';
+import { EXPANDED } from './pool';
 import { scaleQueryForHalf } from './half';
 import { pqLut, LUT_IP, LUT_L2, LUT_RESIDUAL_L2 } from './pq';
 import { METRIC_L2 } from './distance';
@@ -61,29 +62,22 @@ class SearchContext {
 /** Bytes of a SearchContext: with the field order (test/context-blocks.test.ts), the offsets src/search.ts CTX assumes. */
 export const SEARCH_CONTEXT_BYTES: i32 = offsetof<SearchContext>();
 
+// Zones whose rows a walk scans in full (set by enterZones for the walk that follows it).
+let scanZones: i32 = 0;
+
 /**
- * Search the query in the context's query buffer; the best k (ids internal, kernel distances) go
- * to the context's out buffers, nearest first. Returns how many were found.
- * L: pool size (>= k); nProbe zones are selected (groupProbe groups of the tree are scanned for
- * them); of those, at most `scan` are scanned in full, and under L2 only zones whose squared
- * distance is within scanRatio of the nearest's; the best rerankCount pool entries are re-ranked.
- * With the context's exactWalk set, the walk runs on exact distances instead (walkExact): no table,
- * and only the k results are re-scored.
+ * Zone selection and entry points, shared by every walk: a new epoch for the visited tags, the
+ * nProbe nearest zones (groupProbe groups of the tree scanned for them) into the context's zoneIds /
+ * zoneDist, their medoids into entries; returns how many zones were found. Of those, at most `scan`
+ * are scanned in full, and under L2 only zones whose squared distance is within scanRatio of the
+ * nearest's (scanZones).
  */
-export function searchQuery(
-  ctx: usize, k: i32, L: i32, nProbe: i32, groupProbe: i32, scan: i32, scanRatio: f32, rerankCount: i32,
-): i32 {
-  const c = changetype<SearchContext>(ctx);
-  const q = <usize>c.query;
-  const dim = <i32>c.dim;
-  const metric = <i32>c.metric;
-  const m = <i32>c.m;
-  const nZones = <i32>c.nZones;
+function enterZones(c: SearchContext, nProbe: i32, groupProbe: i32, scan: i32, scanRatio: f32): i32 {
   const residual = c.residual != 0;
+  const nZones = <i32>c.nZones;
   const zoneIds = <usize>c.zoneIds;
   const zoneDist = <usize>c.zoneDist;
   const entries = <usize>c.entries;
-  const allow = <usize>c.allow;
 
   // visited tags and zone-term tags share the epoch; clear both when it wraps
   let epoch = c.epoch + 1;
@@ -97,7 +91,7 @@ export function searchQuery(
   if (c.skip != 0) store<u16>(<usize>c.visited + ((<usize>c.skip - 1) << 1), <u16>epoch);
 
   const found = selectZones(
-    q, <usize>c.centroids, nZones, dim, metric,
+    <usize>c.query, <usize>c.centroids, nZones, <i32>c.dim, <i32>c.metric,
     <usize>c.groupCentroids, <usize>c.groupStart, <i32>c.nGroups, groupProbe,
     nProbe, zoneIds, zoneDist, <usize>c.groupScratch,
     residual ? <usize>c.zoneTerm : 0, <usize>c.zoneTag, <u16>epoch,
@@ -108,12 +102,52 @@ export function searchQuery(
     store<u32>(entries + (<usize>i << 2), load<u32>(zoneEntry + (<usize>z << 2)));
   }
   let nScan = scan < found ? scan : found;
-  if (nScan > 1 && metric == METRIC_L2) {
+  if (nScan > 1 && <i32>c.metric == METRIC_L2) {
     const bound = load<f32>(zoneDist) * scanRatio;
     let near = 1;
     while (near < nScan && load<f32>(zoneDist + (<usize>near << 2)) <= bound) near++;
     nScan = near;
   }
+  scanZones = nScan;
+  return found;
+}
+
+/** The PQ walk from the `found` entries enterZones left: its pool (size returned) in the context's poolDist / poolIds, nearest first. */
+function walkPq(c: SearchContext, found: i32, L: i32): i32 {
+  const q = <usize>c.query;
+  const dim = <i32>c.dim;
+  const metric = <i32>c.metric;
+  const m = <i32>c.m;
+  const residual = c.residual != 0;
+  const lutMode = metric == METRIC_L2 ? (residual ? LUT_RESIDUAL_L2 : LUT_L2) : LUT_IP;
+  const lut = <usize>c.lut;
+  pqLut(q, <usize>c.codebooksT, <usize>c.codebookNorms, dim, m, lutMode, lut, <usize>c.codebooksQ, c.codebookQScale, <usize>c.queryPairs);
+  return searchPq(
+    lut, <usize>c.codes, m, <usize>c.adjacency, <i32>c.degree,
+    <usize>c.entries, found, L, <usize>c.visited, <u16>c.epoch,
+    <usize>c.poolDist, <usize>c.poolIds,
+    residual ? <usize>c.zoneOf : 0, <usize>c.zoneTerm, <usize>c.zoneTag, <usize>c.vecTerm, q, <usize>c.centroids, dim, metric,
+    <usize>c.zoneIds, scanZones, <usize>c.zoneStart, <usize>c.allow, <usize>c.neighbours,
+  );
+}
+
+/**
+ * Search the query in the context's query buffer; the best k (ids internal, kernel distances) go
+ * to the context's out buffers, nearest first. Returns how many were found.
+ * L: pool size (>= k); nProbe zones are selected and up to `scan` of them scanned (enterZones); the
+ * best rerankCount pool entries are re-ranked.
+ * With the context's exactWalk set, the walk runs on exact distances instead (walkExact): no table,
+ * and only the k results are re-scored.
+ */
+export function searchQuery(
+  ctx: usize, k: i32, L: i32, nProbe: i32, groupProbe: i32, scan: i32, scanRatio: f32, rerankCount: i32,
+): i32 {
+  const c = changetype<SearchContext>(ctx);
+  const q = <usize>c.query;
+  const dim = <i32>c.dim;
+  const metric = <i32>c.metric;
+  const allow = <usize>c.allow;
+  const found = enterZones(c, nProbe, groupProbe, scan, scanRatio);
 
   if (c.exactWalk != 0) {
     // traversal 'exact': the walk's order is final; the k nearest get their distances as
@@ -122,27 +156,50 @@ export function searchQuery(
     const qScaled = half && scaleQueryForHalf(q, dim, <usize>c.queryScaled) ? <usize>c.queryScaled : 0;
     const pool = walkExact(
       q, qScaled, <usize>c.rowNorms, <usize>c.vectors, dim, metric, half, <usize>c.adjacency, <i32>c.degree,
-      entries, found, L, <usize>c.visited, <u16>epoch, <usize>c.poolDist, <usize>c.poolIds,
-      zoneIds, nScan, <usize>c.zoneStart, allow, <usize>c.neighbours,
+      <usize>c.entries, found, L, <usize>c.visited, <u16>c.epoch, <usize>c.poolDist, <usize>c.poolIds,
+      <usize>c.zoneIds, scanZones, <usize>c.zoneStart, allow, <usize>c.neighbours,
     );
     return rerank(q, <usize>c.vectors, dim, metric, <i32>c.half, <usize>c.poolIds, pool, k, k, <usize>c.outIds, <usize>c.outDist, allow);
   }
 
-  const lutMode = metric == METRIC_L2 ? (residual ? LUT_RESIDUAL_L2 : LUT_L2) : LUT_IP;
-  const lut = <usize>c.lut;
-  pqLut(q, <usize>c.codebooksT, <usize>c.codebookNorms, dim, m, lutMode, lut, <usize>c.codebooksQ, c.codebookQScale, <usize>c.queryPairs);
-
-  const pool = searchPq(
-    lut, <usize>c.codes, m, <usize>c.adjacency, <i32>c.degree,
-    entries, found, L, <usize>c.visited, <u16>epoch,
-    <usize>c.poolDist, <usize>c.poolIds,
-    residual ? <usize>c.zoneOf : 0, <usize>c.zoneTerm, <usize>c.zoneTag, <usize>c.vecTerm, q, <usize>c.centroids, dim, metric,
-    zoneIds, nScan, <usize>c.zoneStart, allow, <usize>c.neighbours,
-  );
+  const pool = walkPq(c, found, L);
   return rerank(
     q, <usize>c.vectors, dim, metric, <i32>c.half, <usize>c.poolIds, pool, rerankCount, k,
     <usize>c.outIds, <usize>c.outDist, allow,
   );
+}
+
+/**
+ * The PQ walk of searchQuery without its re-ranking, for rows kept outside this memory: the first
+ * rerankCount pool entries the allow bitmap admits, as plain node ids, nearest first by PQ
+ * distance, at the start of the context's poolIds; returns how many. The caller copies their rows
+ * in and ranks them with rankStaged.
+ */
+export function searchCandidates(
+  ctx: usize, L: i32, nProbe: i32, groupProbe: i32, scan: i32, scanRatio: f32, rerankCount: i32,
+): i32 {
+  const c = changetype<SearchContext>(ctx);
+  const pool = walkPq(c, enterZones(c, nProbe, groupProbe, scan, scanRatio), L);
+  const ids = <usize>c.poolIds;
+  const allow = <usize>c.allow;
+  let taken = 0;
+  for (let i = 0; i < pool && taken < rerankCount; i++) {
+    const id = load<u32>(ids + (<usize>i << 2)) & ~EXPANDED;
+    if (allow != 0 && !hasBit(allow, id)) continue;
+    store<u32>(ids + (<usize>taken << 2), id);
+    taken++;
+  }
+  return taken;
+}
+
+/**
+ * Rank `count` rows copied in at `rows` (row i is node ids[i]'s, stored as the index stores them)
+ * against the query in the context's buffer, into the context's out buffers, which already hold
+ * `size` results (0 to start afresh); returns how many they hold now (at most k).
+ */
+export function rankStaged(ctx: usize, rows: usize, ids: usize, count: i32, k: i32, size: i32): i32 {
+  const c = changetype<SearchContext>(ctx);
+  return rankRows(<usize>c.query, rows, <i32>c.dim, <i32>c.metric, <i32>c.half, ids, count, k, <usize>c.outIds, <usize>c.outDist, size);
 }
 
 /**

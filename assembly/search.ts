@@ -509,6 +509,25 @@ export function rerank(
   return size;
 }
 
+/**
+ * Exact distances of `count` rows laid out one after another at `rows` (row i belongs to node
+ * ids[i]; binary16 when halfStorage) inserted into the sorted results at outIds / outDist, which
+ * hold `size` already; keeps the best k, returns how many are held. Re-ranking of rows kept outside
+ * this memory (copied in by the caller), with rerank's distances.
+ */
+export function rankRows(
+  q: usize, rows: usize, dim: i32, metric: i32, halfStorage: i32,
+  ids: usize, count: i32, k: i32, outIds: usize, outDist: usize, size: i32,
+): i32 {
+  const stride = halfStorage ? <usize>dim << 1 : <usize>dim << 2;
+  for (let i = 0; i < count; i++) {
+    const row = rows + <usize>i * stride;
+    const d = halfStorage ? distanceHalf(q, row, dim, metric) : distance(q, row, dim, metric);
+    size = insertSorted(d, load<u32>(ids + (<usize>i << 2)), outDist, outIds, size, k);
+  }
+  return size;
+}
+
 /** Clear the expanded bits of the pool's ids in place (so callers read plain node ids). */
 export function stripExpanded(ids: usize, count: i32): void {
   for (let i = 0; i < count; i++) {

@@ -109,7 +109,7 @@ function hnsw(): Library {
   const rows = queries.map((q) => Array.from(q));
   let bytes = 0;
   return {
-    efs: [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024],
+    efs: [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096],
     async build() {
       index.initIndex(ds.nBase, 16, 200, 100);
       let last = performance.now();

@@ -48,8 +48,9 @@ export async function runBatch(
   const dim = built.layout.dim;
   const batch = built.batch;
   const opts = scope.ef === given.ef ? given : { ...given, ef: scope.ef };
-  if (scope.empty || scope.exact || scope.all || scope.fast) {
-    // nothing to search, an exact scan of a few allowed nodes per query, or of all: on this thread
+  if (scope.empty || scope.exact || scope.all || scope.fast || built.rows) {
+    // nothing to search, an exact scan of a few allowed nodes per query, or of all, or rows outside
+    // the arena (copied in for each query by this thread's row store): on this thread
     const ids = new Uint32Array(nq * k).fill(NO_ID);
     const distances = new Float32Array(nq * k).fill(Infinity);
     if (scope.empty) return { ids, distances };
@@ -60,8 +61,10 @@ export async function runBatch(
       searcher.queryBuffer(k, opts).set(queries.subarray(q * dim, (q + 1) * dim));
       if (scope.fast) searchFast(built, built.fastScan!, k, opts.rerank, ids, distances, q * k);
       else if (scope.all) searcher.runAll(k, built.layout.n, ids, distances, q * k);
-      else searcher.runListed(k, scope.listPtr, scope.listCount, ids, distances, q * k);
+      else if (scope.exact) searcher.runListed(k, scope.listPtr, scope.listCount, ids, distances, q * k);
+      else searcher.run(k, opts, ids, distances, q * k);
     }
+    if (scope.allow && !scope.exact && !scope.all) scanShort(built, queries, nq, k, opts, scope, ids, distances);
     return { ids, distances };
   }
   const ids = new Uint32Array(nq * k);

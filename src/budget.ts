@@ -33,6 +33,8 @@ export interface IndexShape {
   rowNorms: boolean;
   /** Whether the 16-bit paired codebooks are kept (subspaces other than 4 long). */
   paired: boolean;
+  /** The re-ranking rows live outside the arena (src/rows.ts): none of their bytes are in it. */
+  rowsOutside?: boolean;
 }
 
 /** Bytes of each component of a laid-out index, per-node arrays counted at their capacity. */
@@ -49,7 +51,7 @@ export interface IndexBytes {
 export function indexBytes(s: IndexShape): IndexBytes {
   const rows = s.capacity;
   return {
-    vectors: rows * s.dim * (s.half ? 2 : 4) + (s.rowNorms ? rows * 4 : 0),
+    vectors: s.rowsOutside ? 0 : rows * s.dim * (s.half ? 2 : 4) + (s.rowNorms ? rows * 4 : 0),
     // codes, then per-node terms and zones under residual PQ
     codes: rows * s.m + (s.residual ? rows * 8 : 0),
     graph: rows * (s.degree + 1) * 4,

@@ -15,6 +15,7 @@ import { IdLookup } from './ids.js';
 import { RemovedNodes } from './removed.js';
 import type { FastScan } from './fastscan.js';
 import { type FilterTarget } from './filter.js';
+import type { RowStore } from './rows.js';
 import { appendInPlace } from './mutate.js';
 import { platform } from './platform.js';
 import { BatchLanes, releaseWaitingLanes } from './lanes.js';
@@ -56,6 +57,8 @@ export interface Built {
   lookup: IdLookup | null;
   /** The 4-bit codes of the 'fastscan' traversal, made on its first search (src/fastscan.ts). */
   fastScan?: FastScan;
+  /** The re-ranking rows when they live outside the arena (layout.vectorsPtr 0), else null. */
+  rows: RowStore | null;
   /**
    * Filter scratch in the arena, made on first use: a bitmap and a node list each for search() and
    * batches; and a bitmap per depth for searches run from inside a filter predicate while the outer
@@ -129,17 +132,21 @@ export function removeIds(built: Built, ids: ArrayLike<number>): number {
   }
   return removed;
 }
-/** Move validated arrays into a fresh arena (with room for `capacity` nodes) and set up a searcher over them. */
-export function installBuilt(meta: IndexMeta, arrays: IndexArrays, capacity = meta.n): Built {
-  checkArenaBudget(installArenaBytes(shapeOf(Math.max(capacity, meta.n), meta.dim, meta.m, meta.options, meta.nZones, meta.storage === 'float16')), `an index of ${meta.n} vectors of dim ${meta.dim}`);
-  const { kernels, layout } = install(meta, arrays, capacity);
+/**
+ * Move validated arrays into a fresh arena (with room for `capacity` nodes) and set up a searcher
+ * over them; with `rows`, the re-ranking rows stay there, outside the arena.
+ */
+export function installBuilt(meta: IndexMeta, arrays: IndexArrays, capacity = meta.n, rows: RowStore | null = null): Built {
+  const shape = shapeOf(Math.max(capacity, meta.n), meta.dim, meta.m, meta.options, meta.nZones, meta.storage === 'float16');
+  checkArenaBudget(installArenaBytes({ ...shape, rowsOutside: rows !== null }), `an index of ${meta.n} vectors of dim ${meta.dim}`);
+  const { kernels, layout } = install(meta, arrays, capacity, rows !== null);
   const dataBytes = kernels.arena.used;
   const ids = new Uint32Array(layout.capacity);
   ids.set(arrays.ids);
   const tailZones = new Uint32Array(layout.capacity - meta.zoned);
   tailZones.set(arrays.tailZones);
   const built: Built = {
-    kernels, layout, searcher: new Searcher(kernels, layout), ids, zoneStart: arrays.zoneStart.slice(), tailZones, zoned: meta.zoned,
+    kernels, layout, searcher: new Searcher(kernels, layout, rows), rows, ids, zoneStart: arrays.zoneStart.slice(), tailZones, zoned: meta.zoned,
     version: {}, dataBytes, workerSearchers: [], batch: { capacity: 0, queries: 0, outIds: 0, outDist: 0 },
     lanes: new BatchLanes(kernels.arena, `zgq-${nextToken++}-${Math.random().toString(36).slice(2)}`),
     removed: new RemovedNodes(kernels.arena, layout.capacity, () => layout.n), lookup: null,
@@ -151,10 +158,13 @@ export function installBuilt(meta: IndexMeta, arrays: IndexArrays, capacity = me
 /** Bytes held, per-node arrays counted at their capacity (room kept for in-place adds included). */
 export function memoryStats(b: Built): MemoryStats {
   const lay = b.layout;
-  const { vectors, codes, graph, codebooks, zones } = indexBytes({
+  const bytes = indexBytes({
     capacity: lay.capacity, dim: lay.dim, m: lay.m, degree: lay.degree, nZones: lay.nZones, nGroups: lay.nGroups,
-    half: lay.halfStorage, residual: lay.residual, rowNorms: lay.rowNormsPtr !== 0, paired: lay.codebooksQPtr !== 0,
+    half: lay.halfStorage, residual: lay.residual, rowNorms: lay.rowNormsPtr !== 0, paired: lay.codebooksQPtr !== 0, rowsOutside: b.rows !== null,
   });
+  const { codes, graph, codebooks, zones } = bytes;
+  // rows in JS memory count; rows left in a file are the OS page cache's
+  const vectors = bytes.vectors + (b.rows?.bytes ?? 0);
   const ids = b.ids.byteLength;
   const fastScan = b.fastScan?.bytes ?? 0;
   const scratch = Math.max(0, b.kernels.arena.used - b.dataBytes - fastScan);
@@ -185,6 +195,11 @@ export function storedRows(built: Built, from: number, to: number): Float32Array
   const { layout: lay, kernels } = built;
   const { arena } = kernels;
   const count = (to - from) * lay.dim;
+  if (built.rows) {
+    const bytes = new Uint8Array((to - from) * built.rows.rowBytes);
+    built.rows.gather(Uint32Array.from({ length: to - from }, (_, i) => from + i), to - from, bytes);
+    return lay.halfStorage ? Float32Array.from(new Uint16Array(bytes.buffer), decodeHalf) : new Float32Array(bytes.buffer);
+  }
   if (!lay.halfStorage) return arena.f32(lay.vectorsPtr + from * lay.dim * 4, count).slice();
   return Float32Array.from(arena.u16(lay.vectorsPtr + from * lay.dim * 2, count), decodeHalf);
 }

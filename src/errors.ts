@@ -20,7 +20,9 @@ export type ZGQErrorCode =
   /** Another writer replaced the index file after this index was loaded from or saved to it. */
   | 'CONFLICT'
   /** The caller's AbortSignal stopped the work; nothing was changed. */
-  | 'ABORTED';
+  | 'ABORTED'
+  /** The index serves searches with its rows outside its memory (ZGQIndex.open): it cannot be changed. */
+  | 'READ_ONLY';
 
 export class ZGQError extends Error {
   readonly code: ZGQErrorCode;

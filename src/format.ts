@@ -415,6 +415,14 @@ export interface SectionEntry {
 }
 
 /** Everything of a container but its sections' payloads: read and checked by {@link decodeLayout}. */
+/** A container read with some sections left in the file: their absolute offsets and lengths instead of their bytes. */
+export interface PartlyRead extends DecodedContainer {
+  /** Sections not read (their checksums unchecked): where they lie in the file. */
+  left: Map<string, { offset: number; length: number }>;
+  /** The shards of a sharded container (sections S000…), each read the same way (the shard sections as a whole unchecked). */
+  shards: PartlyRead[];
+}
+
 export interface ContainerLayout {
   version: number;
   stamp: string;

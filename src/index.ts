@@ -7,7 +7,8 @@
  */
 import { ZGQError } from './errors.js';
 import { Pacer, throwIfAborted } from './pace.js';
-import { fitsHalf, fromContainer, fromShardedContainer, type IndexMeta, isSharded, metaOf, shardedContainer, toSections, valueLimit } from './persist.js';
+import { fitsHalf, fromContainer, fromShardedContainer, type IndexMeta, isSharded, metaOf, rowBytesOf, shardedContainer, toSections, valueLimit } from './persist.js';
+import type { PartlyRead } from './format.js';
 import { type IndexArrays, viewArrays } from './layout.js';
 import { NO_ID, setBit } from './ids.js';
 import { compileFilter, listAllowed, PreparedFilter, type SearchFilter } from './filter.js';
@@ -17,6 +18,7 @@ import { decodeContainer, type DecodedContainer, encodeContainer, type Section }
 import { type ParallelInfo, platform, type SaveOptions, type UpdateOptions, type WriteLease } from './platform.js';
 import { type Metric, type ResolvedOptions, type ResolvedSearchOptions, resolveOptions, resolveSearch, type SearchOptions, type VectorStorage, type ZGQOptions } from './options.js';
 import { buildShards, Router, shardCount, Shards } from './shards.js';
+import { HeapRows, type RowPlace, rowsOutside, type RowStore } from './rows.js';
 import { checkFinite, checkK, checkThreads, describe, describeValue, flatRows, gatherRows, type Vectors, normalizedCopy, resolveIds, searchableRows, outOfRange } from './validate.js';
 import { APPEND_MAX, appendNodes, storedRow, buildWorkers, type Built, checkRelayoutBudget, headroom, installBuilt, lookupOf, memoryStats, type MemoryStats, removeIds, tailOf, targetOf } from './built.js';
 import { runBatch } from './batch.js';
@@ -34,6 +36,7 @@ export { PreparedFilter, type SearchFilter } from './filter.js';
 export type { ParallelInfo, SaveOptions, UpdateOptions } from './platform.js';
 export type { TuneOptions, TuneReport, TuneTrial } from './tune.js';
 export type { BuildOptions, BuildPhase } from './build.js';
+export type { RowPlace } from './rows.js';
 
 
 /** Result of one query: k slots, nearest first (copies, owned by the caller). */
@@ -94,6 +97,19 @@ export interface AddOptions {
   signal?: AbortSignal;
 }
 
+/** Options of load. */
+export interface LoadOptions {
+  /**
+   * Where the re-ranking rows (the stored vectors, most of an index's bytes) live:
+   * - 'memory' (default): in the index's WebAssembly memory with the rest; every operation.
+   * - 'heap': in JS memory beside it, outside the 4 GiB of one WebAssembly memory; searches only.
+   * - 'file': left in the file and read for each re-rank (Node; {@link ZGQIndex.open}); searches only.
+   * Outside memory, searches walk the graph on PQ codes (traversal 'pq') and copy in the rows of
+   * each query's candidates; batches run on the calling thread.
+   */
+  rows?: RowPlace;
+}
+
 /** Options of compact. */
 export interface CompactOptions {
   /** Stops the compaction at its next step with ZGQError 'ABORTED'; the index stays as it was. */
@@ -127,6 +143,8 @@ export interface IndexStats {
    * large for one is split into shards over nearby vectors, searched through a router (see the README).
    */
   shards: number;
+  /** Where the re-ranking rows live (LoadOptions.rows); memory.vectors counts them only in 'memory' and 'heap'. */
+  rows: RowPlace;
   memory: MemoryStats;
   /** Where parallel build and batch search run here (in a browser: one thread unless cross-origin isolated). */
   parallel: ParallelInfo;
@@ -175,6 +193,10 @@ export class ZGQIndex {
 
   /** Search options the caller fixed; the others may follow the zone count at build. */
   private readonly fixedSearch: SearchOptions;
+  /** Where the re-ranking rows live: outside 'memory', the index serves searches only. */
+  private rowPlace: RowPlace = 'memory';
+  /** The file an opened index reads its rows from, or null. */
+  private openedFile: { close(): void } | null = null;
 
   constructor(options: ZGQOptions) {
     this.options = resolveOptions(options);
@@ -214,6 +236,7 @@ export class ZGQIndex {
    * is complete.
    */
   async build(input: Vectors, options: BuildOptions = {}): Promise<void> {
+    this.writable('build');
     const { dim, metric } = this.options;
     const vectors = flatRows(input, dim, 'vectors');
     if (vectors.length === 0) throw new ZGQError('EMPTY_INPUT', 'cannot build an index from 0 vectors');
@@ -256,6 +279,7 @@ export class ZGQIndex {
    * 'EMPTY_INPUT' for an index of fewer than k + 2 vectors; 'NOT_BUILT' before build.
    */
   async tune(options: TuneOptions): Promise<TuneReport> {
+    this.writable('tune');
     const parts = [...this.partsOf()];
     const report = await tuneSearch(this.tuneTarget(), options);
     const now = this.partsOf();
@@ -331,7 +355,7 @@ export class ZGQIndex {
     if (invalid !== 'throw' && invalid !== 'skip') {
       throw new ZGQError('INVALID_ARGUMENT', `invalidQueries must be 'throw' or 'skip'; got ${describeValue(invalid)}`);
     }
-    const opts = resolveSearch(options, this.options.search);
+    const opts = this.servable(resolveSearch(options, this.options.search));
     if (invalid === 'skip') {
       const { rows, from, errors } = searchableRows(queries, dim, this.options.metric === 'cosine');
       if (errors.length === 0) return this.searchBatch(queries, k, { ...options, invalidQueries: 'throw' });
@@ -411,6 +435,7 @@ export class ZGQIndex {
    *   holder when the wait ends; `CONFLICT` when another writer replaced the file; `IO`.
    */
   async save(path: string, options: SaveOptions = {}): Promise<void> {
+    this.writable('save');
     const key = platform.fileKey(path);
     const snapshot = await this.snapshot();
     await platform.withLock(path, options.wait, (lease) => this.writeHeld(path, key, snapshot, lease));
@@ -458,16 +483,86 @@ export class ZGQIndex {
   /**
    * Read an index written by `save`.
    *
-   * @throws ZGQError `INVALID_ARGUMENT` when `path` is not a non-empty string; `IO` when it cannot
-   *   be read; `CORRUPT_FILE` for damaged or foreign files; `UNSUPPORTED_VERSION` for files that
-   *   need a newer zgq.
+   * With `options.rows` 'heap' or 'file' the index's re-ranking rows live outside its WebAssembly
+   * memory and it serves searches only (see LoadOptions; 'file' is {@link ZGQIndex.open}).
+   *
+   * @throws ZGQError `INVALID_ARGUMENT` when `path` is not a non-empty string or the options are
+   *   invalid; `IO` when it cannot be read; `CORRUPT_FILE` for damaged or foreign files;
+   *   `UNSUPPORTED_VERSION` for files that need a newer zgq; `UNSUPPORTED_PLATFORM` for rows 'file'
+   *   in a browser.
    */
-  static async load(path: string): Promise<ZGQIndex> {
+  static async load(path: string, options: LoadOptions = {}): Promise<ZGQIndex> {
+    if (options === null || typeof options !== 'object') throw new ZGQError('INVALID_ARGUMENT', `load options must be an object such as { rows: 'heap' }; got ${describe(options)}`);
+    const rows = options.rows ?? 'memory';
+    if (rows !== 'memory' && rows !== 'heap' && rows !== 'file') throw new ZGQError('INVALID_ARGUMENT', `rows must be 'memory', 'heap' or 'file'; got ${describeValue(rows)}`);
     const key = platform.fileKey(path);
+    if (rows === 'file') {
+      if (!platform.openIndex) throw new ZGQError('UNSUPPORTED_PLATFORM', `rows 'file' reads the index file for each search, which only Node can; in a browser load it with rows 'memory' or 'heap'`);
+      const opened = await platform.openIndex(path);
+      try {
+        const index = ZGQIndex.fromDecoded(opened.container, path, (meta, _arrays, rowsAt) => opened.rows(rowsAt!, meta.n, rowBytesOf(meta)), opened.container);
+        index.openedFile = opened;
+        return index.servingOutside('file');
+      } catch (e) {
+        opened.close();
+        throw e;
+      }
+    }
     const decoded = await platform.readIndex(path);
-    const index = ZGQIndex.fromDecoded(decoded, path);
+    const heap = rows === 'heap'
+      ? (meta: IndexMeta, { vectors }: IndexArrays) => new HeapRows(new Uint8Array(vectors.buffer, vectors.byteOffset, vectors.byteLength), rowBytesOf(meta))
+      : undefined;
+    const index = ZGQIndex.fromDecoded(decoded, path, heap);
     index.fileStamps.set(key, decoded.stamp);
-    return index;
+    return heap ? index.servingOutside('heap') : index;
+  }
+
+  /**
+   * Serve searches from the index at `path` without loading its re-ranking rows (Node): everything
+   * else is read and checked as `load` does, the rows stay in the file and each search reads the
+   * rows of its candidates (a few dozen positional reads, the OS page cache as the cache), so the
+   * process holds a fraction of the index and the first query comes sooner. The index is read-only
+   * (add, remove, compact, build, tune and save fail with READ_ONLY), searches walk on PQ codes
+   * (traversal 'pq'), batches run on the calling thread. Call `close()` when done. The rows'
+   * checksum is not verified (that would read them all); `load` verifies it.
+   */
+  static open(path: string): Promise<ZGQIndex> {
+    return ZGQIndex.load(path, { rows: 'file' });
+  }
+
+  /**
+   * Release the file an index from {@link ZGQIndex.open} reads its rows from; its searches fail with
+   * IO after. Does nothing for other indexes.
+   */
+  close(): void {
+    this.openedFile?.close();
+    this.openedFile = null;
+  }
+
+  /**
+   * Mark the index as serving with its rows outside its memory: read-only, and search defaults of a
+   * traversal that needs the rows in memory (the exact walk, the scans) become the PQ walk over the
+   * same zones, its pool as large as what it re-ranks (k * rerank at k = 10, the k defaults are
+   * calibrated for) so that re-ranking has its candidates.
+   */
+  private servingOutside(place: RowPlace): this {
+    this.rowPlace = place;
+    const s = this.options.search;
+    if (s.traversal !== 'pq') this.options.search = { ...s, traversal: 'pq', ef: Math.max(s.ef, 10 * s.rerank) };
+    return this;
+  }
+
+  /** `opts`, unless they name a traversal that needs the rows in memory while they live outside it. */
+  private servable(opts: ResolvedSearchOptions): ResolvedSearchOptions {
+    if (opts.traversal !== 'pq' && this.rowPlace !== 'memory') {
+      throw new ZGQError('INVALID_ARGUMENT', `traversal '${opts.traversal}' reads the stored rows of every node it visits, and this index keeps them in ${this.rowPlace === 'file' ? 'its file' : 'JS memory'}: use traversal 'pq' (the default here)`);
+    }
+    return opts;
+  }
+
+  /** Refuse `what` when the rows live outside the index's memory. */
+  private writable(what: string): void {
+    if (this.rowPlace !== 'memory') throw rowsOutside(this.rowPlace, what);
   }
 
   /**
@@ -501,6 +596,7 @@ export class ZGQIndex {
    * Uint8Array (a copy: later changes to the index do not show in it).
    */
   toBytes(): Uint8Array {
+    this.writable('toBytes');
     const { meta, sections } = this.containerParts();
     return encodeContainer(meta, sections, platform.crc32);
   }
@@ -516,17 +612,25 @@ export class ZGQIndex {
     return ZGQIndex.fromDecoded(decodeContainer(bytes, 'bytes', platform.crc32), 'bytes');
   }
 
-  private static fromDecoded(decoded: DecodedContainer, name: string): ZGQIndex {
+  /**
+   * An index from a decoded container; `rowsOf` keeps each shard's rows outside its memory (rowsAt:
+   * where they lie in the file, when `partly` left them there).
+   */
+  private static fromDecoded(
+    decoded: DecodedContainer, name: string, rowsOf?: (meta: IndexMeta, arrays: IndexArrays, rowsAt: number | undefined) => RowStore, partly?: PartlyRead,
+  ): ZGQIndex {
+    const install = ({ meta, arrays, rowsAt }: { meta: IndexMeta; arrays: IndexArrays; rowsAt?: number }) =>
+      installBuilt(meta, arrays, meta.n, rowsOf ? rowsOf(meta, arrays, rowsAt) : null);
     if (isSharded(decoded)) {
-      const shards = fromShardedContainer(decoded, name, platform.crc32);
+      const shards = fromShardedContainer(decoded, name, platform.crc32, partly);
       const index = new ZGQIndex(shards[0].meta.options);
-      const parts = shards.map(({ meta, arrays }) => installBuilt(meta, arrays));
+      const parts = shards.map(install);
       index.shards = new Shards(parts, new Router(parts, parts[0].layout.metric));
       return index;
     }
-    const { meta, arrays } = fromContainer(decoded, name);
-    const index = new ZGQIndex(meta.options);
-    index.built = installBuilt(meta, arrays);
+    const shard = fromContainer(decoded, name, partly?.left);
+    const index = new ZGQIndex(shard.meta.options);
+    index.built = install(shard);
     return index;
   }
 
@@ -540,6 +644,7 @@ export class ZGQIndex {
    * previous index until the new one is complete, and a failed add leaves the index unchanged.
    */
   async add(input: Vectors, ids: Uint32Array | ArrayLike<number>, options: AddOptions = {}): Promise<void> {
+    this.writable('add');
     const { dim, metric } = this.options;
     const vectors = flatRows(input, dim, 'vectors');
     if (vectors.length % dim !== 0) {
@@ -674,6 +779,7 @@ export class ZGQIndex {
    * as soon as that call has added it. Returns how many were removed, those included.
    */
   remove(ids: ArrayLike<number>): number {
+    this.writable('remove');
     if (ids === null || typeof ids !== 'object' || typeof ids.length !== 'number') {
       throw new ZGQError('INVALID_ARGUMENT', `ids must be a Uint32Array or an array of integers; got ${describe(ids)}`);
     }
@@ -750,6 +856,7 @@ export class ZGQIndex {
    * nothing to keep, and the index stays as it is.
    */
   async compact(options: CompactOptions = {}): Promise<void> {
+    this.writable('compact');
     const pacer = new Pacer(options.signal, 'compact');
     const compactPart = (built: Built) => {
       if (built.removed.count === 0 || built.removed.live === 0) return null;
@@ -856,7 +963,7 @@ export class ZGQIndex {
     return {
       size: live, deleted, appended: n - zoned, capacity, dim: first.dim, metric: this.options.metric, zones, zoneGroups: groups, zoneSizes: sizes,
       pqSubspaces: first.m, residual: first.residual, storage: first.halfStorage ? 'float16' : 'float32', degree: first.degree, meanDegree: edges / n, memory: memory!,
-      shards: parts.length, parallel: platform.parallel(),
+      shards: parts.length, rows: this.rowPlace, parallel: platform.parallel(),
     };
   }
 
@@ -917,7 +1024,7 @@ export class ZGQIndex {
     ) {
       return last.resolved;
     }
-    const resolved = resolveSearch(given, this.options.search);
+    const resolved = this.servable(resolveSearch(given, this.options.search));
     if (given !== undefined) {
       this.lastOptions = {
         given, defaults: this.options.search, resolved,

@@ -3,7 +3,8 @@
  * itself (`format.ts`) stays free of Node imports so it can run in a browser.
  */
 import { randomBytes } from 'node:crypto';
-import { readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, read, readSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { open, readdir, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import zlib from 'node:zlib';
@@ -20,6 +21,7 @@ import {
   MAX_SECTIONS,
   type Checksum,
   type DecodedContainer,
+  type PartlyRead,
   type Section,
 } from './format.js';
 
@@ -341,4 +343,78 @@ async function readBySection(handle: FileHandle, size: number, path: string): Pr
   const sections = new Map<string, Uint8Array>();
   for (const entry of layout.entries) sections.set(entry.tag, checkedSection(entry, await readAt(handle, entry.offset, entry.length, path), path, fastCrc32));
   return { version: layout.version, stamp: layout.stamp, meta: layout.meta, sections };
+}
+
+const readAsync = promisify(read);
+
+/**
+ * Open a container file for serving: every section read and checked except those `leave` names,
+ * which stay in the file (their places returned), in the container and in each of its shards.
+ * The file stays open: the caller owns `fd` and closes it (closeSync) when done with the sections left.
+ *
+ * @throws ZGQError `IO` when the file cannot be read; `CORRUPT_FILE` / `UNSUPPORTED_VERSION` as
+ *   for `decodeContainer`.
+ */
+export async function openContainerFile(path: string, leave: (tag: string) => boolean): Promise<{ fd: number; container: PartlyRead }> {
+  checkPath(path, 'path');
+  let fd: number;
+  let size: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    const code = errnoCode(e);
+    throw new ZGQError('IO', `${path}: ${code === 'ENOENT' ? 'file not found' : 'cannot read'} (${describeCause(e)})`, { cause: e });
+  }
+  try {
+    const info = fstatSync(fd);
+    if (info.isDirectory()) throw new ZGQError('IO', `${path}: is a directory`);
+    size = info.size;
+    return { fd, container: await readPartly(fd, 0, size, path, path, leave, true) };
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+}
+
+/** The container of `size` bytes at `base` of an open file, read as openContainerFile describes. */
+async function readPartly(fd: number, base: number, size: number, path: string, name: string, leave: (tag: string) => boolean, outer: boolean): Promise<PartlyRead> {
+  const readRange = (offset: number, length: number): Uint8Array => {
+    const into = new Uint8Array(length);
+    let done = 0;
+    try {
+      while (done < length) {
+        const got = readSync(fd, into, done, length - done, base + offset + done);
+        if (got <= 0) throw new Error(`the file ended at byte ${base + offset + done}, before ${base + offset + length}`);
+        done += got;
+      }
+    } catch (e) {
+      throw new ZGQError('IO', `${path}: cannot read (${describeCause(e)})`, { cause: e });
+    }
+    return into;
+  };
+  const layout = decodeLayout(readRange, size, name, fastCrc32);
+  const sections = new Map<string, Uint8Array>();
+  const left = new Map<string, { offset: number; length: number }>();
+  const shards: PartlyRead[] = [];
+  for (const entry of layout.entries) {
+    if (outer && /^S\d{3}$/.test(entry.tag)) {
+      shards[Number(entry.tag.slice(1))] = await readPartly(fd, base + entry.offset, entry.length, path, `${name} (shard ${Number(entry.tag.slice(1))})`, leave, false);
+    } else if (leave(entry.tag)) {
+      left.set(entry.tag, { offset: base + entry.offset, length: entry.length });
+    } else {
+      const into = new Uint8Array(entry.length);
+      for (let done = 0; done < entry.length; ) {
+        let got: number;
+        try {
+          ({ bytesRead: got } = await readAsync(fd, into, done, Math.min(entry.length - done, MAX_WRITE), base + entry.offset + done));
+        } catch (e) {
+          throw new ZGQError('IO', `${path}: cannot read (${describeCause(e)})`, { cause: e });
+        }
+        if (got <= 0) throw new ZGQError('IO', `${path}: cannot read (the file ended inside section '${entry.tag}')`);
+        done += got;
+      }
+      sections.set(entry.tag, checkedSection(entry, into, name, fastCrc32));
+    }
+  }
+  return { version: layout.version, stamp: layout.stamp, meta: layout.meta, sections, left, shards };
 }

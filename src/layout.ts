@@ -28,7 +28,10 @@ export interface IndexLayout {
   residual: boolean;
   /** Re-ranking vectors are binary16 (Uint16Array[n * dim]) rather than float32. */
   halfStorage: boolean;
-  /** Float32Array[n * dim] or Uint16Array[n * dim] (halfStorage): vectors in internal (zone-contiguous) order, for re-ranking. */
+  /**
+   * Float32Array[n * dim] or Uint16Array[n * dim] (halfStorage): vectors in internal (zone-contiguous)
+   * order, for re-ranking; 0 when they live outside the arena (src/rows.ts).
+   */
   vectorsPtr: number;
   /** Uint8Array[n * m]: PQ codes. */
   codesPtr: number;
@@ -86,7 +89,7 @@ export function viewArrays(
   const { arena } = kernels;
   const { n, dim, m, degree, nZones, nGroups } = lay;
   return {
-    vectors: lay.halfStorage ? arena.u16(lay.vectorsPtr, n * dim) : arena.f32(lay.vectorsPtr, n * dim),
+    vectors: lay.vectorsPtr === 0 ? (lay.halfStorage ? new Uint16Array(0) : new Float32Array(0)) : lay.halfStorage ? arena.u16(lay.vectorsPtr, n * dim) : arena.f32(lay.vectorsPtr, n * dim),
     codes: arena.u8(lay.codesPtr, n * m),
     adjacency: arena.u32(lay.adjacencyPtr, n * (degree + 1)),
     codebooks: arena.f32(lay.codebooksPtr, PQ_CENTROIDS * dim),
@@ -105,8 +108,9 @@ export function viewArrays(
 /**
  * Copy validated arrays into a fresh arena and return the kernels and layout over them. Per-node
  * arrays get `capacity` rows (at least n; the rows past n zeroed) so that nodes can be appended.
+ * `rowsOutside`: the re-ranking rows stay out of the arena (vectorsPtr 0; src/rows.ts holds them).
  */
-export function install(meta: IndexMeta, a: IndexArrays, capacity = meta.n): { kernels: Kernels; layout: IndexLayout } {
+export function install(meta: IndexMeta, a: IndexArrays, capacity = meta.n, rowsOutside = false): { kernels: Kernels; layout: IndexLayout } {
   const kernels = createKernels(new Arena());
   const { arena } = kernels;
   const { n, dim, m, degree } = meta;
@@ -131,9 +135,9 @@ export function install(meta: IndexMeta, a: IndexArrays, capacity = meta.n): { k
     n, capacity, dim, m, degree, nZones: meta.nZones, nGroups: meta.nGroups, residual: meta.residual,
     halfStorage,
     metric,
-    vectorsPtr: rows(a.vectors, dim),
-    // derived from the rows, not stored in the file
-    rowNormsPtr: halfStorage && metric === METRIC_L2 ? arena.alloc(capacity * 4) : 0,
+    vectorsPtr: rowsOutside ? 0 : rows(a.vectors, dim),
+    // derived from the rows, not stored in the file; only the exact walk reads them
+    rowNormsPtr: halfStorage && metric === METRIC_L2 && !rowsOutside ? arena.alloc(capacity * 4) : 0,
     codesPtr: rows(a.codes, m),
     adjacencyPtr: rows(a.adjacency, degree + 1),
     codebooksPtr: arena.allocFrom(a.codebooks),

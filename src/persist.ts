@@ -16,7 +16,7 @@
  * (header, sections, checksums), written and read by the code above.
  */
 import { assert, firstNonFinite, ZGQError } from './errors.js';
-import { type Checksum, decodeContainer, type DecodedContainer, encodeContainer, isOptionalTag, type Section, sectionF32, sectionU16, sectionU32, sectionU8 } from './format.js';
+import { type Checksum, decodeContainer, type DecodedContainer, encodeContainer, isOptionalTag, type PartlyRead, type Section, sectionF32, sectionU16, sectionU32, sectionU8 } from './format.js';
 import type { Kernels } from './kernels/wasm.js';
 import { PQ_CENTROIDS } from './pq.js';
 import { type IndexArrays, type IndexLayout, viewArrays } from './layout.js';
@@ -87,27 +87,31 @@ export function shardedContainer(
  * The shards of a sharded index's container, each validated as a whole index (fromContainer) and
  * checked against the header: same dimension and metric, one section per shard and nothing else.
  */
-export function fromShardedContainer(decoded: DecodedContainer, name: string, checksum: Checksum): { meta: IndexMeta; arrays: IndexArrays }[] {
+export function fromShardedContainer(
+  decoded: DecodedContainer, name: string, checksum: Checksum, partly?: PartlyRead,
+): { meta: IndexMeta; arrays: IndexArrays; rowsAt?: number }[] {
   const raw = decoded.meta;
   if (raw.kind !== 'zgq-index') throw corrupt(name, `not a ZGQ index (header kind ${JSON.stringify(raw.kind)})`);
   const count = intField(raw, 'shards', 1, MAX_SHARD_SECTIONS, name);
   const dim = intField(raw, 'dim', 1, 1 << 16, name);
   checkFeatures(raw, name);
-  for (const tag of decoded.sections.keys()) {
+  const tags = [...decoded.sections.keys(), ...(partly?.shards.flatMap((shard, p) => (shard ? [shardTag(p)] : [])) ?? [])];
+  for (const tag of tags) {
     const p = /^S\d{3}$/.test(tag) ? Number(tag.slice(1)) : -1;
     if (p >= count) throw corrupt(name, `section ${tag} is present, but the header names ${count} shards`);
     if (p < 0 && !isOptionalTag(tag)) throw new ZGQError('UNSUPPORTED_VERSION', `${name}: holds a section this build of zgq cannot read: '${tag}'; upgrade zgq to open it`);
   }
-  const shards: { meta: IndexMeta; arrays: IndexArrays }[] = [];
+  const shards: { meta: IndexMeta; arrays: IndexArrays; rowsAt?: number }[] = [];
   let metric: string | undefined;
   let total = 0;
   for (let p = 0; p < count; p++) {
     const bytes = decoded.sections.get(shardTag(p));
-    if (!bytes) throw corrupt(name, `section ${shardTag(p)} (shard ${p} of ${count}) is missing`);
+    const opened = partly?.shards[p];
+    if (!bytes && !opened) throw corrupt(name, `section ${shardTag(p)} (shard ${p} of ${count}) is missing`);
     const shardName = `${name} (shard ${p})`;
-    const shardDecoded = decodeContainer(bytes, shardName, checksum);
+    const shardDecoded = opened ?? decodeContainer(bytes!, shardName, checksum);
     if (isSharded(shardDecoded)) throw corrupt(shardName, 'a shard holds shards');
-    const shard = fromContainer(shardDecoded, shardName);
+    const shard = fromContainer(shardDecoded, shardName, opened?.left);
     if (shard.meta.dim !== dim) throw corrupt(shardName, `dim ${shard.meta.dim} differs from the index's ${dim}`);
     metric ??= shard.meta.options.metric;
     if (shard.meta.options.metric !== metric) throw corrupt(shardName, `metric ${shard.meta.options.metric} differs from shard 0's ${metric}`);
@@ -206,8 +210,22 @@ function checkFeatures(raw: Record<string, unknown>, name: string): void {
   }
 }
 
-/** Validate a decoded container and return its header and arrays (views into its bytes). */
-export function fromContainer(decoded: DecodedContainer, name: string): { meta: IndexMeta; arrays: IndexArrays } {
+/** Bytes of one re-ranking row of an index with this header. */
+export function rowBytesOf(meta: IndexMeta): number {
+  return meta.dim * (meta.storage === 'float16' ? 2 : 4);
+}
+
+/** Tags of the re-ranking rows' sections (float32 or binary16): what an opened index leaves in its file. */
+export const ROW_TAGS: ReadonlySet<string> = new Set(['VECS', 'VF16']);
+
+/**
+ * Validate a decoded container and return its header and arrays (views into its bytes). `left`:
+ * sections not read (src/io.ts openContainerFile); the rows may be among them, checked for length
+ * only, and `rowsAt` is then their byte in the file (arrays.vectors empty).
+ */
+export function fromContainer(
+  decoded: DecodedContainer, name: string, left?: ReadonlyMap<string, { offset: number; length: number }>,
+): { meta: IndexMeta; arrays: IndexArrays; rowsAt?: number } {
   const raw = decoded.meta;
   if (raw.kind !== 'zgq-index') throw corrupt(name, `not a ZGQ index (header kind ${JSON.stringify(raw.kind)})`);
   checkCompatible(raw, decoded.sections, name);
@@ -233,8 +251,15 @@ export function fromContainer(decoded: DecodedContainer, name: string): { meta: 
   const meta: IndexMeta = { kind: 'zgq-index', options, n, dim, m, degree, nZones, nGroups, residual: raw.residual, storage, zoned };
 
   const s = decoded.sections;
+  const rowTag = storage === 'float16' ? 'VF16' : 'VECS';
+  const rowsLeft = left?.get(rowTag);
+  if (rowsLeft && rowsLeft.length !== n * dim * (storage === 'float16' ? 2 : 4)) {
+    throw corrupt(name, `section ${rowTag} has ${rowsLeft.length} bytes; ${n} rows of dim ${dim} take ${n * dim * (storage === 'float16' ? 2 : 4)}`);
+  }
   const arrays: IndexArrays = {
-    vectors: storage === 'float16' ? sectionU16(s, 'VF16', n * dim, name) : sectionF32(s, 'VECS', n * dim, name),
+    vectors: rowsLeft
+      ? storage === 'float16' ? new Uint16Array(0) : new Float32Array(0)
+      : storage === 'float16' ? sectionU16(s, 'VF16', n * dim, name) : sectionF32(s, 'VECS', n * dim, name),
     codes: sectionU8(s, 'CODE', n * m, name),
     adjacency: sectionU32(s, 'ADJC', n * (degree + 1), name),
     codebooks: sectionF32(s, 'PQCB', PQ_CENTROIDS * dim, name),
@@ -261,7 +286,7 @@ export function fromContainer(decoded: DecodedContainer, name: string): { meta: 
   }
   checkArrays(meta, arrays, name);
   checkValueRange(meta, arrays, name);
-  return { meta, arrays };
+  return rowsLeft ? { meta, arrays, rowsAt: rowsLeft.offset } : { meta, arrays };
 }
 
 function checkFinite(a: Float32Array, section: string, name: string): void {

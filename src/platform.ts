@@ -6,8 +6,11 @@
  */
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import type { Checksum, DecodedContainer, Section } from './format.js';
-import { checkPath, fastCrc32, fileStamp, readContainerFile, removeStaleTemporaries, writeContainerFile } from './io.js';
+import type { Checksum, DecodedContainer, PartlyRead, Section } from './format.js';
+import { checkPath, fastCrc32, fileStamp, openContainerFile, readContainerFile, removeStaleTemporaries, writeContainerFile } from './io.js';
+import { closeFile, FileRows, type OpenFile } from './rowfile.js';
+import type { RowStore } from './rows.js';
+import { ROW_TAGS } from './persist.js';
 import type { WorkerTask } from './worker.js';
 import type { ZGQOptions } from './options.js';
 
@@ -66,12 +69,26 @@ export interface Platform {
   writeIndex(path: string, meta: Record<string, unknown>, sections: Section[], lease: WriteLease): Promise<string>;
   /** Read and check an index stored under `path`. */
   readIndex(path: string): Promise<DecodedContainer>;
+  /**
+   * Read and check an index stored under `path` except its rows, which stay in the file and are read
+   * through the row stores `rows` makes (Node; browsers keep indexes whole: undefined there).
+   */
+  openIndex?(path: string): Promise<OpenedIndex>;
   /** Stamp of the index stored under `path` now, read from its header only; null when there is none. */
   fileStamp(path: string): Promise<string | null>;
   /** One key per stored file, however `path` spells it (absolute in Node). */
   fileKey(path: string): string;
   /** CRC-32 for containers (zlib's native one in Node). */
   readonly crc32: Checksum;
+}
+
+/** An index file held open with its rows left in it (Platform.openIndex). */
+export interface OpenedIndex {
+  container: PartlyRead;
+  /** A store over `n` rows of `rowBytes` from byte `offset` of the file. */
+  rows(offset: number, n: number, rowBytes: number): RowStore;
+  /** Close the file (every store made by `rows` fails with IO after). */
+  close(): void;
 }
 
 let parallelModule: typeof import('./parallel.js') | undefined;
@@ -94,6 +111,15 @@ export const platform: Platform = {
     return writeContainerFile(path, meta, sections, { beforeCommit: () => lease.verify() });
   },
   readIndex: readContainerFile,
+  openIndex: async (path) => {
+    const { fd, container } = await openContainerFile(path, (tag) => ROW_TAGS.has(tag));
+    const file: OpenFile = { fd, path };
+    return {
+      container,
+      rows: (offset, n, rowBytes) => new FileRows(file, offset, n, rowBytes),
+      close: () => closeFile(file),
+    };
+  },
   fileStamp,
   fileKey: (path) => {
     checkPath(path, 'path');

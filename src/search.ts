@@ -9,6 +9,11 @@ import { PQ_CENTROIDS } from './pq.js';
 import { groupProbeFor } from './zones.js';
 import type { ResolvedSearchOptions, Traversal } from './options.js';
 import type { IndexLayout } from './layout.js';
+import type { RowStore } from './rows.js';
+import { assert } from './errors.js';
+
+/** Rows copied in and ranked at a time by an exact scan of listed nodes when rows live outside the arena. */
+const LISTED_BLOCK = 1024;
 
 /**
  * Fields of the per-thread context block (u32 each) read by assembly/query.ts `searchQuery`:
@@ -45,10 +50,19 @@ export class Searcher {
   private exact = false;
   private exactWalk = false;
   private allowPtr = 0;
+  /** Rows outside the arena (layout.vectorsPtr 0): re-ranked from copies in the staging buffer. */
+  private readonly rows: RowStore | null;
+  /** Arena buffer of `staged` rows the row store copies candidates into, and its view. */
+  private staging = 0;
+  private staged = 0;
+  private stagingView!: Uint8Array;
+  private poolIdsView!: Uint32Array;
+  private poolIdsPtr = 0;
 
-  constructor(kernels: Kernels, layout: IndexLayout) {
+  constructor(kernels: Kernels, layout: IndexLayout, rows: RowStore | null = null) {
     this.kernels = kernels;
     this.layout = layout;
+    this.rows = rows;
     const { arena } = kernels;
     this.ctx = arena.alloc(CTX_FIELDS * 4);
     const c = arena.u32(this.ctx, CTX_FIELDS);
@@ -114,8 +128,35 @@ export class Searcher {
    * output contract as `run`.
    */
   runListed(k: number, idsPtr: number, count: number, outIds: Uint32Array, outDist: Float32Array, offset: number): number {
+    this.ensure(1, 1, k);
     this.refreshViews();
+    if (this.rows) return this.copyOut(this.rankListed(k, idsPtr, count), outIds, outDist, offset);
     return this.copyOut(this.kernels.k.searchListed(this.ctx, idsPtr, count, k), outIds, outDist, offset);
+  }
+
+  /** Rows outside the arena: the listed nodes' rows copied in and ranked a block at a time. */
+  private rankListed(k: number, idsPtr: number, count: number): number {
+    const block = LISTED_BLOCK;
+    this.ensureStaging(Math.min(block, count));
+    const { arena, k: kern } = this.kernels;
+    let size = 0;
+    for (let from = 0; from < count; from += block) {
+      const n = Math.min(block, count - from);
+      const ptr = idsPtr + from * 4;
+      this.rows!.gather(arena.u32(ptr, n), n, this.stagingView);
+      size = kern.rankStaged(this.ctx, this.staging, ptr, n, k, size);
+    }
+    return size;
+  }
+
+  /** Room for `count` rows in the staging buffer (rows outside the arena). */
+  private ensureStaging(count: number): void {
+    if (count <= this.staged) return;
+    const size = Math.max(count, this.staged * 2);
+    this.staging = this.kernels.arena.alloc(size * this.rows!.rowBytes);
+    this.staged = size;
+    this.viewBuffer = null;
+    this.refreshViews();
   }
 
   /** The query buffer as the last queryBuffer() left it (dim floats inside the arena). */
@@ -128,6 +169,7 @@ export class Searcher {
    * admits, compared exactly; same output contract as `run`.
    */
   runAll(k: number, n: number, outIds: Uint32Array, outDist: Float32Array, offset: number): number {
+    assert(!this.rows, 'the scan traversal needs the rows in the arena');
     this.ensure(k, 1, k);
     this.refreshViews();
     return this.copyOut(this.kernels.k.searchAll(this.ctx, n, k), outIds, outDist, offset);
@@ -218,6 +260,11 @@ export class Searcher {
     this.query = this.kernels.arena.f32(this.field(CTX.query), this.layout.dim);
     this.outIds = this.kernels.arena.u32(this.field(CTX.outIds), this.cap.k);
     this.outDist = this.kernels.arena.f32(this.field(CTX.outDist), this.cap.k);
+    if (this.rows) {
+      this.stagingView = this.kernels.arena.u8(this.staging, this.staged * this.rows.rowBytes);
+      this.poolIdsPtr = this.field(CTX.poolIds);
+      this.poolIdsView = this.kernels.arena.u32(this.poolIdsPtr, this.cap.pool);
+    }
   }
 
   /**
@@ -257,7 +304,17 @@ export class Searcher {
     this.refreshViews();
     this.setTraversal(opts.traversal);
     const groupProbe = groupProbeFor(nProbe, this.exact ? 0 : this.layout.nGroups);
-    const got = this.kernels.k.searchQuery(this.ctx, k, L, nProbe, groupProbe, opts.scan, opts.scanRatio, Math.max(k, k * opts.rerank));
+    const rerankCount = Math.max(k, k * opts.rerank);
+    if (this.rows) {
+      // the PQ walk's candidates, their rows copied in from outside, ranked
+      assert(!this.exactWalk, 'the exact walk needs the rows in the arena');
+      const kern = this.kernels.k;
+      const count = kern.searchCandidates(this.ctx, L, nProbe, groupProbe, opts.scan, opts.scanRatio, rerankCount);
+      this.ensureStaging(count);
+      this.rows.gather(this.poolIdsView, count, this.stagingView);
+      return this.copyOut(kern.rankStaged(this.ctx, this.staging, this.poolIdsPtr, count, k, 0), outIds, outDist, offset);
+    }
+    const got = this.kernels.k.searchQuery(this.ctx, k, L, nProbe, groupProbe, opts.scan, opts.scanRatio, rerankCount);
     return this.copyOut(got, outIds, outDist, offset);
   }
 }

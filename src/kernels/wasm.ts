@@ -60,6 +60,8 @@ export interface KernelExports {
     candIds: Ptr, available: number, count: number, k: number, outIds: Ptr, outDist: Ptr, allow: Ptr,
   ): number;
   searchListed(ctx: Ptr, ids: Ptr, count: number, k: number): number;
+  searchCandidates(ctx: Ptr, L: number, nProbe: number, groupProbe: number, scan: number, scanRatio: number, rerankCount: number): number;
+  rankStaged(ctx: Ptr, rows: Ptr, ids: Ptr, count: number, k: number, size: number): number;
   searchAll(ctx: Ptr, n: number, k: number): number;
   fastScanTop(lut: Ptr, codes: Ptr, blocks: number, pairs: number, n: number, count: number, ids: Ptr, sums: Ptr, capacity: number, lanes: Ptr): number;
   stripExpanded(ids: Ptr, count: number): void;
