@@ -112,6 +112,15 @@ test('zgq build, search, info, add and remove on real files agree with the libra
     const expectedExact = await lib.searchBatch(ds.queries, 5, { traversal: 'exact' });
     const exact = (await zgq('search', index, queries, '-k', '5', '--format', 'json', '--traversal', 'exact')).stdout.trim().split('\n').map((l) => JSON.parse(l));
     exact.forEach((r, q) => assert.deepEqual(r.ids, Array.from(expectedExact.ids.subarray(q * 5, q * 5 + 5))));
+    // --rows file: the rows read from the index file, the PQ walk: what the library's PQ walk returns
+    const expectedPq = await lib.searchBatch(ds.queries, 5, { traversal: 'pq', ef: 40, rerank: 4 });
+    for (const place of ['file', 'heap']) {
+      const served = (await zgq('search', index, queries, '-k', '5', '--format', 'json', '--rows', place, '--ef', '40', '--rerank', '4')).stdout.trim().split('\n').map((l) => JSON.parse(l));
+      served.forEach((r, q) => assert.deepEqual(r.ids, Array.from(expectedPq.ids.subarray(q * 5, q * 5 + 5)), place));
+    }
+    const servedExact = await zgq('search', index, queries, '--rows', 'file', '--traversal', 'exact');
+    assert.equal(servedExact.code, 1);
+    assert.match(servedExact.stderr, /traversal 'exact' reads the stored rows/);
     const badChoice = await zgq('search', index, queries, '--traversal', 'walk');
     assert.equal(badChoice.code, 1);
     assert.match(badChoice.stderr, /--traversal.*'walk' is invalid\. Allowed choices are pq, exact/);

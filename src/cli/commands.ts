@@ -7,7 +7,7 @@
 import { writeFile } from 'node:fs/promises';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { ZGQError } from '../errors.js';
-import { NO_ID, type SearchOptions, ZGQIndex } from '../index.js';
+import { NO_ID, type RowPlace, type SearchOptions, ZGQIndex } from '../index.js';
 import { type Metric, type Traversal, TRAVERSALS } from '../options.js';
 import { HDF5_BASE, HDF5_QUERIES, readIdFile, readVectorFile, VECTOR_FORMATS, type VectorFile } from '../data/files.js';
 import { buildProgress, fractionProgress } from './progress.js';
@@ -112,8 +112,10 @@ function checkDim(index: ZGQIndex, file: VectorFile, vectorsPath: string, what: 
 }
 
 /** An index file and a vector file of its dimension. */
-async function indexAndVectors(indexPath: string, vectorsPath: string, part: FilePart, what: string): Promise<{ index: ZGQIndex; file: VectorFile }> {
-  const index = await ZGQIndex.load(indexPath);
+async function indexAndVectors(
+  indexPath: string, vectorsPath: string, part: FilePart, what: string, rows: RowPlace = 'memory',
+): Promise<{ index: ZGQIndex; file: VectorFile }> {
+  const index = await ZGQIndex.load(indexPath, { rows });
   const file = await vectorsOf(vectorsPath, part);
   checkDim(index, file, vectorsPath, what);
   return { index, file };
@@ -202,8 +204,9 @@ export function registerIndexCommands(program: Command): void {
     .option('--scan-ratio <ratio>', 'adaptive scan bound', ratio('--scan-ratio'))
     .addOption(traversalOption())
     .option('--threads <count>', 'search threads (default: all CPUs)', int('--threads'))
+    .addOption(new Option('--rows <place>', "where the index's rows are kept while it searches: file reads each query's candidates from the index file (no load of the rows), heap keeps them in JS memory (both walk on PQ codes, one thread)").choices(['memory', 'heap', 'file']).default('memory'))
     .action(async (indexPath: string, queriesPath: string, o) => {
-      const { index, file: queries } = await indexAndVectors(indexPath, queriesPath, { dataset: o.dataset ?? HDF5_QUERIES, column: o.column }, 'queries');
+      const { index, file: queries } = await indexAndVectors(indexPath, queriesPath, { dataset: o.dataset ?? HDF5_QUERIES, column: o.column }, 'queries', o.rows);
       const filter = o.filter === undefined ? undefined : await readIdFile(o.filter);
       const k: number = o.k;
       const res = await index.searchBatch(queries.data, k, { ...searchOptions(o), filter, threads: o.threads });
