@@ -131,7 +131,8 @@ export function halfRowNorms(vectors: usize, from: i32, to: i32, dim: i32, out: 
 /**
  * Encode `count` float32 values to half precision, rounding to nearest, ties to even. Values must
  * lie within ±65504; smaller than half's normal range rounds to subnormals or zero (the caller
- * checks both with fitsHalf).
+ * checks both with fitsHalf). In place (dst == src) works: value i is read before, and written at
+ * or below, bytes of values already read.
  */
 export function encodeHalf(src: usize, dst: usize, count: i32): void {
   for (let i = 0; i < count; i++) {

@@ -2,8 +2,9 @@
 // ('memory'), loaded with its rows in JS memory ('heap'), and opened with its rows left in the file
 // ('file', ZGQIndex.open). For each: the time from the call to the first answer, the bytes the index
 // holds (stats().memory.total; a file's rows are the OS page cache's), and recall@10 and µs per
-// query over a PQ-walk sweep (every place walks the same graph on the same codes), alternating
-// passes, median; then the fastest configuration of each at recall@10 0.90 / 0.95 / 0.99.
+// query over a PQ-walk grid (zones probed x rerank x ef; every place walks the same graph on the
+// same codes, so recall is the same), alternating passes, median; then the fastest configuration
+// of each at recall@10 0.90 / 0.95 / 0.99.
 //   node --import tsx bench/rows.ts <dataset> <index file> [passes] [--threads 2]
 // Builds the index and saves it to <index file> first when that file does not exist. The file was
 // just written or read, so its pages are in the OS cache: a cold first query would read from disk.
@@ -21,8 +22,8 @@ const passes = Number(args[2] ?? 3);
 const threadsAt = process.argv.indexOf('--threads');
 const threads = threadsAt > 0 ? Number(process.argv[threadsAt + 1]) : 2;
 const K = 10;
-const EFS = [16, 32, 48, 64, 96, 128, 192, 256, 384, 512];
-const RERANKS = [4, 8, 16];
+const EFS = [32, 64, 128, 256, 512, 1024];
+const RERANKS = [4, 8, 32];
 const TARGETS = [0.9, 0.95, 0.99];
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
@@ -49,11 +50,12 @@ console.log('| --- | ---: | ---: |');
 for (const { place, index, firstMs } of places) console.log(`| ${place} | ${(firstMs / 1000).toFixed(2)} s | ${mib(index.stats().memory.total)} |`);
 
 const truth = ds.truth.ids;
-const points: { place: RowPlace; ef: number; rerank: number; recall: number; us: number }[] = [];
-for (const rerank of RERANKS) {
-  for (const ef of EFS) {
-    if (ef < K * rerank / 2) continue;
-    const options = { ef, rerank, traversal: 'pq' as const };
+const points: { place: RowPlace; ef: number; rerank: number; nProbe: number; recall: number; us: number }[] = [];
+const nProbe0 = places[0].index.options.search.nProbe;
+const grid = [nProbe0, 2 * nProbe0, 4 * nProbe0].flatMap((nProbe) => RERANKS.flatMap((rerank) => EFS.filter((ef) => K * rerank <= 2 * ef).map((ef) => ({ nProbe, rerank, ef }))));
+{
+  for (const { nProbe, rerank, ef } of grid) {
+    const options = { ef, rerank, nProbe, traversal: 'pq' as const };
     const times = places.map(() => [] as number[]);
     const found = places.map(() => new Uint32Array(ds.nQueries * K));
     for (let pass = 0; pass < passes; pass++) {
@@ -63,20 +65,20 @@ for (const rerank of RERANKS) {
         times[i].push(performance.now() - t);
       });
     }
-    places.forEach(({ place }, i) => points.push({ place, ef, rerank, recall: recallAtK(found[i], truth, ds.nQueries, K, ds.truth.depth, K), us: (1000 * median(times[i])) / ds.nQueries }));
+    places.forEach(({ place }, i) => points.push({ place, ef, rerank, nProbe, recall: recallAtK(found[i], truth, ds.nQueries, K, ds.truth.depth, K), us: (1000 * median(times[i])) / ds.nQueries }));
   }
 }
 console.log(`\nPQ walk, one query per call, ${passes} alternating passes, median µs per query\n`);
-console.log('| ef | rerank | recall@10 | ' + places.map((p) => `${p.place} µs`).join(' | ') + ' | file / memory |');
-console.log('| ---: | ---: | ---: | ' + places.map(() => '---:').join(' | ') + ' | ---: |');
+console.log('| nProbe | ef | rerank | recall@10 | ' + places.map((p) => `${p.place} µs`).join(' | ') + ' | file / memory |');
+console.log('| ---: | ---: | ---: | ---: | ' + places.map(() => '---:').join(' | ') + ' | ---: |');
 for (const p of points.filter((x) => x.place === 'memory')) {
-  const at = places.map(({ place }) => points.find((x) => x.place === place && x.ef === p.ef && x.rerank === p.rerank)!);
-  console.log(`| ${p.ef} | ${p.rerank} | ${p.recall.toFixed(4)} | ${at.map((x) => x.us.toFixed(1)).join(' | ')} | ${(at[0].us / p.us).toFixed(2)}× |`);
+  const at = places.map(({ place }) => points.find((x) => x.place === place && x.ef === p.ef && x.rerank === p.rerank && x.nProbe === p.nProbe)!);
+  console.log(`| ${p.nProbe} | ${p.ef} | ${p.rerank} | ${p.recall.toFixed(4)} | ${at.map((x) => x.us.toFixed(1)).join(' | ')} | ${(at[0].us / p.us).toFixed(2)}× |`);
 }
-console.log('\n| recall@10 ≥ | ' + places.map((p) => `${p.place} QPS (ef, rerank)`).join(' | ') + ' |');
+console.log('\n| recall@10 ≥ | ' + places.map((p) => `${p.place} QPS (nProbe, ef, rerank)`).join(' | ') + ' |');
 console.log('| --- | ' + places.map(() => '---:').join(' | ') + ' |');
 for (const target of TARGETS) {
   const best = places.map(({ place }) => points.filter((x) => x.place === place && x.recall >= target).sort((a, b) => a.us - b.us)[0]);
-  console.log(`| ${target} | ` + best.map((b) => (b ? `${Math.round(1e6 / b.us)} (${b.ef}, ${b.rerank})` : '–')).join(' | ') + ' |');
+  console.log(`| ${target} | ` + best.map((b) => (b ? `${Math.round(1e6 / b.us)} (${b.nProbe}, ${b.ef}, ${b.rerank})` : '–')).join(' | ') + ' |');
 }
 places[0].index.close();

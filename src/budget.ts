@@ -90,7 +90,7 @@ export interface WorkShape {
   nZones: number;
   /** Threads linking the graph: each has its own visited tags and scratch. */
   lanes: number;
-  /** The rows end as binary16 (a copy is made in the arena after the graph). */
+  /** The rows end as binary16 (a build converts them in place after the graph; a re-layout holds them so). */
   half: boolean;
   /** Links a row has room for while the graph is linked (src/graph.ts linkCapacity); default degree. */
   linkCapacity?: number;
@@ -112,11 +112,10 @@ export function workArenaBytes(s: WorkShape): number {
   const training = Math.min(n, TRAIN_CHUNK_ROWS) * (dim * 4 + 8) + s.nZones * dim * 12 + PQ_CENTROIDS * dim * 12;
   // the lanes' temporaries beside the adjacency while it is wider (the rest take the narrow one)
   const graphLanes = s.lanes * (n * 2 + s.efConstruction * 8 + (linking + 1) * 8 + dim * 8) + n * 12 + s.nZones * 16 + n * (linking - degree) * 4;
-  const halfCopy = s.half ? n * dim * 2 : 0;
   // re-layouts hold the previous adjacency throughout, and its rows while removed nodes are
   // repaired: released before the new rows are made (src/mutate.ts relayout)
   const previousAdjacency = s.previous ? s.previous.n * (degree + 1) * 4 : 0;
   const repair = s.previous?.repair ? s.previous.n * (dim * 4 + 2) : 0;
-  const work = rows + adjacency + Math.max(training, graphLanes, halfCopy);
+  const work = rows + adjacency + Math.max(training, graphLanes);
   return previousAdjacency + Math.max(repair, work) + s.nZones * dim * 4 + FIXED_BYTES;
 }

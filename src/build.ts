@@ -13,7 +13,8 @@ import { buildZonesSteps, defaultZoneCount } from './zones.js';
 import { encodePQSteps, PQ_CENTROIDS, residualRows, type RowSource, residualTerms, trainPQSteps } from './pq.js';
 import { Pacer, runPaced, stepProgress, throwIfAborted } from './pace.js';
 import { buildGraph, linkCapacity } from './graph.js';
-import { fitsHalf, type IndexMeta, toHalf } from './persist.js';
+import { fitsHalf, type IndexMeta } from './persist.js';
+import type { InputRows } from './input.js';
 import type { IndexArrays } from './layout.js';
 import { platform } from './platform.js';
 import { DEFAULT_SEARCH, kernelMetric, type ResolvedOptions, type ResolvedSearchOptions, type SearchOptions } from './options.js';
@@ -59,13 +60,14 @@ const PQ_SMALL_N = 20000;
 const ZONES_PER_PROBE = 32;
 
 /**
- * An index over `x` (n rows, unit length under cosine; `ids` the caller's, one per row) with the
+ * An index over `x` (n rows, unit length under cosine, read a block at a time, never copied whole
+ * outside the arena; `ids` the caller's, one per row) with the
  * index options `o`, and its search defaults: `o.search` with nProbe and scan following the zone
  * count unless the caller fixed them (`fixedSearch`). Emits every phase's progress but 'tune' and
  * 'done' (the caller's: see ZGQIndex.build).
  */
 export async function buildIndex(
-  x: Float32Array, ids: Uint32Array, o: ResolvedOptions, fixedSearch: SearchOptions, options: BuildOptions,
+  x: InputRows, ids: Uint32Array, o: ResolvedOptions, fixedSearch: SearchOptions, options: BuildOptions,
 ): Promise<{ built: Built; search: ResolvedSearchOptions }> {
   const { dim, metric } = o;
   const n = ids.length;
@@ -77,7 +79,9 @@ export async function buildIndex(
   // and checked in slices that leave the event loop its turns
   let half = o.storage === 'float16';
   for (let r = 0; half && r < n; r += HALF_CHECK_ROWS) {
-    half = fitsHalf(x.subarray(r * dim, Math.min(n, r + HALF_CHECK_ROWS) * dim), dim);
+    const to = Math.min(n, r + HALF_CHECK_ROWS);
+    if (!x.picked) half = fitsHalf(x.data.subarray(r * dim, to * dim), dim);
+    else for (let i = r; half && i < to; i++) half = fitsHalf(x.row(i), dim);
     await pacer.step();
   }
   const lanes = platform.threads(options.threads);
@@ -106,7 +110,7 @@ export async function buildIndex(
   const vectorsPtr = arena.alloc(n * dim * 4);
   for (let from = 0; from < n; from += ROWS_PER_STEP) {
     const v = arena.f32(vectorsPtr, n * dim);
-    for (let i = from; i < Math.min(n, from + ROWS_PER_STEP); i++) v.set(x.subarray(zones.order[i] * dim, zones.order[i] * dim + dim), i * dim);
+    for (let i = from; i < Math.min(n, from + ROWS_PER_STEP); i++) v.set(x.row(zones.order[i]), i * dim);
     await pacer.step();
   }
   const centroidsPtr = arena.allocFrom(zones.centroids);
@@ -146,13 +150,14 @@ export async function buildIndex(
   await pacer.step();
 
   const storage = half ? 'float16' : 'float32';
-  // binary16 rows, converted a slice of rows at a time
-  const storedRows = half ? new Uint16Array(n * dim) : arena.f32(vectorsPtr, n * dim);
+  // binary16 rows, converted in place a slice of rows at a time, first to last: each write lands on
+  // float32 bytes already read (no second copy of the rows at the build's peak)
   for (let from = 0; half && from < n; from += ROWS_PER_STEP) {
     const to = Math.min(n, from + ROWS_PER_STEP);
-    storedRows.set(toHalf(kernels, vectorsPtr + from * dim * 4, (to - from) * dim), from * dim);
+    kernels.k.encodeHalf(vectorsPtr + from * dim * 4, vectorsPtr + from * dim * 2, (to - from) * dim);
     await pacer.step();
   }
+  const storedRows = half ? arena.u16(vectorsPtr, n * dim) : arena.f32(vectorsPtr, n * dim);
   const internalIds = new Uint32Array(n);
   for (let i = 0; i < n; i++) internalIds[i] = ids[zones.order[i]];
   // far queries spread their neighbours over more zones when zones are many

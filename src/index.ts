@@ -24,6 +24,7 @@ import { APPEND_MAX, appendNodes, storedRow, buildWorkers, type Built, checkRela
 import { runBatch } from './batch.js';
 import { callerResults, scopeFor, searchOne } from './scope.js';
 import { buildIndex, type BuildOptions } from './build.js';
+import { InputRows } from './input.js';
 import { calibrateSearch, checkRecall, tuneSearch, type TuneOptions, type TuneReport, type TuneTarget } from './tune.js';
 import { Rng } from './random.js';
 
@@ -300,7 +301,7 @@ export class ZGQIndex {
       this.built = null;
       this.options.search = built.search;
     } else {
-      const { built, search } = await buildIndex(x, ids, this.options, this.fixedSearch, options);
+      const { built, search } = await buildIndex(new InputRows(x, this.options.dim), ids, this.options, this.fixedSearch, options);
       this.built = built;
       this.shards = null;
       this.options.search = search;

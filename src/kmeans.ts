@@ -9,6 +9,7 @@ import { METRIC_L2 } from './kernels/wasm.js';
 import { Rng } from './random.js';
 import { assert } from './errors.js';
 import { runSteps, type Steps } from './pace.js';
+import { InputRows } from './input.js';
 
 export interface KMeansOptions {
   /** Seed of the k-means++ draws and of the mini-batch samples. */
@@ -33,17 +34,19 @@ export interface KMeansResult {
 }
 
 /**
- * Cluster n rows of `x` (Float32Array[n * dim], row-major) into k centroids under squared L2.
+ * Cluster n rows of `x` (Float32Array[n * dim], row-major, or rows listed over a larger array) into
+ * k centroids under squared L2.
  * Empty clusters are repaired by splitting the largest cluster (its centroid is copied and the two
  * copies pushed apart by a small symmetric perturbation, as FAISS does).
  */
-export function kmeans(kernels: Kernels, x: Float32Array, n: number, dim: number, k: number, options: KMeansOptions): KMeansResult {
+export function kmeans(kernels: Kernels, x: Float32Array | InputRows, n: number, dim: number, k: number, options: KMeansOptions): KMeansResult {
   return runSteps(kmeansSteps(kernels, x, n, dim, k, options));
 }
 
 /** kmeans, yielding after the seeding and after each iteration (see src/pace.ts). */
-export function* kmeansSteps(kernels: Kernels, x: Float32Array, n: number, dim: number, k: number, options: KMeansOptions): Steps<KMeansResult> {
-  assert(x.length >= n * dim, 'kmeans input shorter than n * dim');
+export function* kmeansSteps(kernels: Kernels, input: Float32Array | InputRows, n: number, dim: number, k: number, options: KMeansOptions): Steps<KMeansResult> {
+  const x = input instanceof InputRows ? input : new InputRows(input, dim, null, n);
+  assert(x.n >= n && x.dim === dim, 'kmeans input shorter than n rows of dim');
   assert(k >= 1 && k <= n, `kmeans needs 1 <= k <= n (k=${k}, n=${n})`);
   const rng = new Rng(options.seed);
   const iterations = options.iterations ?? 20;
@@ -60,7 +63,7 @@ export function* kmeansSteps(kernels: Kernels, x: Float32Array, n: number, dim: 
     const xPtr = arena.alloc(batch * dim * 4);
     const nearestPtr = arena.alloc(batch * 4);
     const distPtr = arena.alloc(batch * 4);
-    if (!miniBatch) arena.f32(xPtr, n * dim).set(x.subarray(0, n * dim));
+    if (!miniBatch) x.copy(0, n, arena.f32(xPtr, n * dim));
 
     // Lloyd sums and counts live in the arena, where accumulateRows adds to them
     const sumsPtr = miniBatch ? 0 : arena.alloc(k * dim * 8);
@@ -75,7 +78,7 @@ export function* kmeansSteps(kernels: Kernels, x: Float32Array, n: number, dim: 
       if (miniBatch) {
         const rows = rng.sample(n, batch);
         const xs = arena.f32(xPtr, batch * dim);
-        for (let i = 0; i < batch; i++) xs.set(x.subarray(rows[i] * dim, rows[i] * dim + dim), i * dim);
+        x.copyListed(rows, batch, xs);
       }
       assignInArena(kernels, xPtr, batch, dim, dim, centroids, k, nearestPtr, distPtr);
       const nearest = arena.u32(nearestPtr, batch);
@@ -120,14 +123,14 @@ export function* kmeansSteps(kernels: Kernels, x: Float32Array, n: number, dim: 
 
 /** k-means++: each next centre drawn with probability proportional to D(x)², the squared distance to the nearest centre so far. */
 function* seedPlusPlus(
-  kernels: Kernels, x: Float32Array, rows: Uint32Array | null, count: number, dim: number, k: number, rng: Rng,
+  kernels: Kernels, x: InputRows, rows: Uint32Array | null, count: number, dim: number, k: number, rng: Rng,
 ): Steps<Float32Array> {
   const { arena, k: kern } = kernels;
   const xPtr = arena.alloc(count * dim * 4);
   const minPtr = arena.alloc(count * 8);
   const xs = arena.f32(xPtr, count * dim);
-  if (rows) for (let i = 0; i < count; i++) xs.set(x.subarray(rows[i] * dim, rows[i] * dim + dim), i * dim);
-  else xs.set(x.subarray(0, count * dim));
+  if (rows) x.copyListed(rows, count, xs);
+  else x.copy(0, count, xs);
   new Float64Array(arena.bytes.buffer, minPtr, count).fill(Infinity);
 
   const centroids = new Float32Array(k * dim);

@@ -22,6 +22,7 @@ import { installArenaBytes, workArenaBytes } from './budget.js';
 import { linkCapacity } from './graph.js';
 import { assignNearestSteps, defaultZoneCount, groupProbeFor } from './zones.js';
 import { kmeansSteps } from './kmeans.js';
+import { InputRows } from './input.js';
 import { Pacer, runPaced } from './pace.js';
 import { type Built, lookupOf, shapeOf } from './built.js';
 import { buildIndex, type BuildOptions } from './build.js';
@@ -475,10 +476,10 @@ export async function buildShards(
   for (let p = 0; p < shards; p++) {
     const size = sizes[p];
     if (size === 0) continue;
-    // the part's rows and ids, gathered: freed once its shard is built
+    // the part's rows, read where they are (never gathered into a copy), and its ids
     const members = new Uint32Array(size);
     for (let i = 0, r = 0; i < n; i++) if (partOf[i] === p) members[r++] = i;
-    const rows = gatherRows(x, dim, members);
+    const rows = new InputRows(x, dim, members);
     const partIds = Uint32Array.from(members, (i) => ids[i]);
     await pacer.step();
     const partOptions = { ...o, zones: o.zones === undefined ? undefined : Math.max(1, Math.round((o.zones * size) / n)) };

@@ -5,6 +5,7 @@
  * [groupStart[g], groupStart[g + 1])). Each zone's entry point into the graph is its medoid: the
  * member nearest its centroid.
  */
+import { InputRows } from './input.js';
 import type { Kernels } from './kernels/wasm.js';
 import { assignInArena, kmeans, kmeansSteps } from './kmeans.js';
 import { runSteps, type Steps } from './pace.js';
@@ -51,12 +52,12 @@ export function defaultZoneCount(n: number): number {
  * Partition n rows of x into at most `zones` zones (empty ones are dropped), build the selection
  * tree over their centroids, and renumber rows zone-contiguously.
  */
-export function buildZones(kernels: Kernels, x: Float32Array, n: number, dim: number, zones: number, seed: number): ZoneLayout {
+export function buildZones(kernels: Kernels, x: Float32Array | InputRows, n: number, dim: number, zones: number, seed: number): ZoneLayout {
   return runSteps(buildZonesSteps(kernels, x, n, dim, zones, seed));
 }
 
 /** buildZones, yielding within its k-means and between assignment chunks (see src/pace.ts). */
-export function* buildZonesSteps(kernels: Kernels, x: Float32Array, n: number, dim: number, zones: number, seed: number): Steps<ZoneLayout> {
+export function* buildZonesSteps(kernels: Kernels, x: Float32Array | InputRows, n: number, dim: number, zones: number, seed: number): Steps<ZoneLayout> {
   const k = Math.min(zones, n);
   const { centroids: rawCentroids } = yield* kmeansSteps(kernels, x, n, dim, k, { seed });
   const { nearest: zoneOfRow, dist: distOfRow } = yield* assignNearestSteps(kernels, x, n, dim, rawCentroids, k);
@@ -132,15 +133,16 @@ export function* buildZonesSteps(kernels: Kernels, x: Float32Array, n: number, d
 
 /** Nearest centroid (squared L2) of every row, in chunks through the arena. Copies out. */
 export function assignNearest(
-  kernels: Kernels, x: Float32Array, n: number, dim: number, centroids: Float32Array, k: number,
+  kernels: Kernels, x: Float32Array | InputRows, n: number, dim: number, centroids: Float32Array, k: number,
 ): { nearest: Uint32Array; dist: Float32Array } {
   return runSteps(assignNearestSteps(kernels, x, n, dim, centroids, k));
 }
 
 /** assignNearest, yielding after each chunk. */
 export function* assignNearestSteps(
-  kernels: Kernels, x: Float32Array, n: number, dim: number, centroids: Float32Array, k: number,
+  kernels: Kernels, input: Float32Array | InputRows, n: number, dim: number, centroids: Float32Array, k: number,
 ): Steps<{ nearest: Uint32Array; dist: Float32Array }> {
+  const x = input instanceof InputRows ? input : new InputRows(input, dim, null, n);
   const { arena } = kernels;
   const mark = arena.mark();
   try {
@@ -152,7 +154,7 @@ export function* assignNearestSteps(
     const dist = new Float32Array(n);
     for (let start = 0; start < n; start += chunk) {
       const count = Math.min(chunk, n - start);
-      arena.f32(xPtr, count * dim).set(x.subarray(start * dim, (start + count) * dim));
+      x.copy(start, count, arena.f32(xPtr, count * dim));
       assignInArena(kernels, xPtr, count, dim, dim, centroids, k, nPtr, dPtr);
       nearest.set(arena.u32(nPtr, count), start);
       dist.set(arena.f32(dPtr, count), start);
