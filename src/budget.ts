@@ -90,7 +90,7 @@ export interface WorkShape {
   nZones: number;
   /** Threads linking the graph: each has its own visited tags and scratch. */
   lanes: number;
-  /** The rows end as binary16 (a build converts them in place after the graph; a re-layout holds them so). */
+  /** The rows are stored as binary16 (a large build links them as such: buildsOnHalfRows). */
   half: boolean;
   /** Links a row has room for while the graph is linked (src/graph.ts linkCapacity); default degree. */
   linkCapacity?: number;
@@ -101,13 +101,31 @@ export interface WorkShape {
   previous?: { n: number; repair: boolean };
 }
 
+/**
+ * Builds whose float32 rows take more than `halfAbove` bytes link the graph on binary16 rows when the
+ * index stores them so: half the rows' bytes at the build's peak, for about 10-25 % more time
+ * linking (binary16 distances decode each row), the same recall (BENCHMARKS.md "Past one memory").
+ * Smaller builds keep float32. Tests lower it; nothing else changes it.
+ * @internal
+ */
+export const buildRows = { halfAbove: 512 << 20 };
+
+/** Whether a build of n rows of dim links its graph on binary16 rows (see buildRows). */
+export function buildsOnHalfRows(n: number, dim: number, half: boolean): boolean {
+  return half && n * dim * 4 > buildRows.halfAbove;
+}
+
+/** Rows a pass over a build's rows (copies, residuals) handles between two steps (a few milliseconds at 128 dimensions). */
+export const BUILD_SLICE_ROWS = 8192;
+
 /** Rows of one k-means / PQ assignment chunk (see src/kmeans.ts, src/zones.ts, src/pq.ts). */
 const TRAIN_CHUNK_ROWS = 1 << 16;
 
 export function workArenaBytes(s: WorkShape): number {
   const { n, dim, degree } = s;
   const linking = s.linkCapacity ?? degree;
-  const rows = n * dim * 4;
+  // a large build holds binary16 rows as such (and a slice of float32 ones to encode them)
+  const rows = !s.previous && buildsOnHalfRows(n, dim, s.half) ? n * dim * 2 + Math.min(n, BUILD_SLICE_ROWS) * dim * 4 : n * dim * 4;
   const adjacency = n * (degree + 1) * 4;
   const training = Math.min(n, TRAIN_CHUNK_ROWS) * (dim * 4 + 8) + s.nZones * dim * 12 + PQ_CENTROIDS * dim * 12;
   // the lanes' temporaries beside the adjacency while it is wider (the rest take the narrow one)

@@ -7,7 +7,7 @@
  * of the event loop at every step (src/pace.ts).
  */
 import { Arena, checkArenaBudget } from './memory.js';
-import { installArenaBytes, workArenaBytes } from './budget.js';
+import { BUILD_SLICE_ROWS, buildsOnHalfRows, installArenaBytes, workArenaBytes } from './budget.js';
 import { createKernels } from './kernels/wasm.js';
 import { buildZonesSteps, defaultZoneCount } from './zones.js';
 import { encodePQSteps, PQ_CENTROIDS, residualRows, type RowSource, residualTerms, trainPQSteps } from './pq.js';
@@ -50,8 +50,6 @@ export type BuildPhase = 'zones' | 'pq' | 'graph' | 'tune' | 'done';
 
 /** Rows fitsHalf checks between two turns of the event loop (a few milliseconds at 768 dimensions). */
 const HALF_CHECK_ROWS = 4096;
-/** Rows a pass over the build's rows (copies, residuals) handles between two steps (a few milliseconds at 128 dimensions). */
-const ROWS_PER_STEP = 8192;
 
 /** Sets of at most this many vectors train PQ with fewer Lloyd passes (see build). */
 const PQ_SMALL_N = 20000;
@@ -106,11 +104,17 @@ export async function buildIndex(
   const zones = await runPaced(buildZonesSteps(kernels, x, n, dim, nZones, o.seed), pacer, stepProgress((f) => progress('zones', f), zoneSteps));
   progress('zones', 1);
 
-  // vectors in internal (zone-contiguous) order; zone tables for the graph build
-  const vectorsPtr = arena.alloc(n * dim * 4);
-  for (let from = 0; from < n; from += ROWS_PER_STEP) {
-    const v = arena.f32(vectorsPtr, n * dim);
-    for (let i = from; i < Math.min(n, from + ROWS_PER_STEP); i++) v.set(x.row(zones.order[i]), i * dim);
+  // the rows in internal (zone-contiguous) order. A large build encodes binary16 rows a slice at a
+  // time through a float32 buffer, so its arena never holds them as float32, and links the graph on
+  // the rows searches re-rank, as re-layouts do (buildsOnHalfRows); zone tables for the graph build
+  const halfRows = buildsOnHalfRows(n, dim, half);
+  const vectorsPtr = arena.alloc(n * dim * (halfRows ? 2 : 4));
+  const slicePtr = halfRows ? arena.alloc(Math.min(n, BUILD_SLICE_ROWS) * dim * 4) : 0;
+  for (let from = 0; from < n; from += BUILD_SLICE_ROWS) {
+    const to = Math.min(n, from + BUILD_SLICE_ROWS);
+    const v = arena.f32(halfRows ? slicePtr : vectorsPtr + from * dim * 4, (to - from) * dim);
+    for (let i = from; i < to; i++) v.set(x.row(zones.order[i]), (i - from) * dim);
+    if (halfRows) kernels.k.encodeHalf(slicePtr, vectorsPtr + from * dim * 2, (to - from) * dim);
     await pacer.step();
   }
   const centroidsPtr = arena.allocFrom(zones.centroids);
@@ -120,9 +124,8 @@ export async function buildIndex(
   progress('pq', 0);
   const zoneOf = new Uint32Array(n);
   for (let z = 0; z < zones.nZones; z++) zoneOf.fill(z, zones.zoneStart[z], zones.zoneStart[z + 1]);
-  // what PQ quantizes, row by row from the arena's rows: no copy of them all (n * dim * 4 bytes)
-  // (the arena viewed afresh for each row: its memory may grow between two reads)
-  const rowAt = (i: number) => arena.f32(vectorsPtr + i * dim * 4, dim);
+  // what PQ quantizes, row by row from the caller's float32 rows in internal order: no copy of them all
+  const rowAt = (i: number) => x.row(zones.order[i]);
   const pqInput: RowSource = o.residual ? residualRows(rowAt, zoneOf, zones.centroids, dim) : (i, into) => into.set(rowAt(i));
   // PQ training is a fixed cost (at most 10000 rows): on small sets it outweighs the graph, so
   // fewer Lloyd passes there; k-means++ on 8 points per centroid (BENCHMARKS.md "Performance work")
@@ -137,7 +140,7 @@ export async function buildIndex(
   progress('graph', 0);
   const adjacencyPtr = await buildGraph(
     kernels,
-    { vectorsPtr, n, dim, metric: metricCode, zones, centroidsPtr, groupCentroidsPtr, groupStartPtr },
+    { vectorsPtr, n, dim, metric: metricCode, zones, centroidsPtr, groupCentroidsPtr, groupStartPtr, half: halfRows },
     {
       degree: o.degree, efConstruction: o.efConstruction, alpha: o.alpha, buildProbe: 2, shape: o.graph, seed: o.seed + 2,
       onProgress: (done, total) => {
@@ -150,10 +153,10 @@ export async function buildIndex(
   await pacer.step();
 
   const storage = half ? 'float16' : 'float32';
-  // binary16 rows, converted in place a slice of rows at a time, first to last: each write lands on
-  // float32 bytes already read (no second copy of the rows at the build's peak)
-  for (let from = 0; half && from < n; from += ROWS_PER_STEP) {
-    const to = Math.min(n, from + ROWS_PER_STEP);
+  // binary16 rows of a small build, converted in place a slice at a time, first to last: each write
+  // lands on float32 bytes already read (no second copy of the rows)
+  for (let from = 0; half && !halfRows && from < n; from += BUILD_SLICE_ROWS) {
+    const to = Math.min(n, from + BUILD_SLICE_ROWS);
     kernels.k.encodeHalf(vectorsPtr + from * dim * 4, vectorsPtr + from * dim * 2, (to - from) * dim);
     await pacer.step();
   }

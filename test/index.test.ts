@@ -13,6 +13,8 @@ import { LANE_WORDS } from '../src/worker.js';
 import { clusteredGaussian } from '../src/data/synthetic.js';
 import { bruteForceKnn, recallAtK } from '../src/data/groundtruth.js';
 import { loadSiftsmall } from './helpers/siftsmall.js';
+import { buildRows } from '../src/budget.js';
+import { crc32, decodeContainer } from '../src/format.js';
 
 test('recall@10 >= 0.95 on 20K x 64 clustered data with default options', async () => {
   const ds = clusteredGaussian({ n: 20000, nQueries: 300, dim: 64, seed: 7 });
@@ -57,6 +59,31 @@ test('recall@10 >= 0.95 on 20K x 64 clustered data with default options', async 
   assert.ok(recallAtK(walkOnly.ids, truth.ids, ds.nQueries, 10, 10) >= 0.95, 'graph walk without zone scans');
   const scanHeavy = await index.searchBatch(ds.queries, 10, { scan: 16, scanRatio: 100, ef: 32 });
   assert.ok(recallAtK(scanHeavy.ids, truth.ids, ds.nQueries, 10, 10) >= 0.9, 'zone scans with a short walk');
+});
+
+test('a build past buildRows.halfAbove links the graph on binary16 rows: the same stored rows and codes, recall as high', async () => {
+  const ds = clusteredGaussian({ n: 8000, nQueries: 200, dim: 32, seed: 11 });
+  const truth = bruteForceKnn(ds.base, ds.nBase, ds.queries, ds.nQueries, 32, 10, 'l2');
+  const built = async (halfAbove: number) => {
+    const before = buildRows.halfAbove;
+    buildRows.halfAbove = halfAbove;
+    try {
+      const index = new ZGQIndex({ dim: 32, seed: 5, search: { ef: 48, traversal: 'pq' } });
+      await index.build(ds.base, { threads: 1 });
+      return index;
+    } finally {
+      buildRows.halfAbove = before;
+    }
+  };
+  const float32 = await built(Infinity);
+  const half = await built(0);
+  const sections = (index: ZGQIndex) => decodeContainer(index.toBytes(), 'index', crc32).sections;
+  const [a, b] = [sections(float32), sections(half)];
+  for (const tag of ['VF16', 'CODE', 'PQCB', 'CENT', 'IDS_']) assert.deepEqual(b.get(tag), a.get(tag), tag);
+  assert.notDeepEqual(b.get('ADJC'), a.get('ADJC'), 'linked on other distances');
+  const recall = async (index: ZGQIndex) => recallAtK((await index.searchBatch(ds.queries, 10)).ids, truth.ids, ds.nQueries, 10, 10);
+  const [r32, r16] = [await recall(float32), await recall(half)];
+  assert.ok(r16 >= 0.95 && r16 >= r32 - 0.01, `binary16 rows ${r16}, float32 ${r32}`);
 });
 
 test('recall@10 >= 0.95 on siftsmall with default options', async (t) => {
