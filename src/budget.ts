@@ -134,6 +134,9 @@ export function workArenaBytes(s: WorkShape): number {
   // repaired: released before the new rows are made (src/mutate.ts relayout)
   const previousAdjacency = s.previous ? s.previous.n * (degree + 1) * 4 : 0;
   const repair = s.previous?.repair ? s.previous.n * (dim * 4 + 2) : 0;
-  const work = rows + adjacency + Math.max(training, graphLanes);
+  // a build's index is installed in its arena (src/build.ts): codes, per-node terms and norms, the
+  // searcher's visited tags and the codebooks' forms join the rows and the narrowed graph
+  const installed = s.previous ? 0 : n * (s.m + 14) + PQ_CENTROIDS * dim * 12 + s.nZones * dim * 8;
+  const work = rows + adjacency + Math.max(training, graphLanes, installed);
   return previousAdjacency + Math.max(repair, work) + s.nZones * dim * 4 + FIXED_BYTES;
 }

@@ -189,5 +189,9 @@ export async function buildIndex(
     deleted: null,
     tailZones: new Uint32Array(0),
   };
-  return { built: installBuilt(meta, arrays), search };
+  // rows stored as laid out (float32, or binary16 linked as such): the build's arena becomes the
+  // index's, with no second copy of it; a small build's binary16 rows fill half their float32 region
+  // and move to a tight arena instead
+  const inPlace = halfRows || !half ? { kernels, vectorsPtr, adjacencyPtr } : undefined;
+  return { built: installBuilt(meta, arrays, n, null, inPlace), search };
 }

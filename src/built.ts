@@ -10,7 +10,7 @@ import { usesPairs } from './pq.js';
 import { type BuildWorkers } from './graph.js';
 import { Searcher } from './search.js';
 import type { IndexMeta } from './persist.js';
-import { type IndexArrays, type IndexLayout, install } from './layout.js';
+import { type IndexArrays, type IndexLayout, type InPlace, install } from './layout.js';
 import { IdLookup } from './ids.js';
 import { RemovedNodes } from './removed.js';
 import type { FastScan } from './fastscan.js';
@@ -27,7 +27,14 @@ export interface MemoryStats extends IndexBytes {
   fastScan: number;
   /** Per-thread search scratch (visited tags, lookup table, pool). */
   scratch: number;
+  /** The components and scratch above, summed. */
   total: number;
+  /**
+   * Bytes of the index's WebAssembly memories, which never shrink: the total, the room of scratch
+   * since released, and for a freshly built index the room its build's temporaries took (the build
+   * lays the index out in its own memory rather than copy it). Not part of the total.
+   */
+  arena: number;
 }
 
 export interface Built {
@@ -134,12 +141,13 @@ export function removeIds(built: Built, ids: ArrayLike<number>): number {
 }
 /**
  * Move validated arrays into a fresh arena (with room for `capacity` nodes) and set up a searcher
- * over them; with `rows`, the re-ranking rows stay there, outside the arena.
+ * over them; with `rows`, the re-ranking rows stay there, outside the arena; `inPlace`: into the
+ * build's arena that holds the rows and graph already (its budget was checked with the build's).
  */
-export function installBuilt(meta: IndexMeta, arrays: IndexArrays, capacity = meta.n, rows: RowStore | null = null): Built {
+export function installBuilt(meta: IndexMeta, arrays: IndexArrays, capacity = meta.n, rows: RowStore | null = null, inPlace?: InPlace): Built {
   const shape = shapeOf(Math.max(capacity, meta.n), meta.dim, meta.m, meta.options, meta.nZones, meta.storage === 'float16');
-  checkArenaBudget(installArenaBytes({ ...shape, rowsOutside: rows !== null }), `an index of ${meta.n} vectors of dim ${meta.dim}`);
-  const { kernels, layout } = install(meta, arrays, capacity, rows !== null);
+  if (!inPlace) checkArenaBudget(installArenaBytes({ ...shape, rowsOutside: rows !== null }), `an index of ${meta.n} vectors of dim ${meta.dim}`);
+  const { kernels, layout } = install(meta, arrays, capacity, rows !== null, inPlace);
   const dataBytes = kernels.arena.used;
   const ids = new Uint32Array(layout.capacity);
   ids.set(arrays.ids);
@@ -168,7 +176,10 @@ export function memoryStats(b: Built): MemoryStats {
   const ids = b.ids.byteLength;
   const fastScan = b.fastScan?.bytes ?? 0;
   const scratch = Math.max(0, b.kernels.arena.used - b.dataBytes - fastScan);
-  return { vectors, codes, graph, codebooks, zones, ids, fastScan, scratch, total: vectors + codes + graph + codebooks + zones + ids + fastScan + scratch };
+  return {
+    vectors, codes, graph, codebooks, zones, ids, fastScan, scratch, total: vectors + codes + graph + codebooks + zones + ids + fastScan + scratch,
+    arena: b.kernels.arena.memory.buffer.byteLength,
+  };
 }
 /** Refuse a re-layout into `n` rows (with headroom) that cannot fit, before it starts; `repair`: removed or replaced nodes are cut out. */
 export function checkRelayoutBudget(

@@ -105,16 +105,28 @@ export function viewArrays(
   };
 }
 
+/** A build's arena that becomes its index's: the rows and the graph already in it, where they are. */
+export interface InPlace {
+  kernels: Kernels;
+  vectorsPtr: number;
+  adjacencyPtr: number;
+}
+
 /**
  * Copy validated arrays into a fresh arena and return the kernels and layout over them. Per-node
  * arrays get `capacity` rows (at least n; the rows past n zeroed) so that nodes can be appended.
  * `rowsOutside`: the re-ranking rows stay out of the arena (vectorsPtr 0; src/rows.ts holds them).
+ * `inPlace`: the rows and adjacency are already laid out (capacity n) in that arena, which the rest
+ * joins: no second copy of the index at the end of a build.
  */
-export function install(meta: IndexMeta, a: IndexArrays, capacity = meta.n, rowsOutside = false): { kernels: Kernels; layout: IndexLayout } {
-  const kernels = createKernels(new Arena());
+export function install(meta: IndexMeta, a: IndexArrays, capacity = meta.n, rowsOutside = false, inPlace?: InPlace): { kernels: Kernels; layout: IndexLayout } {
+  const kernels = inPlace?.kernels ?? createKernels(new Arena());
+  // what the build's temporaries left above its data reads as a fresh memory would: zeros
+  inPlace?.kernels.arena.clearAbove();
   const { arena } = kernels;
   const { n, dim, m, degree } = meta;
   capacity = Math.max(capacity, n);
+  if (inPlace && capacity !== n) throw new Error('zgq internal invariant violated: an index installed in place has no room for appends');
   const { codebooksT, norms } = transposeCodebooks(a.codebooks, dim, m);
   const paired = pairCodebooks(a.codebooks, dim, m);
   const zoneOf = new Uint32Array(capacity);
@@ -135,11 +147,11 @@ export function install(meta: IndexMeta, a: IndexArrays, capacity = meta.n, rows
     n, capacity, dim, m, degree, nZones: meta.nZones, nGroups: meta.nGroups, residual: meta.residual,
     halfStorage,
     metric,
-    vectorsPtr: rowsOutside ? 0 : rows(a.vectors, dim),
+    vectorsPtr: rowsOutside ? 0 : inPlace ? inPlace.vectorsPtr : rows(a.vectors, dim),
     // derived from the rows, not stored in the file; only the exact walk reads them
     rowNormsPtr: halfStorage && metric === METRIC_L2 && !rowsOutside ? arena.alloc(capacity * 4) : 0,
     codesPtr: rows(a.codes, m),
-    adjacencyPtr: rows(a.adjacency, degree + 1),
+    adjacencyPtr: inPlace ? inPlace.adjacencyPtr : rows(a.adjacency, degree + 1),
     codebooksPtr: arena.allocFrom(a.codebooks),
     codebooksTPtr: arena.allocFrom(codebooksT),
     codebookNormsPtr: arena.allocFrom(norms),

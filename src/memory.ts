@@ -121,6 +121,14 @@ export class Arena {
     this.top = mark;
   }
 
+  /**
+   * Zero the bytes temporaries used above the top, so that what is allocated next reads as zero,
+   * as in a fresh memory (a build's arena becoming its index's: see install in src/layout.ts).
+   */
+  clearAbove(): void {
+    this.bytes.fill(0, this.top, this.highWater);
+  }
+
   /** The whole memory as bytes, re-made after growth. */
   get bytes(): Uint8Array {
     if (this.memory.buffer !== this.buffer || this.u8View.byteLength !== this.memory.buffer.byteLength) {

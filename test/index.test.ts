@@ -81,6 +81,11 @@ test('a build past buildRows.halfAbove links the graph on binary16 rows: the sam
   const [a, b] = [sections(float32), sections(half)];
   for (const tag of ['VF16', 'CODE', 'PQCB', 'CENT', 'IDS_']) assert.deepEqual(b.get(tag), a.get(tag), tag);
   assert.notDeepEqual(b.get('ADJC'), a.get('ADJC'), 'linked on other distances');
+  // the large build lays its index out in its own memory: the components are in it
+  for (const index of [float32, half]) {
+    const m = index.stats().memory;
+    assert.ok(m.arena >= m.total - m.ids && m.arena < 4 * m.total, `arena ${m.arena}, total ${m.total}`);
+  }
   const recall = async (index: ZGQIndex) => recallAtK((await index.searchBatch(ds.queries, 10)).ids, truth.ids, ds.nQueries, 10, 10);
   const [r32, r16] = [await recall(float32), await recall(half)];
   assert.ok(r16 >= 0.95 && r16 >= r32 - 0.01, `binary16 rows ${r16}, float32 ${r32}`);

@@ -255,7 +255,7 @@ export function registerIndexCommands(program: Command): void {
         `graph       degree ${s.degree}, mean out-degree ${s.meanDegree.toFixed(1)}`,
         `pq          ${s.pqSubspaces} bytes per vector${s.residual ? ', residual' : ''}; re-ranking vectors ${s.storage}`,
         `search      ef ${index.options.search.ef}, nProbe ${index.options.search.nProbe}, rerank ${index.options.search.rerank}, scan ${index.options.search.scan}, traversal ${index.options.search.traversal}`,
-        `memory      ${mib(m.total)} (vectors ${mib(m.vectors)}, graph ${mib(m.graph)}, codes ${mib(m.codes)})`,
+        `memory      ${mib(m.total)} (vectors ${mib(m.vectors)}, graph ${mib(m.graph)}, codes ${mib(m.codes)}); WebAssembly memory ${mib(m.arena)}${s.rows === 'memory' ? '' : `; rows in ${s.rows}`}`,
       ].join('\n') + '\n');
     });
 
