@@ -5,7 +5,8 @@
 // query over a PQ-walk grid (zones probed x rerank x ef; every place walks the same graph on the
 // same codes, so recall is the same), alternating passes, median; then the fastest configuration
 // of each at recall@10 0.90 / 0.95 / 0.99.
-//   node --import tsx bench/rows.ts <dataset> <index file> [passes] [--threads 2]
+//   node --import tsx bench/rows.ts <dataset> <index file> [passes] [--threads 2] [--small]
+// --small: a grid of 6 points at the default zones (for 10M-scale indexes, whose queries take ms).
 // Builds the index and saves it to <index file> first when that file does not exist. The file was
 // just written or read, so its pages are in the OS cache: a cold first query would read from disk.
 import { existsSync } from 'node:fs';
@@ -22,8 +23,9 @@ const passes = Number(args[2] ?? 3);
 const threadsAt = process.argv.indexOf('--threads');
 const threads = threadsAt > 0 ? Number(process.argv[threadsAt + 1]) : 2;
 const K = 10;
-const EFS = [32, 64, 128, 256, 512, 1024];
-const RERANKS = [4, 8, 32];
+const small = process.argv.includes('--small');
+const EFS = small ? [64, 256, 1024] : [32, 64, 128, 256, 512, 1024];
+const RERANKS = small ? [8, 32] : [4, 8, 32];
 const TARGETS = [0.9, 0.95, 0.99];
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
@@ -52,7 +54,7 @@ for (const { place, index, firstMs } of places) console.log(`| ${place} | ${(fir
 const truth = ds.truth.ids;
 const points: { place: RowPlace; ef: number; rerank: number; nProbe: number; recall: number; us: number }[] = [];
 const nProbe0 = places[0].index.options.search.nProbe;
-const grid = [nProbe0, 2 * nProbe0, 4 * nProbe0].flatMap((nProbe) => RERANKS.flatMap((rerank) => EFS.filter((ef) => K * rerank <= 2 * ef).map((ef) => ({ nProbe, rerank, ef }))));
+const grid = (small ? [nProbe0] : [nProbe0, 2 * nProbe0, 4 * nProbe0]).flatMap((nProbe) => RERANKS.flatMap((rerank) => EFS.filter((ef) => K * rerank <= 2 * ef).map((ef) => ({ nProbe, rerank, ef }))));
 {
   for (const { nProbe, rerank, ef } of grid) {
     const options = { ef, rerank, nProbe, traversal: 'pq' as const };
