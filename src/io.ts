@@ -289,7 +289,7 @@ export async function readContainerFile(path: string): Promise<DecodedContainer>
     throw new ZGQError('IO', `${path}: ${what} (${describeCause(e)})`, { cause: e });
   }
   try {
-    if (size <= fileReading.wholeMax) return decodeContainer(await readAt(handle, 0, size, path), path, fastCrc32);
+    if (size <= fileReading.wholeMax) return decodeContainer(await readAt(handle.fd, 0, size, path), path, fastCrc32);
     return await readBySection(handle, size, path);
   } finally {
     await handle.close().catch(() => undefined);
@@ -304,14 +304,33 @@ export async function readContainerFile(path: string): Promise<DecodedContainer>
  */
 export const fileReading = { wholeMax: 1 << 30 };
 
-/** Bytes [offset, offset + length) of an open file, into `into` (by default a new array: its memory starts at offset 0, so a whole file's sections are 16-byte aligned). */
-async function readAt(handle: FileHandle, offset: number, length: number, path: string, into = new Uint8Array(length)): Promise<Uint8Array> {
+const readAsync = promisify(read);
+
+/** Bytes [offset, offset + length) of an open file (a new array: its memory starts at offset 0, so a whole file's sections are 16-byte aligned). */
+async function readAt(fd: number, offset: number, length: number, path: string): Promise<Uint8Array> {
+  const into = new Uint8Array(length);
   let done = 0;
   try {
     while (done < length) {
-      const { bytesRead } = await handle.read(into, done, Math.min(length - done, MAX_WRITE), offset + done);
+      const { bytesRead } = await readAsync(fd, into, done, Math.min(length - done, MAX_WRITE), offset + done);
       if (bytesRead <= 0) throw new Error(`the file ended at byte ${offset + done}, before ${offset + length}`);
       done += bytesRead;
+    }
+  } catch (e) {
+    throw new ZGQError('IO', `${path}: cannot read (${describeCause(e)})`, { cause: e });
+  }
+  return into;
+}
+
+/** readAt without yielding: the small reads of a container's header, table and padding. */
+function readAtSync(fd: number, offset: number, length: number, path: string): Uint8Array {
+  const into = new Uint8Array(length);
+  let done = 0;
+  try {
+    while (done < length) {
+      const got = readSync(fd, into, done, length - done, offset + done);
+      if (got <= 0) throw new Error(`the file ended at byte ${offset + done}, before ${offset + length}`);
+      done += got;
     }
   } catch (e) {
     throw new ZGQError('IO', `${path}: cannot read (${describeCause(e)})`, { cause: e });
@@ -326,26 +345,13 @@ async function readAt(handle: FileHandle, offset: number, length: number, path: 
  */
 async function readBySection(handle: FileHandle, size: number, path: string): Promise<DecodedContainer> {
   const fd = handle.fd;
-  const layout = decodeLayout((offset, length) => {
-    const into = new Uint8Array(length);
-    let done = 0;
-    try {
-      while (done < length) {
-        const read = readSync(fd, into, done, length - done, offset + done);
-        if (read <= 0) throw new Error(`the file ended at byte ${offset + done}, before ${offset + length}`);
-        done += read;
-      }
-    } catch (e) {
-      throw new ZGQError('IO', `${path}: cannot read (${describeCause(e)})`, { cause: e });
-    }
-    return into;
-  }, size, path, fastCrc32);
+  const layout = decodeLayout((offset, length) => readAtSync(fd, offset, length, path), size, path, fastCrc32);
   const sections = new Map<string, Uint8Array>();
-  for (const entry of layout.entries) sections.set(entry.tag, checkedSection(entry, await readAt(handle, entry.offset, entry.length, path), path, fastCrc32));
+  for (const entry of layout.entries) sections.set(entry.tag, checkedSection(entry, await readAt(fd, entry.offset, entry.length, path), path, fastCrc32));
   return { version: layout.version, stamp: layout.stamp, meta: layout.meta, sections };
 }
 
-const readAsync = promisify(read);
+
 
 /**
  * Open a container file for serving: every section read and checked except those `leave` names,
@@ -378,21 +384,7 @@ export async function openContainerFile(path: string, leave: (tag: string) => bo
 
 /** The container of `size` bytes at `base` of an open file, read as openContainerFile describes. */
 async function readPartly(fd: number, base: number, size: number, path: string, name: string, leave: (tag: string) => boolean, outer: boolean): Promise<PartlyRead> {
-  const readRange = (offset: number, length: number): Uint8Array => {
-    const into = new Uint8Array(length);
-    let done = 0;
-    try {
-      while (done < length) {
-        const got = readSync(fd, into, done, length - done, base + offset + done);
-        if (got <= 0) throw new Error(`the file ended at byte ${base + offset + done}, before ${base + offset + length}`);
-        done += got;
-      }
-    } catch (e) {
-      throw new ZGQError('IO', `${path}: cannot read (${describeCause(e)})`, { cause: e });
-    }
-    return into;
-  };
-  const layout = decodeLayout(readRange, size, name, fastCrc32);
+  const layout = decodeLayout((offset, length) => readAtSync(fd, base + offset, length, path), size, name, fastCrc32);
   const sections = new Map<string, Uint8Array>();
   const left = new Map<string, { offset: number; length: number }>();
   const shards: PartlyRead[] = [];
@@ -402,18 +394,7 @@ async function readPartly(fd: number, base: number, size: number, path: string, 
     } else if (leave(entry.tag)) {
       left.set(entry.tag, { offset: base + entry.offset, length: entry.length });
     } else {
-      const into = new Uint8Array(entry.length);
-      for (let done = 0; done < entry.length; ) {
-        let got: number;
-        try {
-          ({ bytesRead: got } = await readAsync(fd, into, done, Math.min(entry.length - done, MAX_WRITE), base + entry.offset + done));
-        } catch (e) {
-          throw new ZGQError('IO', `${path}: cannot read (${describeCause(e)})`, { cause: e });
-        }
-        if (got <= 0) throw new ZGQError('IO', `${path}: cannot read (the file ended inside section '${entry.tag}')`);
-        done += got;
-      }
-      sections.set(entry.tag, checkedSection(entry, into, name, fastCrc32));
+      sections.set(entry.tag, checkedSection(entry, await readAt(fd, base + entry.offset, entry.length, path), name, fastCrc32));
     }
   }
   return { version: layout.version, stamp: layout.stamp, meta: layout.meta, sections, left, shards };
