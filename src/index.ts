@@ -14,7 +14,7 @@ import { NO_ID, setBit } from './ids.js';
 import { compileFilter, listAllowed, PreparedFilter, type SearchFilter } from './filter.js';
 import { relayout } from './mutate.js';
 import { StagedRows, TRAIN_AT } from './staging.js';
-import { decodeContainer, type DecodedContainer, encodeContainer, type Section } from './format.js';
+import { decodeContainer, type DecodedContainer, encodeContainer, isOptionalTag, type Section } from './format.js';
 import { type ParallelInfo, platform, type SaveOptions, type UpdateOptions, type WriteLease } from './platform.js';
 import { type Metric, type ResolvedOptions, type ResolvedSearchOptions, resolveOptions, resolveSearch, type SearchOptions, type VectorStorage, type ZGQOptions } from './options.js';
 import { buildShards, Router, shardCount, Shards } from './shards.js';
@@ -38,6 +38,9 @@ export type { ParallelInfo, SaveOptions, UpdateOptions } from './platform.js';
 export type { TuneOptions, TuneReport, TuneTrial } from './tune.js';
 export type { BuildOptions, BuildPhase } from './build.js';
 export type { RowPlace } from './rows.js';
+export { ZGQCollection, type CollectionDocument, type CollectionHit, type CollectionRecord, type CollectionStats, type CollectionUpdateOptions, type QueryOptions } from './collection.js';
+export type { DocId } from './docs.js';
+export type { Metadata, MetadataValue, Where, WhereOperators, WhereScalar } from './where.js';
 
 
 /** Result of one query: k slots, nearest first (copies, owned by the caller). */
@@ -87,6 +90,13 @@ export interface BatchSearchOptions extends SearchOptions {
 const CALIBRATED_RECALL = 0.96;
 /** Indexes smaller than this keep the static defaults: too few vectors to measure recall on. */
 const CALIBRATE_MIN = 100;
+
+/** Copies of a container's optional sections (the index reads none of its own: see ZGQIndex.carry). */
+function carriedOf(decoded: DecodedContainer): Map<string, Uint8Array> {
+  const out = new Map<string, Uint8Array>();
+  for (const [tag, bytes] of decoded.sections) if (isOptionalTag(tag)) out.set(tag, bytes.slice());
+  return out;
+}
 
 /** Options of add: progress of linking the new vectors, and threads as for build. */
 export interface AddOptions {
@@ -198,6 +208,13 @@ export class ZGQIndex {
   private rowPlace: RowPlace = 'memory';
   /** The file an opened index reads its rows from, or null. */
   private openedFile: { close(): void } | null = null;
+  /**
+   * @internal Sections a layer over the index (ZGQCollection) keeps in the index's file, optional
+   * ones (lowercase tags): written by save, update and toBytes after the index's own.
+   */
+  carry: (() => Section[]) | null = null;
+  /** @internal Copies of the optional sections of the file or bytes the index was read from, which the index itself does not read. */
+  carriedIn: ReadonlyMap<string, Uint8Array> = new Map();
 
   constructor(options: ZGQOptions) {
     this.options = resolveOptions(options);
@@ -461,8 +478,10 @@ export class ZGQIndex {
   /** Header and sections of the index's container: views of its memory for one shard, the shards' encoded containers for several. */
   private containerParts(): { meta: Record<string, unknown>; sections: Section[] } {
     const parts = this.partsOf().map((part) => toSections(part.kernels, part.layout, part.ids, part.removed.bits, tailOf(part), this.options));
-    if (!this.shards) return { meta: parts[0].meta as unknown as Record<string, unknown>, sections: parts[0].sections };
-    return shardedContainer(parts, this.options, platform.crc32);
+    const carried = this.carry?.() ?? [];
+    if (!this.shards) return { meta: parts[0].meta as unknown as Record<string, unknown>, sections: [...parts[0].sections, ...carried] };
+    const container = shardedContainer(parts, this.options, platform.crc32);
+    return { meta: container.meta, sections: [...container.sections, ...carried] };
   }
 
   /** Write `snapshot` to `path` under its writers' lock, unless another writer replaced the file since this index last read or wrote it. */
@@ -581,14 +600,24 @@ export class ZGQIndex {
    *   when `fn` is not a function or `options.create` is invalid; what `fn` throws.
    */
   static async update(path: string, fn: (index: ZGQIndex) => void | Promise<void>, options: UpdateOptions = {}): Promise<ZGQIndex> {
-    const key = platform.fileKey(path);
+    platform.fileKey(path);
     if (typeof fn !== 'function') throw new ZGQError('INVALID_ARGUMENT', `update: fn must be a function that changes the index; got ${describe(fn)}`);
     const fresh = options.create === undefined ? undefined : new ZGQIndex(options.create);
-    return platform.withLock(path, options.wait, async (lease) => {
+    return ZGQIndex.updateAs(path, options.wait, fresh, (index) => index, fn);
+  }
+
+  /**
+   * @internal update for a layer over the index (ZGQCollection): under the path's writers' lock,
+   * the file's index (or `fresh`, when there is no file) as `wrap` makes it, changed by fn and saved.
+   */
+  static async updateAs<T>(path: string, wait: number | undefined, fresh: ZGQIndex | undefined, wrap: (index: ZGQIndex) => T, fn: (layer: T) => void | Promise<void>): Promise<T> {
+    const key = platform.fileKey(path);
+    return platform.withLock(path, wait, async (lease) => {
       const index = fresh && (await platform.fileStamp(path)) === null ? fresh : await ZGQIndex.load(path);
-      await fn(index);
+      const layer = wrap(index);
+      await fn(layer);
       await index.writeHeld(path, key, await index.snapshot(), lease);
-      return index;
+      return layer;
     });
   }
 
@@ -599,6 +628,13 @@ export class ZGQIndex {
   toBytes(): Uint8Array {
     this.writable('toBytes');
     const { meta, sections } = this.containerParts();
+    return encodeContainer(meta, sections, platform.crc32);
+  }
+
+  /** @internal toBytes after the pending mutations, trained on what is staged as save is (ZGQCollection.toBytes). */
+  async toBytesSettled(): Promise<Uint8Array> {
+    this.writable('toBytes');
+    const { meta, sections } = await this.snapshot();
     return encodeContainer(meta, sections, platform.crc32);
   }
 
@@ -627,11 +663,13 @@ export class ZGQIndex {
       const index = new ZGQIndex(shards[0].meta.options);
       const parts = shards.map(install);
       index.shards = new Shards(parts, new Router(parts, parts[0].layout.metric));
+      index.carriedIn = carriedOf(decoded);
       return index;
     }
     const shard = fromContainer(decoded, name, partly?.left);
     const index = new ZGQIndex(shard.meta.options);
     index.built = install(shard);
+    index.carriedIn = carriedOf(decoded);
     return index;
   }
 
