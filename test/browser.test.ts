@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
-import { NO_ID, ZGQIndex } from '../src/index.js';
+import { NO_ID, ZGQCollection, ZGQIndex } from '../src/index.js';
 import { clusteredGaussian } from '../src/data/synthetic.js';
 import { bruteForceKnn, recallAtK } from '../src/data/groundtruth.js';
 // @ts-expect-error plain ES module without type declarations
@@ -59,6 +59,7 @@ interface PageResults {
   threadsSameBytes?: boolean;
   threadsSameIds?: boolean;
   opfsSameIds?: boolean;
+  collection?: { hits: string[]; count: number; opfs: string[]; idb: string[] };
   idbSameIds?: boolean;
 }
 
@@ -190,6 +191,13 @@ test('browser entry, cross-origin isolated page: Web Workers, bytes, OPFS and In
   assert.equal(r.threadsSameIds, true, 'a 2-worker batch gives the same answers');
   assert.equal(r.opfsSameIds, true, 'save / load through OPFS');
   assert.equal(r.idbSameIds, true, 'save / load through IndexedDB');
+  // a collection answers as in Node, before and after save / load through OPFS and IndexedDB
+  const docs = new ZGQCollection({ dim: DIM, seed: SEED });
+  await docs.upsert(Array.from({ length: 300 }, (_, i) => ({ id: `d${i}`, vector: ds.base.subarray(i * DIM, (i + 1) * DIM), metadata: { even: i % 2 === 0, n: i } })));
+  const where = { even: true, n: { $lt: 200 } };
+  const hits = docs.query(ds.queries.subarray(0, DIM), { k: 5, where }).map((h) => h.id);
+  assert.equal(hits.length, 5);
+  assert.deepEqual(r.collection, { hits, count: 100, opfs: hits, idb: hits });
 });
 
 test('browser entry, page without COOP/COEP: one thread, same results', { skip }, async () => {

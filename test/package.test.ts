@@ -89,6 +89,24 @@ test('the packed package installs with only the library\'s dependencies, and its
     const used = await run(process.execPath, ['use.mjs'], app);
     assert.equal(used.code, 0, used.stderr);
     assert.deepEqual(JSON.parse(used.stdout), { n: 300, top: 5 });
+
+    // 'zgq/langchain' needs the optional peer @langchain/core, which the library does not install
+    assert.ok(!modules.includes('@langchain'), '@langchain/core is installed with the library');
+    await writeFile(join(app, 'lc.mjs'), `
+      import { ZGQVectorStore } from 'zgq/langchain';
+      const embeddings = { embedDocuments: async (t) => t.map((s) => [s.length, 1]), embedQuery: async (s) => [s.length, 1] };
+      const store = await ZGQVectorStore.fromTexts(['a', 'bbb', 'ccccc'], [{ n: 1 }, { n: 3 }, { n: 5 }], embeddings, { options: { metric: 'l2' } });
+      const [doc] = await store.similaritySearch('xyz', 1, { n: { $gte: 2 } });
+      console.log(doc.pageContent);
+    `);
+    const withoutPeer = await run(process.execPath, ['lc.mjs'], app);
+    assert.notEqual(withoutPeer.code, 0);
+    assert.match(withoutPeer.stderr, /@langchain\/core/);
+    const peer = await run(NPM, ['install', '@langchain/core@1.4.0', '--no-audit', '--no-fund', '--prefer-offline'], app);
+    assert.equal(peer.code, 0, peer.stderr);
+    const withPeer = await run(process.execPath, ['lc.mjs'], app);
+    assert.equal(withPeer.code, 0, withPeer.stderr);
+    assert.equal(withPeer.stdout.trim(), 'bbb');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 
 const README = fileURLToPath(new URL('../README.md', import.meta.url));
 const INDEX = fileURLToPath(new URL('../src/index.ts', import.meta.url));
+const LANGCHAIN = fileURLToPath(new URL('../src/langchain.ts', import.meta.url));
 /** tsx's loader by URL: the script runs from a temporary directory, where 'tsx' does not resolve. */
 const TSX = import.meta.resolve('tsx');
 
@@ -22,7 +23,9 @@ function tsBlocks(): string[] {
 test("the README's TypeScript blocks run as one script", async () => {
   const blocks = tsBlocks();
   assert.ok(blocks.length >= 3, `found ${blocks.length} blocks`);
-  const script = blocks.join('\n').replaceAll("from 'zgq'", `from ${JSON.stringify(INDEX)}`) + "\nconsole.log('README OK');\n";
+  const script = blocks.join('\n').replaceAll("from 'zgq'", `from ${JSON.stringify(INDEX)}`).replaceAll("from 'zgq/langchain'", `from ${JSON.stringify(LANGCHAIN)}`)
+    // the temporary directory has no node_modules: this checkout's copies of the packages the blocks import
+    .replace(/from '(@langchain\/core\/[a-z]+)'/g, (_, name: string) => `from ${JSON.stringify(import.meta.resolve(name))}`) + "\nconsole.log('README OK');\n";
   const dir = mkdtempSync(join(tmpdir(), 'zgq-readme-'));
   try {
     writeFileSync(join(dir, 'readme.mts'), script);

@@ -1,7 +1,7 @@
 // The in-browser half of test/browser.test.ts: reads the data and the Node-built index that the
 // test serves, runs ZGQ through the package's browser entry, and reports plain JSON through
 // window.__results (window.__done marks the end). The Node side does the comparisons.
-import { NO_ID, ZGQError, ZGQIndex } from 'zgq';
+import { NO_ID, ZGQCollection, ZGQError, ZGQIndex } from 'zgq';
 
 const mode = new URL(location.href).searchParams.get('mode') ?? 'full';
 
@@ -87,10 +87,21 @@ async function run() {
     await index.save('zgq-test/opfs.zgq');
     const fromOpfs = await ZGQIndex.load('zgq-test/opfs.zgq');
     out.opfsSameIds = (await fromOpfs.searchBatch(queries, k)).ids.every((id, i) => id === batch.ids[i]);
+    // a collection (the same steps as collectionSteps in test/browser.test.ts), saved and loaded in OPFS
+    const docs = new ZGQCollection({ dim, seed });
+    await docs.upsert(Array.from({ length: 300 }, (_, i) => ({ id: `d${i}`, vector: base.subarray(i * dim, (i + 1) * dim), metadata: { even: i % 2 === 0, n: i } })));
+    const where = { even: true, n: { $lt: 200 } };
+    const hitIds = (c) => c.query(queries.subarray(0, dim), { k: 5, where }).map((h) => h.id);
+    out.collection = { hits: hitIds(docs), count: docs.count(where) };
+    await docs.save('zgq-test/docs-opfs.zgq');
+    out.collection.opfs = hitIds(await ZGQCollection.load('zgq-test/docs-opfs.zgq'));
+
     delete FileSystemFileHandle.prototype.createWritable;
     await index.save('zgq-test/idb.zgq');
     const fromIdb = await ZGQIndex.load('zgq-test/idb.zgq');
     out.idbSameIds = (await fromIdb.searchBatch(queries, k)).ids.every((id, i) => id === batch.ids[i]);
+    await docs.save('zgq-test/docs-idb.zgq');
+    out.collection.idb = hitIds(await ZGQCollection.load('zgq-test/docs-idb.zgq'));
   }
   return out;
 }
