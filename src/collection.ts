@@ -149,6 +149,14 @@ export class ZGQCollection {
     });
   }
 
+  /**
+   * Reclaim the memory of deleted and replaced documents' vectors now (ZGQIndex.compact; the next
+   * large upsert does it too), after the writes called before.
+   */
+  async compact(): Promise<void> {
+    return this.queue(() => this.index.compact());
+  }
+
   /** The document with this id (its stored vector a new Float32Array), or undefined. */
   get(id: DocId): CollectionDocument | undefined {
     const label = this.docs.labelOf(id);

@@ -53,7 +53,7 @@ test('first contact: bare zgq prints help, unknown commands fail with a suggesti
   const bare = await zgq();
   assert.equal(bare.code, 0, bare.stderr);
   assert.match(bare.stdout, /^Usage: zgq /);
-  for (const name of ['build', 'search', 'info', 'add', 'remove', 'bench', 'demo']) assert.match(bare.stdout, new RegExp(`\\n  ${name}\\b`), name);
+  for (const name of ['build', 'search', 'info', 'add', 'remove', 'collection', 'bench', 'demo']) assert.match(bare.stdout, new RegExp(`\\n  ${name}\\b`), name);
   assert.doesNotMatch(bare.stdout + bare.stderr, /ZGQ demo:/, 'the demo did not run');
 
   for (const flag of ['--version', '-V']) {
@@ -255,7 +255,7 @@ test('zgq reads the files users have: a JSON array of {id, embedding}, int64 .np
 
     const named = join(dir, 'named.jsonl');
     writeFileSync(named, rows(ds.base, 0, 3).map((v, i) => JSON.stringify({ id: `doc-${i}`, embedding: v })).join('\n'));
-    assertCleanFailure(await zgq('build', named, '-o', join(dir, 'x.zgq')), /named\.jsonl: line 1: "id" is the string "doc-0"; string ids need the collection layer, not yet available/);
+    assertCleanFailure(await zgq('build', named, '-o', join(dir, 'x.zgq')), /named\.jsonl: line 1: "id" is the string "doc-0"; an index takes integer ids .*documents with string ids go in a collection: zgq collection upsert/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -333,6 +333,54 @@ test('two zgq add processes racing on one index file both land (issue 15: no sil
     assert.equal(badWait.code, 1);
     assert.match(badWait.stderr, /--wait must be a number of seconds >= 0/);
     assert.equal((await zgq('add', index, more, '--wait', '0')).code, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('zgq collection upsert, query with --where, delete: a JSON lines file in, answers as the library gives them', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'zgq-cli-collection-'));
+  try {
+    const docs = join(dir, 'docs.jsonl');
+    const file = join(dir, 'docs.zgq');
+    const genre = (i: number) => ['jazz', 'rock', 'folk'][i % 3];
+    const lines = Array.from({ length: 600 }, (_, i) => JSON.stringify({ id: i % 2 ? `doc-${i}` : i, embedding: rows(ds.base, i, i + 1)[0], metadata: { genre: genre(i), n: i }, text: `text ${i}` }));
+    writeFileSync(docs, lines.slice(0, 400).join('\n') + '\n\n');
+    const first = await zgq('collection', 'upsert', file, docs, '--metric', 'l2', '--threads', '1');
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stderr, /upserted 400 documents .*: 400 in /);
+    writeFileSync(docs, lines.slice(400).join('\n'));
+    const second = await zgq('collection', 'upsert', file, docs, '--threads', '1');
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stderr, /: 600 in /);
+
+    const queries = join(dir, 'q.jsonl');
+    writeFileSync(queries, rows(ds.queries, 0, 3).map((r) => JSON.stringify(r)).join('\n'));
+    const where = { genre: 'rock', n: { $lt: 300 } };
+    const run = await zgq('collection', 'query', file, queries, '-k', '4', '--where', JSON.stringify(where), '--format', 'json');
+    assert.equal(run.code, 0, run.stderr);
+    const { ZGQCollection } = await import('../src/index.js');
+    const library = await ZGQCollection.load(file);
+    const got = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as { query: number; hits: { id: string | number; metadata: { genre: string; n: number }; text: string }[] });
+    assert.equal(got.length, 3);
+    for (const { query, hits } of got) {
+      const expected = library.query(ds.queries.subarray(query * DIM, (query + 1) * DIM), { k: 4, where });
+      assert.deepEqual(hits.map((h) => h.id), expected.map((h) => h.id));
+      for (const h of hits) assert.ok(h.metadata.genre === 'rock' && h.metadata.n < 300 && h.text === `text ${h.metadata.n}`);
+    }
+
+    const deleted = await zgq('collection', 'delete', file, 'doc-1', 'missing');
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assert.match(deleted.stderr, /deleted 1 of 2 ids: 599 documents/);
+    const numeric = await zgq('collection', 'delete', file, '--json', '4');
+    assert.match(numeric.stderr, /deleted 1 of 1 ids: 598 documents/);
+
+    writeFileSync(docs, `${lines[0]}\n{"id": "short", "vector": [1, 2]}\n`);
+    assertCleanFailure(await zgq('collection', 'upsert', file, docs), /docs\.jsonl: line 2: vector has 2 values; the collection's dim is 16 \(DIMENSION_MISMATCH\)/);
+    writeFileSync(docs, 'not json\n');
+    assertCleanFailure(await zgq('collection', 'upsert', file, docs), /docs\.jsonl:1: not JSON/);
+    assertCleanFailure(await zgq('collection', 'query', file, queries, '--where', '{"n":{"$near":1}}'), /where\.n\.\$near: unknown operator/);
+    assert.equal((await ZGQCollection.load(file)).size, 598, 'failed upserts changed nothing');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -195,6 +195,20 @@ describe('upsert and delete', () => {
     assert.equal(c.get('doc-2')!.metadata, undefined);
   });
 
+  test('compact reclaims deleted and replaced vectors and keeps every document', async () => {
+    const c = new ZGQCollection({ dim: DIM, metric: 'l2', seed: 1 });
+    await c.upsert(Array.from({ length: 5000 }, (_, i) => record(i)));
+    await c.upsert(Array.from({ length: 10 }, (_, i) => ({ id: record(2000 + i).id, vector: vectorOf(i) })));
+    await c.delete(Array.from({ length: 1000 }, (_, i) => record(i).id));
+    assert.equal(c.stats().index!.deleted, 1010, 'deleted and replaced vectors await compaction');
+    await c.compact();
+    assert.equal(c.stats().index!.deleted, 0);
+    assert.equal(c.size, 4000);
+    assert.equal(c.query(vectorOf(3), { k: 1 })[0].id, record(2003).id);
+    assert.deepEqual(c.get(1001)!.metadata, record(1001).metadata);
+    assert.equal(c.count({ tags: 'rare' }), 400);
+  });
+
   test('1 and "1" are different ids; bad ids are refused', async () => {
     const c = new ZGQCollection({ dim: DIM, metric: 'l2' });
     await c.upsert([{ id: 1, vector: vectorOf(0) }, { id: '1', vector: vectorOf(1) }]);
@@ -294,6 +308,18 @@ describe('files and bytes', () => {
     const at = Buffer.from(twice).indexOf('"doc-2"');
     twice.set(new TextEncoder().encode('"doc-0"'), at); // same length: only the id changes
     expectCode(() => ZGQCollection.fromBytes(withDocs(twice)), 'CORRUPT_FILE', /id "doc-0" twice/);
+  });
+
+  test('the released collection format (version 1) loads and answers as recorded', async () => {
+    const expected = JSON.parse(await readFile(new URL('./fixtures/collection-v1.json', import.meta.url), 'utf8')) as {
+      query: number[]; where: Where; hits: (string | number)[]; size: number; doc2: Metadata; doc5: { metadata: Metadata; text: string };
+    };
+    const c = await ZGQCollection.load(new URL('./fixtures/collection-v1.zgq', import.meta.url).pathname);
+    assert.equal(c.size, expected.size);
+    assert.deepEqual(c.query(Float32Array.from(expected.query), { k: 5, where: expected.where }).map((h) => h.id), expected.hits);
+    assert.deepEqual(c.get('doc-2')!.metadata, expected.doc2);
+    assert.deepEqual({ metadata: c.get('doc-5')!.metadata, text: c.get('doc-5')!.text }, expected.doc5);
+    assert.equal(c.has('doc-1') || c.has(3), false, 'deleted documents stay deleted');
   });
 
   test('concurrent updates of one file all land', async () => {

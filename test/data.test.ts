@@ -383,7 +383,7 @@ test('JSON lines: "vector", "embedding" or "values"; ids all or none; string ids
     assert.deepEqual([r.n, r.dim, [...r.data], [...r.ids!]], [3, 2, [1, 2, 3, 4.5, 5, 6], [3, 4, 9]]);
 
     const cases: [string, string, RegExp][] = [
-      ['{"id": "doc-17", "embedding": [1]}', 'INVALID_ARGUMENT', /line 1: "id" is the string "doc-17"; string ids need the collection layer, not yet available/],
+      ['{"id": "doc-17", "embedding": [1]}', 'INVALID_ARGUMENT', /line 1: "id" is the string "doc-17"; an index takes integer ids.*zgq collection upsert/],
       ['[1, 2]\n{"id": -1, "vector": [1, 2]}', 'INVALID_ARGUMENT', /line 2: "id" -1 is not an integer in \[0, 4294967294\]/],
       ['{"id": 1, "vector": [1]}\n{"vector": [2]}', 'CORRUPT_FILE', /line 2 has no "id"; line 1 has one: give every row an "id" or none/],
       ['{"vector": [1]}\n{"id": 2, "vector": [2]}', 'CORRUPT_FILE', /line 2 has an "id"; line 1 has none/],
@@ -444,7 +444,7 @@ test('JSON array files: [[...]] and [{"id", "embedding"}, ...], pretty-printed o
       ['[[1, 2] [3, 4]]', 'CORRUPT_FILE', /line 1: expected ',' or '\]' after row 1, found '\['/],
       ['[[1, 2], 3]', 'CORRUPT_FILE', /row 2 \(line 1\) is not an array or an object/],
       ['[[1, 2],\n\n  [1, 2}]', 'CORRUPT_FILE', /row 2 \(line 3\) is not valid JSON/],
-      ['[{"id": "a", "embedding": [1]}]', 'INVALID_ARGUMENT', /row 1 \(line 1\): "id" is the string "a"; string ids need the collection layer/],
+      ['[{"id": "a", "embedding": [1]}]', 'INVALID_ARGUMENT', /row 1 \(line 1\): "id" is the string "a"; an index takes integer ids.*zgq collection upsert/],
     ];
     for (const [text, code, message] of cases) {
       await writeFile(p, text);

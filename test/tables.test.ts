@@ -93,7 +93,7 @@ test('Parquet: refusals name the file, the row or the columns', async () => {
     await expectCodeAsync(() => readVectorFile(nulls), 'CORRUPT_FILE', /null\.parquet: row 1: the vector is null/);
     const strings = write('strid.parquet', [{ name: 'id', data: ['a', 'b'] }, { name: 'embedding', data: [[1], [2]] }],
       listSchema([{ name: 'id', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'REQUIRED' }]));
-    await expectCodeAsync(() => readVectorFile(strings), 'INVALID_ARGUMENT', /strid\.parquet: row 0: id is the string "a"; string ids need the collection layer/);
+    await expectCodeAsync(() => readVectorFile(strings), 'INVALID_ARGUMENT', /strid\.parquet: row 0: id is the string "a"; an index takes integer ids.*zgq collection upsert/);
     const two = write('two.parquet', [{ name: 'a', data: [[1]] }, { name: 'b', data: [[2]] }], [
       { name: 'root', num_children: 2 },
       { ...LIST_OF_FLOAT[0], name: 'a' }, LIST_OF_FLOAT[1], LIST_OF_FLOAT[2],

@@ -12,7 +12,7 @@ import { type Metric, type Traversal, TRAVERSALS } from '../options.js';
 import { HDF5_BASE, HDF5_QUERIES, readIdFile, readVectorFile, VECTOR_FORMATS, type VectorFile } from '../data/files.js';
 import { buildProgress, fractionProgress } from './progress.js';
 
-function int(name: string, min = 1) {
+export function int(name: string, min = 1) {
   return (value: string): number => {
     const n = Number(value);
     if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
@@ -32,7 +32,7 @@ function seconds(name: string) {
 }
 
 /** --wait, for the commands that write an index file. */
-function waitOption(): Option {
+export function waitOption(): Option {
   return new Option('--wait <seconds>', 'how long to wait while another process writes the index file (0: fail at once)')
     .argParser(seconds('--wait'))
     .default(DEFAULT_WAIT_S);

@@ -16,6 +16,7 @@ import { packageRoot } from '../bench/paths.js';
 import { runDemo } from './demo.js';
 import { registerBench } from './bench.js';
 import { registerIndexCommands, traversalOption } from './commands.js';
+import { registerCollectionCommands } from './collection.js';
 
 function int(name: string) {
   return (value: string): number => {
@@ -41,6 +42,7 @@ export function createProgram(): Command {
     .version(packageVersion(), '-V, --version', 'print the version')
     .showHelpAfterError();
   registerIndexCommands(program);
+  registerCollectionCommands(program);
   registerBench(program);
   // last in the help: the commands for the user's own files come first
   program

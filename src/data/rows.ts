@@ -98,15 +98,15 @@ export function noRows(): VectorRows {
 
 /**
  * A row id from a file, checked: an integer in [0, MAX_ID] (a bigint from an int64 column too).
- * String ids are refused with what to do instead (the collection layer maps them).
+ * String ids are refused with what to do instead (a collection maps them: src/collection.ts).
  * @throws ZGQError('INVALID_ARGUMENT') naming `name`, `where` and `what` (how the file calls the id).
  */
 export function checkedId(id: unknown, name: string, where: string, what = 'id'): number {
   if (typeof id === 'string') {
     throw new ZGQError(
       'INVALID_ARGUMENT',
-      `${name}: ${where}: ${what} is the string ${JSON.stringify(id.length > 40 ? `${id.slice(0, 40)}...` : id)}; string ids need the ` +
-        `collection layer, not yet available: use integer ids in [0, ${MAX_ID}], or leave the ids out and pass --ids <file> or --first-id <n>`,
+      `${name}: ${where}: ${what} is the string ${JSON.stringify(id.length > 40 ? `${id.slice(0, 40)}...` : id)}; an index takes ` +
+        `integer ids in [0, ${MAX_ID}] (or leave the ids out and pass --ids <file> or --first-id <n>); documents with string ids go in a collection: zgq collection upsert`,
     );
   }
   const v = typeof id === 'bigint' && id >= 0n && id <= BigInt(MAX_ID) ? Number(id) : id;
