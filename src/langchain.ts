@@ -9,8 +9,9 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Document, type DocumentInterface } from '@langchain/core/documents';
 import type { EmbeddingsInterface } from '@langchain/core/embeddings';
-import { SaveableVectorStore } from '@langchain/core/vectorstores';
-import { ZGQCollection, ZGQError, type Metadata, type Where, type ZGQOptions } from './index.js';
+import { maximalMarginalRelevance } from '@langchain/core/utils/math';
+import { type MaxMarginalRelevanceSearchOptions, SaveableVectorStore } from '@langchain/core/vectorstores';
+import { type CollectionHit, ZGQCollection, ZGQError, type Metadata, type Where, type ZGQOptions } from './index.js';
 
 /** The file a store's directory holds. */
 export const STORE_FILE = 'zgq.collection';
@@ -71,10 +72,20 @@ export class ZGQVectorStore extends SaveableVectorStore {
 
   async similaritySearchVectorWithScore(query: number[], k: number, filter?: Where): Promise<[DocumentInterface, number][]> {
     if (!this.store) return [];
-    return this.store.query(query, { k, where: filter }).map((hit) => [
-      new Document({ id: String(hit.id), pageContent: hit.text ?? '', metadata: { ...(hit.metadata ?? {}) } }),
-      hit.distance,
-    ]);
+    return this.store.query(query, { k, where: filter }).map((hit) => [documentOf(hit), hit.distance]);
+  }
+
+  /**
+   * Documents both near the query and unlike each other: the fetchK nearest (default 20) that the
+   * filter admits, of which k are picked by maximal marginal relevance (lambda 1: nearness alone,
+   * 0: diversity alone; default 0.5).
+   */
+  override async maxMarginalRelevanceSearch(query: string, options: MaxMarginalRelevanceSearchOptions<Where>): Promise<DocumentInterface[]> {
+    if (!this.store) return [];
+    const { k = 4, fetchK = 20, lambda = 0.5, filter } = options;
+    const embedded = await this.embeddings.embedQuery(query);
+    const hits = this.store.query(embedded, { k: Math.max(fetchK, k), where: filter, includeVectors: true });
+    return maximalMarginalRelevance(embedded, hits.map((h) => Array.from(h.vector!)), lambda, k).map((i) => documentOf(hits[i]));
   }
 
   /** Delete documents by id. */
@@ -111,4 +122,9 @@ export class ZGQVectorStore extends SaveableVectorStore {
     this.store = new ZGQCollection({ metric: 'cosine', ...this.options, dim: this.options.dim ?? dim });
     return this.store;
   }
+}
+
+/** A hit as a LangChain Document (its metadata a copy the caller may change). */
+function documentOf(hit: CollectionHit): DocumentInterface {
+  return new Document({ id: String(hit.id), pageContent: hit.text ?? '', metadata: { ...(hit.metadata ?? {}) } });
 }

@@ -87,6 +87,19 @@ test('filters are the collection\'s where; ids are kept, returned and deletable'
   assert.equal(store.collection!.size, TEXTS.length);
 });
 
+test('maximal marginal relevance: near the query and unlike each other', async () => {
+  const texts = ['red apples are sweet', 'red apples are sweet!', 'red apples are sweet.', 'green pears are juicy', 'red cars go fast'];
+  const store = await ZGQVectorStore.fromTexts(texts, texts.map((_, i) => ({ i })), embeddings);
+  const near = await store.similaritySearch('red apples are sweet', 3);
+  assert.deepEqual(near.map((d) => d.metadata.i).sort(), [0, 1, 2], 'nearness alone: the three near copies');
+  const diverse = await store.maxMarginalRelevanceSearch('red apples are sweet', { k: 3, fetchK: 5, lambda: 0.3 });
+  assert.equal(diverse.length, 3);
+  assert.equal(diverse[0].metadata.i, 0, 'the nearest first');
+  assert.ok(diverse.filter((d) => (d.metadata.i as number) <= 2).length < 3, `one copy at most stands for the others: ${diverse.map((d) => d.metadata.i)}`);
+  const filtered = await store.maxMarginalRelevanceSearch('red apples are sweet', { k: 2, fetchK: 5, filter: { i: { $gte: 3 } } });
+  assert.deepEqual(filtered.map((d) => d.metadata.i).sort(), [3, 4]);
+});
+
 test('save and load: the same answers from the directory', async () => {
   const store = await ZGQVectorStore.fromDocuments(TEXTS.map((pageContent, i) => new Document({ pageContent, metadata: metadatas[i] })), embeddings);
   const path = join(dir, 'store');
