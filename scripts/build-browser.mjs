@@ -1,5 +1,6 @@
 // Builds the browser entry of the package: dist/browser/zgq.js (ZGQIndex, kernels inlined as
-// base64) and dist/browser/zgq-worker.js (the Web Worker it starts), ES modules with no imports.
+// base64) and dist/browser/zgq-worker.js (the Web Worker it starts), ES modules with no imports;
+// and dist/browser/langchain.js, 'zgq/langchain' for browsers (imports 'zgq' and @langchain/core).
 // The worker's text is also inlined into zgq.js, which starts its workers from a Blob URL, so a
 // bundle of zgq.js needs no file beside it; zgq-worker.js is the fallback where a page's CSP
 // forbids blob: workers.
@@ -45,7 +46,17 @@ const main = await build({
   entryPoints: { zgq: 'src/index.ts' },
   define: { __ZGQ_WORKER_SOURCE__: JSON.stringify(workerJs) },
 });
-const result = { metafile: { inputs: { ...worker.metafile.inputs, ...main.metafile.inputs } } };
+// zgq/langchain for browsers: the library imported as 'zgq' (this bundle, resolved by the app's
+// bundler) and @langchain/core left to the app, so an app holds one copy of each
+const asPackage = {
+  name: 'zgq-langchain-imports',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/index\.js$/ }, (args) => (args.resolveDir === src ? { path: 'zgq', external: true } : undefined));
+    b.onResolve({ filter: /^@langchain\/core(\/|$)/ }, (args) => ({ path: args.path, external: true }));
+  },
+};
+const langchain = await build({ ...common, entryPoints: { langchain: 'src/langchain.ts' }, plugins: [asPackage] });
+const result = { metafile: { inputs: { ...worker.metafile.inputs, ...main.metafile.inputs, ...langchain.metafile.inputs } } };
 
 const inputs = Object.keys(result.metafile.inputs).map((p) => relative(root, join(root, p)));
 const leaked = inputs.filter((p) => NODE_ONLY.includes(p) || p.startsWith('node_modules/') || p.startsWith('node:'));

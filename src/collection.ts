@@ -10,6 +10,7 @@ import { checkId, checkMetadata, checkText, type DocId, DOCS_TAG, DocStore } fro
 import type { AddOptions, IndexStats, LoadOptions } from './index.js';
 import { ZGQIndex } from './index.js';
 import { NO_ID } from './ids.js';
+import { platform } from './platform.js';
 import type { PreparedFilter } from './filter.js';
 import type { SearchOptions, ZGQOptions } from './options.js';
 import type { SaveOptions, UpdateOptions } from './platform.js';
@@ -171,6 +172,18 @@ export class ZGQCollection {
     return this.docs.labelOf(id) !== undefined;
   }
 
+  /** The ids of the documents the filter admits (all of them without one), in the order they were added. */
+  ids(where?: Where): DocId[] {
+    const out: DocId[] = [];
+    if (where === undefined) {
+      for (const label of this.docs.allLabels()) out.push(this.docs.idOf(label)!);
+      return out;
+    }
+    const { bits } = this.where.select(planWhere(where));
+    for (const label of this.docs.allLabels()) if ((bits[label >>> 5] >>> (label & 31)) & 1) out.push(this.docs.idOf(label)!);
+    return out;
+  }
+
   /** How many documents the filter admits (all of them without one). */
   count(where?: Where): number {
     return where === undefined ? this.docs.count : this.selection(where).count;
@@ -217,6 +230,11 @@ export class ZGQCollection {
       hits.push(hit);
     }
     return hits;
+  }
+
+  /** Release the file a collection loaded with rows 'file' reads from (ZGQIndex.close); nothing otherwise. */
+  close(): void {
+    this.index.close();
   }
 
   /** Counts of documents and the index's own stats. */
@@ -274,6 +292,11 @@ export class ZGQCollection {
       await fn(collection);
       await collection.writes;
     });
+  }
+
+  /** @internal Make a directory to save collections in (Node; browsers make them as files are written): for zgq/langchain. */
+  static makeDirectory(path: string): Promise<void> {
+    return platform.makeDirectory(path);
   }
 
   private static over(index: ZGQIndex, name: string): ZGQCollection {

@@ -1,12 +1,10 @@
 /**
  * LangChain.js vector store over a ZGQCollection (entry point 'zgq/langchain'; `@langchain/core` is
- * an optional peer dependency, needed only here). Each Document is a collection document: its id
+ * an optional peer dependency, needed only here). The browser build of this module
+ * (dist/browser/langchain.js) imports the library as 'zgq', so an application holds one copy. Each Document is a collection document: its id
  * (the Document's, the caller's or a random UUID), its embedding, its metadata and its pageContent
  * as text. Filters are the collection's `where`; scores are the index's distances (lower is nearer).
  */
-import { randomUUID } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Document, type DocumentInterface } from '@langchain/core/documents';
 import type { EmbeddingsInterface } from '@langchain/core/embeddings';
 import { maximalMarginalRelevance } from '@langchain/core/utils/math';
@@ -59,7 +57,7 @@ export class ZGQVectorStore extends SaveableVectorStore {
       throw new ZGQError('INVALID_ARGUMENT', `options.ids must hold one id per document (${documents.length})`);
     }
     if (vectors.length === 0) return [];
-    const ids = documents.map((doc, i) => options.ids?.[i] ?? doc.id ?? randomUUID());
+    const ids = documents.map((doc, i) => options.ids?.[i] ?? doc.id ?? globalThis.crypto.randomUUID());
     const collection = this.collectionFor(vectors[0].length);
     await collection.upsert(documents.map((doc, i) => ({ id: ids[i], vector: vectors[i], metadata: (doc.metadata ?? {}) as Metadata, text: doc.pageContent })));
     return ids;
@@ -97,13 +95,13 @@ export class ZGQVectorStore extends SaveableVectorStore {
   /** Write the store into `directory` (created when missing) as one collection file. */
   async save(directory: string): Promise<void> {
     if (!this.store) throw new ZGQError('NOT_BUILT', 'the store holds no documents yet: add some before saving it');
-    await mkdir(directory, { recursive: true });
-    await this.store.save(join(directory, STORE_FILE));
+    await ZGQCollection.makeDirectory(directory);
+    await this.store.save(storePath(directory));
   }
 
   /** A store saved by save() into `directory`. */
   static override async load(directory: string, embeddings: EmbeddingsInterface): Promise<ZGQVectorStore> {
-    return new ZGQVectorStore(embeddings, { collection: await ZGQCollection.load(join(directory, STORE_FILE)) });
+    return new ZGQVectorStore(embeddings, { collection: await ZGQCollection.load(storePath(directory)) });
   }
 
   static override async fromTexts(texts: string[], metadatas: object[] | object, embeddings: EmbeddingsInterface, args: ZGQVectorStoreArgs = {}): Promise<ZGQVectorStore> {
@@ -122,6 +120,11 @@ export class ZGQVectorStore extends SaveableVectorStore {
     this.store = new ZGQCollection({ metric: 'cosine', ...this.options, dim: this.options.dim ?? dim });
     return this.store;
   }
+}
+
+/** The collection file in a store's directory (a path in Node; an OPFS / IndexedDB path in a browser). */
+function storePath(directory: string): string {
+  return `${directory.replace(/[\\/]+$/, '')}/${STORE_FILE}`;
 }
 
 /** A hit as a LangChain Document (its metadata a copy the caller may change). */

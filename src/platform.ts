@@ -5,6 +5,8 @@
  * same type, so the browser entry reaches no Node module and ZGQIndex has one code path.
  */
 import { availableParallelism } from 'node:os';
+import { mkdir } from 'node:fs/promises';
+import { ZGQError } from './errors.js';
 import { resolve } from 'node:path';
 import type { Checksum, DecodedContainer, PartlyRead, Section } from './format.js';
 import { checkPath, fastCrc32, fileStamp, openContainerFile, readContainerFile, removeStaleTemporaries, writeContainerFile } from './io.js';
@@ -78,6 +80,8 @@ export interface Platform {
   fileStamp(path: string): Promise<string | null>;
   /** One key per stored file, however `path` spells it (absolute in Node). */
   fileKey(path: string): string;
+  /** Make the directory `path` (and its parents) where files are to be stored; browsers make them as files are written. */
+  makeDirectory(path: string): Promise<void>;
   /** CRC-32 for containers (zlib's native one in Node). */
   readonly crc32: Checksum;
 }
@@ -111,6 +115,13 @@ export const platform: Platform = {
     return writeContainerFile(path, meta, sections, { beforeCommit: () => lease.verify() });
   },
   readIndex: readContainerFile,
+  makeDirectory: async (path) => {
+    try {
+      await mkdir(path, { recursive: true });
+    } catch (err) {
+      throw new ZGQError('IO', `cannot make the directory '${path}': ${(err as Error).message}`, { cause: err });
+    }
+  },
   openIndex: async (path) => {
     const { fd, container } = await openContainerFile(path, (tag) => ROW_TAGS.has(tag));
     const file: OpenFile = { fd, path };

@@ -6,7 +6,7 @@
 // Without a Chromium the test is reported as skipped, with why.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +49,24 @@ const run = async () => {
 window.__results = run().catch((e) => ({ error: String(e && e.stack || e) })).finally(() => { window.__done = true; });
 `;
 
+/** A page script of a LangChain app: zgq/langchain (its browser build, importing 'zgq') and @langchain/core, stored in OPFS. */
+const LANGCHAIN_MAIN = `import { ZGQVectorStore } from 'zgq/langchain';
+import { Document } from '@langchain/core/documents';
+const embed = (t) => Array.from({ length: 8 }, (_, j) => Math.cos((t.length + 1) * (j + 1)) + (t.charCodeAt(j % t.length) || 0) / 50);
+const embeddings = { embedQuery: async (t) => embed(t), embedDocuments: async (ts) => ts.map(embed) };
+const run = async () => {
+  const texts = ['alpha', 'beta gamma', 'delta epsilon zeta', 'eta', 'theta iota kappa lambda'];
+  const store = await ZGQVectorStore.fromDocuments(texts.map((pageContent, i) => new Document({ pageContent, metadata: { i } })), embeddings);
+  const self = await store.similaritySearch('delta epsilon zeta', 1);
+  const filtered = await store.similaritySearch('delta epsilon zeta', 5, { i: { $lt: 2 } });
+  await store.save('lc-test/store');
+  const loaded = await ZGQVectorStore.load('lc-test/store', embeddings);
+  const again = await loaded.similaritySearch('delta epsilon zeta', 1);
+  return { self: self[0].pageContent, filtered: filtered.map((d) => d.metadata.i).sort(), again: again[0].pageContent, size: loaded.collection.size };
+};
+window.__results = run().catch((e) => ({ error: String(e && e.stack || e) })).finally(() => { window.__done = true; });
+`;
+
 const page = (csp: string, type = 'module') => `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">
 ${csp ? `<meta http-equiv="Content-Security-Policy" content="${csp}">` : ''}
 <script type="${type}" src="./main.js"></script>`;
@@ -75,6 +93,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'zgq-bundle-'));
   mkdirSync(join(dir, 'node_modules'));
   symlinkSync(root, join(dir, 'node_modules', 'zgq'), 'dir');
+  symlinkSync(join(root, 'node_modules', '@langchain'), join(dir, 'node_modules', '@langchain'), 'dir');
   mkdirSync(join(dir, 'web'));
   writeFileSync(join(dir, 'web', 'main.js'), MAIN);
   // esbuild web/main.js --bundle --format=esm --platform=browser --outdir=out
@@ -82,6 +101,11 @@ before(async () => {
   writeFileSync(join(dir, 'out', 'index.html'), page(''));
   writeFileSync(join(dir, 'out', 'csp.html'), page("worker-src 'self'"));
   assert.deepEqual(readdirSync(join(dir, 'out')).sort(), ['csp.html', 'index.html', 'main.js']);
+  writeFileSync(join(dir, 'web', 'langchain.js'), LANGCHAIN_MAIN);
+  await build({ absWorkingDir: dir, entryPoints: { main: 'web/langchain.js' }, bundle: true, format: 'esm', platform: 'browser', outdir: 'langchain-out', logLevel: 'silent' });
+  writeFileSync(join(dir, 'langchain-out', 'index.html'), page(''));
+  // one copy of the library: zgq/langchain's browser build imports it as 'zgq'
+  assert.equal(readFileSync(join(dir, 'langchain-out', 'main.js'), 'utf8').split('ZGQINDEX').length - 1, 1, 'the file magic appears once');
   // vite build, from web/index.html, into vite-out/
   writeFileSync(join(dir, 'web', 'index.html'), page(''));
   await viteBuild({ root: join(dir, 'web'), base: './', logLevel: 'silent', configFile: false, build: { outDir: join(dir, 'vite-out'), emptyOutDir: true } });
@@ -92,7 +116,7 @@ before(async () => {
   await webpackBuild(dir, join(dir, 'webpack-out'));
   writeFileSync(join(dir, 'webpack-out', 'index.html'), page('', 'text/javascript'));
   writeFileSync(join(dir, 'webpack-out', 'csp.html'), page("worker-src 'self'", 'text/javascript'));
-  server = await startServer({ mounts: { '/webpack': join(dir, 'webpack-out'), '/vite-csp': join(dir, 'vite-csp-out'), '/vite': join(dir, 'vite-out'), '/': join(dir, 'out') } });
+  server = await startServer({ mounts: { '/langchain': join(dir, 'langchain-out'), '/webpack': join(dir, 'webpack-out'), '/vite-csp': join(dir, 'vite-csp-out'), '/vite': join(dir, 'vite-out'), '/': join(dir, 'out') } });
   browser = await launchChromium(chromium.path);
 });
 
@@ -150,4 +174,11 @@ test('webpack 5 on a COOP/COEP page: inline workers; under a CSP without blob: w
     const workerFile = requests.filter((r) => /^200 GET \/webpack\/[0-9a-f]+\.js$/.test(r));
     assert.equal(workerFile.length > 0, fromFile, `${path}: ${requests.join(', ')}`);
   }
+});
+
+test('zgq/langchain bundled by esbuild for a browser: one copy of the library, a vector store saved in and loaded from OPFS', { skip }, async () => {
+  const { results, pageErrors } = await runPage(browser, `${server!.url}/langchain/`, { timeoutMs: 60_000 });
+  assert.deepEqual(pageErrors, []);
+  assert.equal(results.error, undefined, results.error);
+  assert.deepEqual(results, { self: 'delta epsilon zeta', filtered: [0, 1], again: 'delta epsilon zeta', size: 5 });
 });

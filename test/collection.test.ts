@@ -106,8 +106,10 @@ describe('filtered queries', () => {
     assert.ok(lean.vector!.every((v, j) => Math.abs(v - vectorOf(4)[j]) <= norm / 2048), 'the stored vector');
   });
 
-  test('count, and bad filters named', () => {
+  test('count, ids, and bad filters named', () => {
     assert.equal(collection.count(), N);
+    assert.deepEqual(collection.ids({ n: { $lt: 4 } }), [0, 1, 'doc-2', 3].map((_, i) => record(i).id));
+    assert.equal(collection.ids().length, N);
     assert.equal(collection.count({ genre: 'jazz' }), N / 4);
     assert.equal(collection.count({ n: { $gte: 10, $lte: 19 } }), 10);
     expectCode(() => collection.query(queryOf(0), { where: { n: { $between: [1, 2] } } as unknown as Where }), 'INVALID_ARGUMENT', /where\.n\.\$between: unknown operator/);
@@ -266,6 +268,18 @@ describe('files and bytes', () => {
     for (let q = 0; q < 10; q++) {
       const where = { genre: GENRES[q % 4] };
       assert.deepEqual(loaded.query(queryOf(q), { where }), collection.query(queryOf(q), { where }));
+    }
+    // served with the rows left in the file: the same filtered answers from the PQ walk
+    const opened = await ZGQCollection.load(path, { rows: 'file' });
+    try {
+      const pq = { traversal: 'pq' as const, ef: 96, nProbe: 8, rerank: 8 };
+      for (let q = 0; q < 5; q++) {
+        const where = { genre: GENRES[q % 4] };
+        assert.deepEqual(opened.query(queryOf(q), { where, ...pq }), loaded.query(queryOf(q), { where, ...pq }));
+      }
+      await expectCodeAsync(opened.upsert(record(0)), 'READ_ONLY');
+    } finally {
+      opened.close();
     }
     // the file is an index too: its ids are the documents' labels
     const index = await ZGQIndex.load(path);

@@ -296,5 +296,6 @@ export const platform: Platform = {
   readIndex: async (path) => decodeContainer(await readStored(path), `${storageKind()}:${path}`, crc32),
   fileStamp,
   fileKey: storageKey,
+  makeDirectory: async () => {},
   crc32,
 };
