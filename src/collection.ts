@@ -121,6 +121,7 @@ export class ZGQCollection {
    */
   async upsert(records: CollectionRecord | readonly CollectionRecord[], options: AddOptions = {}): Promise<void> {
     const list = Array.isArray(records) ? (records as readonly CollectionRecord[]) : [records as CollectionRecord];
+    this.index.checkWritable('upsert');
     const checked = list.map((r, i) => this.checkRecord(r, i));
     const seen = new Set<DocId>();
     for (const [i, r] of checked.entries()) {
@@ -155,7 +156,10 @@ export class ZGQCollection {
    * large upsert does it too), after the writes called before.
    */
   async compact(): Promise<void> {
-    return this.queue(() => this.index.compact());
+    return this.queue(async () => {
+      await this.index.compact();
+      this.version++; // the index's prepared filters belong to its previous layout
+    });
   }
 
   /** The document with this id (its stored vector a new Float32Array), or undefined. */
@@ -337,9 +341,12 @@ export class ZGQCollection {
       }
       if (v.length !== this.dim) throw new ZGQError('DIMENSION_MISMATCH', `${where}.vector has ${v.length} values; the collection's dim is ${this.dim}`);
       vector = Float32Array.from(v);
+      let norm = 0;
       for (let j = 0; j < vector.length; j++) {
         if (!Number.isFinite(vector[j])) throw new ZGQError('NOT_FINITE', `${where}.vector[${j}] is ${vector[j]}`);
+        norm += vector[j] * vector[j];
       }
+      if (norm === 0 && this.index.options.metric === 'cosine') throw new ZGQError('INVALID_ARGUMENT', `${where}.vector has zero length; cosine distance is undefined for it`);
     }
     const metadata = record.metadata === undefined || record.metadata === null ? record.metadata : checkMetadata(record.metadata, where);
     const text = record.text === undefined || record.text === null ? record.text : checkText(record.text, where);
@@ -388,25 +395,18 @@ export class ZGQCollection {
 
   /** The documents `where` admits now: how many, and the index filter that admits them (none when all are). */
   private selection(where: Where): { count: number; filter: PreparedFilter | undefined } {
-    let key: string | undefined;
-    try {
-      key = JSON.stringify(where);
-    } catch {
-      key = undefined;
-    }
-    const cached = key === undefined ? undefined : this.filters.get(key);
-    if (cached && cached.version === this.version) return cached;
     const plan = planWhere(where);
+    const key = JSON.stringify(plan);
+    const cached = this.filters.get(key);
+    if (cached && cached.version === this.version) return cached;
     const { bits, count } = this.where.select(plan);
     const filter = count === this.docs.count
       ? undefined
       : this.index.prepareFilter((label: number) => label >>> 5 < bits.length && ((bits[label >>> 5] >>> (label & 31)) & 1) === 1);
     const entry = { version: this.version, count, filter };
-    if (key !== undefined) {
-      this.filters.delete(key);
-      this.filters.set(key, entry);
-      if (this.filters.size > CACHED_FILTERS) this.filters.delete(this.filters.keys().next().value!);
-    }
+    this.filters.delete(key);
+    this.filters.set(key, entry);
+    if (this.filters.size > CACHED_FILTERS) this.filters.delete(this.filters.keys().next().value!);
     return entry;
   }
 

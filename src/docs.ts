@@ -30,8 +30,10 @@ export const MAX_ID_LENGTH = 1024;
 const LABEL_LIMIT = 0xffffffff;
 const MAX_METADATA_DEPTH = 32;
 const SECTION_VERSION = 1;
-/** Records per JSON block of the section: bounds the size of one string. */
+/** Records per JSON block of the section, at most: a block also ends past BLOCK_CHARS. */
 const BLOCK_RECORDS = 4096;
+/** Characters of metadata and text after which a block ends: one JSON string stays far below V8's limit (2^29). */
+const BLOCK_CHARS = 1 << 25;
 
 /** The section tag (lowercase: optional to a plain index reader). */
 export const DOCS_TAG = 'docs';
@@ -58,12 +60,14 @@ export function checkMetadata(metadata: unknown, where: string): Metadata {
       return value;
     }
     if (depth >= MAX_METADATA_DEPTH) throw new ZGQError('INVALID_ARGUMENT', `${where}: metadata nests deeper than ${MAX_METADATA_DEPTH} levels at metadata${path}`);
-    if (Array.isArray(value)) return Object.freeze(value.map((v, i) => copy(v, `${path}[${i}]`, depth + 1))) as MetadataValue[];
+    // holes and undefined in arrays are null, as JSON writes them
+    if (Array.isArray(value)) return Object.freeze(Array.from(value, (v, i) => (v === undefined ? null : copy(v, `${path}[${i}]`, depth + 1)))) as MetadataValue[];
     if (typeof value === 'object' && (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null)) {
       const out: { [key: string]: MetadataValue } = {};
       for (const [key, v] of Object.entries(value)) {
         if (v === undefined) continue;
-        out[key] = copy(v, `${path}.${key}`, depth + 1);
+        // defined, not assigned: a key '__proto__' stays a key instead of becoming the prototype
+        Object.defineProperty(out, key, { value: copy(v, `${path}.${key}`, depth + 1), enumerable: true, writable: true, configurable: true });
       }
       return Object.freeze(out);
     }
@@ -181,13 +185,18 @@ export class DocStore implements WhereSource {
     const encoder = new TextEncoder();
     const chunks: Uint8Array[] = [encoder.encode(JSON.stringify({ version: SECTION_VERSION, labels: this.next, count: this.count }))];
     let block: unknown[] = [];
+    let chars = 0;
     const flush = () => {
       chunks.push(encoder.encode(JSON.stringify(block)));
       block = [];
+      chars = 0;
     };
     for (const label of this.labels.values()) {
-      block.push([label, this.ids[label], this.metadata[label] ?? null, this.texts[label] ?? null]);
-      if (block.length === BLOCK_RECORDS) flush();
+      const text = this.texts[label];
+      block.push([label, this.ids[label], this.metadata[label] ?? null, text ?? null]);
+      // metadata is at most MAX_METADATA_BYTES of JSON; text up to MAX_TEXT_LENGTH, up to 6 characters each escaped
+      chars += MAX_METADATA_BYTES + (text === undefined ? 0 : text.length * 6);
+      if (block.length === BLOCK_RECORDS || chars >= BLOCK_CHARS) flush();
     }
     if (block.length) flush();
     let total = 0;

@@ -477,6 +477,16 @@ export class ZGQIndex {
 
   /** Header and sections of the index's container: views of its memory for one shard, the shards' encoded containers for several. */
   private containerParts(): { meta: Record<string, unknown>; sections: Section[] } {
+    if (!this.carry && this.carriedIn.size) {
+      // a collection's file changed as a plain index: its documents would be lost, or disagree with it
+      const tags = [...this.carriedIn.keys()].map((t) => `'${t}'`).join(', ');
+      throw new ZGQError(
+        'INVALID_ARGUMENT',
+        this.carriedIn.has('docs')
+          ? "this index was read from a collection's file (section 'docs'): writing it as a plain index would drop the documents; change it with ZGQCollection or zgq collection"
+          : `this index was read from a file that also holds ${tags}, which this zgq does not write: writing it would drop them`,
+      );
+    }
     const parts = this.partsOf().map((part) => toSections(part.kernels, part.layout, part.ids, part.removed.bits, tailOf(part), this.options));
     const carried = this.carry?.() ?? [];
     if (!this.shards) return { meta: parts[0].meta as unknown as Record<string, unknown>, sections: [...parts[0].sections, ...carried] };
@@ -583,6 +593,11 @@ export class ZGQIndex {
   /** Refuse `what` when the rows live outside the index's memory. */
   private writable(what: string): void {
     if (this.rowPlace !== 'memory') throw rowsOutside(this.rowPlace, what);
+  }
+
+  /** @internal ZGQError READ_ONLY when the rows live outside the index's memory (for changes a layer over it makes alone). */
+  checkWritable(what: string): void {
+    this.writable(what);
   }
 
   /**

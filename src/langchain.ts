@@ -89,7 +89,10 @@ export class ZGQVectorStore extends SaveableVectorStore {
   /** Delete documents by id. */
   override async delete(params: { ids: string[] }): Promise<void> {
     if (!params || !Array.isArray(params.ids)) throw new ZGQError('INVALID_ARGUMENT', 'delete needs { ids: string[] }');
-    await this.store?.delete(params.ids);
+    const store = this.store;
+    if (!store) return;
+    // Documents carry ids as strings: '42' names the integer id 42 of a collection that has it
+    await store.delete(params.ids.map((id) => (typeof id === 'string' && !store.has(id) && /^-?\d+$/.test(id) && store.has(Number(id)) ? Number(id) : id)));
   }
 
   /** Write the store into `directory` (created when missing) as one collection file. */

@@ -379,6 +379,11 @@ test('zgq collection upsert, query with --where, delete: a JSON lines file in, a
     assertCleanFailure(await zgq('collection', 'upsert', file, docs), /docs\.jsonl: line 2: vector has 2 values; the collection's dim is 16 \(DIMENSION_MISMATCH\)/);
     writeFileSync(docs, 'not json\n');
     assertCleanFailure(await zgq('collection', 'upsert', file, docs), /docs\.jsonl:1: not JSON/);
+    writeFileSync(docs, `${lines[0]}\n${lines[2]}\n${lines[0]}\n`);
+    assertCleanFailure(await zgq('collection', 'upsert', file, docs), /docs\.jsonl:3: id 0 is also on line 1 \(DUPLICATE_ID\)/);
+    assertCleanFailure(await zgq('collection', 'upsert', file, join(dir, 'missing.jsonl')), /cannot read '.*missing\.jsonl'.*\(IO\)/);
+    // the index commands refuse a collection's file: writing it as a plain index would drop its documents
+    assertCleanFailure(await zgq('remove', file, '0'), /'docs'.*change it with ZGQCollection or zgq collection \(INVALID_ARGUMENT\)/);
     assertCleanFailure(await zgq('collection', 'query', file, queries, '--where', '{"n":{"$near":1}}'), /where\.n\.\$near: unknown operator/);
     assert.equal((await ZGQCollection.load(file)).size, 598, 'failed upserts changed nothing');
   } finally {

@@ -118,6 +118,10 @@ describe('filtered queries', () => {
     expectCode(() => collection.count({ n: Number.NaN }), 'INVALID_ARGUMENT', /where\.n/);
     expectCode(() => collection.count({ 'a..b': 1 }), 'INVALID_ARGUMENT', /empty part/);
     expectCode(() => collection.query(queryOf(0), { filter: new Set([1]) } as never), 'INVALID_ARGUMENT', /'where'/);
+    // a filter is checked before the cache of compiled filters is consulted
+    collection.count({ n: null });
+    expectCode(() => collection.count({ n: Number.NaN }), 'INVALID_ARGUMENT', /where\.n/);
+    expectCode(() => collection.count({ n: new Date() as never }), 'INVALID_ARGUMENT', /where\.n/);
   });
 });
 
@@ -211,6 +215,23 @@ describe('upsert and delete', () => {
     assert.equal(c.count({ tags: 'rare' }), 400);
   });
 
+  test('metadata is JSON as it is written: array holes are null, a "__proto__" key is a key', async () => {
+    const c = new ZGQCollection({ dim: DIM, metric: 'cosine' });
+    // eslint-disable-next-line no-sparse-arrays
+    await c.upsert({ id: 'holes', vector: vectorOf(0), metadata: { tags: [, 'a'] as never } });
+    assert.deepEqual(c.get('holes')!.metadata, { tags: [null, 'a'] });
+    assert.equal(c.count({ tags: null }), 1);
+    await c.upsert({ id: 'proto', vector: vectorOf(1), metadata: JSON.parse('{"__proto__": {"polluted": "yes"}, "k": 1}') as Metadata });
+    const m = c.get('proto')!.metadata as Record<string, unknown>;
+    assert.deepEqual(Object.keys(m), ['__proto__', 'k']);
+    assert.equal(m.polluted, undefined, 'not a prototype');
+    assert.equal(c.count({ '__proto__.polluted': 'yes' }), 1);
+    const again = ZGQCollection.fromBytes(await c.toBytes());
+    assert.deepEqual(Object.keys(again.get('proto')!.metadata!), ['__proto__', 'k']);
+    assert.equal(again.count({ tags: null }), 1);
+    await expectCodeAsync(c.upsert([record(5), { id: 'zero', vector: new Float32Array(DIM) }]), 'INVALID_ARGUMENT', /records\[1\]\.vector has zero length/);
+  });
+
   test('1 and "1" are different ids; bad ids are refused', async () => {
     const c = new ZGQCollection({ dim: DIM, metric: 'l2' });
     await c.upsert([{ id: 1, vector: vectorOf(0) }, { id: '1', vector: vectorOf(1) }]);
@@ -278,14 +299,33 @@ describe('files and bytes', () => {
         assert.deepEqual(opened.query(queryOf(q), { where, ...pq }), loaded.query(queryOf(q), { where, ...pq }));
       }
       await expectCodeAsync(opened.upsert(record(0)), 'READ_ONLY');
+      await expectCodeAsync(opened.upsert({ id: record(0).id, metadata: { changed: true } }), 'READ_ONLY');
+      assert.equal(opened.count({ changed: true }), 0);
     } finally {
       opened.close();
     }
-    // the file is an index too: its ids are the documents' labels
+    // the file is an index too: its ids are the documents' labels; written back as a plain index it
+    // would lose its documents, so that is refused
     const index = await ZGQIndex.load(path);
     assert.equal(index.size, N);
+    await expectCodeAsync(index.save(path), 'INVALID_ARGUMENT', /'docs'.*change it with ZGQCollection/);
+    expectCode(() => index.toBytes(), 'INVALID_ARGUMENT', /'docs'/);
+    await expectCodeAsync(ZGQIndex.update(path, (i) => void i.remove([0])), 'INVALID_ARGUMENT', /'docs'/);
+    assert.equal((await ZGQCollection.load(path)).size, N, 'the file is unchanged');
     const bytes = await collection.toBytes();
     assert.equal(ZGQCollection.fromBytes(bytes).size, N);
+  });
+
+  test('long texts are written in several blocks and read back whole', async () => {
+    const c = new ZGQCollection({ dim: DIM, metric: 'l2' });
+    const long = (i: number) => `${i}`.padEnd(1 << 20, 'é"\n');
+    await c.upsert(Array.from({ length: 12 }, (_, i) => ({ id: i, vector: vectorOf(i), text: long(i) })));
+    const docs = decodeContainer(await c.toBytes(), 'bytes', crc32).sections.get('docs')!;
+    let blocks = 0;
+    for (let at = 0; at < docs.length; blocks++) at += 4 + new DataView(docs.buffer, docs.byteOffset).getUint32(at, true);
+    assert.ok(blocks > 2, `${blocks} blocks (the header and the records)`);
+    const again = ZGQCollection.fromBytes(await c.toBytes());
+    for (let i = 0; i < 12; i++) assert.equal(again.get(i)!.text, long(i));
   });
 
   test('a small collection saves (trained on what is staged) and loads', async () => {

@@ -115,6 +115,12 @@ test('as a retriever, over a given collection; bad metadata and bad calls are re
   const store = new ZGQVectorStore(embeddings, { collection });
   await store.addDocuments(TEXTS.map((pageContent, i) => new Document({ pageContent, metadata: metadatas[i] })));
   assert.equal(collection.size, TEXTS.length);
+  // a collection with integer ids: Documents carry them as strings, and delete takes them back
+  await collection.upsert({ id: 7, vector: await embeddings.embedQuery('seven'), text: 'seven' });
+  const [seven] = await store.similaritySearch('seven', 1);
+  assert.equal(seven.id, '7');
+  await store.delete({ ids: [seven.id!] });
+  assert.equal(collection.has(7), false);
   const retriever = store.asRetriever({ k: 1, filter: { topic: 'other' } });
   const [doc] = await retriever.invoke('warm bread from the oven');
   assert.equal(doc.pageContent, 'bread rises in a warm oven');

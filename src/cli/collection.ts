@@ -60,7 +60,9 @@ async function upsertFile(collection: ZGQCollection, path: string, threads: numb
     } catch (e) {
       if (!(e instanceof ZGQError)) throw e;
       // records[i] of the batch, named by its line
-      const message = e.message.replace(/^upsert: /, '').replace(/records\[(\d+)\](\.|: )?/, (_, i: string) => `line ${lineNos[Number(i)]}: `);
+      const message = e.message
+        .replace(/^upsert: /, '')
+        .replace(/records\[(\d+)\](\.|: )?/, (_, i: string, sep: string | undefined) => `line ${lineNos[Number(i)]}${sep ? ': ' : ''}`);
       throw new ZGQError(e.code, `${path}: ${message}`, { cause: e });
     }
     done += batch.length;
@@ -68,11 +70,17 @@ async function upsertFile(collection: ZGQCollection, path: string, threads: numb
     batch = [];
     lineNos = [];
   };
+  /** The line of each id read so far: an id twice in one file is refused, as it is in one upsert. */
+  const seen = new Map<string | number, number>();
   try {
     for await (const line of lines) {
       lineNo++;
       if (line.trim() === '') continue;
-      batch.push(recordOf(line, `${path}:${lineNo}`));
+      const record = recordOf(line, `${path}:${lineNo}`);
+      const before = seen.get(record.id);
+      if (before !== undefined) throw new ZGQError('DUPLICATE_ID', `${path}:${lineNo}: id ${JSON.stringify(record.id)} is also on line ${before}`);
+      seen.set(record.id, lineNo);
+      batch.push(record);
       lineNos.push(lineNo);
       if (batch.length === UPSERT_BATCH) await flush();
     }
@@ -82,6 +90,11 @@ async function upsertFile(collection: ZGQCollection, path: string, threads: numb
   }
   if (batch.length) await flush();
   return done;
+}
+
+/** An id in a TSV cell: as it is, or JSON-quoted when it holds a tab, a line break or a quote. */
+function tsvId(id: string | number): string {
+  return typeof id === 'string' && /[\t\r\n"]/.test(id) ? JSON.stringify(id) : String(id);
 }
 
 function hitsOf(hits: CollectionHit[]): Record<string, unknown>[] {
@@ -102,11 +115,16 @@ export function registerCollectionCommands(program: Command): void {
     .action(async (path: string, documents: string, o) => {
       // the dimension of a new collection: the first document's vector
       let dim = 0;
-      for await (const line of createInterface({ input: createReadStream(documents), crlfDelay: Infinity })) {
-        if (line.trim() === '') continue;
-        const first = recordOf(line, `${documents}:1`);
-        dim = first.vector ? first.vector.length : 0;
-        break;
+      try {
+        for await (const line of createInterface({ input: createReadStream(documents), crlfDelay: Infinity })) {
+          if (line.trim() === '') continue;
+          const first = recordOf(line, `${documents}:1`);
+          dim = first.vector ? first.vector.length : 0;
+          break;
+        }
+      } catch (e) {
+        if (e instanceof ZGQError) throw e;
+        throw new ZGQError('IO', `cannot read '${documents}': ${(e as Error).message}`, { cause: e });
       }
       let count = 0;
       const started = performance.now();
@@ -140,7 +158,7 @@ export function registerCollectionCommands(program: Command): void {
       for (let q = 0; q < queries.n; q++) {
         const hits = docs.query(queries.data.subarray(q * queries.dim, (q + 1) * queries.dim), { k: o.k, where: o.where, ...(o.ef ? { ef: o.ef } : {}) });
         if (o.format === 'json') lines.push(JSON.stringify({ query: q, hits: hitsOf(hits) }));
-        else hits.forEach((h, r) => lines.push(`${q}\t${r + 1}\t${h.id}\t${h.distance}`));
+        else hits.forEach((h, r) => lines.push(`${q}\t${r + 1}\t${tsvId(h.id)}\t${h.distance}`));
       }
       const text = lines.join('\n') + '\n';
       if (!o.output) {
