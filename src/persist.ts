@@ -19,6 +19,7 @@ import { assert, firstNonFinite, ZGQError } from './errors.js';
 import { type Checksum, decodeContainer, type DecodedContainer, encodeContainer, isOptionalTag, type PartlyRead, type Section, sectionF32, sectionU16, sectionU32, sectionU8 } from './format.js';
 import type { Kernels } from './kernels/wasm.js';
 import { PQ_CENTROIDS } from './pq.js';
+import { IdLookup } from './ids.js';
 import { type IndexArrays, type IndexLayout, viewArrays } from './layout.js';
 import type { ResolvedOptions, VectorStorage } from './options.js';
 import { resolveOptions, scansEveryVector } from './options.js';
@@ -359,15 +360,12 @@ function checkArrays(meta: IndexMeta, a: IndexArrays, name: string): void {
     const tail = n & 7;
     if (tail && a.deleted[a.deleted.length - 1] >> tail) throw corrupt(name, 'section DELS marks nodes beyond n');
   }
-  // a removed node may share its id with the live node that replaced it
-  const seen = new Set<number>();
   for (let i = 0; i < n; i++) {
-    const id = a.ids[i];
-    if (id === 0xffffffff) throw corrupt(name, `section IDS_: id ${id} at ${i} is reserved`);
-    if (a.deleted && (a.deleted[i >> 3] >> (i & 7)) & 1) continue;
-    if (seen.has(id)) throw corrupt(name, `section IDS_: id ${id} at ${i} is repeated`);
-    seen.add(id);
+    if (a.ids[i] === 0xffffffff) throw corrupt(name, `section IDS_: id ${a.ids[i]} at ${i} is reserved`);
   }
+  // a removed node may share its id with the live node that replaced it
+  const repeat = IdLookup.firstRepeat(a.ids, n, a.deleted);
+  if (repeat >= 0) throw corrupt(name, `section IDS_: id ${a.ids[repeat]} at ${repeat} is repeated`);
 }
 
 /** Largest finite binary16 magnitude. */

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { NO_ID, ZGQError, ZGQIndex } from '../src/index.js';
 import { expectCode, expectCodeAsync } from './helpers/expect.js';
 import { clusteredGaussian } from '../src/data/synthetic.js';
+import { crc32 as portableCrc32, decodeContainer, encodeContainer } from '../src/format.js';
 
 const dim = 16;
 const ds = clusteredGaussian({ n: 600, nQueries: 5, dim, seed: 21 });
@@ -138,4 +139,21 @@ test('the stored format version 1 fixture loads and answers as recorded', async 
   const expected = JSON.parse(readFileSync(new URL('./fixtures/v1-small.json', import.meta.url), 'utf8')) as { ids: number[]; query: number[] };
   const index = await ZGQIndex.load(fixture.pathname);
   assert.deepEqual(Array.from(index.search(Float32Array.from(expected.query), 5).ids), expected.ids);
+});
+
+test('a file whose live nodes repeat an id is refused; a removed node may share its id with its replacement', async () => {
+  const dim = 8;
+  const n = 400;
+  const x = Float32Array.from({ length: n * dim }, (_, i) => Math.sin(i * 0.37) + (i % dim));
+  const index = new ZGQIndex({ dim, seed: 2 });
+  await index.build(x, { ids: Uint32Array.from({ length: n }, (_, i) => 10 * i), threads: 1 });
+  await index.add(x.subarray(0, dim), [30]); // replaces id 30: its old node stays, removed, until compaction
+  const bytes = index.toBytes();
+  assert.equal(ZGQIndex.fromBytes(bytes).size, n);
+  const decoded = decodeContainer(bytes, 'bytes', portableCrc32);
+  const sections = [...decoded.sections].map(([tag, b]) => ({ tag, bytes: b.slice() }));
+  const ids = new Uint32Array(sections.find((s) => s.tag === 'IDS_')!.bytes.buffer);
+  const live = ids.findIndex((id) => id === 50);
+  ids[live + 1] = 50;
+  expectCode(() => ZGQIndex.fromBytes(encodeContainer(decoded.meta, sections, portableCrc32)), 'CORRUPT_FILE', new RegExp(`id 50 at ${live + 1} is repeated`));
 });
