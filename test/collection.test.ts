@@ -13,6 +13,8 @@ import { ZGQCollection, ZGQIndex, type CollectionRecord, type Metadata, type Whe
 import { DocStore } from '../src/docs.js';
 import { matches, planWhere, WhereIndex } from '../src/where.js';
 import { clusteredGaussian } from '../src/data/synthetic.js';
+import { boundForShards, shardBounds } from '../src/shards.js';
+import { resolveOptions } from '../src/options.js';
 import { crc32, decodeContainer, encodeContainer } from '../src/format.js';
 import { expectCode, expectCodeAsync } from './helpers/expect.js';
 
@@ -374,6 +376,29 @@ describe('files and bytes', () => {
     assert.deepEqual(c.get('doc-2')!.metadata, expected.doc2);
     assert.deepEqual({ metadata: c.get('doc-5')!.metadata, text: c.get('doc-5')!.text }, expected.doc5);
     assert.equal(c.has('doc-1') || c.has(3), false, 'deleted documents stay deleted');
+  });
+
+  test('a sharded collection: filtered recall, and its documents saved beside the shards', async () => {
+    const options = { dim: DIM, metric: 'l2' as const, seed: 3 };
+    const before = shardBounds.maxBytes;
+    shardBounds.maxBytes = boundForShards(N, resolveOptions(options), 2, 3);
+    const sharded = new ZGQCollection(options);
+    try {
+      await sharded.upsert(Array.from({ length: N }, (_, i) => record(i)), { threads: 2 });
+    } finally {
+      shardBounds.maxBytes = before;
+    }
+    assert.equal(sharded.stats().index!.shards, 3);
+    for (const where of [{ genre: 'rock' }, { n: { $lt: 60 } }] as Where[]) {
+      const recall = filteredRecall(sharded, where, 10);
+      assert.ok(recall >= 0.95, `${JSON.stringify(where)}: recall@10 ${recall.toFixed(3)}`);
+    }
+    const path = join(dir, 'sharded.zgq');
+    await sharded.save(path);
+    const loaded = await ZGQCollection.load(path);
+    assert.equal(loaded.stats().index!.shards, 3);
+    assert.equal(loaded.size, N);
+    for (let q = 0; q < 10; q++) assert.deepEqual(loaded.query(queryOf(q), { where: { tags: 'rare' } }), sharded.query(queryOf(q), { where: { tags: 'rare' } }));
   });
 
   test('concurrent updates of one file all land', async () => {
