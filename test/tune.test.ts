@@ -94,11 +94,14 @@ test('tune({ recall }) picks options reaching the target on real queries and mak
   await index.build(ds.base, { threads: 1 });
   assert.ok((await recallOf(index, ds.queries, ds.nQueries, truth)) < 0.9, 'the fixed ef 16 falls short');
   const fractions: number[] = [];
+  const rerank = index.options.search.rerank;
   const report = await index.tune({ recall: 0.97, queries: 200, onProgress: (f) => fractions.push(f) });
   assert.equal(report.reached, true);
   assert.ok(report.recall >= 0.97 && report.qps > 0);
   assert.deepEqual([report.target, report.k, report.queries], [0.97, 10, 200]);
   assert.ok(report.tried.some((t) => t.search.traversal === 'pq') && report.tried.some((t) => t.search.traversal === 'scan'));
+  // the PQ walk is tried at the default re-rank depth and at 4x it
+  assert.deepEqual([...new Set(report.tried.filter((t) => t.search.traversal === 'pq').map((t) => t.search.rerank))].sort((a, b) => a - b), [rerank, 4 * rerank]);
   assert.ok(fractions.length > 3 && fractions.every((f, i) => f >= 0 && f <= 1 && (i === 0 || f >= fractions[i - 1])));
   const real = await recallOf(index, ds.queries, ds.nQueries, truth);
   assert.ok(real >= 0.95, `recall@10 of held-out queries at the tuned defaults: ${real} (sample: ${report.recall})`);
