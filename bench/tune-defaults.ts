@@ -3,14 +3,14 @@
 // defaults, then after tune({ recall: 0.95 }) (which measures on the index's own vectors), and the
 // options each chose. Build on 2 threads, seed 1.
 //
-//   node --import tsx bench/tune-defaults.ts [--dataset words,random-100k] [--passes 3]
+//   node --import tsx bench/tune-defaults.ts [--dataset words,random-100k] [--passes 3] [--queries 500]
 import { parseArgs } from 'node:util';
 import { ZGQIndex, type SearchOptions } from '../src/index.js';
 import { datasetSpec, loadDataset } from '../src/bench/datasets.js';
 import { defaultCacheDir, defaultDataDir } from '../src/bench/paths.js';
 import { median } from '../src/bench/metrics.js';
 
-const { values } = parseArgs({ options: { dataset: { type: 'string', default: 'words,random-100k,synthetic-100k' }, passes: { type: 'string', default: '3' } } });
+const { values } = parseArgs({ options: { dataset: { type: 'string', default: 'words,random-100k,synthetic-100k' }, passes: { type: 'string', default: '3' }, queries: { type: 'string' } } });
 const passes = Number(values.passes);
 const K = 10;
 
@@ -32,11 +32,11 @@ function measure(index: ZGQIndex, queries: Float32Array, nq: number, dim: number
 }
 
 const describe = (o: { traversal: string; ef: number; rerank: number }) =>
-  o.traversal === 'scan' ? 'scan' : o.traversal === 'fastscan' ? `fastscan rerank ${o.rerank}` : `${o.traversal} ef ${o.ef}`;
+  o.traversal === 'scan' ? 'scan' : o.traversal === 'fastscan' ? `fastscan rerank ${o.rerank}` : o.traversal === 'pq' ? `pq ef ${o.ef} rerank ${o.rerank}` : `${o.traversal} ef ${o.ef}`;
 console.log(`# recall@10 and QPS on the real queries (one per call, one thread, median of ${passes}), defaults vs tune({ recall: 0.95 })\n`);
 console.log('| dataset | defaults | recall@10 | QPS | tuned | recall@10 | QPS | tune time |\n| --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const name of values.dataset.split(',')) {
-  const ds = await loadDataset(datasetSpec(name), { dataDir: defaultDataDir(), cacheDir: defaultCacheDir(), k: K, log: () => {} });
+  const ds = await loadDataset(datasetSpec(name, values.queries ? { queries: Number(values.queries) } : {}), { dataDir: defaultDataDir(), cacheDir: defaultCacheDir(), k: K, log: () => {} });
   const index = new ZGQIndex({ dim: ds.dim, seed: 1 });
   await index.build(ds.base, { threads: 2 });
   const calibrated = index.options.search;
