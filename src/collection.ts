@@ -88,7 +88,7 @@ export class ZGQCollection {
   private writes: Promise<void> = Promise.resolve();
   /** Changes with every write: compiled filters of an older version are compiled again. */
   private version = 0;
-  private readonly filters = new Map<string, { version: number; count: number; filter: PreparedFilter | undefined }>();
+  private readonly filters = new Map<string, Selection>();
 
   /** A new, empty collection; `options` as for a ZGQIndex (dim and metric at least). */
   constructor(options: ZGQOptions);
@@ -183,8 +183,8 @@ export class ZGQCollection {
       for (const label of this.docs.allLabels()) out.push(this.docs.idOf(label)!);
       return out;
     }
-    const { bits } = this.where.select(planWhere(where));
-    for (const label of this.docs.allLabels()) if ((bits[label >>> 5] >>> (label & 31)) & 1) out.push(this.docs.idOf(label)!);
+    const { admits } = this.selection(where);
+    for (const label of this.docs.allLabels()) if (admits(label)) out.push(this.docs.idOf(label)!);
     return out;
   }
 
@@ -394,16 +394,15 @@ export class ZGQCollection {
   }
 
   /** The documents `where` admits now: how many, and the index filter that admits them (none when all are). */
-  private selection(where: Where): { count: number; filter: PreparedFilter | undefined } {
+  private selection(where: Where): Selection {
     const plan = planWhere(where);
     const key = JSON.stringify(plan);
     const cached = this.filters.get(key);
     if (cached && cached.version === this.version) return cached;
     const { bits, count } = this.where.select(plan);
-    const filter = count === this.docs.count
-      ? undefined
-      : this.index.prepareFilter((label: number) => label >>> 5 < bits.length && ((bits[label >>> 5] >>> (label & 31)) & 1) === 1);
-    const entry = { version: this.version, count, filter };
+    const admits = (label: number) => label >>> 5 < bits.length && ((bits[label >>> 5] >>> (label & 31)) & 1) === 1;
+    const filter = count === this.docs.count ? undefined : this.index.prepareFilter(admits);
+    const entry: Selection = { version: this.version, count, admits, filter };
     this.filters.delete(key);
     this.filters.set(key, entry);
     if (this.filters.size > CACHED_FILTERS) this.filters.delete(this.filters.keys().next().value!);
@@ -417,6 +416,14 @@ export class ZGQCollection {
     if (text !== undefined) doc.text = text;
     return doc;
   }
+}
+
+/** A compiled where: the labels it admits (as of `version`), how many, and the index filter admitting them (none when all are). */
+interface Selection {
+  version: number;
+  count: number;
+  admits: (label: number) => boolean;
+  filter: PreparedFilter | undefined;
 }
 
 interface CheckedRecord {
