@@ -12,7 +12,7 @@ const MAGIC: f32 = reinterpret<f32>(0x77800000); // 2^112
 
 // @ts-ignore: decorator
 @inline
-function decode4(h: v128): v128 {
+export function decode4(h: v128): v128 {
   // h: four halves sign-extended to i32 lanes. Shifted up by 13, the exponent and mantissa sit
   // where float32 keeps them and the sign bit lands in bits 28..31: keep bit 31 and bits 13..27,
   // and one multiply by 2^112 rebias the exponent (and turn half subnormals into float32 normals).

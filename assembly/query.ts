@@ -12,7 +12,7 @@ import { METRIC_L2 } from './distance';
 // The per-thread context block: u32 fields written by src/search.ts, in this order (keep in step
 // with CTX there). Read in place: an unmanaged class is a typed view of the block, no copy.
 @unmanaged
-class SearchContext {
+export class SearchContext {
   n: u32;
   dim: u32;
   metric: u32;
@@ -74,42 +74,54 @@ let scanZones: i32 = 0;
  */
 function enterZones(c: SearchContext, nProbe: i32, groupProbe: i32, scan: i32, scanRatio: f32): i32 {
   const residual = c.residual != 0;
-  const nZones = <i32>c.nZones;
+  const epoch = beginQuery(c);
+  const found = selectZones(
+    <usize>c.query, <usize>c.centroids, <i32>c.nZones, <i32>c.dim, <i32>c.metric,
+    <usize>c.groupCentroids, <usize>c.groupStart, <i32>c.nGroups, groupProbe,
+    nProbe, <usize>c.zoneIds, <usize>c.zoneDist, <usize>c.groupScratch,
+    residual ? <usize>c.zoneTerm : 0, <usize>c.zoneTag, epoch,
+  );
   const zoneIds = <usize>c.zoneIds;
-  const zoneDist = <usize>c.zoneDist;
+  const zoneEntry = <usize>c.zoneEntry;
   const entries = <usize>c.entries;
+  for (let i = 0; i < found; i++) {
+    const z = load<u32>(zoneIds + (<usize>i << 2));
+    store<u32>(entries + (<usize>i << 2), load<u32>(zoneEntry + (<usize>z << 2)));
+  }
+  scanZones = zonesToScan(<usize>c.zoneDist, found, scan, scanRatio, <i32>c.metric);
+  return found;
+}
 
-  // visited tags and zone-term tags share the epoch; clear both when it wraps
+/**
+ * A new query's epoch for the visited tags (the visited and zone-term tags share it: both are
+ * cleared when it wraps), with the context's node to skip, if any, tagged visited.
+ */
+export function beginQuery(c: SearchContext): u16 {
   let epoch = c.epoch + 1;
   if (epoch == 65536) {
     memory.fill(<usize>c.visited, 0, <usize>c.n << 1);
-    if (residual) memory.fill(<usize>c.zoneTag, 0, <usize>nZones << 1);
+    if (c.residual != 0) memory.fill(<usize>c.zoneTag, 0, <usize>c.nZones << 1);
     epoch = 1;
   }
   c.epoch = epoch;
   // a node to keep out of this search (node + 1): tagged visited, nothing reaches or returns it
   if (c.skip != 0) store<u16>(<usize>c.visited + ((<usize>c.skip - 1) << 1), <u16>epoch);
+  return <u16>epoch;
+}
 
-  const found = selectZones(
-    <usize>c.query, <usize>c.centroids, nZones, <i32>c.dim, <i32>c.metric,
-    <usize>c.groupCentroids, <usize>c.groupStart, <i32>c.nGroups, groupProbe,
-    nProbe, zoneIds, zoneDist, <usize>c.groupScratch,
-    residual ? <usize>c.zoneTerm : 0, <usize>c.zoneTag, <u16>epoch,
-  );
-  const zoneEntry = <usize>c.zoneEntry;
-  for (let i = 0; i < found; i++) {
-    const z = load<u32>(zoneIds + (<usize>i << 2));
-    store<u32>(entries + (<usize>i << 2), load<u32>(zoneEntry + (<usize>z << 2)));
-  }
+/**
+ * How many of the `found` selected zones (their squared distances at zoneDist, nearest first) a
+ * walk scans: at most `scan`, and under L2 only those within scanRatio of the nearest's distance.
+ */
+export function zonesToScan(zoneDist: usize, found: i32, scan: i32, scanRatio: f32, metric: i32): i32 {
   let nScan = scan < found ? scan : found;
-  if (nScan > 1 && <i32>c.metric == METRIC_L2) {
+  if (nScan > 1 && metric == METRIC_L2) {
     const bound = load<f32>(zoneDist) * scanRatio;
     let near = 1;
     while (near < nScan && load<f32>(zoneDist + (<usize>near << 2)) <= bound) near++;
     nScan = near;
   }
-  scanZones = nScan;
-  return found;
+  return nScan;
 }
 
 /** The PQ walk from the `found` entries enterZones left: its pool (size returned) in the context's poolDist / poolIds, nearest first. */

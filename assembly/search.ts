@@ -75,7 +75,7 @@ function poolDropTaken(): void {
 
 // @ts-ignore: decorator
 @inline
-function insertSorted(d: f32, id: u32, dists: usize, ids: usize, size: i32, capacity: i32): i32 {
+export function insertSorted(d: f32, id: u32, dists: usize, ids: usize, size: i32, capacity: i32): i32 {
   // keeps the best `capacity` entries sorted ascending; returns the new size
   if (size == capacity && d >= load<f32>(dists + (<usize>(size - 1) << 2))) return size;
   let pos = size < capacity ? size : capacity - 1;
@@ -361,7 +361,7 @@ export function searchExact(
  */
 // @ts-ignore: decorator
 @inline
-function walkDistance(
+export function walkDistance(
   node: u32, q: usize, qScaled: usize, rowNorms: usize, vectors: usize, dim: i32, metric: i32, half: bool,
 ): f32 {
   if (qScaled == 0) return rowDistance(q, vectors, node, dim, metric, half);
@@ -386,8 +386,6 @@ export function walkExact(
   scanZones: usize, nScan: i32, zoneStart: usize, allow: usize, neighbours: usize,
 ): i32 {
   poolReset(outDist, outIds, L);
-  const rowStride = <usize>(R + 1) << 2;
-  const rowBytes = half ? <usize>dim << 1 : <usize>dim << 2;
   const filtered = allow != 0;
   let scanned: i32 = 0;
   let excluded: i32 = 0;
@@ -422,6 +420,24 @@ export function walkExact(
       }
     }
   }
+  return walkExactFrom(
+    q, qScaled, rowNorms, vectors, dim, metric, half, adjacency, R, entries, nEntries, L, visited, epoch, allow, neighbours,
+  );
+}
+
+/**
+ * The rest of walkExact once its pool (reset for capacity L) holds what the zone scans found and
+ * those nodes are tagged visited: the entries, then the walk. Batches whose zone scans are grouped
+ * by zone (assembly/grouped.ts) seed the pool themselves and walk from here.
+ */
+export function walkExactFrom(
+  q: usize, qScaled: usize, rowNorms: usize, vectors: usize, dim: i32, metric: i32, half: bool,
+  adjacency: usize, R: i32, entries: usize, nEntries: i32, L: i32,
+  visited: usize, epoch: u16, allow: usize, neighbours: usize,
+): i32 {
+  const rowStride = <usize>(R + 1) << 2;
+  const rowBytes = half ? <usize>dim << 1 : <usize>dim << 2;
+  const filtered = allow != 0;
   for (let e = 0; e < nEntries; e++) {
     const node = load<u32>(entries + (<usize>e << 2));
     const tag = visited + (<usize>node << 1);

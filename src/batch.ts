@@ -103,6 +103,24 @@ const SLICE_MS = 20;
 const FIRST_SLICE = 256;
 /** Arena bytes for each of a batch's three buffers (queries, result ids, result distances). */
 const BATCH_ARENA_BYTES = 32 << 20;
+/** Queries of a grouped slice at most (its scratch grows with them). */
+const GROUPED_MAX_QUERIES = 1024;
+/**
+ * When zone scans are grouped across a batch (assembly/grouped.ts): `minShare` is the least number of
+ * queries per zone (batch size times zones scanned per query, over the zones) at which it pays.
+ */
+export const groupTuning = { minShare: 2 };
+
+/**
+ * Whether a batch's zone scans are grouped by zone: the exact walk on binary16 rows with zone scans,
+ * no filter, and enough queries per zone to share its rows.
+ */
+function groupedScans(built: Built, nq: number, opts: ResolvedSearchOptions, scope: SearchScope): boolean {
+  const { layout } = built;
+  if (opts.traversal !== 'exact' || !layout.halfStorage || scope.allow || opts.scan <= 0) return false;
+  return (nq * Math.min(opts.scan, opts.nProbe, layout.nZones)) / layout.nZones >= groupTuning.minShare;
+}
+
 /** Search the nq queries in the batch buffers into its result buffers, on this thread or on worker lanes. */
 async function runChunk(
   built: Built, nq: number, k: number, opts: ResolvedSearchOptions, threadsAsked: number | undefined, scope: SearchScope,
@@ -112,10 +130,21 @@ async function runChunk(
   const dim = built.layout.dim;
   let threads = platform.threads(threadsAsked);
   threads = Math.max(1, Math.min(threads, Math.floor(nq / MIN_QUERIES_PER_THREAD)));
+  const grouped = groupedScans(built, nq, opts, scope);
   if (threads === 1) {
-    built.searcher.allow = scope.allow;
-    const [, L, nProbe, groupProbe, scan, scanRatio, rerankCount] = built.searcher.plan(k, opts);
-    kern.searchRange(built.searcher.ctx, batch.queries, 0, nq, k, L, nProbe, groupProbe, scan, scanRatio, rerankCount, batch.outIds, batch.outDist);
+    const searcher = built.searcher;
+    searcher.allow = scope.allow;
+    const [, L, nProbe, groupProbe, scan, scanRatio, rerankCount] = searcher.plan(k, opts);
+    if (grouped) {
+      const most = Math.min(nq, GROUPED_MAX_QUERIES);
+      const scratch = searcher.groupedScratch(most, nProbe, L);
+      for (let from = 0; from < nq; from += most) {
+        kern.searchGrouped(searcher.ctx, scratch, most, batch.queries, from, Math.min(nq, from + most), k, L, nProbe, groupProbe, scan, scanRatio, batch.outIds, batch.outDist);
+        built.lanes.stats.grouped++;
+      }
+    } else {
+      kern.searchRange(searcher.ctx, batch.queries, 0, nq, k, L, nProbe, groupProbe, scan, scanRatio, rerankCount, batch.outIds, batch.outDist);
+    }
   } else {
     // the calling thread is lane 0 (it would only wait otherwise); workers are lanes 1..threads-1
     await built.lanes.settle(threads - 1);
@@ -123,9 +152,38 @@ async function runChunk(
     const lanes = [built.searcher, ...built.workerSearchers.slice(0, threads - 1)];
     for (const lane of lanes) lane.allow = scope.allow;
     const calls = lanes.map((s) => s.plan(k, opts));
-    const step = Math.max(1, Math.min(CLAIM_STEP, Math.ceil(nq / (threads * CLAIMS_PER_LANE))));
+    const bounds = grouped ? shrinkingSlices(nq, threads) : evenSlices(nq, Math.max(1, Math.min(CLAIM_STEP, Math.ceil(nq / (threads * CLAIMS_PER_LANE)))));
+    let largest = 0;
+    for (let i = 1; i < bounds.length; i++) largest = Math.max(largest, bounds[i] - bounds[i - 1]);
     await built.lanes.run(kern, kernelModule(), {
-      queries: batch.queries, nq, step, rowBytes: dim * 4, outIds: batch.outIds, outDist: batch.outDist, ctx: lanes.map((s) => s.ctx), calls,
+      queries: batch.queries, bounds, rowBytes: dim * 4, outIds: batch.outIds, outDist: batch.outDist, ctx: lanes.map((s) => s.ctx), calls,
+      grouped: lanes.map((s, i) => (grouped ? s.groupedScratch(largest, calls[i][2], calls[i][1]) : 0)),
     }, threads - 1);
   }
+}
+
+/** Slice bounds of `step` queries each (the last one shorter). */
+function evenSlices(nq: number, step: number): number[] {
+  const bounds: number[] = [];
+  for (let from = 0; from < nq; from += step) bounds.push(from);
+  bounds.push(nq);
+  return bounds;
+}
+
+/** Smallest slice of a grouped batch on several lanes. */
+const GROUPED_MIN_SLICE = 16;
+
+/**
+ * Slices of a grouped batch on `lanes` lanes: each a share of what is left (at most
+ * GROUPED_MAX_QUERIES), so the first are large, which the grouping needs, and the last small, so
+ * that the lanes finish together.
+ */
+function shrinkingSlices(nq: number, lanes: number): number[] {
+  const bounds = [0];
+  for (let from = 0; from < nq; ) {
+    const size = Math.min(GROUPED_MAX_QUERIES, Math.max(GROUPED_MIN_SLICE, Math.ceil((nq - from) / (2 * lanes))));
+    from = Math.min(nq, from + size);
+    bounds.push(from);
+  }
+  return bounds;
 }

@@ -17,11 +17,11 @@ import {
 } from './worker.js';
 import type { KernelExports } from './kernels/wasm.js';
 
-/** One batch: where its queries and results are, the claim step, and each lane's kernel call. */
+/** One batch: where its queries and results are, its slices, and each lane's kernel call. */
 export interface LaneBatch {
   queries: number;
-  nq: number;
-  step: number;
+  /** Slice i is queries [bounds[i], bounds[i + 1]); bounds run from 0 to the batch's size. */
+  bounds: number[];
   /** Bytes per query row. */
   rowBytes: number;
   outIds: number;
@@ -29,6 +29,8 @@ export interface LaneBatch {
   /** Per lane: the searcher context and the searchRange arguments after it ([k, L, ... rerankCount]). */
   ctx: number[];
   calls: number[][];
+  /** Per lane: scratch of searchGrouped for slices of the batch's largest, or 0 for searchRange. */
+  grouped: number[];
 }
 
 /**
@@ -78,18 +80,19 @@ export class BatchLanes {
   private readonly token: string;
   /** Slot offset per worker lane (lane t + 1 uses slots[t]). */
   private readonly slots: number[] = [];
-  /** Int32 pair: [0] the next query to claim, [1] the sequence number of the batch in progress. */
+  /** Int32 pair: [0] the next slice to claim, [1] the sequence number of the batch in progress. */
   private sync = 0;
   private seq = 0;
-  /** Int32 per slice of the batch (see sliceWord), room for sliceRoom. */
+  /** Int32 per slice of the batch (see sliceWord), and u32 bounds of the slices, room for sliceRoom. */
   private slices = 0;
+  private bounds = 0;
   private sliceRoom = 0;
   /** Per worker lane: where its worker searches a slice before publishing it, and the bytes there. */
   private readonly scratch: number[] = [];
   private readonly scratchBytes: number[] = [];
   private readonly self = new WeakRef(this);
   /** How often the rarer paths ran: slices searched here after a worker held them, lanes that sat a batch out. */
-  readonly stats = { stolen: 0, satOut: 0 };
+  readonly stats = { stolen: 0, satOut: 0, grouped: 0 };
   /** A pool task of these lanes has run: the pool can start workers. */
   private workersStarted = false;
   /** Pool tasks posted whose promises have not settled yet. */
@@ -122,10 +125,12 @@ export class BatchLanes {
   /** Search a batch on lane 0 (this thread) and batch.ctx.length - 1 worker lanes; resolves when every query is searched. */
   async run(kernels: KernelExports, module: WebAssembly.Module, batch: LaneBatch, poolThreads: number): Promise<void> {
     const workers = batch.ctx.length - 1;
-    const { nq, step } = batch;
-    const nSlices = Math.ceil(nq / step);
+    const { bounds } = batch;
+    const nSlices = bounds.length - 1;
+    let maxSlice = 0;
+    for (let i = 0; i < nSlices; i++) maxSlice = Math.max(maxSlice, bounds[i + 1] - bounds[i]);
     const [k, L, nProbe, groupProbe, scan, scanRatio, rerankCount] = batch.calls[0];
-    this.reserve(workers, nSlices, step * k * 8);
+    this.reserve(workers, nSlices, maxSlice * k * 8);
     const slots = this.assignSlots(workers);
     // the memory grows only in the two calls above: views of it from here on stay whole
     const memory = this.arena.memory;
@@ -134,6 +139,7 @@ export class BatchLanes {
     const open = sliceWord(seq, SLICE_OPEN);
     const done = sliceWord(seq, SLICE_DONE);
     const slices = new Int32Array(buffer, this.slices, nSlices).fill(open);
+    new Uint32Array(buffer, this.bounds, nSlices + 1).set(bounds);
     const sync = new Int32Array(buffer, this.sync, 2);
     Atomics.store(sync, 0, 0);
     Atomics.store(sync, 1, seq);
@@ -148,7 +154,7 @@ export class BatchLanes {
       lanes.push(words);
       posted.push(undefined);
       if (!words) continue;
-      this.write(words, batch, t + 1, seq);
+      this.write(words, batch, t + 1, seq, nSlices, maxSlice);
       // a worker waiting in the slot takes the batch from here; the state decides against its time-out
       if (Atomics.compareExchange(words, LANE.state, LANE_WAITING, LANE_TAKEN) === LANE_WAITING) {
         wake(words);
@@ -163,13 +169,22 @@ export class BatchLanes {
       posted[t] = run;
     }
     // this thread's share: slices claimed from the counter until none is left, searched straight into the results
-    const search = (from: number): void =>
-      kernels.searchRange(batch.ctx[0], batch.queries, from, Math.min(nq, from + step), k, L, nProbe, groupProbe, scan, scanRatio, rerankCount, batch.outIds, batch.outDist);
+    const grouped = batch.grouped[0];
+    const search = (slice: number): void => {
+      const from = bounds[slice];
+      const to = bounds[slice + 1];
+      if (grouped) {
+        kernels.searchGrouped(batch.ctx[0], grouped, maxSlice, batch.queries, from, to, k, L, nProbe, groupProbe, scan, scanRatio, batch.outIds, batch.outDist);
+      } else {
+        kernels.searchRange(batch.ctx[0], batch.queries, from, to, k, L, nProbe, groupProbe, scan, scanRatio, rerankCount, batch.outIds, batch.outDist);
+      }
+    };
+    if (grouped) this.stats.grouped += nSlices;
     const start = performance.now();
     let mine = 0;
-    for (let from = Atomics.add(sync, 0, step); from < nq; from = Atomics.add(sync, 0, step)) {
-      search(from);
-      slices[from / step] = done;
+    for (let slice = Atomics.add(sync, 0, 1); slice < nSlices; slice = Atomics.add(sync, 0, 1)) {
+      search(slice);
+      slices[slice] = done;
       mine++;
     }
     // every slice is claimed: a lane whose worker has not started takes no part
@@ -196,7 +211,7 @@ export class BatchLanes {
         // COPYING: the worker is writing the slice's results, a copy of a few kilobytes
         if (state === open && performance.now() >= deadline &&
             Atomics.compareExchange(slices, s, open, sliceWord(seq, SLICE_STOLEN)) === open) {
-          search(s * step);
+          search(s);
           this.stats.stolen++;
           break;
         }
@@ -266,6 +281,7 @@ export class BatchLanes {
     if (this.sliceRoom < nSlices) {
       this.sliceRoom = Math.max(nSlices, this.sliceRoom * 2);
       this.slices = this.arena.alloc(this.sliceRoom * 4);
+      this.bounds = this.arena.alloc((this.sliceRoom + 1) * 4);
     }
     for (let t = 0; t < workers; t++) {
       if ((this.scratchBytes[t] ?? 0) >= sliceBytes) continue;
@@ -276,7 +292,7 @@ export class BatchLanes {
   }
 
   /** Write lane's batch into its slot (read by a waiting worker once the state says TAKEN). */
-  private write(words: Int32Array, batch: LaneBatch, lane: number, seq: number): void {
+  private write(words: Int32Array, batch: LaneBatch, lane: number, seq: number, nSlices: number, maxSlice: number): void {
     const call = batch.calls[lane];
     words[LANE.error] = 0;
     words[LANE.ctx] = batch.ctx[lane];
@@ -288,8 +304,10 @@ export class BatchLanes {
     new Float32Array(words.buffer, words.byteOffset, LANE_WORDS)[LANE.scanRatio] = call[5];
     words[LANE.rerankCount] = call[6];
     words[LANE.queries] = batch.queries;
-    words[LANE.nq] = batch.nq;
-    words[LANE.step] = batch.step;
+    words[LANE.nSlices] = nSlices;
+    words[LANE.bounds] = this.bounds;
+    words[LANE.maxSlice] = maxSlice;
+    words[LANE.grouped] = batch.grouped[lane];
     words[LANE.sync] = this.sync;
     words[LANE.outIds] = batch.outIds;
     words[LANE.outDist] = batch.outDist;

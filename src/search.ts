@@ -58,6 +58,8 @@ export class Searcher {
   private stagingView!: Uint8Array;
   private poolIdsView!: Uint32Array;
   private poolIdsPtr = 0;
+  /** Arena scratch of grouped batch slices (see groupedScratch). */
+  private grouped = { ptr: 0, bytes: 0 };
 
   constructor(kernels: Kernels, layout: IndexLayout, rows: RowStore | null = null) {
     this.kernels = kernels;
@@ -290,6 +292,18 @@ export class Searcher {
     const nGroups = this.exact ? 0 : lay.nGroups;
     this.setTraversal(opts.traversal);
     return [k, L, nProbe, groupProbeFor(nProbe, nGroups), opts.scan, opts.scanRatio, Math.max(k, k * opts.rerank)];
+  }
+
+  /**
+   * Scratch for searchGrouped slices of up to maxQueries queries at these nProbe and L (grown as
+   * needed, kept between batches): its offset.
+   */
+  groupedScratch(maxQueries: number, nProbe: number, L: number): number {
+    const bytes = this.kernels.k.groupedScratchBytes(this.layout.dim, this.layout.nZones, maxQueries, nProbe, L);
+    if (bytes > this.grouped.bytes) {
+      this.grouped = { ptr: this.kernels.arena.alloc(Math.max(bytes, this.grouped.bytes * 2)), bytes: Math.max(bytes, this.grouped.bytes * 2) };
+    }
+    return this.grouped.ptr;
   }
 
   /**

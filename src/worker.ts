@@ -36,8 +36,8 @@ export interface ClaimTask extends TaskBase {
  */
 export const LANE = {
   state: 0, gen: 1, pages: 2, error: 3, ctx: 4, k: 5, L: 6, nProbe: 7, groupProbe: 8, scan: 9, scanRatio: 10,
-  rerankCount: 11, queries: 12, nq: 13, step: 14, sync: 15, outIds: 16, outDist: 17, seq: 18, slices: 19,
-  rowBytes: 20, scratch: 21,
+  rerankCount: 11, queries: 12, nSlices: 13, bounds: 14, sync: 15, outIds: 16, outDist: 17, seq: 18, slices: 19,
+  rowBytes: 20, scratch: 21, grouped: 22, maxSlice: 23,
 } as const;
 export const LANE_WORDS = 24;
 /** No worker in the slot and no batch for one. */
@@ -70,32 +70,44 @@ export const SLICE_DONE = 2;
 export const SLICE_STOLEN = 3;
 export const sliceWord = (seq: number, phase: number): number => (seq << 2) | phase;
 
-/** A worker lane's share of the batch in its slot: claim slices until none is left or a later batch began. */
+/**
+ * A worker lane's share of the batch in its slot: claim slices (queries [bounds[i], bounds[i + 1]))
+ * until none is left or a later batch began.
+ */
 function searchShare(k: KernelExports, memory: WebAssembly.Memory, words: Int32Array): void {
   const buffer = memory.buffer;
   // byte offsets reach 4 GiB: read them unsigned (an Int32 view makes those past 2 GiB negative)
   const offsets = new Uint32Array(buffer, words.byteOffset, LANE_WORDS);
   const seq = words[LANE.seq];
   const sync = new Int32Array(buffer, offsets[LANE.sync], 2);
-  const nq = words[LANE.nq];
-  const step = words[LANE.step];
-  const slices = new Int32Array(buffer, offsets[LANE.slices], Math.ceil(nq / step));
+  const nSlices = words[LANE.nSlices];
+  const bounds = new Uint32Array(buffer, offsets[LANE.bounds], nSlices + 1);
+  const slices = new Int32Array(buffer, offsets[LANE.slices], nSlices);
   const kk = words[LANE.k];
   const scanRatio = new Float32Array(buffer, words.byteOffset, LANE_WORDS)[LANE.scanRatio];
   const scratchIds = offsets[LANE.scratch];
-  const scratchDist = scratchIds + step * kk * 4;
+  const scratchDist = scratchIds + words[LANE.maxSlice] * kk * 4;
+  const grouped = offsets[LANE.grouped];
   const all = new Int32Array(buffer);
   const open = sliceWord(seq, SLICE_OPEN);
   for (;;) {
     if (Atomics.load(sync, 1) !== seq) return;
-    const from = Atomics.add(sync, 0, step);
-    if (from >= nq) return;
-    const count = Math.min(step, nq - from);
-    k.searchRange(
-      offsets[LANE.ctx], offsets[LANE.queries] + from * words[LANE.rowBytes], 0, count, kk, words[LANE.L], words[LANE.nProbe],
-      words[LANE.groupProbe], words[LANE.scan], scanRatio, words[LANE.rerankCount], scratchIds, scratchDist,
-    );
-    const slice = from / step;
+    const slice = Atomics.add(sync, 0, 1);
+    if (slice >= nSlices) return;
+    const from = bounds[slice];
+    const count = bounds[slice + 1] - from;
+    const queries = offsets[LANE.queries] + from * words[LANE.rowBytes];
+    if (grouped) {
+      k.searchGrouped(
+        offsets[LANE.ctx], grouped, words[LANE.maxSlice], queries, 0, count, kk, words[LANE.L], words[LANE.nProbe],
+        words[LANE.groupProbe], words[LANE.scan], scanRatio, scratchIds, scratchDist,
+      );
+    } else {
+      k.searchRange(
+        offsets[LANE.ctx], queries, 0, count, kk, words[LANE.L], words[LANE.nProbe],
+        words[LANE.groupProbe], words[LANE.scan], scanRatio, words[LANE.rerankCount], scratchIds, scratchDist,
+      );
+    }
     if (Atomics.compareExchange(slices, slice, open, sliceWord(seq, SLICE_COPYING)) !== open) continue;
     const rows = count * kk;
     all.copyWithin(offsets[LANE.outIds] / 4 + from * kk, scratchIds / 4, scratchIds / 4 + rows);

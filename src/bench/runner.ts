@@ -347,8 +347,9 @@ function singleRecord(cell: Cell, ds: BenchDataset, k: number): ResultRecord {
 const BATCH_SETTLE_MS = 30;
 
 /**
- * Batch mode: every query in one call, for each library's best single-query configuration at
- * each recall target (plus its highest-recall one), at each thread count it supports.
+ * Batch mode: every query in one call, for each library's fastest one-thread batch configuration at
+ * each recall target (plus its highest-recall one) among its timed single-query configurations and
+ * its batch candidates, at each thread count it supports.
  */
 async function batchMode(
   perIndex: Cell[][], ds: BenchDataset, o: Resolved, progress: Progress, out: Uint32Array, repeat: number, notes: string[],
@@ -364,20 +365,43 @@ async function batchMode(
       if (idx.batchNote && !notes.includes(idx.batchNote)) notes.push(idx.batchNote);
       continue;
     }
-    const pts = cells.map((c) => ({ cell: c, recall: c.recall.recall, qps: median(c.passQps) }));
-    const picked = new Set<Cell>();
+    // the candidates: every configuration timed one query at a time and those the library offers
+    // for batches only, each searched as one-thread batches (the better of two timings, the recall
+    // of the batch path itself); the fastest at each target and the highest-recall one are timed below
+    const pts: { point: SweepPoint; recall: number; qps: number }[] = [];
+    const candidates = [...cells.map((c) => c.point), ...(idx.batchCandidates ?? [])];
+    const pilot = progress.task(`batch candidates ${idx.series} (${candidates.length})`, candidates.length);
+    try {
+      for (const point of candidates) {
+        let best = Infinity;
+        let recall = 0;
+        for (let run = 0; run < 2; run++) {
+          out.fill(NO_ID);
+          let seconds = 0;
+          for (let r = 0; r < repeat; r++) seconds += await idx.runBatch(point, 1, out);
+          best = Math.min(best, seconds);
+          recall = recallOf(ds, out, ds.nQueries, o.k).recall;
+        }
+        pts.push({ point, recall, qps: (ds.nQueries * repeat) / best });
+        pilot.update(pts.length, formatParams(point.params));
+        await yieldToEventLoop();
+      }
+    } finally {
+      pilot.stop();
+    }
+    const picked = new Set<SweepPoint>();
     for (const t of o.targets) {
       const b = bestAtTarget(pts, t);
-      if (b) picked.add(b.cell);
+      if (b) picked.add(b.point);
     }
-    picked.add(pts.reduce((a, b) => (b.recall > a.recall || (b.recall === a.recall && b.qps > a.qps) ? b : a)).cell);
+    picked.add(pts.reduce((a, b) => (b.recall > a.recall || (b.recall === a.recall && b.qps > a.qps) ? b : a)).point);
     const groups: BatchCell[][] = [];
-    for (const c of picked) {
+    for (const point of picked) {
       const group: BatchCell[] = [];
       for (const threads of idx.batchThreads) {
         out.fill(NO_ID);
-        await idx.runBatch(c.point, threads, out); // warm-up, and recall of the batch path itself
-        group.push({ idx, point: c.point, threads, recall: recallOf(ds, out, ds.nQueries, o.k), passQps: [] });
+        await idx.runBatch(point, threads, out); // warm-up, and recall of the batch path itself
+        group.push({ idx, point, threads, recall: recallOf(ds, out, ds.nQueries, o.k), passQps: [] });
       }
       groups.push(group);
     }

@@ -51,6 +51,11 @@ export interface PeerIndex {
   batchThreads: number[];
   /** Why there is no batch mode, when `batchThreads` is empty. */
   batchNote?: string;
+  /**
+   * Configurations batch mode also considers beside the single-query ones (ZGQ: zone scans that a
+   * batch shares, see zgqBatchCandidates), measured only in batch mode.
+   */
+  batchCandidates?: SweepPoint[];
   /** Every query in one call with `threads` threads: ids into `out`; returns wall seconds. */
   runBatch(point: SweepPoint, threads: number, out: Uint32Array): Promise<number>;
   /** Frees the index. */

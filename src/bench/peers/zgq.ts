@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ZGQIndex, type SearchOptions } from '../../index.js';
 import { isInstalled, packageRoot } from '../paths.js';
-import { zgqCandidates } from '../sweeps.js';
+import { zgqBatchCandidates, zgqCandidates } from '../sweeps.js';
 import { queryViews } from './queries.js';
 import type { LibraryInfo } from '../types.js';
 import type { Peer, PeerContext, PeerIndex, SweepPoint } from './types.js';
@@ -98,6 +98,7 @@ export function zgqPeer(batchThreads: number[]): Peer {
             return (performance.now() - start) / 1000;
           },
           batchThreads,
+          batchCandidates: zgqBatchCandidates(ctx.plan, k),
           async runBatch(point, threads, out) {
             const opts = { ...searchOptions(point), threads };
             const start = performance.now();

@@ -1,0 +1,416 @@
+// Batch search with the zone scans grouped by zone (traversal 'exact' on binary16 rows). Searched
+// one after another, queries that scan the same zone each load and widen its rows, at 2 float
+// operations per dimension; here a slice of a batch first selects every query's zones, then scans
+// each zone once for all the queries that scan it: a block of its rows is rounded to 16-bit
+// integers (one scale per block) and compared with four queries at a time (also rounded, one scale
+// per query) by i32x4.dot_i16x8_s, eight products per instruction. Each query keeps its best rows
+// by those approximate distances, a few more than its walk's pool holds; their exact distances
+// (the walk's own) then seed the pool, and the walks, which differ per query, run one by one. The
+// rounding only decides which rows seed a pool: every distance the walk orders by, and every
+// distance returned, is the one searchQuery computes. Its reference is searchQuery itself
+// (test/grouped.test.ts compares the two).
+
+import { SearchContext, beginQuery, zonesToScan, searchQuery, searchRange } from './query';
+import { selectZones, walkExactFrom, rerank, insertSorted } from './search';
+import { poolReset, poolInsert } from './pool';
+import { scaleQueryForHalf, dotHalfScaled, decode4, decodeHalf } from './half';
+import { METRIC_L2, maxAbs } from './distance';
+
+/** Rows a zone is rounded to integers in at a time: at most this many... */
+const BLOCK_VALUES: i32 = 16384;
+/** ...and at most this many rows. */
+const BLOCK_ROWS: i32 = 64;
+/** Rows a query keeps by approximate distance beyond its pool's L, at most (L more at most). */
+const EXTRA_KEPT: i32 = 32;
+
+// The slice's scratch, carved from one region by carve() (groupedScratchBytes gives its size).
+/** f32[maxQueries * dim]: each query scaled for the half rows (scaleQueryForHalf). */
+let scaled: usize = 0;
+/** i16[maxQueries * padded]: each query rounded to integers; f32[maxQueries]: 1 / its scale. */
+let rounded: usize = 0;
+let roundedUnit: usize = 0;
+/** i16[blockRows * padded]: a block of a zone's rows rounded to integers. */
+let block: usize = 0;
+/** u32[maxQueries * nProbe]: each query's selected zones, nearest first. */
+let zones: usize = 0;
+/** i32[maxQueries]: how many zones each query selected. */
+let found: usize = 0;
+/** i32[maxQueries]: how many of them it scans; -1: searched alone (its query could not be scaled). */
+let scans: usize = 0;
+/** u32[nZones + 1]: the pairs (zone, query) sorted by zone; zone z's are [pairStart[z], pairStart[z + 1]). */
+let pairStart: usize = 0;
+/** u32[maxQueries * nProbe]: the query of each pair. */
+let pairQuery: usize = 0;
+/** f32 / u32[maxQueries * kept], i32[maxQueries]: each query's best rows by approximate distance, nearest first. */
+let listDist: usize = 0;
+let listIds: usize = 0;
+let listSize: usize = 0;
+
+/** Dimensions of a rounded row: dim up to a multiple of 8 (zeros after dim). */
+// @ts-ignore: decorator
+@inline
+function paddedDim(dim: i32): i32 {
+  return (dim + 7) & ~7;
+}
+
+/** Rows of a rounded block. */
+function blockRows(dim: i32): i32 {
+  const rows = BLOCK_VALUES / paddedDim(dim);
+  return rows > BLOCK_ROWS ? BLOCK_ROWS : rows < 8 ? 8 : rows;
+}
+
+/** Rows a query keeps by approximate distance for a pool of L. */
+// @ts-ignore: decorator
+@inline
+function keptFor(L: i32): i32 {
+  return L + (L < EXTRA_KEPT ? L : EXTRA_KEPT);
+}
+
+/**
+ * Bits of the integers rows and queries are rounded to (magnitudes below 2^bits): as many as keep
+ * each i32 lane of a dot product from overflowing (padded / 4 sums of two products each).
+ */
+function roundBits(dim: i32): i32 {
+  const perLane = paddedDim(dim) >> 2;
+  const log = 32 - clz<i32>(perLane - 1);
+  const bits = (30 - log) >> 1;
+  return bits > 15 ? 15 : bits;
+}
+
+// @ts-ignore: decorator
+@inline
+function align(bytes: usize): usize {
+  return (bytes + 15) & ~(<usize>15);
+}
+
+/** Lay the scratch out from `at`; returns the bytes it takes. */
+function carve(at: usize, dim: i32, nZones: i32, maxQueries: i32, nProbe: i32, L: i32): usize {
+  const q = <usize>maxQueries;
+  const padded = <usize>paddedDim(dim);
+  const kept = <usize>keptFor(L);
+  let p = at;
+  scaled = p;
+  p += align(q * <usize>dim << 2);
+  rounded = p;
+  p += align(q * padded << 1);
+  roundedUnit = p;
+  p += align(q << 2);
+  block = p;
+  p += align(<usize>blockRows(dim) * padded << 1);
+  zones = p;
+  p += align(q * <usize>nProbe << 2);
+  found = p;
+  p += align(q << 2);
+  scans = p;
+  p += align(q << 2);
+  pairStart = p;
+  p += align(<usize>(nZones + 1) << 2);
+  pairQuery = p;
+  p += align(q * <usize>nProbe << 2);
+  listDist = p;
+  p += align(q * kept << 2);
+  listIds = p;
+  p += align(q * kept << 2);
+  listSize = p;
+  p += align(q << 2);
+  return p - at;
+}
+
+/** Bytes of scratch searchGrouped needs for slices of up to maxQueries queries. */
+export function groupedScratchBytes(dim: i32, nZones: i32, maxQueries: i32, nProbe: i32, L: i32): usize {
+  return carve(0, dim, nZones, maxQueries, nProbe, L);
+}
+
+/**
+ * searchRange for traversal 'exact' on half rows with the zone scans grouped by zone: queries
+ * [from, to) of the batch at `queries` (to - from <= the maxQueries the scratch was sized for, with
+ * the same nProbe and L), results to outIds / outDist as searchRange writes them. A context with a
+ * filter, a node to skip, float32 rows or the PQ walk gets searchRange itself.
+ */
+export function searchGrouped(
+  ctx: usize, scratch: usize, maxQueries: i32, queries: usize, from: i32, to: i32,
+  k: i32, L: i32, nProbe: i32, groupProbe: i32, scan: i32, scanRatio: f32,
+  outIds: usize, outDist: usize,
+): void {
+  const c = changetype<SearchContext>(ctx);
+  if (c.allow != 0 || c.skip != 0 || c.half == 0 || c.exactWalk == 0) {
+    searchRange(ctx, queries, from, to, k, L, nProbe, groupProbe, scan, scanRatio, k, outIds, outDist);
+    return;
+  }
+  const dim = <i32>c.dim;
+  const metric = <i32>c.metric;
+  const nZones = <i32>c.nZones;
+  const rowBytes = <usize>dim << 2;
+  const nq = to - from;
+  const bits = roundBits(dim);
+  const kept = keptFor(L);
+  carve(scratch, dim, nZones, maxQueries, nProbe, L);
+
+  // zones of every query, and the pairs (zone, query) counted per zone
+  memory.fill(pairStart, 0, <usize>(nZones + 1) << 2);
+  for (let i = 0; i < nq; i++) {
+    const q = queries + <usize>(from + i) * rowBytes;
+    const picked = zones + (<usize>i * <usize>nProbe << 2);
+    const got = selectZones(
+      q, <usize>c.centroids, nZones, dim, metric, <usize>c.groupCentroids, <usize>c.groupStart, <i32>c.nGroups, groupProbe,
+      nProbe, picked, <usize>c.zoneDist, <usize>c.groupScratch, 0, 0, 0,
+    );
+    store<i32>(found + (<usize>i << 2), got);
+    let nScan = zonesToScan(<usize>c.zoneDist, got, scan, scanRatio, metric);
+    if (!scaleQueryForHalf(q, dim, scaled + <usize>i * rowBytes)) nScan = -1;
+    else roundQuery(q, dim, bits, i);
+    store<i32>(scans + (<usize>i << 2), nScan);
+    store<i32>(listSize + (<usize>i << 2), 0);
+    for (let s = 0; s < nScan; s++) {
+      const at = pairStart + (<usize>load<u32>(picked + (<usize>s << 2)) << 2);
+      store<u32>(at, load<u32>(at) + 1);
+    }
+  }
+  // counts to starts; each pair placed at its zone's cursor, which then stands at the next zone's start
+  let total: u32 = 0;
+  for (let z = 0; z <= nZones; z++) {
+    const at = pairStart + (<usize>z << 2);
+    const count = load<u32>(at);
+    store<u32>(at, total);
+    total += count;
+  }
+  for (let i = 0; i < nq; i++) {
+    const picked = zones + (<usize>i * <usize>nProbe << 2);
+    const nScan = load<i32>(scans + (<usize>i << 2));
+    for (let s = 0; s < nScan; s++) {
+      const at = pairStart + (<usize>load<u32>(picked + (<usize>s << 2)) << 2);
+      const slot = load<u32>(at);
+      store<u32>(pairQuery + (<usize>slot << 2), <u32>i);
+      store<u32>(at, slot + 1);
+    }
+  }
+  for (let z = nZones; z > 0; z--) store<u32>(pairStart + (<usize>z << 2), load<u32>(pairStart + (<usize>(z - 1) << 2)));
+  store<u32>(pairStart, 0);
+
+  // each zone's rows, a rounded block at a time, against its queries, four at a time
+  const zoneStart = <usize>c.zoneStart;
+  const rowsPerBlock = <u32>blockRows(dim);
+  for (let z = 0; z < nZones; z++) {
+    const first = load<u32>(pairStart + (<usize>z << 2));
+    const end = load<u32>(pairStart + (<usize>(z + 1) << 2));
+    if (first == end) continue;
+    const zoneTo = load<u32>(zoneStart + (<usize>(z + 1) << 2));
+    for (let r0 = load<u32>(zoneStart + (<usize>z << 2)); r0 < zoneTo; r0 += rowsPerBlock) {
+      const r1 = r0 + rowsPerBlock < zoneTo ? r0 + rowsPerBlock : zoneTo;
+      const unit = roundRows(<usize>c.vectors, r0, r1, dim, bits);
+      let p = first;
+      for (; p + 4 <= end; p += 4) scanFour(c, pairQuery + (<usize>p << 2), r0, r1, unit, kept, metric);
+      for (; p < end; p++) scanOne(c, load<u32>(pairQuery + (<usize>p << 2)), r0, r1, unit, kept, metric);
+    }
+  }
+
+  // the walks, each from its query's scanned rows and its zones' entries
+  const foundIds = <usize>c.outIds;
+  const foundDist = <usize>c.outDist;
+  const zoneEntry = <usize>c.zoneEntry;
+  const entries = <usize>c.entries;
+  const vectors = <usize>c.vectors;
+  const norms = <usize>c.rowNorms;
+  const halfBytes = <usize>dim << 1;
+  for (let i = 0; i < nq; i++) {
+    const b = from + i;
+    memory.copy(<usize>c.query, queries + <usize>b * rowBytes, rowBytes);
+    const nScan = load<i32>(scans + (<usize>i << 2));
+    let got: i32;
+    if (nScan < 0) {
+      got = searchQuery(ctx, k, L, nProbe, groupProbe, scan, scanRatio, k);
+    } else {
+      const epoch = beginQuery(c);
+      const picked = zones + (<usize>i * <usize>nProbe << 2);
+      const nFound = load<i32>(found + (<usize>i << 2));
+      for (let s = 0; s < nFound; s++) {
+        store<u32>(entries + (<usize>s << 2), load<u32>(zoneEntry + (<usize>load<u32>(picked + (<usize>s << 2)) << 2)));
+      }
+      // the scanned zones' rows are visited, as a walk that scanned them itself would have left them
+      for (let s = 0; s < nScan; s++) {
+        const z = <usize>load<u32>(picked + (<usize>s << 2));
+        tagVisited(<usize>c.visited, load<u32>(zoneStart + (z << 2)), load<u32>(zoneStart + ((z + 1) << 2)), epoch);
+      }
+      // the rows kept by approximate distance enter the pool at the walk's exact distances
+      const qs = scaled + <usize>i * rowBytes;
+      poolReset(<usize>c.poolDist, <usize>c.poolIds, L);
+      const ids = listIds + (<usize>i * <usize>kept << 2);
+      const size = load<i32>(listSize + (<usize>i << 2));
+      for (let j = 0; j < size; j++) {
+        const node = load<u32>(ids + (<usize>j << 2));
+        const dot = dotHalfScaled(qs, vectors + <usize>node * halfBytes, dim);
+        poolInsert(metric == METRIC_L2 ? load<f32>(norms + (<usize>node << 2)) - 2 * dot : -dot, node);
+      }
+      const pool = walkExactFrom(
+        <usize>c.query, qs, norms, vectors, dim, metric, true,
+        <usize>c.adjacency, <i32>c.degree, entries, nFound, L, <usize>c.visited, epoch, 0, <usize>c.neighbours,
+      );
+      got = rerank(<usize>c.query, vectors, dim, metric, 1, <usize>c.poolIds, pool, k, k, foundIds, foundDist, 0);
+    }
+    const slot = <usize>b * <usize>k << 2;
+    memory.copy(outIds + slot, foundIds, <usize>got << 2);
+    memory.copy(outDist + slot, foundDist, <usize>got << 2);
+    for (let j = got; j < k; j++) {
+      store<u32>(outIds + slot + (<usize>j << 2), 0xffffffff);
+      store<f32>(outDist + slot + (<usize>j << 2), Infinity);
+    }
+  }
+}
+
+/** visited[from..to) = epoch, eight tags per store. */
+// @ts-ignore: decorator
+@inline
+function tagVisited(visited: usize, from: u32, to: u32, epoch: u16): void {
+  const tags = i16x8.splat(<i16>epoch);
+  let node = from;
+  for (; node + 8 <= to; node += 8) v128.store(visited + (<usize>node << 1), tags);
+  for (; node < to; node++) store<u16>(visited + (<usize>node << 1), epoch);
+}
+
+/** Query i (float32 at q) rounded to integers below 2^bits in magnitude, and 1 / its scale. */
+function roundQuery(q: usize, dim: i32, bits: i32, i: i32): void {
+  const padded = paddedDim(dim);
+  const out = rounded + (<usize>i * <usize>padded << 1);
+  const max = maxAbs(q, dim);
+  const scale: f32 = max > 0 ? <f32>((1 << bits) - 1) / max : 0;
+  for (let d = 0; d < dim; d++) store<i16>(out + (<usize>d << 1), <i16><i32>nearest<f32>(load<f32>(q + (<usize>d << 2)) * scale));
+  for (let d = dim; d < padded; d++) store<i16>(out + (<usize>d << 1), 0);
+  store<f32>(roundedUnit + (<usize>i << 2), scale > 0 ? 1 / scale : 0);
+}
+
+/**
+ * Half rows [r0, r1) rounded to integers below 2^bits in magnitude into the block (padded rows,
+ * zeros after dim), one scale for all; returns 1 / that scale (0 for rows of zeros).
+ */
+function roundRows(vectors: usize, r0: u32, r1: u32, dim: i32, bits: i32): f32 {
+  const padded = <usize>paddedDim(dim);
+  const halfBytes = <usize>dim << 1;
+  const body = dim & ~7;
+  // the largest magnitude: half bit patterns without the sign order as their magnitudes do
+  const magnitude = i16x8.splat(0x7fff);
+  let top = i16x8.splat(0);
+  let topTail: u32 = 0;
+  for (let r = r0; r < r1; r++) {
+    const x = vectors + <usize>r * halfBytes;
+    for (let d = 0; d < body; d += 8) top = i16x8.max_u(top, v128.and(v128.load(x + (<usize>d << 1)), magnitude));
+    for (let d = body; d < dim; d++) {
+      const h = <u32>load<u16>(x + (<usize>d << 1)) & 0x7fff;
+      if (h > topTail) topTail = h;
+    }
+  }
+  // the lanes' largest: halves folded onto halves
+  top = i16x8.max_u(top, v128.shuffle<u16>(top, top, 4, 5, 6, 7, 0, 1, 2, 3));
+  top = i16x8.max_u(top, v128.shuffle<u16>(top, top, 2, 3, 0, 1, 2, 3, 0, 1));
+  top = i16x8.max_u(top, v128.shuffle<u16>(top, top, 1, 0, 1, 0, 1, 0, 1, 0));
+  const lanesTop = <u32>i16x8.extract_lane_u(top, 0);
+  const topBits = lanesTop > topTail ? lanesTop : topTail;
+  const max = decodeHalf(topBits);
+  const scale: f32 = max > 0 ? <f32>((1 << bits) - 1) / max : 0;
+  const scales = f32x4.splat(scale);
+  for (let r = r0; r < r1; r++) {
+    const x = vectors + <usize>r * halfBytes;
+    const out = block + <usize>(r - r0) * padded * 2;
+    for (let d = 0; d < body; d += 8) {
+      const h = v128.load(x + (<usize>d << 1));
+      const lo = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(decode4(i32x4.extend_low_i16x8_s(h)), scales)));
+      const hi = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(decode4(i32x4.extend_high_i16x8_s(h)), scales)));
+      v128.store(out + (<usize>d << 1), i16x8.narrow_i32x4_s(lo, hi));
+    }
+    for (let d = body; d < dim; d++) {
+      store<i16>(out + (<usize>d << 1), <i16><i32>nearest<f32>(decodeHalf(<u32>load<u16>(x + (<usize>d << 1))) * scale));
+    }
+    for (let d = dim; d < <i32>padded; d++) store<i16>(out + (<usize>d << 1), 0);
+  }
+  return scale > 0 ? 1 / scale : 0;
+}
+
+/** Approximate walk distance of a row from its integer dot product with a query and the two units. */
+// @ts-ignore: decorator
+@inline
+function approximate(dot: v128, unit: f32, node: u32, norms: usize, metric: i32): f32 {
+  const lanes = f32x4.convert_i32x4_s(dot);
+  const d = (f32x4.extract_lane(lanes, 0) + f32x4.extract_lane(lanes, 1) + f32x4.extract_lane(lanes, 2) + f32x4.extract_lane(lanes, 3)) * unit;
+  return metric == METRIC_L2 ? load<f32>(norms + (<usize>node << 2)) - 2 * d : -d;
+}
+
+/**
+ * Keep row `node` at approximate distance d in query i's list (d below its bound, the list's worst
+ * when full); returns the new bound.
+ */
+// @ts-ignore: decorator
+@inline
+function keep(i: u32, d: f32, node: u32, kept: i32): f32 {
+  const sizeAt = listSize + (<usize>i << 2);
+  const offset = <usize>i * <usize>kept << 2;
+  const size = insertSorted(d, node, listDist + offset, listIds + offset, load<i32>(sizeAt), kept);
+  store<i32>(sizeAt, size);
+  return boundOf(i, kept, size);
+}
+
+/** Query i's bound: the worst kept distance when its list is full, else +inf. */
+// @ts-ignore: decorator
+@inline
+function boundOf(i: u32, kept: i32, size: i32): f32 {
+  return size < kept ? <f32>Infinity : load<f32>(listDist + ((<usize>i * <usize>kept + <usize>(kept - 1)) << 2));
+}
+
+/** The rounded block's rows (nodes r0 ..) against the four queries listed at `four`. */
+function scanFour(c: SearchContext, four: usize, r0: u32, r1: u32, rowUnit: f32, kept: i32, metric: i32): void {
+  const padded = <usize>paddedDim(<i32>c.dim);
+  const qBytes = padded << 1;
+  const i0 = load<u32>(four);
+  const i1 = load<u32>(four, 4);
+  const i2 = load<u32>(four, 8);
+  const i3 = load<u32>(four, 12);
+  const q0 = rounded + <usize>i0 * qBytes;
+  const q1 = rounded + <usize>i1 * qBytes;
+  const q2 = rounded + <usize>i2 * qBytes;
+  const q3 = rounded + <usize>i3 * qBytes;
+  const u0 = load<f32>(roundedUnit + (<usize>i0 << 2)) * rowUnit;
+  const u1 = load<f32>(roundedUnit + (<usize>i1 << 2)) * rowUnit;
+  const u2 = load<f32>(roundedUnit + (<usize>i2 << 2)) * rowUnit;
+  const u3 = load<f32>(roundedUnit + (<usize>i3 << 2)) * rowUnit;
+  const norms = <usize>c.rowNorms;
+  let b0 = boundOf(i0, kept, load<i32>(listSize + (<usize>i0 << 2)));
+  let b1 = boundOf(i1, kept, load<i32>(listSize + (<usize>i1 << 2)));
+  let b2 = boundOf(i2, kept, load<i32>(listSize + (<usize>i2 << 2)));
+  let b3 = boundOf(i3, kept, load<i32>(listSize + (<usize>i3 << 2)));
+  for (let node = r0; node < r1; node++) {
+    const x = block + <usize>(node - r0) * qBytes;
+    let a0 = i32x4.splat(0);
+    let a1 = i32x4.splat(0);
+    let a2 = i32x4.splat(0);
+    let a3 = i32x4.splat(0);
+    for (let o: usize = 0; o < qBytes; o += 16) {
+      const h = v128.load(x + o);
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(v128.load(q0 + o), h));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(v128.load(q1 + o), h));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(v128.load(q2 + o), h));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(v128.load(q3 + o), h));
+    }
+    const d0 = approximate(a0, u0, node, norms, metric);
+    const d1 = approximate(a1, u1, node, norms, metric);
+    const d2 = approximate(a2, u2, node, norms, metric);
+    const d3 = approximate(a3, u3, node, norms, metric);
+    if (d0 < b0) b0 = keep(i0, d0, node, kept);
+    if (d1 < b1) b1 = keep(i1, d1, node, kept);
+    if (d2 < b2) b2 = keep(i2, d2, node, kept);
+    if (d3 < b3) b3 = keep(i3, d3, node, kept);
+  }
+}
+
+/** The rounded block's rows against query i alone. */
+function scanOne(c: SearchContext, i: u32, r0: u32, r1: u32, rowUnit: f32, kept: i32, metric: i32): void {
+  const qBytes = <usize>paddedDim(<i32>c.dim) << 1;
+  const q0 = rounded + <usize>i * qBytes;
+  const u0 = load<f32>(roundedUnit + (<usize>i << 2)) * rowUnit;
+  const norms = <usize>c.rowNorms;
+  let b0 = boundOf(i, kept, load<i32>(listSize + (<usize>i << 2)));
+  for (let node = r0; node < r1; node++) {
+    const x = block + <usize>(node - r0) * qBytes;
+    let a0 = i32x4.splat(0);
+    for (let o: usize = 0; o < qBytes; o += 16) a0 = i32x4.add(a0, i32x4.dot_i16x8_s(v128.load(q0 + o), v128.load(x + o)));
+    const d0 = approximate(a0, u0, node, norms, metric);
+    if (d0 < b0) b0 = keep(i, d0, node, kept);
+  }
+}
