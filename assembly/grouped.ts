@@ -10,7 +10,7 @@
 // distance returned, is the one searchQuery computes. Its reference is searchQuery itself
 // (test/grouped.test.ts compares the two).
 
-import { SearchContext, beginQuery, zonesToScan, searchQuery, searchRange } from './query';
+import { SearchContext, beginQuery, zonesToScan, searchQuery, searchRange, writeResults } from './query';
 import { selectZones, walkExactFrom, rerank, insertSorted } from './search';
 import { poolReset, poolInsert } from './pool';
 import { scaleQueryForHalf, dotHalfScaled, decode4, decodeHalf } from './half';
@@ -125,7 +125,8 @@ export function groupedScratchBytes(dim: i32, nZones: i32, maxQueries: i32, nPro
  * searchRange for traversal 'exact' on half rows with the zone scans grouped by zone: queries
  * [from, to) of the batch at `queries` (to - from <= the maxQueries the scratch was sized for, with
  * the same nProbe and L), results to outIds / outDist as searchRange writes them. A context with a
- * filter, a node to skip, float32 rows or the PQ walk gets searchRange itself.
+ * filter, a node to skip, float32 rows or the PQ walk, or a slice larger than the scratch, gets
+ * searchRange itself.
  */
 export function searchGrouped(
   ctx: usize, scratch: usize, maxQueries: i32, queries: usize, from: i32, to: i32,
@@ -133,7 +134,7 @@ export function searchGrouped(
   outIds: usize, outDist: usize,
 ): void {
   const c = changetype<SearchContext>(ctx);
-  if (c.allow != 0 || c.skip != 0 || c.half == 0 || c.exactWalk == 0) {
+  if (c.allow != 0 || c.skip != 0 || c.half == 0 || c.exactWalk == 0 || to - from > maxQueries) {
     searchRange(ctx, queries, from, to, k, L, nProbe, groupProbe, scan, scanRatio, k, outIds, outDist);
     return;
   }
@@ -247,13 +248,7 @@ export function searchGrouped(
       );
       got = rerank(<usize>c.query, vectors, dim, metric, 1, <usize>c.poolIds, pool, k, k, foundIds, foundDist, 0);
     }
-    const slot = <usize>b * <usize>k << 2;
-    memory.copy(outIds + slot, foundIds, <usize>got << 2);
-    memory.copy(outDist + slot, foundDist, <usize>got << 2);
-    for (let j = got; j < k; j++) {
-      store<u32>(outIds + slot + (<usize>j << 2), 0xffffffff);
-      store<f32>(outDist + slot + (<usize>j << 2), Infinity);
-    }
+    writeResults(foundIds, foundDist, got, k, outIds + (<usize>b * <usize>k << 2), outDist + (<usize>b * <usize>k << 2));
   }
 }
 

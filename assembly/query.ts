@@ -233,13 +233,17 @@ export function searchRange(
   for (let i = from; i < to; i++) {
     memory.copy(q, queries + <usize>i * rowBytes, rowBytes);
     const got = searchQuery(ctx, k, L, nProbe, groupProbe, scan, scanRatio, rerankCount);
-    const slot = <usize>i * <usize>k << 2;
-    memory.copy(outIds + slot, foundIds, <usize>got << 2);
-    memory.copy(outDist + slot, foundDist, <usize>got << 2);
-    for (let j = got; j < k; j++) {
-      store<u32>(outIds + slot + (<usize>j << 2), 0xffffffff);
-      store<f32>(outDist + slot + (<usize>j << 2), Infinity);
-    }
+    writeResults(foundIds, foundDist, got, k, outIds + (<usize>i * <usize>k << 2), outDist + (<usize>i * <usize>k << 2));
+  }
+}
+
+/** A query's `got` results (of k) from the context's out buffers into its k batch slots, padded with 0xFFFFFFFF / +inf. */
+export function writeResults(foundIds: usize, foundDist: usize, got: i32, k: i32, ids: usize, dists: usize): void {
+  memory.copy(ids, foundIds, <usize>got << 2);
+  memory.copy(dists, foundDist, <usize>got << 2);
+  for (let j = got; j < k; j++) {
+    store<u32>(ids + (<usize>j << 2), 0xffffffff);
+    store<f32>(dists + (<usize>j << 2), Infinity);
   }
 }
 

@@ -12,7 +12,7 @@
 import type { Arena } from './memory.js';
 import { platform } from './platform.js';
 import {
-  type ClaimTask, LANE, LANE_IDLE, LANE_POSTED, LANE_RUNNING, LANE_STOP, LANE_TAKEN, LANE_WAITING, LANE_WORDS,
+  type ClaimTask, claimWord, claimedSlice, LANE, LANE_IDLE, LANE_POSTED, LANE_RUNNING, LANE_STOP, LANE_TAKEN, LANE_WAITING, LANE_WORDS,
   SLICE_DONE, SLICE_OPEN, SLICE_STOLEN, sliceWord,
 } from './worker.js';
 import type { KernelExports } from './kernels/wasm.js';
@@ -80,7 +80,7 @@ export class BatchLanes {
   private readonly token: string;
   /** Slot offset per worker lane (lane t + 1 uses slots[t]). */
   private readonly slots: number[] = [];
-  /** Int32 pair: [0] the next slice to claim, [1] the sequence number of the batch in progress. */
+  /** Int32 pair: [0] the next slice to claim (see claimWord), [1] the sequence number of the batch in progress. */
   private sync = 0;
   private seq = 0;
   /** Int32 per slice of the batch (see sliceWord), and u32 bounds of the slices, room for sliceRoom. */
@@ -141,7 +141,7 @@ export class BatchLanes {
     const slices = new Int32Array(buffer, this.slices, nSlices).fill(open);
     new Uint32Array(buffer, this.bounds, nSlices + 1).set(bounds);
     const sync = new Int32Array(buffer, this.sync, 2);
-    Atomics.store(sync, 0, 0);
+    Atomics.store(sync, 0, claimWord(seq, 0));
     Atomics.store(sync, 1, seq);
     releaseWaitingLanes(this);
     waitingLanes.add(this.self);
@@ -182,7 +182,7 @@ export class BatchLanes {
     if (grouped) this.stats.grouped += nSlices;
     const start = performance.now();
     let mine = 0;
-    for (let slice = Atomics.add(sync, 0, 1); slice < nSlices; slice = Atomics.add(sync, 0, 1)) {
+    for (let slice = claimedSlice(Atomics.add(sync, 0, 1)); slice < nSlices; slice = claimedSlice(Atomics.add(sync, 0, 1))) {
       search(slice);
       slices[slice] = done;
       mine++;

@@ -71,6 +71,28 @@ export const SLICE_STOLEN = 3;
 export const sliceWord = (seq: number, phase: number): number => (seq << 2) | phase;
 
 /**
+ * The claim counter of a batch (Int32 word 0 of its sync pair): the low bits of its sequence number
+ * above the next slice to claim. A worker claims by compare-and-swap only while the word carries
+ * its own batch, so one still leaving a batch never takes a slice of the next (whose bounds,
+ * sizes and scratch differ) nor moves its counter.
+ */
+const CLAIM_SLICE_BITS = 20;
+const CLAIM_SLICE_MASK = (1 << CLAIM_SLICE_BITS) - 1;
+const CLAIM_SEQ_MASK = 0x7ff;
+export const claimWord = (seq: number, slice: number): number => ((seq & CLAIM_SEQ_MASK) << CLAIM_SLICE_BITS) | slice;
+/** The slice a claim word (as Atomics.add returned it) stands for. */
+export const claimedSlice = (word: number): number => word & CLAIM_SLICE_MASK;
+
+/** The next slice of batch `seq` for a worker, or -1 when the counter is another batch's. */
+function claim(sync: Int32Array, seq: number): number {
+  for (;;) {
+    const word = Atomics.load(sync, 0);
+    if (word >>> CLAIM_SLICE_BITS !== (seq & CLAIM_SEQ_MASK)) return -1;
+    if (Atomics.compareExchange(sync, 0, word, word + 1) === word) return claimedSlice(word);
+  }
+}
+
+/**
  * A worker lane's share of the batch in its slot: claim slices (queries [bounds[i], bounds[i + 1]))
  * until none is left or a later batch began.
  */
@@ -92,8 +114,8 @@ function searchShare(k: KernelExports, memory: WebAssembly.Memory, words: Int32A
   const open = sliceWord(seq, SLICE_OPEN);
   for (;;) {
     if (Atomics.load(sync, 1) !== seq) return;
-    const slice = Atomics.add(sync, 0, 1);
-    if (slice >= nSlices) return;
+    const slice = claim(sync, seq);
+    if (slice < 0 || slice >= nSlices) return;
     const from = bounds[slice];
     const count = bounds[slice + 1] - from;
     const queries = offsets[LANE.queries] + from * words[LANE.rowBytes];

@@ -120,3 +120,34 @@ test('grouped zone scans: the same results whether the batch is grouped or not, 
     groupTuning.minShare = saved;
   }
 });
+
+test('grouped zone scans on 2 threads: back-to-back batches of other sizes and settings while workers still leave the last one', async () => {
+  const dim = 32;
+  const ds = clusteredGaussian({ n: 5000, nQueries: 700, dim, seed: 17, outlierFraction: 0.3 });
+  const index = new ZGQIndex({ dim, seed: 2 });
+  await index.build(ds.base);
+  const settings = [
+    { traversal: 'exact', ef: 10, nProbe: 8, scan: 8, scanRatio: 100 },
+    { traversal: 'exact', ef: 24, nProbe: 3, scan: 3, scanRatio: 100 },
+    { traversal: 'exact', ef: 12, nProbe: 16, scan: 16, scanRatio: 2 },
+  ] as const;
+  const sizes = [700, 130, 450, 64];
+  const expected = new Map<string, Uint32Array>();
+  for (const [s, o] of settings.entries()) {
+    for (const n of sizes) expected.set(`${s}:${n}`, (await index.searchBatch(ds.queries.subarray(0, n * dim), K, { ...o, threads: 1 })).ids);
+  }
+  const { laneTuning } = await import('../src/lanes.js');
+  const saved = laneTuning.stealAfterMs;
+  laneTuning.stealAfterMs = -Infinity; // the calling thread takes every open slice at once: workers end up leaving batches late
+  try {
+    for (let round = 0; round < 12; round++) {
+      for (const [s, o] of settings.entries()) {
+        const n = sizes[(round + s) % sizes.length];
+        const got = await index.searchBatch(ds.queries.subarray(0, n * dim), K, { ...o, threads: 2 });
+        assert.deepEqual(got.ids, expected.get(`${s}:${n}`), `round ${round}, setting ${s}, ${n} queries`);
+      }
+    }
+  } finally {
+    laneTuning.stealAfterMs = saved;
+  }
+});
