@@ -12,6 +12,7 @@ import type { ResolvedSearchOptions } from './options.js';
 import type { Built } from './built.js';
 import { searchFast } from './fastscan.js';
 import { listedScope, type SearchScope } from './scope.js';
+import { sliceBounds } from './worker.js';
 
 /**
  * Scan exactly, on this thread, the allowed nodes for each query of a filtered batch whose walk came
@@ -152,38 +153,13 @@ async function runChunk(
     const lanes = [built.searcher, ...built.workerSearchers.slice(0, threads - 1)];
     for (const lane of lanes) lane.allow = scope.allow;
     const calls = lanes.map((s) => s.plan(k, opts));
-    const bounds = grouped ? shrinkingSlices(nq, threads) : evenSlices(nq, Math.max(1, Math.min(CLAIM_STEP, Math.ceil(nq / (threads * CLAIMS_PER_LANE)))));
+    const step = grouped ? 0 : Math.max(1, Math.min(CLAIM_STEP, Math.ceil(nq / (threads * CLAIMS_PER_LANE))));
+    const bounds = sliceBounds(nq, step, threads, GROUPED_MAX_QUERIES);
     let largest = 0;
     for (let i = 1; i < bounds.length; i++) largest = Math.max(largest, bounds[i] - bounds[i - 1]);
     await built.lanes.run(kern, kernelModule(), {
-      queries: batch.queries, bounds, rowBytes: dim * 4, outIds: batch.outIds, outDist: batch.outDist, ctx: lanes.map((s) => s.ctx), calls,
-      grouped: lanes.map((s, i) => (grouped ? s.groupedScratch(largest, calls[i][2], calls[i][1]) : 0)),
+      queries: batch.queries, nq, step, maxSlice: GROUPED_MAX_QUERIES, rowBytes: dim * 4, outIds: batch.outIds, outDist: batch.outDist,
+      ctx: lanes.map((s) => s.ctx), calls, grouped: lanes.map((s, i) => (grouped ? s.groupedScratch(largest, calls[i][2], calls[i][1]) : 0)),
     }, threads - 1);
   }
-}
-
-/** Slice bounds of `step` queries each (the last one shorter). */
-function evenSlices(nq: number, step: number): number[] {
-  const bounds: number[] = [];
-  for (let from = 0; from < nq; from += step) bounds.push(from);
-  bounds.push(nq);
-  return bounds;
-}
-
-/** Smallest slice of a grouped batch on several lanes. */
-const GROUPED_MIN_SLICE = 16;
-
-/**
- * Slices of a grouped batch on `lanes` lanes: each a share of what is left (at most
- * GROUPED_MAX_QUERIES), so the first are large, which the grouping needs, and the last small, so
- * that the lanes finish together.
- */
-function shrinkingSlices(nq: number, lanes: number): number[] {
-  const bounds = [0];
-  for (let from = 0; from < nq; ) {
-    const size = Math.min(GROUPED_MAX_QUERIES, Math.max(GROUPED_MIN_SLICE, Math.ceil((nq - from) / (2 * lanes))));
-    from = Math.min(nq, from + size);
-    bounds.push(from);
-  }
-  return bounds;
 }

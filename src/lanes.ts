@@ -12,7 +12,7 @@
 import type { Arena } from './memory.js';
 import { platform } from './platform.js';
 import {
-  type ClaimTask, claimWord, claimedSlice, LANE, LANE_IDLE, LANE_POSTED, LANE_RUNNING, LANE_STOP, LANE_TAKEN, LANE_WAITING, LANE_WORDS,
+  type ClaimTask, claimWord, claimedSlice, sliceBounds, LANE, LANE_IDLE, LANE_POSTED, LANE_RUNNING, LANE_STOP, LANE_TAKEN, LANE_WAITING, LANE_WORDS,
   SLICE_DONE, SLICE_OPEN, SLICE_STOLEN, sliceWord,
 } from './worker.js';
 import type { KernelExports } from './kernels/wasm.js';
@@ -20,8 +20,10 @@ import type { KernelExports } from './kernels/wasm.js';
 /** One batch: where its queries and results are, its slices, and each lane's kernel call. */
 export interface LaneBatch {
   queries: number;
-  /** Slice i is queries [bounds[i], bounds[i + 1]); bounds run from 0 to the batch's size. */
-  bounds: number[];
+  nq: number;
+  /** Queries per slice, or 0 for slices that shrink as the batch goes, of at most maxSlice (see sliceBounds). */
+  step: number;
+  maxSlice: number;
   /** Bytes per query row. */
   rowBytes: number;
   outIds: number;
@@ -83,9 +85,8 @@ export class BatchLanes {
   /** Int32 pair: [0] the next slice to claim (see claimWord), [1] the sequence number of the batch in progress. */
   private sync = 0;
   private seq = 0;
-  /** Int32 per slice of the batch (see sliceWord), and u32 bounds of the slices, room for sliceRoom. */
+  /** Int32 per slice of the batch (see sliceWord), room for sliceRoom. */
   private slices = 0;
-  private bounds = 0;
   private sliceRoom = 0;
   /** Per worker lane: where its worker searches a slice before publishing it, and the bytes there. */
   private readonly scratch: number[] = [];
@@ -125,7 +126,7 @@ export class BatchLanes {
   /** Search a batch on lane 0 (this thread) and batch.ctx.length - 1 worker lanes; resolves when every query is searched. */
   async run(kernels: KernelExports, module: WebAssembly.Module, batch: LaneBatch, poolThreads: number): Promise<void> {
     const workers = batch.ctx.length - 1;
-    const { bounds } = batch;
+    const bounds = sliceBounds(batch.nq, batch.step, batch.ctx.length, batch.maxSlice);
     const nSlices = bounds.length - 1;
     let maxSlice = 0;
     for (let i = 0; i < nSlices; i++) maxSlice = Math.max(maxSlice, bounds[i + 1] - bounds[i]);
@@ -139,7 +140,6 @@ export class BatchLanes {
     const open = sliceWord(seq, SLICE_OPEN);
     const done = sliceWord(seq, SLICE_DONE);
     const slices = new Int32Array(buffer, this.slices, nSlices).fill(open);
-    new Uint32Array(buffer, this.bounds, nSlices + 1).set(bounds);
     const sync = new Int32Array(buffer, this.sync, 2);
     Atomics.store(sync, 0, claimWord(seq, 0));
     Atomics.store(sync, 1, seq);
@@ -154,7 +154,7 @@ export class BatchLanes {
       lanes.push(words);
       posted.push(undefined);
       if (!words) continue;
-      this.write(words, batch, t + 1, seq, nSlices, maxSlice);
+      this.write(words, batch, t + 1, seq, maxSlice);
       // a worker waiting in the slot takes the batch from here; the state decides against its time-out
       if (Atomics.compareExchange(words, LANE.state, LANE_WAITING, LANE_TAKEN) === LANE_WAITING) {
         wake(words);
@@ -281,7 +281,6 @@ export class BatchLanes {
     if (this.sliceRoom < nSlices) {
       this.sliceRoom = Math.max(nSlices, this.sliceRoom * 2);
       this.slices = this.arena.alloc(this.sliceRoom * 4);
-      this.bounds = this.arena.alloc((this.sliceRoom + 1) * 4);
     }
     for (let t = 0; t < workers; t++) {
       if ((this.scratchBytes[t] ?? 0) >= sliceBytes) continue;
@@ -292,7 +291,7 @@ export class BatchLanes {
   }
 
   /** Write lane's batch into its slot (read by a waiting worker once the state says TAKEN). */
-  private write(words: Int32Array, batch: LaneBatch, lane: number, seq: number, nSlices: number, maxSlice: number): void {
+  private write(words: Int32Array, batch: LaneBatch, lane: number, seq: number, maxSlice: number): void {
     const call = batch.calls[lane];
     words[LANE.error] = 0;
     words[LANE.ctx] = batch.ctx[lane];
@@ -304,8 +303,9 @@ export class BatchLanes {
     new Float32Array(words.buffer, words.byteOffset, LANE_WORDS)[LANE.scanRatio] = call[5];
     words[LANE.rerankCount] = call[6];
     words[LANE.queries] = batch.queries;
-    words[LANE.nSlices] = nSlices;
-    words[LANE.bounds] = this.bounds;
+    words[LANE.nq] = batch.nq;
+    words[LANE.step] = batch.step;
+    words[LANE.lanes] = batch.ctx.length;
     words[LANE.maxSlice] = maxSlice;
     words[LANE.grouped] = batch.grouped[lane];
     words[LANE.sync] = this.sync;

@@ -121,8 +121,6 @@ export interface InPlace {
  */
 export function install(meta: IndexMeta, a: IndexArrays, capacity = meta.n, rowsOutside = false, inPlace?: InPlace): { kernels: Kernels; layout: IndexLayout } {
   const kernels = inPlace?.kernels ?? createKernels(new Arena());
-  // what the build's temporaries left above its data reads as a fresh memory would: zeros
-  inPlace?.kernels.arena.clearAbove();
   const { arena } = kernels;
   const { n, dim, m, degree } = meta;
   capacity = Math.max(capacity, n);

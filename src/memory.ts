@@ -86,8 +86,11 @@ export class Arena {
   }
 
   /**
-   * Reserve `bytes` (16-byte aligned) and return the byte offset; the memory grows if needed.
-   * Past the limit: OUT_OF_MEMORY, with the arena as it was.
+   * Reserve `bytes` (16-byte aligned), zeroed, and return the byte offset; the memory grows if
+   * needed. Past the limit: OUT_OF_MEMORY, with the arena as it was. Only bytes below the high
+   * water mark need zeroing (temporaries released there; the memory above it was never used): a
+   * context block whose unset fields read as stale floats would send a worker's walk through a
+   * filter bitmap that does not exist.
    */
   alloc(bytes: number): number {
     const offset = Math.ceil(this.top / 16) * 16;
@@ -106,6 +109,7 @@ export class Arena {
         throw new ZGQError('OUT_OF_MEMORY', `growing WebAssembly memory to ${formatBytes(end)} failed: ${String(cause)}`, { cause });
       }
     }
+    if (offset < this.highWater) this.bytes.fill(0, offset, Math.min(end, this.highWater));
     this.top = end;
     if (end > this.highWater) this.highWater = end;
     return offset;
@@ -119,14 +123,6 @@ export class Arena {
   /** Free everything allocated after `mark` (stack discipline: temporaries only). */
   release(mark: number): void {
     this.top = mark;
-  }
-
-  /**
-   * Zero the bytes temporaries used above the top, so that what is allocated next reads as zero,
-   * as in a fresh memory (a build's arena becoming its index's: see install in src/layout.ts).
-   */
-  clearAbove(): void {
-    this.bytes.fill(0, this.top, this.highWater);
   }
 
   /** The whole memory as bytes, re-made after growth. */

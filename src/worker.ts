@@ -36,10 +36,10 @@ export interface ClaimTask extends TaskBase {
  */
 export const LANE = {
   state: 0, gen: 1, pages: 2, error: 3, ctx: 4, k: 5, L: 6, nProbe: 7, groupProbe: 8, scan: 9, scanRatio: 10,
-  rerankCount: 11, queries: 12, nSlices: 13, bounds: 14, sync: 15, outIds: 16, outDist: 17, seq: 18, slices: 19,
-  rowBytes: 20, scratch: 21, grouped: 22, maxSlice: 23,
+  rerankCount: 11, queries: 12, nq: 13, step: 14, sync: 15, outIds: 16, outDist: 17, seq: 18, slices: 19,
+  rowBytes: 20, scratch: 21, grouped: 22, maxSlice: 23, lanes: 24,
 } as const;
-export const LANE_WORDS = 24;
+export const LANE_WORDS = 28;
 /** No worker in the slot and no batch for one. */
 export const LANE_IDLE = 0;
 /** A worker waits in the slot for a batch. */
@@ -92,9 +92,28 @@ function claim(sync: Int32Array, seq: number): number {
   }
 }
 
+/** Smallest slice of a batch cut into shrinking slices. */
+const SHRINKING_MIN = 16;
+
 /**
- * A worker lane's share of the batch in its slot: claim slices (queries [bounds[i], bounds[i + 1]))
- * until none is left or a later batch began.
+ * The slices of a batch of nq queries (slice i is queries [bounds[i], bounds[i + 1])): `step` queries
+ * each, or with step 0, each a share of what is left among `lanes` lanes (at most maxSlice, at least
+ * SHRINKING_MIN), so the first are large and the last small. Every lane computes them from its own
+ * slot, so no lane ever reads another batch's.
+ */
+export function sliceBounds(nq: number, step: number, lanes: number, maxSlice: number): number[] {
+  const bounds = [0];
+  for (let from = 0; from < nq; ) {
+    const size = step > 0 ? step : Math.min(maxSlice, Math.max(SHRINKING_MIN, Math.ceil((nq - from) / (2 * lanes))));
+    from = Math.min(nq, from + size);
+    bounds.push(from);
+  }
+  return bounds;
+}
+
+/**
+ * A worker lane's share of the batch in its slot: claim slices (see sliceBounds) until none is left
+ * or a later batch began.
  */
 function searchShare(k: KernelExports, memory: WebAssembly.Memory, words: Int32Array): void {
   const buffer = memory.buffer;
@@ -102,8 +121,9 @@ function searchShare(k: KernelExports, memory: WebAssembly.Memory, words: Int32A
   const offsets = new Uint32Array(buffer, words.byteOffset, LANE_WORDS);
   const seq = words[LANE.seq];
   const sync = new Int32Array(buffer, offsets[LANE.sync], 2);
-  const nSlices = words[LANE.nSlices];
-  const bounds = new Uint32Array(buffer, offsets[LANE.bounds], nSlices + 1);
+  // maxSlice, the batch's largest slice, caps none of them: the bounds come out as the calling thread's
+  const bounds = sliceBounds(words[LANE.nq], words[LANE.step], words[LANE.lanes], words[LANE.maxSlice]);
+  const nSlices = bounds.length - 1;
   const slices = new Int32Array(buffer, offsets[LANE.slices], nSlices);
   const kk = words[LANE.k];
   const scanRatio = new Float32Array(buffer, words.byteOffset, LANE_WORDS)[LANE.scanRatio];

@@ -387,3 +387,27 @@ test('default nProbe and scan follow the zone count; options the caller fixed st
   assert.equal(few.options.search.nProbe, 16);
   assert.equal(few.options.search.scan, 16);
 });
+
+test('memory released by temporaries reads as zeros when allocated again: worker lanes made after a fast-scan training search correctly', async () => {
+  // the fast scan trains its codebooks in temporaries it releases; a worker's search context
+  // allocated there later once read a stale value as its filter bitmap and trapped
+  const dim = 128;
+  const ds = clusteredGaussian({ n: 10000, nQueries: 300, dim, seed: 1, outlierFraction: 0.3 });
+  const index = new ZGQIndex({ dim, seed: 42 });
+  await index.build(ds.base, { threads: 1 });
+  index.search(ds.queries.subarray(0, dim), 10, { traversal: 'fastscan' });
+  const options = { ef: 16, nProbe: 4, traversal: 'exact' } as const;
+  const one = await index.searchBatch(ds.queries, 10, { ...options, threads: 1 });
+  for (const size of [118, 300]) {
+    const two = await index.searchBatch(ds.queries.subarray(0, size * dim), 10, { ...options, threads: 2 });
+    assert.deepEqual(two.ids, one.ids.subarray(0, size * 10));
+  }
+  const { arena } = (index as unknown as { built: { kernels: { arena: Arena } } }).built.kernels;
+  const mark = arena.mark();
+  const scratch = arena.alloc(4096);
+  arena.bytes.fill(0xab, scratch, scratch + 4096);
+  arena.release(mark);
+  const again = arena.alloc(4096);
+  assert.equal(again, scratch);
+  assert.ok(arena.bytes.subarray(again, again + 4096).every((b) => b === 0), 'a released region comes back zeroed');
+});
