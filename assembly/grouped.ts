@@ -1,9 +1,9 @@
 // Batch search with the zone scans grouped by zone (traversal 'exact' on binary16 rows). Searched
 // one after another, queries that scan the same zone each load and widen its rows, at 2 float
 // operations per dimension; here a slice of a batch first selects every query's zones, then scans
-// each zone once for all the queries that scan it: a block of its rows is rounded to 16-bit
-// integers (one scale per block) and compared with four queries at a time (also rounded, one scale
-// per query) by i32x4.dot_i16x8_s, eight products per instruction. Each query keeps its best rows
+// each zone once for all the queries that scan it, on a copy of the zoned rows rounded to 16-bit
+// integers (one scale per row, made once by roundRowsInto), four queries at a time (also rounded,
+// one scale per query) by i32x4.dot_i16x8_s, eight products per instruction. Each query keeps its best rows
 // by those approximate distances, a few more than its walk's pool holds; their exact distances
 // (the walk's own) then seed the pool, and the walks, which differ per query, run one by one. The
 // rounding only decides which rows seed a pool: every distance the walk orders by, and every
@@ -16,10 +16,6 @@ import { poolReset, poolInsert } from './pool';
 import { scaleQueryForHalf, dotHalfScaled, decode4, decodeHalf } from './half';
 import { METRIC_L2, maxAbs } from './distance';
 
-/** Rows a zone is rounded to integers in at a time: at most this many... */
-const BLOCK_VALUES: i32 = 16384;
-/** ...and at most this many rows. */
-const BLOCK_ROWS: i32 = 64;
 /** Rows a query keeps by approximate distance beyond its pool's L, at most (L more at most). */
 const EXTRA_KEPT: i32 = 32;
 
@@ -27,10 +23,8 @@ const EXTRA_KEPT: i32 = 32;
 /** f32[maxQueries * dim]: each query scaled for the half rows (scaleQueryForHalf). */
 let scaled: usize = 0;
 /** i16[maxQueries * padded]: each query rounded to integers; f32[maxQueries]: 1 / its scale. */
-let rounded: usize = 0;
-let roundedUnit: usize = 0;
-/** i16[blockRows * padded]: a block of a zone's rows rounded to integers. */
-let block: usize = 0;
+let queryInts: usize = 0;
+let queryUnits: usize = 0;
 /** u32[maxQueries * nProbe]: each query's selected zones, nearest first. */
 let zones: usize = 0;
 /** i32[maxQueries]: how many zones each query selected. */
@@ -49,14 +43,8 @@ let listSize: usize = 0;
 /** Dimensions of a rounded row: dim up to a multiple of 8 (zeros after dim). */
 // @ts-ignore: decorator
 @inline
-function paddedDim(dim: i32): i32 {
+export function paddedDim(dim: i32): i32 {
   return (dim + 7) & ~7;
-}
-
-/** Rows of a rounded block. */
-function blockRows(dim: i32): i32 {
-  const rows = BLOCK_VALUES / paddedDim(dim);
-  return rows > BLOCK_ROWS ? BLOCK_ROWS : rows < 8 ? 8 : rows;
 }
 
 /** Rows a query keeps by approximate distance for a pool of L. */
@@ -91,12 +79,10 @@ function carve(at: usize, dim: i32, nZones: i32, maxQueries: i32, nProbe: i32, L
   let p = at;
   scaled = p;
   p += align(q * <usize>dim << 2);
-  rounded = p;
+  queryInts = p;
   p += align(q * padded << 1);
-  roundedUnit = p;
+  queryUnits = p;
   p += align(q << 2);
-  block = p;
-  p += align(<usize>blockRows(dim) * padded << 1);
   zones = p;
   p += align(q * <usize>nProbe << 2);
   found = p;
@@ -123,18 +109,19 @@ export function groupedScratchBytes(dim: i32, nZones: i32, maxQueries: i32, nPro
 
 /**
  * searchRange for traversal 'exact' on half rows with the zone scans grouped by zone: queries
- * [from, to) of the batch at `queries` (to - from <= the maxQueries the scratch was sized for, with
+ * [from, to) of the batch at `queries`, scanned on the rounded rows and units roundRowsInto made
+ * for every zoned node (to - from <= the maxQueries the scratch was sized for, with
  * the same nProbe and L), results to outIds / outDist as searchRange writes them. A context with a
  * filter, a node to skip, float32 rows or the PQ walk, or a slice larger than the scratch, gets
  * searchRange itself.
  */
 export function searchGrouped(
-  ctx: usize, scratch: usize, maxQueries: i32, queries: usize, from: i32, to: i32,
+  ctx: usize, scratch: usize, maxQueries: i32, rounded: usize, units: usize, queries: usize, from: i32, to: i32,
   k: i32, L: i32, nProbe: i32, groupProbe: i32, scan: i32, scanRatio: f32,
   outIds: usize, outDist: usize,
 ): void {
   const c = changetype<SearchContext>(ctx);
-  if (c.allow != 0 || c.skip != 0 || c.half == 0 || c.exactWalk == 0 || to - from > maxQueries) {
+  if (c.allow != 0 || c.skip != 0 || c.half == 0 || c.exactWalk == 0 || to - from > maxQueries || rounded == 0) {
     searchRange(ctx, queries, from, to, k, L, nProbe, groupProbe, scan, scanRatio, k, outIds, outDist);
     return;
   }
@@ -158,8 +145,7 @@ export function searchGrouped(
     );
     store<i32>(found + (<usize>i << 2), got);
     let nScan = zonesToScan(<usize>c.zoneDist, got, scan, scanRatio, metric);
-    if (!scaleQueryForHalf(q, dim, scaled + <usize>i * rowBytes)) nScan = -1;
-    else roundQuery(q, dim, bits, i);
+    if (!scaleQueryForHalf(q, dim, scaled + <usize>i * rowBytes) || !roundQuery(q, dim, bits, i)) nScan = -1;
     store<i32>(scans + (<usize>i << 2), nScan);
     store<i32>(listSize + (<usize>i << 2), 0);
     for (let s = 0; s < nScan; s++) {
@@ -188,21 +174,16 @@ export function searchGrouped(
   for (let z = nZones; z > 0; z--) store<u32>(pairStart + (<usize>z << 2), load<u32>(pairStart + (<usize>(z - 1) << 2)));
   store<u32>(pairStart, 0);
 
-  // each zone's rows, a rounded block at a time, against its queries, four at a time
+  // each zone's rounded rows against its queries, four at a time
   const zoneStart = <usize>c.zoneStart;
-  const rowsPerBlock = <u32>blockRows(dim);
   for (let z = 0; z < nZones; z++) {
-    const first = load<u32>(pairStart + (<usize>z << 2));
+    let p = load<u32>(pairStart + (<usize>z << 2));
     const end = load<u32>(pairStart + (<usize>(z + 1) << 2));
-    if (first == end) continue;
-    const zoneTo = load<u32>(zoneStart + (<usize>(z + 1) << 2));
-    for (let r0 = load<u32>(zoneStart + (<usize>z << 2)); r0 < zoneTo; r0 += rowsPerBlock) {
-      const r1 = r0 + rowsPerBlock < zoneTo ? r0 + rowsPerBlock : zoneTo;
-      const unit = roundRows(<usize>c.vectors, r0, r1, dim, bits);
-      let p = first;
-      for (; p + 4 <= end; p += 4) scanFour(c, pairQuery + (<usize>p << 2), r0, r1, unit, kept, metric);
-      for (; p < end; p++) scanOne(c, load<u32>(pairQuery + (<usize>p << 2)), r0, r1, unit, kept, metric);
-    }
+    if (p == end) continue;
+    const r0 = load<u32>(zoneStart + (<usize>z << 2));
+    const r1 = load<u32>(zoneStart + (<usize>(z + 1) << 2));
+    for (; p + 4 <= end; p += 4) scanFour(c, rounded, units, pairQuery + (<usize>p << 2), r0, r1, kept, metric);
+    for (; p < end; p++) scanOne(c, rounded, units, load<u32>(pairQuery + (<usize>p << 2)), r0, r1, kept, metric);
   }
 
   // the walks, each from its query's scanned rows and its zones' entries
@@ -262,49 +243,50 @@ function tagVisited(visited: usize, from: u32, to: u32, epoch: u16): void {
   for (; node < to; node++) store<u16>(visited + (<usize>node << 1), epoch);
 }
 
-/** Query i (float32 at q) rounded to integers below 2^bits in magnitude, and 1 / its scale. */
-function roundQuery(q: usize, dim: i32, bits: i32, i: i32): void {
+/**
+ * Query i (float32 at q) rounded to integers below 2^bits in magnitude, and 1 / its scale; false
+ * (nothing written) for a query too small for a float32 scale (it is searched alone).
+ */
+function roundQuery(q: usize, dim: i32, bits: i32, i: i32): bool {
   const padded = paddedDim(dim);
-  const out = rounded + (<usize>i * <usize>padded << 1);
+  const out = queryInts + (<usize>i * <usize>padded << 1);
   const max = maxAbs(q, dim);
   const scale: f32 = max > 0 ? <f32>((1 << bits) - 1) / max : 0;
+  if (!(scale < Infinity)) return false;
   for (let d = 0; d < dim; d++) store<i16>(out + (<usize>d << 1), <i16><i32>nearest<f32>(load<f32>(q + (<usize>d << 2)) * scale));
   for (let d = dim; d < padded; d++) store<i16>(out + (<usize>d << 1), 0);
-  store<f32>(roundedUnit + (<usize>i << 2), scale > 0 ? 1 / scale : 0);
+  store<f32>(queryUnits + (<usize>i << 2), scale > 0 ? 1 / scale : 0);
+  return true;
 }
 
 /**
- * Half rows [r0, r1) rounded to integers below 2^bits in magnitude into the block (padded rows,
- * zeros after dim), one scale for all; returns 1 / that scale (0 for rows of zeros).
+ * Half rows [from, to) each rounded to integers below 2^roundBits(dim) in magnitude, with its own
+ * scale: row i (padded, zeros after dim) at rounded + i * padded * 2, 1 / its scale at units + 4 i
+ * (0 for a row of zeros). searchGrouped scans these instead of the half rows.
  */
-function roundRows(vectors: usize, r0: u32, r1: u32, dim: i32, bits: i32): f32 {
+export function roundRowsInto(vectors: usize, from: i32, to: i32, dim: i32, rounded: usize, units: usize): void {
   const padded = <usize>paddedDim(dim);
   const halfBytes = <usize>dim << 1;
   const body = dim & ~7;
-  // the largest magnitude: half bit patterns without the sign order as their magnitudes do
+  const bits = roundBits(dim);
   const magnitude = i16x8.splat(0x7fff);
-  let top = i16x8.splat(0);
-  let topTail: u32 = 0;
-  for (let r = r0; r < r1; r++) {
+  for (let r = from; r < to; r++) {
     const x = vectors + <usize>r * halfBytes;
+    // the largest magnitude: half bit patterns without the sign order as their magnitudes do
+    let top = i16x8.splat(0);
     for (let d = 0; d < body; d += 8) top = i16x8.max_u(top, v128.and(v128.load(x + (<usize>d << 1)), magnitude));
+    top = i16x8.max_u(top, v128.shuffle<u16>(top, top, 4, 5, 6, 7, 0, 1, 2, 3));
+    top = i16x8.max_u(top, v128.shuffle<u16>(top, top, 2, 3, 0, 1, 2, 3, 0, 1));
+    top = i16x8.max_u(top, v128.shuffle<u16>(top, top, 1, 0, 1, 0, 1, 0, 1, 0));
+    let topBits = <u32>i16x8.extract_lane_u(top, 0);
     for (let d = body; d < dim; d++) {
       const h = <u32>load<u16>(x + (<usize>d << 1)) & 0x7fff;
-      if (h > topTail) topTail = h;
+      if (h > topBits) topBits = h;
     }
-  }
-  // the lanes' largest: halves folded onto halves
-  top = i16x8.max_u(top, v128.shuffle<u16>(top, top, 4, 5, 6, 7, 0, 1, 2, 3));
-  top = i16x8.max_u(top, v128.shuffle<u16>(top, top, 2, 3, 0, 1, 2, 3, 0, 1));
-  top = i16x8.max_u(top, v128.shuffle<u16>(top, top, 1, 0, 1, 0, 1, 0, 1, 0));
-  const lanesTop = <u32>i16x8.extract_lane_u(top, 0);
-  const topBits = lanesTop > topTail ? lanesTop : topTail;
-  const max = decodeHalf(topBits);
-  const scale: f32 = max > 0 ? <f32>((1 << bits) - 1) / max : 0;
-  const scales = f32x4.splat(scale);
-  for (let r = r0; r < r1; r++) {
-    const x = vectors + <usize>r * halfBytes;
-    const out = block + <usize>(r - r0) * padded * 2;
+    const max = decodeHalf(topBits);
+    const scale: f32 = max > 0 ? <f32>((1 << bits) - 1) / max : 0;
+    const scales = f32x4.splat(scale);
+    const out = rounded + <usize>r * padded * 2;
     for (let d = 0; d < body; d += 8) {
       const h = v128.load(x + (<usize>d << 1));
       const lo = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(decode4(i32x4.extend_low_i16x8_s(h)), scales)));
@@ -315,8 +297,8 @@ function roundRows(vectors: usize, r0: u32, r1: u32, dim: i32, bits: i32): f32 {
       store<i16>(out + (<usize>d << 1), <i16><i32>nearest<f32>(decodeHalf(<u32>load<u16>(x + (<usize>d << 1))) * scale));
     }
     for (let d = dim; d < <i32>padded; d++) store<i16>(out + (<usize>d << 1), 0);
+    store<f32>(units + (<usize>r << 2), scale > 0 ? 1 / scale : 0);
   }
-  return scale > 0 ? 1 / scale : 0;
 }
 
 /** Approximate walk distance of a row from its integer dot product with a query and the two units. */
@@ -349,29 +331,30 @@ function boundOf(i: u32, kept: i32, size: i32): f32 {
   return size < kept ? <f32>Infinity : load<f32>(listDist + ((<usize>i * <usize>kept + <usize>(kept - 1)) << 2));
 }
 
-/** The rounded block's rows (nodes r0 ..) against the four queries listed at `four`. */
-function scanFour(c: SearchContext, four: usize, r0: u32, r1: u32, rowUnit: f32, kept: i32, metric: i32): void {
+/** Rounded rows [r0, r1) against the four queries listed at `four`. */
+function scanFour(c: SearchContext, rounded: usize, units: usize, four: usize, r0: u32, r1: u32, kept: i32, metric: i32): void {
   const padded = <usize>paddedDim(<i32>c.dim);
   const qBytes = padded << 1;
   const i0 = load<u32>(four);
   const i1 = load<u32>(four, 4);
   const i2 = load<u32>(four, 8);
   const i3 = load<u32>(four, 12);
-  const q0 = rounded + <usize>i0 * qBytes;
-  const q1 = rounded + <usize>i1 * qBytes;
-  const q2 = rounded + <usize>i2 * qBytes;
-  const q3 = rounded + <usize>i3 * qBytes;
-  const u0 = load<f32>(roundedUnit + (<usize>i0 << 2)) * rowUnit;
-  const u1 = load<f32>(roundedUnit + (<usize>i1 << 2)) * rowUnit;
-  const u2 = load<f32>(roundedUnit + (<usize>i2 << 2)) * rowUnit;
-  const u3 = load<f32>(roundedUnit + (<usize>i3 << 2)) * rowUnit;
+  const q0 = queryInts + <usize>i0 * qBytes;
+  const q1 = queryInts + <usize>i1 * qBytes;
+  const q2 = queryInts + <usize>i2 * qBytes;
+  const q3 = queryInts + <usize>i3 * qBytes;
+  const u0 = load<f32>(queryUnits + (<usize>i0 << 2));
+  const u1 = load<f32>(queryUnits + (<usize>i1 << 2));
+  const u2 = load<f32>(queryUnits + (<usize>i2 << 2));
+  const u3 = load<f32>(queryUnits + (<usize>i3 << 2));
   const norms = <usize>c.rowNorms;
   let b0 = boundOf(i0, kept, load<i32>(listSize + (<usize>i0 << 2)));
   let b1 = boundOf(i1, kept, load<i32>(listSize + (<usize>i1 << 2)));
   let b2 = boundOf(i2, kept, load<i32>(listSize + (<usize>i2 << 2)));
   let b3 = boundOf(i3, kept, load<i32>(listSize + (<usize>i3 << 2)));
   for (let node = r0; node < r1; node++) {
-    const x = block + <usize>(node - r0) * qBytes;
+    const x = rounded + <usize>node * qBytes;
+    const unit = load<f32>(units + (<usize>node << 2));
     let a0 = i32x4.splat(0);
     let a1 = i32x4.splat(0);
     let a2 = i32x4.splat(0);
@@ -383,10 +366,10 @@ function scanFour(c: SearchContext, four: usize, r0: u32, r1: u32, rowUnit: f32,
       a2 = i32x4.add(a2, i32x4.dot_i16x8_s(v128.load(q2 + o), h));
       a3 = i32x4.add(a3, i32x4.dot_i16x8_s(v128.load(q3 + o), h));
     }
-    const d0 = approximate(a0, u0, node, norms, metric);
-    const d1 = approximate(a1, u1, node, norms, metric);
-    const d2 = approximate(a2, u2, node, norms, metric);
-    const d3 = approximate(a3, u3, node, norms, metric);
+    const d0 = approximate(a0, u0 * unit, node, norms, metric);
+    const d1 = approximate(a1, u1 * unit, node, norms, metric);
+    const d2 = approximate(a2, u2 * unit, node, norms, metric);
+    const d3 = approximate(a3, u3 * unit, node, norms, metric);
     if (d0 < b0) b0 = keep(i0, d0, node, kept);
     if (d1 < b1) b1 = keep(i1, d1, node, kept);
     if (d2 < b2) b2 = keep(i2, d2, node, kept);
@@ -394,18 +377,18 @@ function scanFour(c: SearchContext, four: usize, r0: u32, r1: u32, rowUnit: f32,
   }
 }
 
-/** The rounded block's rows against query i alone. */
-function scanOne(c: SearchContext, i: u32, r0: u32, r1: u32, rowUnit: f32, kept: i32, metric: i32): void {
+/** Rounded rows [r0, r1) against query i alone. */
+function scanOne(c: SearchContext, rounded: usize, units: usize, i: u32, r0: u32, r1: u32, kept: i32, metric: i32): void {
   const qBytes = <usize>paddedDim(<i32>c.dim) << 1;
-  const q0 = rounded + <usize>i * qBytes;
-  const u0 = load<f32>(roundedUnit + (<usize>i << 2)) * rowUnit;
+  const q0 = queryInts + <usize>i * qBytes;
+  const u0 = load<f32>(queryUnits + (<usize>i << 2));
   const norms = <usize>c.rowNorms;
   let b0 = boundOf(i, kept, load<i32>(listSize + (<usize>i << 2)));
   for (let node = r0; node < r1; node++) {
-    const x = block + <usize>(node - r0) * qBytes;
+    const x = rounded + <usize>node * qBytes;
     let a0 = i32x4.splat(0);
     for (let o: usize = 0; o < qBytes; o += 16) a0 = i32x4.add(a0, i32x4.dot_i16x8_s(v128.load(q0 + o), v128.load(x + o)));
-    const d0 = approximate(a0, u0, node, norms, metric);
+    const d0 = approximate(a0, u0 * load<f32>(units + (<usize>node << 2)), node, norms, metric);
     if (d0 < b0) b0 = keep(i, d0, node, kept);
   }
 }

@@ -8,6 +8,7 @@ import { Searcher } from './search.js';
 import { NO_ID } from './ids.js';
 import { cameShort } from './filter.js';
 import { platform } from './platform.js';
+import { ZGQError } from './errors.js';
 import type { ResolvedSearchOptions } from './options.js';
 import type { Built } from './built.js';
 import { searchFast } from './fastscan.js';
@@ -80,6 +81,12 @@ export async function runBatch(
     const outDistPtr = arena.alloc(capacity * 4);
     Object.assign(batch, { capacity, queries: queriesPtr, outIds: outIdsPtr, outDist: outDistPtr });
   }
+  if (groupedScans(built, nq, opts, scope) && !built.rounded) {
+    // concurrent batches share one rounding
+    let rounding = roundings.get(built);
+    if (!rounding) roundings.set(built, (rounding = roundRows(built, pacer)));
+    await rounding;
+  }
   // slices of about SLICE_MS each (the first a guess), so the event loop gets its turns and an
   // abort is seen between two of them
   let size = Math.min(chunk, FIRST_SLICE);
@@ -119,7 +126,41 @@ export const groupTuning = { minShare: 2 };
 function groupedScans(built: Built, nq: number, opts: ResolvedSearchOptions, scope: SearchScope): boolean {
   const { layout } = built;
   if (opts.traversal !== 'exact' || !layout.halfStorage || scope.allow || opts.scan <= 0) return false;
+  if (built.rounded && !built.rounded.ptr) return false;
   return (nq * Math.min(opts.scan, opts.nProbe, layout.nZones)) / layout.nZones >= groupTuning.minShare;
+}
+
+/** The rounding of an index state's rows in progress or done (see roundRows). */
+const roundings = new WeakMap<Built, Promise<void>>();
+/** Rows rounded per step of roundRows (the event loop gets a turn between steps when due). */
+const ROUND_STEP = 16384;
+
+/**
+ * The zoned rows rounded to 16-bit integers, one scale per row (assembly/grouped.ts roundRowsInto),
+ * for grouped zone scans: padded dim * 2 + 4 bytes per row, made once per index state (appended
+ * rows lie outside the zones, and a compaction makes a new state). An arena without room for them
+ * leaves batches ungrouped.
+ */
+async function roundRows(built: Built, pacer: Pacer): Promise<void> {
+  const { layout, kernels } = built;
+  const rows = built.zoned;
+  const padded = (layout.dim + 7) & ~7;
+  const bytes = rows * (padded * 2 + 4);
+  let ptr: number;
+  let units: number;
+  try {
+    ptr = kernels.arena.alloc(rows * padded * 2);
+    units = kernels.arena.alloc(rows * 4);
+  } catch (error) {
+    if (!(error instanceof ZGQError) || error.code !== 'OUT_OF_MEMORY') throw error;
+    built.rounded = { ptr: 0, units: 0, bytes: 0 };
+    return;
+  }
+  for (let from = 0; from < rows; from += ROUND_STEP) {
+    if (pacer.due) await pacer.step();
+    kernels.k.roundRowsInto(layout.vectorsPtr, from, Math.min(rows, from + ROUND_STEP), layout.dim, ptr, units);
+  }
+  built.rounded = { ptr, units, bytes };
 }
 
 /** Search the nq queries in the batch buffers into its result buffers, on this thread or on worker lanes. */
@@ -131,7 +172,7 @@ async function runChunk(
   const dim = built.layout.dim;
   let threads = platform.threads(threadsAsked);
   threads = Math.max(1, Math.min(threads, Math.floor(nq / MIN_QUERIES_PER_THREAD)));
-  const grouped = groupedScans(built, nq, opts, scope);
+  const grouped = groupedScans(built, nq, opts, scope) && !!built.rounded?.ptr;
   if (threads === 1) {
     const searcher = built.searcher;
     searcher.allow = scope.allow;
@@ -139,8 +180,9 @@ async function runChunk(
     if (grouped) {
       const most = Math.min(nq, GROUPED_MAX_QUERIES);
       const scratch = searcher.groupedScratch(most, nProbe, L);
+      const { ptr, units } = built.rounded!;
       for (let from = 0; from < nq; from += most) {
-        kern.searchGrouped(searcher.ctx, scratch, most, batch.queries, from, Math.min(nq, from + most), k, L, nProbe, groupProbe, scan, scanRatio, batch.outIds, batch.outDist);
+        kern.searchGrouped(searcher.ctx, scratch, most, ptr, units, batch.queries, from, Math.min(nq, from + most), k, L, nProbe, groupProbe, scan, scanRatio, batch.outIds, batch.outDist);
         built.lanes.stats.grouped++;
       }
     } else {
@@ -160,6 +202,7 @@ async function runChunk(
     await built.lanes.run(kern, kernelModule(), {
       queries: batch.queries, nq, step, maxSlice: GROUPED_MAX_QUERIES, rowBytes: dim * 4, outIds: batch.outIds, outDist: batch.outDist,
       ctx: lanes.map((s) => s.ctx), calls, grouped: lanes.map((s, i) => (grouped ? s.groupedScratch(largest, calls[i][2], calls[i][1]) : 0)),
+      rounded: grouped ? built.rounded!.ptr : 0, units: grouped ? built.rounded!.units : 0,
     }, threads - 1);
   }
 }

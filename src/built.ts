@@ -64,6 +64,11 @@ export interface Built {
   lookup: IdLookup | null;
   /** The 4-bit codes of the 'fastscan' traversal, made on its first search (src/fastscan.ts). */
   fastScan?: FastScan;
+  /**
+   * The zoned rows rounded to 16-bit integers for batches' grouped zone scans (see roundedRows in
+   * src/batch.ts): made on the first such batch; ptr 0 when the arena had no room for them.
+   */
+  rounded?: { ptr: number; units: number; bytes: number };
   /** The re-ranking rows when they live outside the arena (layout.vectorsPtr 0), else null. */
   rows: RowStore | null;
   /**

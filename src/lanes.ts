@@ -33,6 +33,9 @@ export interface LaneBatch {
   calls: number[][];
   /** Per lane: scratch of searchGrouped for slices of the batch's largest, or 0 for searchRange. */
   grouped: number[];
+  /** The rounded rows and their units searchGrouped scans (0 without grouped lanes). */
+  rounded: number;
+  units: number;
 }
 
 /**
@@ -174,18 +177,18 @@ export class BatchLanes {
       const from = bounds[slice];
       const to = bounds[slice + 1];
       if (grouped) {
-        kernels.searchGrouped(batch.ctx[0], grouped, maxSlice, batch.queries, from, to, k, L, nProbe, groupProbe, scan, scanRatio, batch.outIds, batch.outDist);
+        kernels.searchGrouped(batch.ctx[0], grouped, maxSlice, batch.rounded, batch.units, batch.queries, from, to, k, L, nProbe, groupProbe, scan, scanRatio, batch.outIds, batch.outDist);
       } else {
         kernels.searchRange(batch.ctx[0], batch.queries, from, to, k, L, nProbe, groupProbe, scan, scanRatio, rerankCount, batch.outIds, batch.outDist);
       }
     };
     if (grouped) this.stats.grouped += nSlices;
     const start = performance.now();
-    let mine = 0;
+    let mineQueries = 0;
     for (let slice = claimedSlice(Atomics.add(sync, 0, 1)); slice < nSlices; slice = claimedSlice(Atomics.add(sync, 0, 1))) {
       search(slice);
       slices[slice] = done;
-      mine++;
+      mineQueries += bounds[slice + 1] - bounds[slice];
     }
     // every slice is claimed: a lane whose worker has not started takes no part
     const neverRan: Promise<void>[] = [];
@@ -199,12 +202,15 @@ export class BatchLanes {
       }
       this.workersStarted = true;
     }
-    // the slices workers hold: give them about one slice's time, then search what is still open
-    // here (a worker whose core was taken away mid-slice would otherwise hold the batch for
-    // milliseconds); a worker that finishes a slice searched here drops its copy
+    // the slices workers hold: give each about its own time (at this thread's pace per query), then
+    // search what is still open here (a worker whose core was taken away mid-slice would otherwise
+    // hold the batch for milliseconds); a worker that finishes a slice searched here drops its copy.
+    // Slices differ in size (shrinking ones start at a quarter of the batch): a deadline of one
+    // average slice would take a worker's first slice from it while it is still on pace.
     const now = performance.now();
-    const deadline = now + (mine > 0 ? (now - start) / mine : 0) + laneTuning.stealAfterMs;
+    const perQuery = mineQueries > 0 ? (now - start) / mineQueries : 0;
     for (let s = 0; s < nSlices; s++) {
+      const deadline = now + perQuery * (bounds[s + 1] - bounds[s]) + laneTuning.stealAfterMs;
       for (;;) {
         const state = Atomics.load(slices, s);
         if (state === done) break;
@@ -308,6 +314,8 @@ export class BatchLanes {
     words[LANE.lanes] = batch.ctx.length;
     words[LANE.maxSlice] = maxSlice;
     words[LANE.grouped] = batch.grouped[lane];
+    words[LANE.rounded] = batch.rounded;
+    words[LANE.units] = batch.units;
     words[LANE.sync] = this.sync;
     words[LANE.outIds] = batch.outIds;
     words[LANE.outDist] = batch.outDist;

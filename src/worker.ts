@@ -37,7 +37,7 @@ export interface ClaimTask extends TaskBase {
 export const LANE = {
   state: 0, gen: 1, pages: 2, error: 3, ctx: 4, k: 5, L: 6, nProbe: 7, groupProbe: 8, scan: 9, scanRatio: 10,
   rerankCount: 11, queries: 12, nq: 13, step: 14, sync: 15, outIds: 16, outDist: 17, seq: 18, slices: 19,
-  rowBytes: 20, scratch: 21, grouped: 22, maxSlice: 23, lanes: 24,
+  rowBytes: 20, scratch: 21, grouped: 22, maxSlice: 23, lanes: 24, rounded: 25, units: 26,
 } as const;
 export const LANE_WORDS = 28;
 /** No worker in the slot and no batch for one. */
@@ -141,7 +141,7 @@ function searchShare(k: KernelExports, memory: WebAssembly.Memory, words: Int32A
     const queries = offsets[LANE.queries] + from * words[LANE.rowBytes];
     if (grouped) {
       k.searchGrouped(
-        offsets[LANE.ctx], grouped, words[LANE.maxSlice], queries, 0, count, kk, words[LANE.L], words[LANE.nProbe],
+        offsets[LANE.ctx], grouped, words[LANE.maxSlice], offsets[LANE.rounded], offsets[LANE.units], queries, 0, count, kk, words[LANE.L], words[LANE.nProbe],
         words[LANE.groupProbe], words[LANE.scan], scanRatio, scratchIds, scratchDist,
       );
     } else {

@@ -51,11 +51,12 @@ export interface KernelExports {
     outIds: Ptr, outDist: Ptr,
   ): void;
   searchGrouped(
-    ctx: Ptr, scratch: Ptr, maxQueries: number, queries: Ptr, from: number, to: number,
+    ctx: Ptr, scratch: Ptr, maxQueries: number, rounded: Ptr, units: Ptr, queries: Ptr, from: number, to: number,
     k: number, L: number, nProbe: number, groupProbe: number, scan: number, scanRatio: number,
     outIds: Ptr, outDist: Ptr,
   ): void;
   groupedScratchBytes(dim: number, nZones: number, maxQueries: number, nProbe: number, L: number): number;
+  roundRowsInto(vectors: Ptr, from: number, to: number, dim: number, rounded: Ptr, units: Ptr): void;
   searchExact(
     q: Ptr, vectors: Ptr, dim: number, metric: number, adjacency: Ptr, R: number,
     entries: Ptr, nEntries: number, L: number, visited: Ptr, epoch: number, outDist: Ptr, outIds: Ptr,
