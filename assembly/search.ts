@@ -430,6 +430,8 @@ export function walkExact(
  * those nodes are tagged visited: the entries, then the walk. Batches whose zone scans are grouped
  * by zone (assembly/grouped.ts) seed the pool themselves and walk from here.
  */
+// @ts-ignore: decorator
+@inline
 export function walkExactFrom(
   q: usize, qScaled: usize, rowNorms: usize, vectors: usize, dim: i32, metric: i32, half: bool,
   adjacency: usize, R: i32, entries: usize, nEntries: i32, L: i32,

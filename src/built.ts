@@ -25,6 +25,11 @@ import { type ResolvedOptions } from './options.js';
 export interface MemoryStats extends IndexBytes {
   /** The 'fastscan' traversal's 4-bit codes and buffers: 0 until its first search (src/fastscan.ts). */
   fastScan: number;
+  /**
+   * The zoned rows rounded to 16-bit integers that batches scan grouped by zone: 0 until the first
+   * such batch (src/batch.ts roundRows; padded dim * 2 + 4 bytes per row).
+   */
+  roundedRows: number;
   /** Per-thread search scratch (visited tags, lookup table, pool). */
   scratch: number;
   /** The components and scratch above, summed. */
@@ -65,7 +70,7 @@ export interface Built {
   /** The 4-bit codes of the 'fastscan' traversal, made on its first search (src/fastscan.ts). */
   fastScan?: FastScan;
   /**
-   * The zoned rows rounded to 16-bit integers for batches' grouped zone scans (see roundedRows in
+   * The zoned rows rounded to 16-bit integers for batches' grouped zone scans (see roundRows in
    * src/batch.ts): made on the first such batch; ptr 0 when the arena had no room for them.
    */
   rounded?: { ptr: number; units: number; bytes: number };
@@ -180,9 +185,11 @@ export function memoryStats(b: Built): MemoryStats {
   const vectors = bytes.vectors + (b.rows?.bytes ?? 0);
   const ids = b.ids.byteLength;
   const fastScan = b.fastScan?.bytes ?? 0;
-  const scratch = Math.max(0, b.kernels.arena.used - b.dataBytes - fastScan);
+  const roundedRows = b.rounded?.bytes ?? 0;
+  const scratch = Math.max(0, b.kernels.arena.used - b.dataBytes - fastScan - roundedRows);
   return {
-    vectors, codes, graph, codebooks, zones, ids, fastScan, scratch, total: vectors + codes + graph + codebooks + zones + ids + fastScan + scratch,
+    vectors, codes, graph, codebooks, zones, ids, fastScan, roundedRows, scratch,
+    total: vectors + codes + graph + codebooks + zones + ids + fastScan + roundedRows + scratch,
     arena: b.kernels.arena.memory.buffer.byteLength,
   };
 }

@@ -108,15 +108,19 @@ export function zgqCandidates(plan: SweepPlan, k: number): SweepPoint[] {
 /** Zone scans of ZGQ's batch candidates: every selected zone (a ratio no distance reaches). */
 export const ALL_SCAN_RATIO = 1e9;
 
+/** nProbe values of ZGQ's batch candidates besides the grid's: zone scans step in finer counts than walks. */
+const BATCH_EXTRA_PROBES = [3, 5, 6, 10, 12, 24];
+
 /**
  * ZGQ's batch-mode candidates beside its single-query ones: the exact walk scanning every selected
- * zone, at the grid's nProbe values from 2 and a short walk (ef 10 to 16). One query at a time such
- * scans cost more than a longer walk; in a batch they are grouped by zone (src/batch.ts) and cost a
- * fraction of a distance per row.
+ * zone, at the grid's nProbe values from 2 (and a few between them) and a short walk (ef 10 to 16).
+ * One query at a time such scans cost more than a longer walk; in a batch they are grouped by zone
+ * (src/batch.ts) and cost a fraction of a distance per row.
  */
 export function zgqBatchCandidates(plan: SweepPlan, k: number): SweepPoint[] {
   const out: SweepPoint[] = [];
-  for (const nProbe of plan.zgq.nProbe) {
+  const probes = [...new Set([...plan.zgq.nProbe, ...BATCH_EXTRA_PROBES.filter((p) => p <= Math.max(...plan.zgq.nProbe))])].sort((a, b) => a - b);
+  for (const nProbe of probes) {
     if (nProbe < 2) continue;
     for (const ef of [10, 12, 16]) {
       if (ef >= k) out.push({ params: { ef, nProbe, exact: 1, scan: nProbe, scanRatio: ALL_SCAN_RATIO }, group: `nProbe=${nProbe},exact,all` });
