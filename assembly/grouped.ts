@@ -56,7 +56,7 @@ function keptFor(L: i32): i32 {
 
 /**
  * Bits of the integers rows and queries are rounded to (magnitudes below 2^bits): as many as keep
- * each i32 lane of a dot product from overflowing (padded / 4 sums of two products each).
+ * each i32 lane of a dot product from overflowing (padded / 4 products summed in each lane).
  */
 function roundBits(dim: i32): i32 {
   const perLane = paddedDim(dim) >> 2;
@@ -112,16 +112,19 @@ export function groupedScratchBytes(dim: i32, nZones: i32, maxQueries: i32, nPro
  * [from, to) of the batch at `queries`, scanned on the rounded rows and units roundRowsInto made
  * for every zoned node (to - from <= the maxQueries the scratch was sized for, with
  * the same nProbe and L), results to outIds / outDist as searchRange writes them. A context with a
- * filter, a node to skip, float32 rows or the PQ walk, or a slice larger than the scratch, gets
- * searchRange itself.
+ * filter, a node to skip or float32 rows, or a slice the scratch (scratchBytes at `scratch`) cannot
+ * hold, gets searchRange itself (the exact walk's; callers group only the exact walk).
  */
 export function searchGrouped(
-  ctx: usize, scratch: usize, maxQueries: i32, rounded: usize, units: usize, queries: usize, from: i32, to: i32,
+  ctx: usize, scratch: usize, scratchBytes: usize, maxQueries: i32, rounded: usize, units: usize, queries: usize, from: i32, to: i32,
   k: i32, L: i32, nProbe: i32, groupProbe: i32, scan: i32, scanRatio: f32,
   outIds: usize, outDist: usize,
 ): void {
   const c = changetype<SearchContext>(ctx);
-  if (c.allow != 0 || c.skip != 0 || c.half == 0 || c.exactWalk == 0 || to - from > maxQueries || rounded == 0) {
+  if (
+    c.allow != 0 || c.skip != 0 || c.half == 0 || c.exactWalk == 0 || rounded == 0 || to - from > maxQueries ||
+    groupedScratchBytes(<i32>c.dim, <i32>c.nZones, maxQueries, nProbe, L) > scratchBytes
+  ) {
     searchRange(ctx, queries, from, to, k, L, nProbe, groupProbe, scan, scanRatio, k, outIds, outDist);
     return;
   }
@@ -304,9 +307,10 @@ export function roundRowsInto(vectors: usize, from: i32, to: i32, dim: i32, roun
 /** Approximate walk distance of a row from its integer dot product with a query and the two units. */
 // @ts-ignore: decorator
 @inline
-function approximate(dot: v128, unit: f32, node: u32, norms: usize, metric: i32): f32 {
+function approximate(dot: v128, queryUnit: f32, rowUnit: f32, node: u32, norms: usize, metric: i32): f32 {
   const lanes = f32x4.convert_i32x4_s(dot);
-  const d = (f32x4.extract_lane(lanes, 0) + f32x4.extract_lane(lanes, 1) + f32x4.extract_lane(lanes, 2) + f32x4.extract_lane(lanes, 3)) * unit;
+  // one unit at a time: their product may underflow where each scaled sum does not
+  const d = (f32x4.extract_lane(lanes, 0) + f32x4.extract_lane(lanes, 1) + f32x4.extract_lane(lanes, 2) + f32x4.extract_lane(lanes, 3)) * queryUnit * rowUnit;
   return metric == METRIC_L2 ? load<f32>(norms + (<usize>node << 2)) - 2 * d : -d;
 }
 
@@ -366,10 +370,10 @@ function scanFour(c: SearchContext, rounded: usize, units: usize, four: usize, r
       a2 = i32x4.add(a2, i32x4.dot_i16x8_s(v128.load(q2 + o), h));
       a3 = i32x4.add(a3, i32x4.dot_i16x8_s(v128.load(q3 + o), h));
     }
-    const d0 = approximate(a0, u0 * unit, node, norms, metric);
-    const d1 = approximate(a1, u1 * unit, node, norms, metric);
-    const d2 = approximate(a2, u2 * unit, node, norms, metric);
-    const d3 = approximate(a3, u3 * unit, node, norms, metric);
+    const d0 = approximate(a0, u0, unit, node, norms, metric);
+    const d1 = approximate(a1, u1, unit, node, norms, metric);
+    const d2 = approximate(a2, u2, unit, node, norms, metric);
+    const d3 = approximate(a3, u3, unit, node, norms, metric);
     if (d0 < b0) b0 = keep(i0, d0, node, kept);
     if (d1 < b1) b1 = keep(i1, d1, node, kept);
     if (d2 < b2) b2 = keep(i2, d2, node, kept);
@@ -388,7 +392,7 @@ function scanOne(c: SearchContext, rounded: usize, units: usize, i: u32, r0: u32
     const x = rounded + <usize>node * qBytes;
     let a0 = i32x4.splat(0);
     for (let o: usize = 0; o < qBytes; o += 16) a0 = i32x4.add(a0, i32x4.dot_i16x8_s(v128.load(q0 + o), v128.load(x + o)));
-    const d0 = approximate(a0, u0 * load<f32>(units + (<usize>node << 2)), node, norms, metric);
+    const d0 = approximate(a0, u0, load<f32>(units + (<usize>node << 2)), node, norms, metric);
     if (d0 < b0) b0 = keep(i, d0, node, kept);
   }
 }

@@ -81,12 +81,9 @@ export async function runBatch(
     const outDistPtr = arena.alloc(capacity * 4);
     Object.assign(batch, { capacity, queries: queriesPtr, outIds: outIdsPtr, outDist: outDistPtr });
   }
-  if (groupedScans(built, nq, opts, scope) && !built.rounded) {
-    // concurrent batches share one rounding
-    let rounding = roundings.get(built);
-    if (!rounding) roundings.set(built, (rounding = roundRows(built, pacer)));
-    await rounding;
-  }
+  // batches run one at a time (ZGQIndex's batch queue): one aborted while rounding leaves the
+  // rounded rows so far for the next to go on from
+  if (groupedScans(built, nq, opts, scope)) await roundRows(built, pacer);
   // slices of about SLICE_MS each (the first a guess), so the event loop gets its turns and an
   // abort is seen between two of them
   let size = Math.min(chunk, FIRST_SLICE);
@@ -111,6 +108,15 @@ const SLICE_MS = 20;
 const FIRST_SLICE = 256;
 /** Arena bytes for each of a batch's three buffers (queries, result ids, result distances). */
 const BATCH_ARENA_BYTES = 32 << 20;
+/** A searcher's grouped scratch for these slices, or null when the arena has no room for it (the batch then goes ungrouped). */
+function groupedScratchOf(searcher: Searcher, maxQueries: number, nProbe: number, L: number): { ptr: number; bytes: number } | null {
+  try {
+    return searcher.groupedScratch(maxQueries, nProbe, L);
+  } catch (error) {
+    if (error instanceof ZGQError && error.code === 'OUT_OF_MEMORY') return null;
+    throw error;
+  }
+}
 /** Queries of a grouped slice at most (its scratch grows with them). */
 const GROUPED_MAX_QUERIES = 1024;
 /**
@@ -126,41 +132,49 @@ export const groupTuning = { minShare: 2 };
 function groupedScans(built: Built, nq: number, opts: ResolvedSearchOptions, scope: SearchScope): boolean {
   const { layout } = built;
   if (opts.traversal !== 'exact' || !layout.halfStorage || scope.allow || opts.scan <= 0) return false;
-  if (built.rounded && !built.rounded.ptr) return false;
+  if (built.rounded && !built.rounded.ptr) return false; // no room for the rounded rows
   return (nq * Math.min(opts.scan, opts.nProbe, layout.nZones)) / layout.nZones >= groupTuning.minShare;
 }
 
-/** The rounding of an index state's rows in progress or done (see roundRows). */
-const roundings = new WeakMap<Built, Promise<void>>();
 /** Rows rounded per step of roundRows (the event loop gets a turn between steps when due). */
 const ROUND_STEP = 16384;
+/** The rounded rows are made only while the memory stays below this share of its limit with them. */
+const ROUNDED_SHARE_OF_LIMIT = 0.5;
 
 /**
  * The zoned rows rounded to 16-bit integers, one scale per row (assembly/grouped.ts roundRowsInto),
  * for grouped zone scans: padded dim * 2 + 4 bytes per row, made once per index state (appended
- * rows lie outside the zones, and a compaction makes a new state). An arena without room for them
- * leaves batches ungrouped.
+ * rows lie outside the zones, and a compaction makes a new state), on from where an aborted batch
+ * stopped. Where they would take the WebAssembly memory past half its limit (they double the
+ * rows' bytes), or the arena has no room for them, batches stay ungrouped (ptr 0).
  */
 async function roundRows(built: Built, pacer: Pacer): Promise<void> {
   const { layout, kernels } = built;
+  const { arena } = kernels;
   const rows = built.zoned;
-  const padded = (layout.dim + 7) & ~7;
-  const bytes = rows * (padded * 2 + 4);
-  let ptr: number;
-  let units: number;
-  try {
-    ptr = kernels.arena.alloc(rows * padded * 2);
-    units = kernels.arena.alloc(rows * 4);
-  } catch (error) {
-    if (!(error instanceof ZGQError) || error.code !== 'OUT_OF_MEMORY') throw error;
-    built.rounded = { ptr: 0, units: 0, bytes: 0 };
-    return;
+  if (!built.rounded) {
+    const padded = (layout.dim + 7) & ~7;
+    const bytes = rows * (padded * 2 + 4);
+    built.rounded = { ptr: 0, units: 0, bytes: 0, done: 0 };
+    if (arena.used + bytes > arena.limitBytes * ROUNDED_SHARE_OF_LIMIT) return;
+    const mark = arena.mark();
+    try {
+      const ptr = arena.alloc(rows * padded * 2);
+      const units = arena.alloc(rows * 4);
+      built.rounded = { ptr, units, bytes, done: 0 };
+    } catch (error) {
+      arena.release(mark);
+      if (!(error instanceof ZGQError) || error.code !== 'OUT_OF_MEMORY') throw error;
+      return;
+    }
   }
-  for (let from = 0; from < rows; from += ROUND_STEP) {
+  const r = built.rounded;
+  while (r.ptr && r.done < rows) {
     if (pacer.due) await pacer.step();
-    kernels.k.roundRowsInto(layout.vectorsPtr, from, Math.min(rows, from + ROUND_STEP), layout.dim, ptr, units);
+    const to = Math.min(rows, r.done + ROUND_STEP);
+    kernels.k.roundRowsInto(layout.vectorsPtr, r.done, to, layout.dim, r.ptr, r.units);
+    r.done = to;
   }
-  built.rounded = { ptr, units, bytes };
 }
 
 /** Search the nq queries in the batch buffers into its result buffers, on this thread or on worker lanes. */
@@ -172,17 +186,20 @@ async function runChunk(
   const dim = built.layout.dim;
   let threads = platform.threads(threadsAsked);
   threads = Math.max(1, Math.min(threads, Math.floor(nq / MIN_QUERIES_PER_THREAD)));
-  const grouped = groupedScans(built, nq, opts, scope) && !!built.rounded?.ptr;
+  let grouped = groupedScans(built, nq, opts, scope) && !!built.rounded?.ptr && built.rounded.done === built.zoned;
   if (threads === 1) {
     const searcher = built.searcher;
     searcher.allow = scope.allow;
     const [, L, nProbe, groupProbe, scan, scanRatio, rerankCount] = searcher.plan(k, opts);
-    if (grouped) {
-      const most = Math.min(nq, GROUPED_MAX_QUERIES);
-      const scratch = searcher.groupedScratch(most, nProbe, L);
+    const most = Math.min(nq, GROUPED_MAX_QUERIES);
+    const scratch = grouped ? groupedScratchOf(searcher, most, nProbe, L) : null;
+    if (scratch) {
       const { ptr, units } = built.rounded!;
       for (let from = 0; from < nq; from += most) {
-        kern.searchGrouped(searcher.ctx, scratch, most, ptr, units, batch.queries, from, Math.min(nq, from + most), k, L, nProbe, groupProbe, scan, scanRatio, batch.outIds, batch.outDist);
+        kern.searchGrouped(
+          searcher.ctx, scratch.ptr, scratch.bytes, most, ptr, units, batch.queries, from, Math.min(nq, from + most),
+          k, L, nProbe, groupProbe, scan, scanRatio, batch.outIds, batch.outDist,
+        );
         built.lanes.stats.grouped++;
       }
     } else {
@@ -195,13 +212,14 @@ async function runChunk(
     const lanes = [built.searcher, ...built.workerSearchers.slice(0, threads - 1)];
     for (const lane of lanes) lane.allow = scope.allow;
     const calls = lanes.map((s) => s.plan(k, opts));
+    // grouped slices shrink as the batch goes; each lane's scratch holds the largest
+    const largest = sliceBounds(nq, 0, threads, GROUPED_MAX_QUERIES)[1];
+    const scratches = grouped ? lanes.map((s, i) => groupedScratchOf(s, largest, calls[i][2], calls[i][1])) : [];
+    if (scratches.some((s) => s === null)) grouped = false;
     const step = grouped ? 0 : Math.max(1, Math.min(CLAIM_STEP, Math.ceil(nq / (threads * CLAIMS_PER_LANE))));
-    const bounds = sliceBounds(nq, step, threads, GROUPED_MAX_QUERIES);
-    let largest = 0;
-    for (let i = 1; i < bounds.length; i++) largest = Math.max(largest, bounds[i] - bounds[i - 1]);
     await built.lanes.run(kern, kernelModule(), {
       queries: batch.queries, nq, step, maxSlice: GROUPED_MAX_QUERIES, rowBytes: dim * 4, outIds: batch.outIds, outDist: batch.outDist,
-      ctx: lanes.map((s) => s.ctx), calls, grouped: lanes.map((s, i) => (grouped ? s.groupedScratch(largest, calls[i][2], calls[i][1]) : 0)),
+      ctx: lanes.map((s) => s.ctx), calls, grouped: lanes.map((_, i) => (grouped ? scratches[i]! : { ptr: 0, bytes: 0 })),
       rounded: grouped ? built.rounded!.ptr : 0, units: grouped ? built.rounded!.units : 0,
     }, threads - 1);
   }

@@ -71,9 +71,9 @@ export interface Built {
   fastScan?: FastScan;
   /**
    * The zoned rows rounded to 16-bit integers for batches' grouped zone scans (see roundRows in
-   * src/batch.ts): made on the first such batch; ptr 0 when the arena had no room for them.
+   * src/batch.ts): made on the first such batch (rows [0, done) so far); ptr 0 when they do not fit.
    */
-  rounded?: { ptr: number; units: number; bytes: number };
+  rounded?: { ptr: number; units: number; bytes: number; done: number };
   /** The re-ranking rows when they live outside the arena (layout.vectorsPtr 0), else null. */
   rows: RowStore | null;
   /**

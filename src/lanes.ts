@@ -31,8 +31,8 @@ export interface LaneBatch {
   /** Per lane: the searcher context and the searchRange arguments after it ([k, L, ... rerankCount]). */
   ctx: number[];
   calls: number[][];
-  /** Per lane: scratch of searchGrouped for slices of the batch's largest, or 0 for searchRange. */
-  grouped: number[];
+  /** Per lane: scratch of searchGrouped (offset and bytes) for slices of the batch's largest, or ptr 0 for searchRange. */
+  grouped: { ptr: number; bytes: number }[];
   /** The rounded rows and their units searchGrouped scans (0 without grouped lanes). */
   rounded: number;
   units: number;
@@ -172,12 +172,13 @@ export class BatchLanes {
       posted[t] = run;
     }
     // this thread's share: slices claimed from the counter until none is left, searched straight into the results
-    const grouped = batch.grouped[0];
+    const grouped = batch.grouped[0].ptr;
+    const groupedBytes = batch.grouped[0].bytes;
     const search = (slice: number): void => {
       const from = bounds[slice];
       const to = bounds[slice + 1];
       if (grouped) {
-        kernels.searchGrouped(batch.ctx[0], grouped, maxSlice, batch.rounded, batch.units, batch.queries, from, to, k, L, nProbe, groupProbe, scan, scanRatio, batch.outIds, batch.outDist);
+        kernels.searchGrouped(batch.ctx[0], grouped, groupedBytes, maxSlice, batch.rounded, batch.units, batch.queries, from, to, k, L, nProbe, groupProbe, scan, scanRatio, batch.outIds, batch.outDist);
       } else {
         kernels.searchRange(batch.ctx[0], batch.queries, from, to, k, L, nProbe, groupProbe, scan, scanRatio, rerankCount, batch.outIds, batch.outDist);
       }
@@ -205,7 +206,7 @@ export class BatchLanes {
     // the slices workers hold: give each about its own time (at this thread's pace per query), then
     // search what is still open here (a worker whose core was taken away mid-slice would otherwise
     // hold the batch for milliseconds); a worker that finishes a slice searched here drops its copy.
-    // Slices differ in size (shrinking ones start at a quarter of the batch): a deadline of one
+    // Slices differ in size (shrinking ones start at 1 / (2 lanes) of the batch): a deadline of one
     // average slice would take a worker's first slice from it while it is still on pace.
     const now = performance.now();
     const perQuery = mineQueries > 0 ? (now - start) / mineQueries : 0;
@@ -313,7 +314,8 @@ export class BatchLanes {
     words[LANE.step] = batch.step;
     words[LANE.lanes] = batch.ctx.length;
     words[LANE.maxSlice] = maxSlice;
-    words[LANE.grouped] = batch.grouped[lane];
+    words[LANE.grouped] = batch.grouped[lane].ptr;
+    words[LANE.groupedBytes] = batch.grouped[lane].bytes;
     words[LANE.rounded] = batch.rounded;
     words[LANE.units] = batch.units;
     words[LANE.sync] = this.sync;

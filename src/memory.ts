@@ -80,6 +80,11 @@ export class Arena {
     return this.top;
   }
 
+  /** The most bytes this arena may hold (allocations past it are OUT_OF_MEMORY). */
+  get limitBytes(): number {
+    return this.limit;
+  }
+
   /** The highest `used` has been (temporaries released since included): what the memory grew to. */
   get peak(): number {
     return this.highWater;

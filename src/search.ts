@@ -296,14 +296,15 @@ export class Searcher {
 
   /**
    * Scratch for searchGrouped slices of up to maxQueries queries at these nProbe and L (grown as
-   * needed, kept between batches): its offset.
+   * needed, kept between batches): its offset and size. OUT_OF_MEMORY when the arena has no room.
    */
-  groupedScratch(maxQueries: number, nProbe: number, L: number): number {
+  groupedScratch(maxQueries: number, nProbe: number, L: number): { ptr: number; bytes: number } {
     const bytes = this.kernels.k.groupedScratchBytes(this.layout.dim, this.layout.nZones, maxQueries, nProbe, L);
     if (bytes > this.grouped.bytes) {
-      this.grouped = { ptr: this.kernels.arena.alloc(Math.max(bytes, this.grouped.bytes * 2)), bytes: Math.max(bytes, this.grouped.bytes * 2) };
+      const size = Math.max(bytes, this.grouped.bytes * 2);
+      this.grouped = { ptr: this.kernels.arena.alloc(size), bytes: size };
     }
-    return this.grouped.ptr;
+    return this.grouped;
   }
 
   /**

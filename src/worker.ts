@@ -37,7 +37,7 @@ export interface ClaimTask extends TaskBase {
 export const LANE = {
   state: 0, gen: 1, pages: 2, error: 3, ctx: 4, k: 5, L: 6, nProbe: 7, groupProbe: 8, scan: 9, scanRatio: 10,
   rerankCount: 11, queries: 12, nq: 13, step: 14, sync: 15, outIds: 16, outDist: 17, seq: 18, slices: 19,
-  rowBytes: 20, scratch: 21, grouped: 22, maxSlice: 23, lanes: 24, rounded: 25, units: 26,
+  rowBytes: 20, scratch: 21, grouped: 22, maxSlice: 23, lanes: 24, rounded: 25, units: 26, groupedBytes: 27,
 } as const;
 export const LANE_WORDS = 28;
 /** No worker in the slot and no batch for one. */
@@ -73,8 +73,9 @@ export const sliceWord = (seq: number, phase: number): number => (seq << 2) | ph
 /**
  * The claim counter of a batch (Int32 word 0 of its sync pair): the low bits of its sequence number
  * above the next slice to claim. A worker claims by compare-and-swap only while the word carries
- * its own batch, so one still leaving a batch never takes a slice of the next (whose bounds,
- * sizes and scratch differ) nor moves its counter.
+ * its own batch, so one still leaving a batch does not take a slice of the next (whose bounds,
+ * sizes and scratch differ) nor move its counter (unless stalled inside claim for a multiple of 2048
+ * batches; it would then search a slice it can no longer publish, see SLICE_OPEN).
  */
 const CLAIM_SLICE_BITS = 20;
 const CLAIM_SLICE_MASK = (1 << CLAIM_SLICE_BITS) - 1;
@@ -141,7 +142,7 @@ function searchShare(k: KernelExports, memory: WebAssembly.Memory, words: Int32A
     const queries = offsets[LANE.queries] + from * words[LANE.rowBytes];
     if (grouped) {
       k.searchGrouped(
-        offsets[LANE.ctx], grouped, words[LANE.maxSlice], offsets[LANE.rounded], offsets[LANE.units], queries, 0, count, kk, words[LANE.L], words[LANE.nProbe],
+        offsets[LANE.ctx], grouped, offsets[LANE.groupedBytes], words[LANE.maxSlice], offsets[LANE.rounded], offsets[LANE.units], queries, 0, count, kk, words[LANE.L], words[LANE.nProbe],
         words[LANE.groupProbe], words[LANE.scan], scanRatio, scratchIds, scratchDist,
       );
     } else {

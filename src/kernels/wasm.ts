@@ -51,7 +51,7 @@ export interface KernelExports {
     outIds: Ptr, outDist: Ptr,
   ): void;
   searchGrouped(
-    ctx: Ptr, scratch: Ptr, maxQueries: number, rounded: Ptr, units: Ptr, queries: Ptr, from: number, to: number,
+    ctx: Ptr, scratch: Ptr, scratchBytes: number, maxQueries: number, rounded: Ptr, units: Ptr, queries: Ptr, from: number, to: number,
     k: number, L: number, nProbe: number, groupProbe: number, scan: number, scanRatio: number,
     outIds: Ptr, outDist: Ptr,
   ): void;
