@@ -11,7 +11,7 @@
 // (test/grouped.test.ts compares the two).
 
 import { SearchContext, beginQuery, zonesToScan, searchQuery, searchRange, writeResults } from './query';
-import { selectZones, walkExactFrom, rerank, insertSorted } from './search';
+import { selectZones, walkExactFromCall, rerank, insertSorted } from './search';
 import { poolReset, poolInsert } from './pool';
 import { scaleQueryForHalf, dotHalfScaled, decode4, decodeHalf } from './half';
 import { METRIC_L2, maxAbs } from './distance';
@@ -226,7 +226,7 @@ export function searchGrouped(
         const dot = dotHalfScaled(qs, vectors + <usize>node * halfBytes, dim);
         poolInsert(metric == METRIC_L2 ? load<f32>(norms + (<usize>node << 2)) - 2 * dot : -dot, node);
       }
-      const pool = walkExactFrom(
+      const pool = walkExactFromCall(
         <usize>c.query, qs, norms, vectors, dim, metric, true,
         <usize>c.adjacency, <i32>c.degree, entries, nFound, L, <usize>c.visited, epoch, 0, <usize>c.neighbours,
       );
