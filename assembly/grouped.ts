@@ -10,10 +10,10 @@
 // distance returned, is the one searchQuery computes. Its reference is searchQuery itself
 // (test/grouped.test.ts compares the two).
 
-import { SearchContext, beginQuery, zonesToScan, searchQuery, searchRange, writeResults } from './query';
-import { selectZones, walkExactFromCall, rerank, insertSorted } from './search';
+import { SearchContext, beginQuery, enterAt, zonesToScan, searchQuery, searchRange, writeResults } from './query';
+import { selectZones, walkDistance, walkExactFromCall, rerank, insertSorted } from './search';
 import { poolReset, poolInsert } from './pool';
-import { scaleQueryForHalf, dotHalfScaled, decode4, decodeHalf } from './half';
+import { scaleQueryForHalf, decode4, decodeHalf } from './half';
 import { METRIC_L2, maxAbs } from './distance';
 
 /** Rows a query keeps by approximate distance beyond its pool's L, at most (L more at most). */
@@ -43,8 +43,13 @@ let listSize: usize = 0;
 /** Dimensions of a rounded row: dim up to a multiple of 8 (zeros after dim). */
 // @ts-ignore: decorator
 @inline
-export function paddedDim(dim: i32): i32 {
+function paddedDim(dim: i32): i32 {
   return (dim + 7) & ~7;
+}
+
+/** Bytes of one rounded row roundRowsInto writes (its units take 4 bytes per row more). */
+export function roundedRowBytes(dim: i32): i32 {
+  return paddedDim(dim) << 1;
 }
 
 /** Rows a query keeps by approximate distance for a pool of L. */
@@ -192,11 +197,9 @@ export function searchGrouped(
   // the walks, each from its query's scanned rows and its zones' entries
   const foundIds = <usize>c.outIds;
   const foundDist = <usize>c.outDist;
-  const zoneEntry = <usize>c.zoneEntry;
   const entries = <usize>c.entries;
   const vectors = <usize>c.vectors;
   const norms = <usize>c.rowNorms;
-  const halfBytes = <usize>dim << 1;
   for (let i = 0; i < nq; i++) {
     const b = from + i;
     memory.copy(<usize>c.query, queries + <usize>b * rowBytes, rowBytes);
@@ -208,9 +211,7 @@ export function searchGrouped(
       const epoch = beginQuery(c);
       const picked = zones + (<usize>i * <usize>nProbe << 2);
       const nFound = load<i32>(found + (<usize>i << 2));
-      for (let s = 0; s < nFound; s++) {
-        store<u32>(entries + (<usize>s << 2), load<u32>(zoneEntry + (<usize>load<u32>(picked + (<usize>s << 2)) << 2)));
-      }
+      enterAt(c, picked, nFound);
       // the scanned zones' rows are visited, as a walk that scanned them itself would have left them
       for (let s = 0; s < nScan; s++) {
         const z = <usize>load<u32>(picked + (<usize>s << 2));
@@ -223,8 +224,7 @@ export function searchGrouped(
       const size = load<i32>(listSize + (<usize>i << 2));
       for (let j = 0; j < size; j++) {
         const node = load<u32>(ids + (<usize>j << 2));
-        const dot = dotHalfScaled(qs, vectors + <usize>node * halfBytes, dim);
-        poolInsert(metric == METRIC_L2 ? load<f32>(norms + (<usize>node << 2)) - 2 * dot : -dot, node);
+        poolInsert(walkDistance(node, <usize>c.query, qs, norms, vectors, dim, metric, true), node);
       }
       const pool = walkExactFromCall(
         <usize>c.query, qs, norms, vectors, dim, metric, true,

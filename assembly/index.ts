@@ -10,4 +10,4 @@ export { encodeHalf, decodeHalfBlock, halfRowNorms } from './half';
 export { repairNodes } from './mutate';
 export { searchQuery, searchRange, searchListed, searchAll, searchCandidates, rankStaged, SEARCH_CONTEXT_BYTES } from './query';
 export { fastScanTop } from './fastscan';
-export { searchGrouped, groupedScratchBytes, roundRowsInto } from './grouped';
+export { searchGrouped, groupedScratchBytes, roundRowsInto, roundedRowBytes } from './grouped';

@@ -81,15 +81,21 @@ function enterZones(c: SearchContext, nProbe: i32, groupProbe: i32, scan: i32, s
     nProbe, <usize>c.zoneIds, <usize>c.zoneDist, <usize>c.groupScratch,
     residual ? <usize>c.zoneTerm : 0, <usize>c.zoneTag, epoch,
   );
-  const zoneIds = <usize>c.zoneIds;
+  enterAt(c, <usize>c.zoneIds, found);
+  scanZones = zonesToScan(<usize>c.zoneDist, found, scan, scanRatio, <i32>c.metric);
+  return found;
+}
+
+/** The entry points (medoids) of the `found` zones listed at zoneIds into the context's entries. */
+// @ts-ignore: decorator
+@inline
+export function enterAt(c: SearchContext, zoneIds: usize, found: i32): void {
   const zoneEntry = <usize>c.zoneEntry;
   const entries = <usize>c.entries;
   for (let i = 0; i < found; i++) {
     const z = load<u32>(zoneIds + (<usize>i << 2));
     store<u32>(entries + (<usize>i << 2), load<u32>(zoneEntry + (<usize>z << 2)));
   }
-  scanZones = zonesToScan(<usize>c.zoneDist, found, scan, scanRatio, <i32>c.metric);
-  return found;
 }
 
 /**

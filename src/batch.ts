@@ -153,13 +153,13 @@ async function roundRows(built: Built, pacer: Pacer): Promise<void> {
   const { arena } = kernels;
   const rows = built.zoned;
   if (!built.rounded) {
-    const padded = (layout.dim + 7) & ~7;
-    const bytes = rows * (padded * 2 + 4);
+    const rowBytes = kernels.k.roundedRowBytes(layout.dim);
+    const bytes = rows * (rowBytes + 4);
     built.rounded = { ptr: 0, units: 0, bytes: 0, done: 0 };
     if (arena.used + bytes > arena.limitBytes * ROUNDED_SHARE_OF_LIMIT) return;
     const mark = arena.mark();
     try {
-      const ptr = arena.alloc(rows * padded * 2);
+      const ptr = arena.alloc(rows * rowBytes);
       const units = arena.alloc(rows * 4);
       built.rounded = { ptr, units, bytes, done: 0 };
     } catch (error) {

@@ -57,6 +57,7 @@ export interface KernelExports {
   ): void;
   groupedScratchBytes(dim: number, nZones: number, maxQueries: number, nProbe: number, L: number): number;
   roundRowsInto(vectors: Ptr, from: number, to: number, dim: number, rounded: Ptr, units: Ptr): void;
+  roundedRowBytes(dim: number): number;
   searchExact(
     q: Ptr, vectors: Ptr, dim: number, metric: number, adjacency: Ptr, R: number,
     entries: Ptr, nEntries: number, L: number, visited: Ptr, epoch: number, outDist: Ptr, outIds: Ptr,
