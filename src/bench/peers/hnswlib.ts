@@ -12,14 +12,14 @@ import { loadPackage } from './load.js';
 import type { Peer, PeerContext, PeerIndex } from './types.js';
 
 /** The part of hnswlib-node's API the harness uses. */
-interface HnswIndex {
+export interface HnswIndex {
   initIndex(maxElements: number, m?: number, efConstruction?: number, randomSeed?: number): void;
   addPoint(point: number[], label: number): void;
   setEf(ef: number): void;
   searchKnn(query: number[], k: number): { distances: number[]; neighbors: number[] };
   writeIndexSync(path: string): void;
 }
-interface HnswModule {
+export interface HnswModule {
   HierarchicalNSW: new (space: 'l2', dim: number) => HnswIndex;
 }
 
