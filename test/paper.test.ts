@@ -1,6 +1,7 @@
 // The paper reproduction's own machinery (bench/paper/): the prototype's zone-ordered insertion
 // order, and hnswlib searched as a threaded batch (the prototype's timing) against one query per call.
 import { test } from 'node:test';
+import { existsSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { K, paperData, recallOf, interleave } from '../bench/paper/measure.js';
 import { PaperHnsw, loadHnswlib, zoneOrder } from '../bench/paper/hnsw.js';
@@ -44,6 +45,12 @@ test('paper: hnswlib as one threaded call finds what it finds one query per call
         await h.searchBatch(64, threads, batch);
         assert.deepEqual(batch, each, `${recipe.order} order, ${threads} threads`);
       }
+      // the same workers at another ef answer as one query per call at that ef
+      const narrow = new Uint32Array(data.ds.nQueries * K);
+      h.searchEach(10, narrow);
+      await h.searchBatch(10, 3, batch);
+      assert.deepEqual(batch, narrow, 'a second batch on the same workers at ef 10');
+      assert.notDeepEqual(narrow, each, 'ef 10 and ef 64 should differ somewhere on this data');
       assert.ok(recallOf(data, each) > 0.9, `${recipe.order} order: recall ${recallOf(data, each)}`);
       assert.ok(h.bytes > n * dim * 4, 'the saved index holds every row');
       // a timed comparison reports the recall of what its side returned
@@ -53,5 +60,41 @@ test('paper: hnswlib as one threaded call finds what it finds one query per call
     } finally {
       await h.close();
     }
+    assert.equal(existsSync(h.file), false, 'close() removes the index file');
   }
+  // the zone-ordered recipe inserts in the order given: another order builds another graph
+  const shuffled = PaperHnsw.build(data, { M: 12, efConstruction: 80, order: 'zones' }, Uint32Array.from({ length: n }, (_, i) => i));
+  const ordered = PaperHnsw.build(data, { M: 12, efConstruction: 80, order: 'zones' }, order);
+  try {
+    const a = new Uint32Array(data.ds.nQueries * K);
+    const b = new Uint32Array(data.ds.nQueries * K);
+    shuffled.searchEach(16, a);
+    ordered.searchEach(16, b);
+    assert.notDeepEqual(a, b);
+  } finally {
+    await shuffled.close();
+    await ordered.close();
+  }
+});
+
+test('paper: interleaved timing reports each side\'s median pass, alternating the order of the sides', async () => {
+  const data = paperData('clustered', 500, 4, 8);
+  const calls: string[] = [];
+  const side = (label: string, seconds: number[]) => {
+    let i = 0;
+    return {
+      label,
+      pass(out: Uint32Array) {
+        calls.push(label);
+        out.set(data.truth);
+        return seconds[i++];
+      },
+    };
+  };
+  // one warm-up pass each, then five rounds
+  const [a, b] = await interleave(data, [side('a', [9, 1, 5, 3, 100, 2]), side('b', [9, 4, 4, 4, 4, 40])], 5);
+  assert.deepEqual(calls, ['a', 'b', 'a', 'b', 'b', 'a', 'a', 'b', 'b', 'a', 'a', 'b']);
+  assert.equal(a.msPerQuery, (3 * 1000) / 4);
+  assert.equal(b.qps, 4 / 4);
+  assert.equal(a.recall, 1);
 });

@@ -60,9 +60,11 @@ export function loadHnswlib(): { ok: true } | { ok: false; reason: string } {
 
 /** One built hnswlib index, its build time and file size, searchable per query or in batches. */
 export class PaperHnsw {
+  /** Every index not yet closed (closeAll frees them after a failed run). */
+  private static readonly open = new Set<PaperHnsw>();
   private workers: Worker[] = [];
-  private readonly dir = mkdtempSync(join(tmpdir(), 'zgq-paper-'));
-  readonly file = join(this.dir, 'index.bin');
+  private readonly dir: string;
+  readonly file: string;
   readonly bytes: number;
 
   private constructor(
@@ -71,8 +73,21 @@ export class PaperHnsw {
     readonly buildSeconds: number,
     private readonly data: PaperData,
   ) {
-    index.writeIndexSync(this.file);
-    this.bytes = statSync(this.file).size;
+    this.dir = mkdtempSync(join(tmpdir(), 'zgq-paper-'));
+    this.file = join(this.dir, 'index.bin');
+    try {
+      index.writeIndexSync(this.file);
+      this.bytes = statSync(this.file).size;
+    } catch (err) {
+      rmSync(this.dir, { recursive: true, force: true });
+      throw err;
+    }
+    PaperHnsw.open.add(this);
+  }
+
+  /** Close every index still open: its workers and its file. */
+  static async closeAll(): Promise<void> {
+    for (const h of [...PaperHnsw.open]) await h.close();
   }
 
   /** Build over data's base in the recipe's order (zone order from `order` when given). */
@@ -128,6 +143,8 @@ export class PaperHnsw {
 
   private async prepareBatch(threads: number, data: PaperData): Promise<void> {
     if (this.batchFor?.threads === threads && this.batchFor.data === data) return;
+    // forgotten first: a worker that fails to start below must not leave the old description
+    this.batchFor = null;
     await Promise.all(this.workers.map((w) => w.terminate()));
     this.workers = [];
     const { dim, nQueries: nq } = data.ds;
@@ -148,20 +165,28 @@ export class PaperHnsw {
   /** Post `msg` (none: wait for the worker's first message) and wait for the answer. */
   private ask(w: Worker, msg: unknown): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => reject(err);
-      w.once('error', onError);
-      w.once('message', () => {
+      const onError = (err: Error) => done(err);
+      const onExit = (code: number) => done(new Error(`an hnswlib batch worker exited (code ${code})`));
+      const onMessage = () => done(null);
+      const done = (err: Error | null) => {
         w.off('error', onError);
-        resolve();
-      });
+        w.off('exit', onExit);
+        w.off('message', onMessage);
+        if (err) reject(err);
+        else resolve();
+      };
+      w.once('error', onError);
+      w.once('exit', onExit);
+      w.once('message', onMessage);
       if (msg !== null) w.postMessage(msg);
     });
   }
 
   async close(): Promise<void> {
+    PaperHnsw.open.delete(this);
+    this.batchFor = null;
     await Promise.all(this.workers.map((w) => w.terminate()));
     this.workers = [];
-    this.batchFor = null;
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -8,7 +8,7 @@ import { ZGQIndex, type SearchOptions, type ZGQOptions } from '../../src/index.j
 import { K, recallOf, since, type PaperData, type Side } from './measure.js';
 
 /** The ef values tried when matching a recall. */
-export const EF_LADDER = [10, 12, 16, 20, 24, 32, 40, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024];
+export const EF_LADDER = [10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024];
 
 export interface BuiltZgq {
   index: ZGQIndex;
