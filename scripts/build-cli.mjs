@@ -1,5 +1,6 @@
 // Builds the command line, dist/cli/zgq.js: src/cli/main.ts with the CLI's own dependencies
-// (commander, cli-progress, the file readers: npyjs, csv-parse, hyparquet, apache-arrow) bundled
+// (commander, cli-progress, the file readers: npyjs, csv-parse, hyparquet, apache-arrow; fastify for
+// `zgq serve`) bundled
 // in, so that `npm install zgq` for the library installs none of them. The library stays outside
 // the bundle: every import of a library module becomes an import of its compiled file in dist/src,
 // so the CLI and a program using both share one ZGQIndex and one ZGQError. Loaded on demand from
@@ -16,7 +17,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const src = join(root, 'src');
 const out = join(root, 'dist', 'cli');
 /** Folders of src/ that belong to the command line, not to the library. */
-const CLI_ONLY = ['cli', 'bench', 'data'].map((d) => join(src, d) + sep);
+const CLI_ONLY = ['cli', 'bench', 'data', 'serve'].map((d) => join(src, d) + sep);
 const ON_DEMAND = ['hnswlib-node', 'usearch', 'vega', 'vega-lite', 'h5wasm'];
 
 const libraryExternal = {
@@ -63,8 +64,11 @@ const notices = [];
 for (const [name, dir] of [...packages].sort()) {
   const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
   const file = readdirSync(dir).filter((f) => /^licen[cs]e/i.test(f)).map((f) => join(dir, f))[0];
-  if (!file) throw new Error(`build-cli: ${name} has no licence file to ship with the bundle`);
-  notices.push(`${name} ${pkg.version} (${pkg.license})\n\n${readFileSync(file, 'utf8').trim()}\n`);
+  if (!file && !pkg.license) throw new Error(`build-cli: ${name} has neither a licence file nor a declared licence to ship with the bundle`);
+  // a few packages (fastify's abstract-logging) declare their licence in package.json only
+  const author = typeof pkg.author === 'string' ? pkg.author : pkg.author?.name;
+  const text = file ? readFileSync(file, 'utf8').trim() : `No licence file in the package; its package.json declares ${pkg.license}${author ? `, author ${author}` : ''}.`;
+  notices.push(`${name} ${pkg.version} (${pkg.license})\n\n${text}\n`);
 }
 writeFileSync(join(out, 'THIRD-PARTY-LICENSES.txt'), `The command line (zgq.js) bundles these packages:\n\n${notices.join(`\n${'-'.repeat(72)}\n\n`)}`);
 console.log(`build-cli: dist/cli/zgq.js (${(readFileSync(join(out, 'zgq.js')).length / 2 ** 20).toFixed(1)} MiB) with ${[...packages.keys()].sort().join(', ')}`);

@@ -17,7 +17,7 @@ import { clusteredGaussian } from '../src/data/synthetic.js';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 /** What only the command line uses: bundled into dist/cli/zgq.js, never installed with the library. */
-const CLI_ONLY = ['commander', 'cli-progress', 'npyjs', 'cross-fetch', 'node-fetch', 'csv-parse', 'h5wasm', 'hyparquet', 'hyparquet-compressors', 'apache-arrow'];
+const CLI_ONLY = ['commander', 'cli-progress', 'npyjs', 'cross-fetch', 'node-fetch', 'csv-parse', 'h5wasm', 'hyparquet', 'hyparquet-compressors', 'apache-arrow', 'fastify'];
 
 interface Run {
   code: number;
@@ -52,6 +52,7 @@ test('the packed package installs with only the library\'s dependencies, and its
     const shipped = await readdir(join(app, 'node_modules', 'zgq', 'dist'));
     assert.deepEqual(shipped.sort(), ['browser', 'cli', 'src']);
     assert.ok(!existsSync(join(app, 'node_modules', 'zgq', 'dist', 'src', 'cli')), 'the unbundled CLI is not shipped');
+    assert.ok(!existsSync(join(app, 'node_modules', 'zgq', 'dist', 'src', 'serve')), 'the unbundled server is not shipped');
     assert.ok(readFileSync(join(app, 'node_modules', 'zgq', 'dist', 'cli', 'THIRD-PARTY-LICENSES.txt'), 'utf8').includes('commander'));
 
     const zgq = join(app, 'node_modules', '.bin', 'zgq');

@@ -17,6 +17,7 @@ import { runDemo } from './demo.js';
 import { registerBench } from './bench.js';
 import { registerIndexCommands, traversalOption } from './commands.js';
 import { registerCollectionCommands } from './collection.js';
+import { registerServe } from './serve.js';
 
 function int(name: string) {
   return (value: string): number => {
@@ -43,6 +44,7 @@ export function createProgram(): Command {
     .showHelpAfterError();
   registerIndexCommands(program);
   registerCollectionCommands(program);
+  registerServe(program);
   registerBench(program);
   // last in the help: the commands for the user's own files come first
   program
