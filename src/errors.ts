@@ -22,7 +22,11 @@ export type ZGQErrorCode =
   /** The caller's AbortSignal stopped the work; nothing was changed. */
   | 'ABORTED'
   /** The index serves searches with its rows outside its memory (ZGQIndex.open): it cannot be changed. */
-  | 'READ_ONLY';
+  | 'READ_ONLY'
+  /** A cluster request found no live replica of the shard it needed (ZGQCluster). */
+  | 'UNAVAILABLE'
+  /** A cluster request got no reply within its deadline (ZGQCluster). */
+  | 'TIMEOUT';
 
 export class ZGQError extends Error {
   readonly code: ZGQErrorCode;

@@ -17,7 +17,7 @@ import { clusteredGaussian } from '../src/data/synthetic.js';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 /** What only the command line uses: bundled into dist/cli/zgq.js, never installed with the library. */
-const CLI_ONLY = ['commander', 'cli-progress', 'npyjs', 'cross-fetch', 'node-fetch', 'csv-parse', 'h5wasm', 'hyparquet', 'hyparquet-compressors', 'apache-arrow', 'fastify'];
+const CLI_ONLY = ['commander', 'cli-progress', 'npyjs', 'cross-fetch', 'node-fetch', 'csv-parse', 'h5wasm', 'hyparquet', 'hyparquet-compressors', 'apache-arrow', 'fastify', '@nats-io'];
 
 interface Run {
   code: number;

@@ -1,0 +1,95 @@
+/**
+ * The NATS wire format between `zgq serve --nats` and ZGQCluster. A shard of an index answers on
+ * `zgq.<index>.s<shard>.<op>` in the queue group `zgq.<index>.s<shard>`, so a request reaches one
+ * live replica of the shard. Vectors travel as raw little-endian bytes, options as headers:
+ *
+ * | op       | request                                                                | reply                                   |
+ * | -------- | ---------------------------------------------------------------------- | --------------------------------------- |
+ * | `info`   | empty                                                                  | JSON `{ dim, metric, size, shard }`     |
+ * | `search` | headers `k`, `options` (JSON SearchOptions); payload: u32 filter count, | u32 ids, then f32 distances, nq * k each |
+ * |          | the filter's u32 ids, then the f32 queries (nq * dim)                   |                                         |
+ *
+ * A failed request is answered with the headers `error-code` (a ZGQErrorCode) and `error-message`
+ * and an empty payload.
+ */
+import { ZGQError, type ZGQErrorCode } from '../errors.js';
+
+/** Index names: one NATS subject token of letters, digits, '-' and '_'. */
+const NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+export function checkIndexName(name: unknown): string {
+  if (typeof name !== 'string' || !NAME.test(name)) {
+    throw new ZGQError('INVALID_ARGUMENT', `index name must be 1-64 letters, digits, '-' or '_' (one NATS subject token); got ${JSON.stringify(name)}`);
+  }
+  return name;
+}
+
+export type ClusterOp = 'info' | 'search';
+
+export function subjectOf(index: string, shard: number, op: ClusterOp): string {
+  return `zgq.${index}.s${shard}.${op}`;
+}
+
+export function queueOf(index: string, shard: number): string {
+  return `zgq.${index}.s${shard}`;
+}
+
+export const ERROR_CODE = 'error-code';
+export const ERROR_MESSAGE = 'error-message';
+
+/** A search request's payload: the filter's ids (none: every id), then the queries. */
+export function encodeSearch(queries: Float32Array, filter: Uint32Array | null): Uint8Array {
+  const n = filter?.length ?? 0;
+  const out = new Uint8Array(4 + n * 4 + queries.byteLength);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, n, true);
+  for (let i = 0; i < n; i++) view.setUint32(4 + i * 4, filter![i], true);
+  for (let i = 0; i < queries.length; i++) view.setFloat32(4 + n * 4 + i * 4, queries[i], true);
+  return out;
+}
+
+/** The filter (null when empty) and queries of a search payload, checked against dim. */
+export function decodeSearch(data: Uint8Array, dim: number): { filter: Uint32Array | null; queries: Float32Array; nq: number } {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  if (data.byteLength < 4) throw new ZGQError('INVALID_ARGUMENT', `search request of ${data.byteLength} bytes: shorter than its filter count`);
+  const n = view.getUint32(0, true);
+  const rest = data.byteLength - 4 - n * 4;
+  if (rest < 0) throw new ZGQError('INVALID_ARGUMENT', `search request names ${n} filter ids but holds ${data.byteLength} bytes`);
+  if (rest === 0 || rest % (dim * 4) !== 0) {
+    throw new ZGQError('DIMENSION_MISMATCH', `search request holds ${rest / 4} query values: not a whole number of ${dim}-dimensional vectors`);
+  }
+  const filter = n > 0 ? new Uint32Array(n) : null;
+  for (let i = 0; i < n; i++) filter![i] = view.getUint32(4 + i * 4, true);
+  const queries = new Float32Array(rest / 4);
+  for (let i = 0; i < queries.length; i++) queries[i] = view.getFloat32(4 + n * 4 + i * 4, true);
+  return { filter, queries, nq: queries.length / dim };
+}
+
+/** A search reply's payload: ids, then distances. */
+export function encodeResults(ids: Uint32Array, distances: Float32Array): Uint8Array {
+  const out = new Uint8Array(ids.length * 8);
+  const view = new DataView(out.buffer);
+  for (let i = 0; i < ids.length; i++) {
+    view.setUint32(i * 4, ids[i], true);
+    view.setFloat32(ids.length * 4 + i * 4, distances[i], true);
+  }
+  return out;
+}
+
+export function decodeResults(data: Uint8Array, count: number): { ids: Uint32Array; distances: Float32Array } {
+  if (data.byteLength !== count * 8) throw new ZGQError('IO', `search reply of ${data.byteLength} bytes where ${count * 8} were expected`);
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const ids = new Uint32Array(count);
+  const distances = new Float32Array(count);
+  for (let i = 0; i < count; i++) {
+    ids[i] = view.getUint32(i * 4, true);
+    distances[i] = view.getFloat32(count * 4 + i * 4, true);
+  }
+  return { ids, distances };
+}
+
+/** The error a reply carries, or null. */
+export function replyError(code: string | undefined, message: string | undefined): ZGQError | null {
+  if (!code) return null;
+  return new ZGQError(code as ZGQErrorCode, message ?? code);
+}

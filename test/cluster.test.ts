@@ -1,0 +1,186 @@
+// An index served by replicas over NATS (src/cluster/): answers equal to the index's own, a
+// replica lost under load, no replica left, typed errors, and the NATS server restarted. Needs
+// Debian's nats-server (.ci/run installs it); skipped, saying so, where it is not installed.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer, connect as tcpConnect } from 'node:net';
+import { ZGQIndex, ZGQError } from '../src/index.js';
+import { ZGQCluster, Replica } from '../src/cluster.js';
+import { clusteredGaussian } from '../src/data/synthetic.js';
+
+const NATS_SERVER = ['/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'].find((p) => existsSync(p));
+const dim = 16;
+const ds = clusteredGaussian({ n: 3000, nQueries: 30, dim, seed: 11, outlierFraction: 0.2 });
+const row = (i: number) => Array.from(ds.queries.subarray(i * dim, (i + 1) * dim));
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** nats-server on a loopback port, accepting connections. */
+async function startNats(port: number): Promise<ChildProcess> {
+  const proc = spawn(NATS_SERVER!, ['-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const s = tcpConnect(port, '127.0.0.1', () => (s.end(), resolve(true)));
+      s.once('error', () => resolve(false));
+    });
+    if (up) return proc;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  proc.kill('SIGKILL');
+  throw new Error(`nats-server did not start on port ${port}`);
+}
+
+async function stopNats(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null) return;
+  const gone = new Promise((resolve) => proc.once('exit', resolve));
+  proc.kill('SIGKILL');
+  await gone;
+}
+
+async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(p, (err: unknown) => err instanceof ZGQError && err.code === code);
+}
+
+test('cluster: replicas over NATS answer as the index does; one lost under load, then none, then the server restarted', { timeout: 120_000 }, async (t) => {
+  if (!NATS_SERVER) return t.skip('nats-server is not installed (Debian: apt-get install nats-server; .ci/run installs it)');
+  const port = await freePort();
+  const url = `nats://127.0.0.1:${port}`;
+  let nats = await startNats(port);
+  const index = new ZGQIndex({ dim });
+  await index.build(ds.base, { threads: 1 });
+  const replicas: Replica[] = [];
+  let cluster: ZGQCluster | null = null;
+  const dir = await mkdtemp(join(tmpdir(), 'zgq-cluster-'));
+  const file = join(dir, 'index.zgq');
+  try {
+    // two replicas of one index, each its own copy (as two processes would load the file)
+    await index.save(file);
+    for (let r = 0; r < 2; r++) replicas.push(await Replica.start(await ZGQIndex.load(file), { servers: url, name: 'vectors' }));
+    cluster = await ZGQCluster.connect(url, 'vectors', { timeoutMs: 3000 });
+    assert.equal(cluster.dim, dim);
+    assert.equal(cluster.metric, 'l2');
+
+    for (let q = 0; q < 5; q++) {
+      const got = await cluster.search(row(q), 10, { ef: 48 });
+      const want = index.search(row(q), 10, { ef: 48 });
+      assert.deepEqual(got.ids, want.ids);
+      assert.deepEqual(got.distances, want.distances);
+    }
+    const batch = await cluster.searchBatch(ds.queries, 5, { filter: [1, 2, 3, 400, 2999] });
+    const wantBatch = await index.searchBatch(ds.queries, 5, { filter: [1, 2, 3, 400, 2999] });
+    assert.equal(batch.nq, ds.nQueries);
+    assert.deepEqual(batch.ids, wantBatch.ids);
+
+    // typed errors: checked here, or raised by the replica and carried back
+    await rejectsWith(cluster.search(row(0).slice(1), 10), 'DIMENSION_MISMATCH');
+    await rejectsWith(cluster.search(row(0), 10, { ef: 0 }), 'INVALID_ARGUMENT');
+    await rejectsWith(ZGQCluster.connect(url, 'no-such-index', { timeoutMs: 2000 }), 'UNAVAILABLE');
+    await rejectsWith(ZGQCluster.connect(url, 'bad name'), 'INVALID_ARGUMENT');
+
+    // a replica lost while queries keep coming: every query is answered, by the other
+    const load = (async () => {
+      const answers: Uint32Array[] = [];
+      for (let i = 0; i < 60; i++) answers.push((await cluster!.search(row(i % ds.nQueries), 10)).ids);
+      return answers;
+    })();
+    await new Promise((r) => setTimeout(r, 5));
+    await replicas.shift()!.close();
+    const answers = await load;
+    answers.forEach((ids, i) => assert.deepEqual(ids, index.search(row(i % ds.nQueries), 10).ids));
+
+    // no replica left: a typed error, not a hang
+    await replicas.shift()!.close();
+    await rejectsWith(cluster.search(row(0), 10), 'UNAVAILABLE');
+
+    // the NATS server killed and started again: the client and a new replica reconnect
+    replicas.push(await Replica.start(index, { servers: url, name: 'vectors' }));
+    assert.deepEqual((await cluster.search(row(1), 10)).ids, index.search(row(1), 10).ids);
+    await stopNats(nats);
+    nats = await startNats(port);
+    let served: Uint32Array | null = null;
+    for (let i = 0; i < 100 && !served; i++) {
+      try {
+        served = (await cluster.search(row(2), 10)).ids;
+      } catch (err) {
+        assert.ok(err instanceof ZGQError && ['UNAVAILABLE', 'TIMEOUT', 'IO'].includes(err.code), String(err));
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    assert.deepEqual(served, index.search(row(2), 10).ids, 'served again after the NATS server restarted');
+  } finally {
+    await cluster?.close().catch(() => undefined);
+    for (const r of replicas) await r.close().catch(() => undefined);
+    await stopNats(nats);
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('cluster: a replica process killed with SIGKILL under a steady load: every query answered, none wrong', { timeout: 120_000 }, async (t) => {
+  if (!NATS_SERVER) return t.skip('nats-server is not installed (Debian: apt-get install nats-server; .ci/run installs it)');
+  const { fileURLToPath } = await import('node:url');
+  const main = fileURLToPath(new URL('../dist/cli/zgq.js', import.meta.url));
+  const port = await freePort();
+  const url = `nats://127.0.0.1:${port}`;
+  const nats = await startNats(port);
+  const dir = await mkdtemp(join(tmpdir(), 'zgq-cluster-kill-'));
+  const file = join(dir, 'index.zgq');
+  let replica: Replica | null = null;
+  let cluster: ZGQCluster | null = null;
+  let child: ChildProcess | null = null;
+  try {
+    const index = new ZGQIndex({ dim });
+    await index.build(ds.base, { threads: 1 });
+    await index.save(file);
+    replica = await Replica.start(index, { servers: url, name: 'killed' });
+    child = spawn(process.execPath, [main, 'serve', file, '--nats', url, '--name', 'killed'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    await new Promise<void>((resolve, reject) => {
+      child!.stderr!.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (stderr.includes('as a replica')) resolve();
+      });
+      child!.once('exit', (code) => reject(new Error(`zgq serve --nats exited (${code}): ${stderr}`)));
+    });
+    // without the resend after attemptMs a query held by the killed replica fails with TIMEOUT
+    cluster = await ZGQCluster.connect(url, 'killed', { timeoutMs: 2000, attemptMs: 300 });
+    // four queries in flight at a time; the child is killed a quarter of the way through
+    const total = 200;
+    let next = 0;
+    let killedAt = -1;
+    const wrong: number[] = [];
+    const worker = async () => {
+      while (next < total) {
+        const i = next++;
+        if (i === total / 4 && child!.exitCode === null) {
+          killedAt = i;
+          child!.kill('SIGKILL');
+        }
+        const got = await cluster!.search(row(i % ds.nQueries), 10);
+        if (got.ids.some((id, j) => id !== index.search(row(i % ds.nQueries), 10).ids[j])) wrong.push(i);
+      }
+    };
+    await Promise.all([worker(), worker(), worker(), worker()]);
+    assert.equal(killedAt, total / 4, 'the replica process was killed mid-load');
+    assert.deepEqual(wrong, []);
+  } finally {
+    if (child && child.exitCode === null) child.kill('SIGKILL');
+    await cluster?.close().catch(() => undefined);
+    await replica?.close().catch(() => undefined);
+    await stopNats(nats);
+    await rm(dir, { recursive: true, force: true });
+  }
+});
