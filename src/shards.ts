@@ -179,9 +179,36 @@ async function partitionRows(kernels: Kernels, x: Float32Array, n: number, dim: 
   return partOf;
 }
 
+/** One shard's zones as a router needs them: centroids, and the groups of its selection tree. */
+export interface ZoneTable {
+  nZones: number;
+  /** Float32Array[nZones * dim]. */
+  centroids: Float32Array;
+  /** Groups of the shard's selection tree (0: it has too few zones for groups). */
+  nGroups: number;
+  /** Float32Array[nGroups * dim]. */
+  groupCentroids: Float32Array;
+  /** Uint32Array[nGroups]: the first zone of each group, within this table. */
+  groupStart: Uint32Array;
+}
+
+/** A shard's zone table, copied out of its memory. */
+export function zoneTableOf(part: Built): ZoneTable {
+  const lay = part.layout;
+  const source = part.kernels.arena;
+  return {
+    nZones: lay.nZones,
+    centroids: source.f32(lay.centroidsPtr, lay.nZones * lay.dim).slice(),
+    nGroups: lay.nGroups,
+    groupCentroids: lay.nGroups ? source.f32(lay.groupCentroidsPtr, lay.nGroups * lay.dim).slice() : new Float32Array(0),
+    groupStart: lay.nGroups ? source.u32(lay.groupStartPtr, lay.nGroups).slice() : new Uint32Array(0),
+  };
+}
+
 /**
  * Every shard's zone centroids and zone groups side by side in a small memory of its own, and the
- * shard owning each zone: selects zones for a query as one index would over them all.
+ * shard owning each zone: selects zones for a query as one index would over them all. Built from
+ * the shards' zone tables alone, so it can route for shards held elsewhere.
  */
 export class Router {
   private readonly kernels: Kernels;
@@ -205,19 +232,18 @@ export class Router {
   private distPtr = 0;
   private scratchPtr = 0;
 
-  constructor(parts: Built[], metric: number) {
+  constructor(tables: ZoneTable[], dim: number, metric: number) {
     this.kernels = createKernels(new Arena());
     const { arena } = this.kernels;
-    const dim = parts[0].layout.dim;
     this.dim = dim;
     this.metric = metric;
     let nZones = 0;
     let nGroups = 0;
-    for (const part of parts) {
-      nZones += part.layout.nZones;
-      nGroups += part.layout.nGroups;
+    for (const table of tables) {
+      nZones += table.nZones;
+      nGroups += table.nGroups;
     }
-    const grouped = parts.every((part) => part.layout.nGroups > 0);
+    const grouped = tables.every((table) => table.nGroups > 0);
     this.nZones = nZones;
     this.nGroups = grouped ? nGroups : 0;
     this.zoneShard = new Uint8Array(nZones);
@@ -227,19 +253,16 @@ export class Router {
     this.queryPtr = arena.alloc(dim * 4);
     let zone = 0;
     let group = 0;
-    parts.forEach((part, p) => {
-      const lay = part.layout;
-      const source = part.kernels.arena;
-      arena.f32(this.centroidsPtr + zone * dim * 4, lay.nZones * dim).set(source.f32(lay.centroidsPtr, lay.nZones * dim));
-      this.zoneShard.fill(p, zone, zone + lay.nZones);
+    tables.forEach((table, p) => {
+      arena.f32(this.centroidsPtr + zone * dim * 4, table.nZones * dim).set(table.centroids);
+      this.zoneShard.fill(p, zone, zone + table.nZones);
       if (grouped) {
-        arena.f32(this.groupCentroidsPtr + group * dim * 4, lay.nGroups * dim).set(source.f32(lay.groupCentroidsPtr, lay.nGroups * dim));
-        const starts = source.u32(lay.groupStartPtr, lay.nGroups);
-        const into = arena.u32(this.groupStartPtr + group * 4, lay.nGroups);
-        for (let g = 0; g < lay.nGroups; g++) into[g] = starts[g] + zone;
+        arena.f32(this.groupCentroidsPtr + group * dim * 4, table.nGroups * dim).set(table.groupCentroids);
+        const into = arena.u32(this.groupStartPtr + group * 4, table.nGroups);
+        for (let g = 0; g < table.nGroups; g++) into[g] = table.groupStart[g] + zone;
       }
-      zone += lay.nZones;
-      group += lay.nGroups;
+      zone += table.nZones;
+      group += table.nGroups;
     });
     if (grouped) arena.u32(this.groupStartPtr + nGroups * 4, 1)[0] = nZones;
     this.centroidNorms = metric === METRIC_L2 ? null : new Float32Array(nZones);
@@ -498,7 +521,7 @@ export async function buildShards(
     done += size;
   }
   progress('graph', 1);
-  return { shards: new Shards(parts, new Router(parts, parts[0].layout.metric)), search: search! };
+  return { shards: new Shards(parts, new Router(parts.map(zoneTableOf), parts[0].layout.dim, parts[0].layout.metric)), search: search! };
 }
 
 /** Whether a search looks in every shard: a filter (its allowed vectors may lie anywhere) or a scan traversal. */
