@@ -156,7 +156,8 @@ test('cluster: a replica process killed with SIGKILL under a steady load: every 
       child!.once('exit', (code) => reject(new Error(`zgq serve --nats exited (${code}): ${stderr}`)));
     });
     // without the resend after attemptMs a query held by the killed replica fails with TIMEOUT
-    cluster = await ZGQCluster.connect(url, 'killed', { timeoutMs: 2000, attemptMs: 300 });
+    // (with attemptMs equal to timeoutMs this test fails); the deadline leaves room for a busy machine
+    cluster = await ZGQCluster.connect(url, 'killed', { timeoutMs: 10_000, attemptMs: 300 });
     // four queries in flight at a time; the child is killed a quarter of the way through
     const total = 200;
     let next = 0;
@@ -183,4 +184,86 @@ test('cluster: a replica process killed with SIGKILL under a steady load: every 
     await stopNats(nats);
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('cluster: large batches split under max_payload, a reply too large refused with the replica alive, slow requests, bad filters, close with work in flight, TIMEOUT', { timeout: 120_000 }, async (t) => {
+  if (!NATS_SERVER) return t.skip('nats-server is not installed (Debian: apt-get install nats-server; .ci/run installs it)');
+  const { connect, headers } = await import('@nats-io/transport-node');
+  const { encodeSearch, ERROR_CODE } = await import('../src/cluster/protocol.js');
+  const port = await freePort();
+  const url = `nats://127.0.0.1:${port}`;
+  const nats = await startNats(port);
+  const index = new ZGQIndex({ dim });
+  await index.build(ds.base, { threads: 1 });
+  let replica: Replica | null = await Replica.start(index, { servers: url, name: 'limits' });
+  // attemptMs 1: every request is resent long before its answer, which is still taken
+  const cluster = await ZGQCluster.connect(url, 'limits', { timeoutMs: 30_000, attemptMs: 1 });
+  const brief = await ZGQCluster.connect(url, 'limits', { timeoutMs: 1500 });
+  const raw = await connect({ servers: url });
+  try {
+    // 3,000 queries at k 50: a 1.2 MB reply, over nats-server's 1 MiB, goes as several requests;
+    // attemptMs 1 resends each long before its answer, which is still taken
+    const many = new Float32Array(3000 * dim);
+    for (let i = 0; i < 3000; i++) many.set(ds.queries.subarray((i % ds.nQueries) * dim, (i % ds.nQueries + 1) * dim), i * dim);
+    const got = await cluster.searchBatch(many, 50);
+    const want = await index.searchBatch(many, 50);
+    assert.deepEqual(got.ids, want.ids);
+
+    // k too large for one message: refused here; sent raw, refused by the replica, which lives on
+    await rejectsWith(cluster.search(row(0), 140_000), 'INVALID_ARGUMENT');
+    const h = headers();
+    h.set('k', '140000');
+    const reply = await raw.request('zgq.limits.s0.search', encodeSearch(new Float32Array(row(0)), null), { headers: h, timeout: 3000 });
+    assert.equal(reply.headers?.get(ERROR_CODE), 'INVALID_ARGUMENT');
+    assert.deepEqual((await cluster.search(row(0), 10)).ids, index.search(row(0), 10).ids);
+
+    // filter ids outside [0, 2^32 - 1) are refused, not wrapped
+    for (const bad of [2 ** 32 + 7, -1, 7.5]) await rejectsWith(cluster.search(row(0), 5, { filter: [bad] }), 'INVALID_ARGUMENT');
+
+    // close() answers the requests it holds before it disconnects
+    const pending = cluster.searchBatch(many, 10);
+    await new Promise((r) => setTimeout(r, 5));
+    await replica.close();
+    replica = null;
+    assert.equal((await pending).nq, 3000);
+
+    // a listener that never answers: TIMEOUT, not before the deadline (and not never)
+    const hole = raw.subscribe('zgq.limits.s0.search', { queue: 'zgq.limits.s0' });
+    await raw.flush(); // the server holds the subscription before the request is sent
+    const start = performance.now();
+    await rejectsWith(brief.search(row(0), 10), 'TIMEOUT');
+    const waited = performance.now() - start;
+    assert.ok(waited >= 1450, `TIMEOUT after ${waited.toFixed(0)} ms, before the 1500 ms deadline`);
+    hole.unsubscribe();
+  } finally {
+    await cluster.close().catch(() => undefined);
+    await brief.close().catch(() => undefined);
+    await replica?.close().catch(() => undefined);
+    await raw.close().catch(() => undefined);
+    await stopNats(nats);
+  }
+});
+
+test('cluster protocol: search payloads round-trip, and truncated or inconsistent ones are refused by name', async () => {
+  const { encodeSearch, decodeSearch, encodeResults, decodeResults, searchChunk } = await import('../src/cluster/protocol.js');
+  const queries = Float32Array.from({ length: 3 * 4 }, (_, i) => i - 5.5);
+  const filter = Uint32Array.from([1, 7, 4_000_000_000]);
+  const back = decodeSearch(encodeSearch(queries, filter), 4);
+  assert.deepEqual(back.queries, queries);
+  assert.deepEqual(back.filter, filter);
+  assert.equal(back.nq, 3);
+  assert.equal(decodeSearch(encodeSearch(queries, null), 4).filter, null);
+  const bytes = encodeSearch(queries, filter);
+  assert.throws(() => decodeSearch(bytes.subarray(0, 3), 4), (e: unknown) => e instanceof ZGQError && e.code === 'INVALID_ARGUMENT');
+  assert.throws(() => decodeSearch(bytes.subarray(0, 10), 4), (e: unknown) => e instanceof ZGQError && e.code === 'INVALID_ARGUMENT');
+  assert.throws(() => decodeSearch(bytes.subarray(0, bytes.length - 4), 4), (e: unknown) => e instanceof ZGQError && e.code === 'DIMENSION_MISMATCH');
+  assert.throws(() => decodeSearch(encodeSearch(new Float32Array(0), filter), 4), (e: unknown) => e instanceof ZGQError && e.code === 'DIMENSION_MISMATCH');
+  const ids = Uint32Array.from([3, 1, 0xffffffff]);
+  const dist = Float32Array.from([0.5, 1.5, Infinity]);
+  assert.deepEqual(decodeResults(encodeResults(ids, dist), 3), { ids, distances: dist });
+  assert.throws(() => decodeResults(encodeResults(ids, dist), 2), (e: unknown) => e instanceof ZGQError && e.code === 'IO');
+  // requests and replies both stay under the server's largest message
+  assert.equal(searchChunk(1 << 20, 128, 10, 0), Math.floor(((1 << 20) - 4) / 512));
+  assert.equal(searchChunk(1 << 20, 16, 1000, 0), Math.floor((1 << 20) / 8000));
+  assert.throws(() => searchChunk(1 << 20, 16, 140_000, 0), (e: unknown) => e instanceof ZGQError && e.code === 'INVALID_ARGUMENT');
 });

@@ -68,7 +68,10 @@ test('serve: search and batch search answer what the index answers, filters and 
     assert.deepEqual([...few.body.ids].sort((a: number, b: number) => a - b), [42, 43]);
     assert.equal(few.body.distances.length, 2);
     const health = await s.call('GET', '/health');
-    assert.deepEqual(health.body, { status: 'ok', size: 3000, dim, metric: 'l2', readOnly: false });
+    assert.deepEqual(health.body, { status: 'ok', size: 3000, dim, metric: 'l2', readOnly: false, writable: true });
+    // a request for more than a million results is refused before any search
+    const many = await s.call('POST', '/search/batch', { vectors: Array.from({ length: 101 }, () => vectors[0]), k: 10_000 });
+    assertError(many, 400, 'INVALID_ARGUMENT', /1010000 results/);
     const stats = await s.call('GET', '/stats');
     assert.equal(stats.body.size, 3000);
     assert.equal(stats.body.zones, s.index.stats().zones);
@@ -139,6 +142,14 @@ test('serve: another writer replacing the file makes the next write answer CONFL
     await ZGQIndex.update(s.path, (other) => void other.remove([5]));
     const r = await s.call('POST', '/add', { ids: [9000], vectors: [row(ds.queries, 0)] });
     assertError(r, 409, 'CONFLICT');
+    // from then on writes are refused before they change the served index
+    assertError(await s.call('POST', '/add', { ids: [9001], vectors: [row(ds.queries, 1)] }), 409, 'CONFLICT', /restart/);
+    assertError(await s.call('POST', '/remove', { ids: [7] }), 409, 'CONFLICT');
+    assert.equal(s.index.has(9001), false);
+    assert.equal(s.index.has(7), true);
+    const health = await s.call('GET', '/health');
+    assert.equal(health.body.writable, false);
+    assert.match(health.body.reason, /replaced|CONFLICT|another/i);
     const onDisk = await ZGQIndex.load(s.path);
     assert.equal(onDisk.has(5), false, 'the other writer\'s change is kept');
     assert.equal(onDisk.has(9000), false);

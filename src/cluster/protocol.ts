@@ -9,8 +9,10 @@
  * | `search` | headers `k`, `options` (JSON SearchOptions); payload: u32 filter count, | u32 ids, then f32 distances, nq * k each |
  * |          | the filter's u32 ids, then the f32 queries (nq * dim)                   |                                         |
  *
- * A failed request is answered with the headers `error-code` (a ZGQErrorCode) and `error-message`
- * and an empty payload.
+ * A failed request is answered with the headers `error-code` (a ZGQErrorCode, or REPLICA_FAILED) and
+ * `error-message` and an empty payload. A request's header `budget-ms` is the ms left to its
+ * deadline when it was sent: a replica that reaches it later skips it (its client has resent it
+ * or given up). Requests and replies stay under the NATS server's max_payload (searchChunk).
  */
 import { ZGQError, type ZGQErrorCode } from '../errors.js';
 
@@ -36,6 +38,28 @@ export function queueOf(index: string, shard: number): string {
 
 export const ERROR_CODE = 'error-code';
 export const ERROR_MESSAGE = 'error-message';
+/** Header of a request: ms left to its deadline when it was sent (a replica skips it past that). */
+export const BUDGET_MS = 'budget-ms';
+
+/** Bytes of a search reply: ids and distances, 4 bytes each, per result. */
+export function replyBytes(nq: number, k: number): number {
+  return nq * k * 8;
+}
+
+/**
+ * Queries per search request under a server's largest message (max_payload bytes), for the request
+ * (filter, queries) and its reply alike; at least 1.
+ * @throws ZGQError INVALID_ARGUMENT when one query's request or reply alone does not fit.
+ */
+export function searchChunk(maxPayload: number, dim: number, k: number, filterCount: number): number {
+  const byRequest = Math.floor((maxPayload - 4 - filterCount * 4) / (dim * 4));
+  const byReply = Math.floor(maxPayload / replyBytes(1, k));
+  const per = Math.min(byRequest, byReply);
+  if (per < 1) {
+    throw new ZGQError('INVALID_ARGUMENT', `one query with k = ${k} and ${filterCount} filter ids does not fit the NATS server's largest message (max_payload ${maxPayload} bytes)`);
+  }
+  return per;
+}
 
 /** A search request's payload: the filter's ids (none: every id), then the queries. */
 export function encodeSearch(queries: Float32Array, filter: Uint32Array | null): Uint8Array {
@@ -88,8 +112,12 @@ export function decodeResults(data: Uint8Array, count: number): { ids: Uint32Arr
   return { ids, distances };
 }
 
+/** What a replica sends for a failure that is not a ZGQError (a bug, or the machine). */
+export const REPLICA_FAILED = 'REPLICA_FAILED';
+
 /** The error a reply carries, or null. */
 export function replyError(code: string | undefined, message: string | undefined): ZGQError | null {
   if (!code) return null;
+  if (code === REPLICA_FAILED) return new ZGQError('IO', `a replica failed: ${message ?? 'no message'}`);
   return new ZGQError(code as ZGQErrorCode, message ?? code);
 }

@@ -28,6 +28,8 @@ export interface HttpServeOptions {
 
 /** Neighbours per query at most (a larger k is refused before it reaches the index). */
 export const MAX_K = 10_000;
+/** Results (queries × k) one request may ask for: about 40 MB of JSON. */
+export const MAX_RESULTS = 1_000_000;
 
 const HTTP_STATUS: Partial<Record<ServeErrorCode, number>> = {
   INVALID_ARGUMENT: 400, DIMENSION_MISMATCH: 400, NOT_FINITE: 400, EMPTY_INPUT: 400, DUPLICATE_ID: 400,
@@ -142,9 +144,27 @@ class GroupSave {
  */
 export function httpServer(index: ZGQIndex, options: HttpServeOptions): FastifyInstance {
   const app = Fastify({ bodyLimit: options.bodyLimit ?? 64 * 1024 * 1024, logger: false, ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true } } });
-  const saver = options.path ? new GroupSave(() => index.save(options.path!)) : null;
+  // once another process has replaced the file, this server's index no longer matches it: its
+  // saves would fail for good, so writes are refused before they change the served index
+  let diverged: ZGQError | null = null;
+  const saver = options.path
+    ? new GroupSave(async () => {
+        try {
+          await index.save(options.path!);
+        } catch (err) {
+          if (err instanceof ZGQError && err.code === 'CONFLICT') {
+            diverged ??= new ZGQError('CONFLICT', `${err.message}; this server refuses writes from now on (restart it to serve the file as it is now)`);
+          }
+          throw err;
+        }
+      })
+    : null;
   const writable = (): void => {
     if (options.readOnly) throw new ZGQError('READ_ONLY', 'this server was started read-only: it refuses add and remove');
+    if (diverged) throw diverged;
+  };
+  const checkResults = (nq: number, k: number): void => {
+    if (nq * k > MAX_RESULTS) throw new ZGQError('INVALID_ARGUMENT', `${nq} queries × k ${k} = ${nq * k} results: more than ${MAX_RESULTS} in one request`);
   };
 
   app.setErrorHandler((err: FastifyError | ZGQError | Error, _request, reply) => {
@@ -169,7 +189,10 @@ export function httpServer(index: ZGQIndex, options: HttpServeOptions): FastifyI
     void reply.status(404).send(body);
   });
 
-  app.get('/health', async () => ({ status: 'ok', size: index.size, dim: index.dim, metric: index.options.metric, readOnly: !!options.readOnly }));
+  app.get('/health', async () => ({
+    status: 'ok', size: index.size, dim: index.dim, metric: index.options.metric, readOnly: !!options.readOnly,
+    writable: !options.readOnly && !diverged, ...(diverged ? { reason: diverged.message } : {}),
+  }));
   app.get('/stats', async () => index.stats());
 
   app.post<{ Body: SearchBody }>('/search', { schema: schemas.search }, async (request) => {
@@ -179,6 +202,7 @@ export function httpServer(index: ZGQIndex, options: HttpServeOptions): FastifyI
   });
   app.post<{ Body: BatchBody }>('/search/batch', { schema: schemas.searchBatch(options.maxBatch ?? 10_000) }, async (request) => {
     const { vectors, k: kk, search, filter: allow } = request.body;
+    checkResults(vectors.length, kk);
     const r = await index.searchBatch(vectors, kk, { ...search, filter: allow });
     const results = [];
     for (let q = 0; q < r.nq; q++) results.push(found(r.ids, r.distances, q * kk, kk));
