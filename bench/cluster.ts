@@ -4,25 +4,21 @@
 // flight, and one batch of every query. Same data, queries and search options throughout.
 //   npm run build && node --import tsx bench/cluster.ts [n, default 100000] [passes, default 3]
 // Needs nats-server (Debian: apt-get install nats-server).
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect as tcpConnect } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ZGQIndex } from '../src/index.js';
 import { ZGQCluster } from '../src/cluster.js';
 import { clusteredGaussian } from '../src/data/synthetic.js';
 import { latencyStats, median } from '../src/bench/metrics.js';
+import { freePort, startCli, startNats } from '../test/helpers/processes.js';
 
 const n = Number(process.argv[2] ?? 100_000);
 const passes = Number(process.argv[3] ?? 3);
 const nq = 1000;
 const dim = 128;
 const K = 10;
-const NATS = ['/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'].find((p) => existsSync(p));
-if (!NATS) throw new Error('nats-server is not installed (apt-get install nats-server)');
-const MAIN = fileURLToPath(new URL('../dist/cli/zgq.js', import.meta.url));
 
 const ds = clusteredGaussian({ n, nQueries: nq, dim, seed: 42, outlierFraction: 0.3 });
 const rows = Array.from({ length: nq }, (_, q) => ds.queries.subarray(q * dim, (q + 1) * dim));
@@ -32,33 +28,9 @@ const index = new ZGQIndex({ dim });
 await index.build(ds.base);
 await index.save(file);
 
-const port = await new Promise<number>((resolve) => {
-  const srv = createServer().listen(0, '127.0.0.1', () => {
-    const { port: p } = srv.address() as { port: number };
-    srv.close(() => resolve(p));
-  });
-});
+const port = await freePort();
 const url = `nats://127.0.0.1:${port}`;
-const children: ChildProcess[] = [spawn(NATS, ['-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' })];
-for (let up = false; !up; ) {
-  up = await new Promise<boolean>((resolve) => {
-    const s = tcpConnect(port, '127.0.0.1', () => (s.end(), resolve(true)));
-    s.once('error', () => setTimeout(() => resolve(false), 50));
-  });
-}
-
-async function startReplica(): Promise<void> {
-  const child = spawn(process.execPath, [MAIN, 'serve', file, '--nats', url, '--name', 'bench'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  children.push(child);
-  await new Promise<void>((resolve, reject) => {
-    let err = '';
-    child.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-      if (err.includes('as a replica')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`replica exited (${code}): ${err}`)));
-  });
-}
+const children: ChildProcess[] = [await startNats(port)];
 
 interface Row {
   side: string;
@@ -106,7 +78,7 @@ const results: Row[] = [];
 try {
   results.push(await measure('ZGQIndex in this process', (q) => index.search(q, K), () => index.searchBatch(ds.queries, K)));
   for (const replicas of [1, 2]) {
-    while (children.length - 1 < replicas) await startReplica();
+    while (children.length - 1 < replicas) children.push((await startCli(['serve', file, '--nats', url, '--name', 'bench'], /as a replica/)).child);
     const cluster = await ZGQCluster.connect(url, 'bench');
     results.push(await measure(`ZGQCluster, ${replicas} replica process${replicas > 1 ? 'es' : ''}`, (q) => cluster.search(q, K), () => cluster.searchBatch(ds.queries, K)));
     await cluster.close();

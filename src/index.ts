@@ -17,7 +17,7 @@ import { StagedRows, TRAIN_AT } from './staging.js';
 import { decodeContainer, type DecodedContainer, encodeContainer, isOptionalTag, type Section } from './format.js';
 import { type ParallelInfo, platform, type SaveOptions, type UpdateOptions, type WriteLease } from './platform.js';
 import { type Metric, type ResolvedOptions, type ResolvedSearchOptions, resolveOptions, resolveSearch, type SearchOptions, type VectorStorage, type ZGQOptions } from './options.js';
-import { buildShards, Router, shardCount, Shards, zoneTableOf } from './shards.js';
+import { buildShards, routerOver, shardCount, Shards } from './shards.js';
 import { HeapRows, type RowPlace, rowsOutside, type RowStore } from './rows.js';
 import { checkFinite, checkK, checkThreads, describe, describeValue, flatRows, gatherRows, type Vectors, normalizedCopy, resolveIds, searchableRows, outOfRange } from './validate.js';
 import { APPEND_MAX, appendNodes, storedRow, buildWorkers, type Built, checkRelayoutBudget, headroom, installBuilt, lookupOf, memoryStats, type MemoryStats, removeIds, tailOf, targetOf } from './built.js';
@@ -677,7 +677,7 @@ export class ZGQIndex {
       const shards = fromShardedContainer(decoded, name, platform.crc32, partly);
       const index = new ZGQIndex(shards[0].meta.options);
       const parts = shards.map(install);
-      index.shards = new Shards(parts, new Router(parts.map(zoneTableOf), parts[0].layout.dim, parts[0].layout.metric));
+      index.shards = new Shards(parts, routerOver(parts));
       index.carriedIn = carriedOf(decoded);
       return index;
     }

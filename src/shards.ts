@@ -205,6 +205,11 @@ export function zoneTableOf(part: Built): ZoneTable {
   };
 }
 
+/** The router over these shards, held in this memory. */
+export function routerOver(parts: Built[]): Router {
+  return new Router(parts.map(zoneTableOf), parts[0].layout.dim, parts[0].layout.metric);
+}
+
 /**
  * Every shard's zone centroids and zone groups side by side in a small memory of its own, and the
  * shard owning each zone: selects zones for a query as one index would over them all. Built from
@@ -521,7 +526,7 @@ export async function buildShards(
     done += size;
   }
   progress('graph', 1);
-  return { shards: new Shards(parts, new Router(parts.map(zoneTableOf), parts[0].layout.dim, parts[0].layout.metric)), search: search! };
+  return { shards: new Shards(parts, routerOver(parts)), search: search! };
 }
 
 /** Whether a search looks in every shard: a filter (its allowed vectors may lie anywhere) or a scan traversal. */

@@ -3,57 +3,19 @@
 // Debian's nats-server (.ci/run installs it); skipped, saying so, where it is not installed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer, connect as tcpConnect } from 'node:net';
 import { ZGQIndex, ZGQError } from '../src/index.js';
 import { ZGQCluster, Replica } from '../src/cluster.js';
 import { clusteredGaussian } from '../src/data/synthetic.js';
+import { expectCode, expectCodeAsync } from './helpers/expect.js';
+import { NATS_SERVER, freePort, startCli, startNats, stopProcess } from './helpers/processes.js';
 
-const NATS_SERVER = ['/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'].find((p) => existsSync(p));
 const dim = 16;
 const ds = clusteredGaussian({ n: 3000, nQueries: 30, dim, seed: 11, outlierFraction: 0.2 });
 const row = (i: number) => Array.from(ds.queries.subarray(i * dim, (i + 1) * dim));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** nats-server on a loopback port, accepting connections. */
-async function startNats(port: number): Promise<ChildProcess> {
-  const proc = spawn(NATS_SERVER!, ['-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
-  for (let i = 0; i < 100; i++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const s = tcpConnect(port, '127.0.0.1', () => (s.end(), resolve(true)));
-      s.once('error', () => resolve(false));
-    });
-    if (up) return proc;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  proc.kill('SIGKILL');
-  throw new Error(`nats-server did not start on port ${port}`);
-}
-
-async function stopNats(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null) return;
-  const gone = new Promise((resolve) => proc.once('exit', resolve));
-  proc.kill('SIGKILL');
-  await gone;
-}
-
-async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(p, (err: unknown) => err instanceof ZGQError && err.code === code);
-}
 
 test('cluster: replicas over NATS answer as the index does; one lost under load, then none, then the server restarted', { timeout: 120_000 }, async (t) => {
   if (!NATS_SERVER) return t.skip('nats-server is not installed (Debian: apt-get install nats-server; .ci/run installs it)');
@@ -86,10 +48,10 @@ test('cluster: replicas over NATS answer as the index does; one lost under load,
     assert.deepEqual(batch.ids, wantBatch.ids);
 
     // typed errors: checked here, or raised by the replica and carried back
-    await rejectsWith(cluster.search(row(0).slice(1), 10), 'DIMENSION_MISMATCH');
-    await rejectsWith(cluster.search(row(0), 10, { ef: 0 }), 'INVALID_ARGUMENT');
-    await rejectsWith(ZGQCluster.connect(url, 'no-such-index', { timeoutMs: 2000 }), 'UNAVAILABLE');
-    await rejectsWith(ZGQCluster.connect(url, 'bad name'), 'INVALID_ARGUMENT');
+    await expectCodeAsync(cluster.search(row(0).slice(1), 10), 'DIMENSION_MISMATCH');
+    await expectCodeAsync(cluster.search(row(0), 10, { ef: 0 }), 'INVALID_ARGUMENT');
+    await expectCodeAsync(ZGQCluster.connect(url, 'no-such-index', { timeoutMs: 2000 }), 'UNAVAILABLE');
+    await expectCodeAsync(ZGQCluster.connect(url, 'bad name'), 'INVALID_ARGUMENT');
 
     // a replica lost while queries keep coming: every query is answered, by the other
     const load = (async () => {
@@ -104,12 +66,12 @@ test('cluster: replicas over NATS answer as the index does; one lost under load,
 
     // no replica left: a typed error, not a hang
     await replicas.shift()!.close();
-    await rejectsWith(cluster.search(row(0), 10), 'UNAVAILABLE');
+    await expectCodeAsync(cluster.search(row(0), 10), 'UNAVAILABLE');
 
     // the NATS server killed and started again: the client and a new replica reconnect
     replicas.push(await Replica.start(index, { servers: url, name: 'vectors' }));
     assert.deepEqual((await cluster.search(row(1), 10)).ids, index.search(row(1), 10).ids);
-    await stopNats(nats);
+    await stopProcess(nats);
     nats = await startNats(port);
     let served: Uint32Array | null = null;
     for (let i = 0; i < 100 && !served; i++) {
@@ -124,15 +86,13 @@ test('cluster: replicas over NATS answer as the index does; one lost under load,
   } finally {
     await cluster?.close().catch(() => undefined);
     for (const r of replicas) await r.close().catch(() => undefined);
-    await stopNats(nats);
+    await stopProcess(nats);
     await rm(dir, { recursive: true, force: true });
   }
 });
 
 test('cluster: a replica process killed with SIGKILL under a steady load: every query answered, none wrong', { timeout: 120_000 }, async (t) => {
   if (!NATS_SERVER) return t.skip('nats-server is not installed (Debian: apt-get install nats-server; .ci/run installs it)');
-  const { fileURLToPath } = await import('node:url');
-  const main = fileURLToPath(new URL('../dist/cli/zgq.js', import.meta.url));
   const port = await freePort();
   const url = `nats://127.0.0.1:${port}`;
   const nats = await startNats(port);
@@ -146,15 +106,7 @@ test('cluster: a replica process killed with SIGKILL under a steady load: every 
     await index.build(ds.base, { threads: 1 });
     await index.save(file);
     replica = await Replica.start(index, { servers: url, name: 'killed' });
-    child = spawn(process.execPath, [main, 'serve', file, '--nats', url, '--name', 'killed'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    await new Promise<void>((resolve, reject) => {
-      child!.stderr!.on('data', (d: Buffer) => {
-        stderr += d.toString();
-        if (stderr.includes('as a replica')) resolve();
-      });
-      child!.once('exit', (code) => reject(new Error(`zgq serve --nats exited (${code}): ${stderr}`)));
-    });
+    ({ child } = await startCli(['serve', file, '--nats', url, '--name', 'killed'], /as a replica/));
     // without the resend after attemptMs a query held by the killed replica fails with TIMEOUT
     // (with attemptMs equal to timeoutMs this test fails); the deadline leaves room for a busy machine
     cluster = await ZGQCluster.connect(url, 'killed', { timeoutMs: 10_000, attemptMs: 300 });
@@ -181,7 +133,7 @@ test('cluster: a replica process killed with SIGKILL under a steady load: every 
     if (child && child.exitCode === null) child.kill('SIGKILL');
     await cluster?.close().catch(() => undefined);
     await replica?.close().catch(() => undefined);
-    await stopNats(nats);
+    await stopProcess(nats);
     await rm(dir, { recursive: true, force: true });
   }
 });
@@ -210,7 +162,7 @@ test('cluster: large batches split under max_payload, a reply too large refused 
     assert.deepEqual(got.ids, want.ids);
 
     // k too large for one message: refused here; sent raw, refused by the replica, which lives on
-    await rejectsWith(cluster.search(row(0), 140_000), 'INVALID_ARGUMENT');
+    await expectCodeAsync(cluster.search(row(0), 140_000), 'INVALID_ARGUMENT');
     const h = headers();
     h.set('k', '140000');
     const reply = await raw.request('zgq.limits.s0.search', encodeSearch(new Float32Array(row(0)), null), { headers: h, timeout: 3000 });
@@ -218,7 +170,7 @@ test('cluster: large batches split under max_payload, a reply too large refused 
     assert.deepEqual((await cluster.search(row(0), 10)).ids, index.search(row(0), 10).ids);
 
     // filter ids outside [0, 2^32 - 1) are refused, not wrapped
-    for (const bad of [2 ** 32 + 7, -1, 7.5]) await rejectsWith(cluster.search(row(0), 5, { filter: [bad] }), 'INVALID_ARGUMENT');
+    for (const bad of [2 ** 32 + 7, -1, 7.5]) await expectCodeAsync(cluster.search(row(0), 5, { filter: [bad] }), 'INVALID_ARGUMENT');
 
     // close() answers the requests it holds before it disconnects
     const pending = cluster.searchBatch(many, 10);
@@ -231,7 +183,7 @@ test('cluster: large batches split under max_payload, a reply too large refused 
     const hole = raw.subscribe('zgq.limits.s0.search', { queue: 'zgq.limits.s0' });
     await raw.flush(); // the server holds the subscription before the request is sent
     const start = performance.now();
-    await rejectsWith(brief.search(row(0), 10), 'TIMEOUT');
+    await expectCodeAsync(brief.search(row(0), 10), 'TIMEOUT');
     const waited = performance.now() - start;
     assert.ok(waited >= 1450, `TIMEOUT after ${waited.toFixed(0)} ms, before the 1500 ms deadline`);
     hole.unsubscribe();
@@ -240,7 +192,7 @@ test('cluster: large batches split under max_payload, a reply too large refused 
     await brief.close().catch(() => undefined);
     await replica?.close().catch(() => undefined);
     await raw.close().catch(() => undefined);
-    await stopNats(nats);
+    await stopProcess(nats);
   }
 });
 
@@ -254,16 +206,16 @@ test('cluster protocol: search payloads round-trip, and truncated or inconsisten
   assert.equal(back.nq, 3);
   assert.equal(decodeSearch(encodeSearch(queries, null), 4).filter, null);
   const bytes = encodeSearch(queries, filter);
-  assert.throws(() => decodeSearch(bytes.subarray(0, 3), 4), (e: unknown) => e instanceof ZGQError && e.code === 'INVALID_ARGUMENT');
-  assert.throws(() => decodeSearch(bytes.subarray(0, 10), 4), (e: unknown) => e instanceof ZGQError && e.code === 'INVALID_ARGUMENT');
-  assert.throws(() => decodeSearch(bytes.subarray(0, bytes.length - 4), 4), (e: unknown) => e instanceof ZGQError && e.code === 'DIMENSION_MISMATCH');
-  assert.throws(() => decodeSearch(encodeSearch(new Float32Array(0), filter), 4), (e: unknown) => e instanceof ZGQError && e.code === 'DIMENSION_MISMATCH');
+  expectCode(() => decodeSearch(bytes.subarray(0, 3), 4), 'INVALID_ARGUMENT');
+  expectCode(() => decodeSearch(bytes.subarray(0, 10), 4), 'INVALID_ARGUMENT');
+  expectCode(() => decodeSearch(bytes.subarray(0, bytes.length - 4), 4), 'DIMENSION_MISMATCH');
+  expectCode(() => decodeSearch(encodeSearch(new Float32Array(0), filter), 4), 'DIMENSION_MISMATCH');
   const ids = Uint32Array.from([3, 1, 0xffffffff]);
   const dist = Float32Array.from([0.5, 1.5, Infinity]);
   assert.deepEqual(decodeResults(encodeResults(ids, dist), 3), { ids, distances: dist });
-  assert.throws(() => decodeResults(encodeResults(ids, dist), 2), (e: unknown) => e instanceof ZGQError && e.code === 'IO');
+  expectCode(() => decodeResults(encodeResults(ids, dist), 2), 'IO');
   // requests and replies both stay under the server's largest message
   assert.equal(searchChunk(1 << 20, 128, 10, 0), Math.floor(((1 << 20) - 4) / 512));
   assert.equal(searchChunk(1 << 20, 16, 1000, 0), Math.floor((1 << 20) / 8000));
-  assert.throws(() => searchChunk(1 << 20, 16, 140_000, 0), (e: unknown) => e instanceof ZGQError && e.code === 'INVALID_ARGUMENT');
+  expectCode(() => searchChunk(1 << 20, 16, 140_000, 0), 'INVALID_ARGUMENT');
 });

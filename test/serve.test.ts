@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { ZGQIndex } from '../src/index.js';
 import { clusteredGaussian } from '../src/data/synthetic.js';
 import { httpServer, type ErrorBody } from '../src/serve/http.js';
+import { startCli } from './helpers/processes.js';
 
 const dim = 16;
 const ds = clusteredGaussian({ n: 3000, nQueries: 20, dim, seed: 7, outlierFraction: 0.2 });
@@ -160,9 +161,6 @@ test('serve: another writer replacing the file makes the next write answer CONFL
 });
 
 test('serve: the zgq serve command answers on its port and stops cleanly on SIGTERM, its writes saved', async () => {
-  const { spawn } = await import('node:child_process');
-  const { fileURLToPath } = await import('node:url');
-  const main = fileURLToPath(new URL('../dist/cli/zgq.js', import.meta.url));
   const dir = await mkdtemp(join(tmpdir(), 'zgq-serve-cli-'));
   const path = join(dir, 'index.zgq');
   try {
@@ -170,25 +168,17 @@ test('serve: the zgq serve command answers on its port and stops cleanly on SIGT
     await index.build(ds.base, { threads: 1 });
     await index.save(path);
     index.close();
-    const child = spawn(process.execPath, [main, 'serve', path, '--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    const url = await new Promise<string>((resolve, reject) => {
-      child.stderr.on('data', (d: Buffer) => {
-        stderr += d.toString();
-        const m = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
-        if (m) resolve(m[1]);
-      });
-      child.once('exit', (code) => reject(new Error(`zgq serve exited (${code}): ${stderr}`)));
-    });
-    assert.match(stderr, /3000 vectors, 16 dimensions/);
+    const { child, match, stderr } = await startCli(['serve', path, '--port', '0'], /on (http:\/\/127\.0\.0\.1:\d+)/);
+    const url = match[1];
+    assert.match(stderr(), /3000 vectors, 16 dimensions/);
     const health = await (await fetch(`${url}/health`)).json();
     assert.equal(health.size, 3000);
     const added = await fetch(`${url}/add`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ids: [7777], vectors: [row(ds.queries, 0)] }) });
     assert.equal(added.status, 200);
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     child.kill('SIGTERM');
-    assert.equal(await exited, 0, stderr);
-    assert.match(stderr, /stopped/);
+    assert.equal(await exited, 0, stderr());
+    assert.match(stderr(), /stopped/);
     const after = await ZGQIndex.load(path);
     assert.equal(after.has(7777), true);
     after.close();

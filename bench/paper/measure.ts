@@ -3,6 +3,7 @@
 import { clusteredGaussian, randomSphere, type Dataset } from '../../src/data/synthetic.js';
 import { bruteForceKnn, recallAtK } from '../../src/data/groundtruth.js';
 import { median } from '../../src/bench/metrics.js';
+import { toArrays } from '../../src/bench/peers/hnswlib.js';
 import { Rng } from '../../src/random.js';
 
 /** Neighbours per query, as in every claim (recall@10). */
@@ -42,9 +43,7 @@ export function paperData(recipe: Recipe, n: number, nQueries: number, dim = 128
     ds = { name: `randn(n=${n},q=${nQueries},d=${dim})`, dim, base: draw(n), queries: draw(nQueries), nBase: n, nQueries };
   }
   const truth = Uint32Array.from(bruteForceKnn(ds.base, ds.nBase, ds.queries, ds.nQueries, dim, K, 'l2').ids);
-  const queryRows: number[][] = [];
-  for (let q = 0; q < nQueries; q++) queryRows.push(Array.from(ds.queries.subarray(q * dim, (q + 1) * dim)));
-  return { name: `${recipe} ${count(n)} x ${dim}, ${nQueries} queries`, ds, truth, queryRows };
+  return { name: `${recipe} ${count(n)} x ${dim}, ${nQueries} queries`, ds, truth, queryRows: toArrays(ds.queries, 0, nQueries, dim) };
 }
 
 /** The first nq queries of `data` (their truth with them). */

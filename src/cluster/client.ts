@@ -7,6 +7,7 @@ import { connect, createInbox, headers, type Msg, type MsgHdrs, type NatsConnect
 import { ZGQError } from '../errors.js';
 import type { Metric, SearchOptions } from '../options.js';
 import { NO_ID } from '../ids.js';
+import { flatRows } from '../validate.js';
 import { BUDGET_MS, ERROR_CODE, ERROR_MESSAGE, checkIndexName, decodeResults, encodeSearch, replyError, searchChunk, subjectOf } from './protocol.js';
 
 export interface ClusterOptions {
@@ -129,16 +130,13 @@ function filterIds(filter: Iterable<number>): Uint32Array {
   return Uint32Array.from(ids);
 }
 
+/** The queries as one flat Float32Array, a whole number (at least one) of dim-dimensional rows. */
 function flatten(queries: Float32Array | ArrayLike<number>[], dim: number): Float32Array {
-  if (queries instanceof Float32Array) {
-    if (queries.length === 0 || queries.length % dim !== 0) throw new ZGQError('DIMENSION_MISMATCH', `queries hold ${queries.length} values: not a whole number of ${dim}-dimensional vectors`);
-    return queries;
+  const flat = flatRows(queries, dim, 'queries');
+  // flat values not made of rows (an empty one too) are a dimension error; no rows at all, no input
+  if (flat.length % dim !== 0 || (flat.length === 0 && queries instanceof Float32Array)) {
+    throw new ZGQError('DIMENSION_MISMATCH', `queries hold ${flat.length} values: not a whole number of ${dim}-dimensional vectors`);
   }
-  const flat = new Float32Array(queries.length * dim);
-  queries.forEach((q, i) => {
-    if (q.length !== dim) throw new ZGQError('DIMENSION_MISMATCH', `queries[${i}] has ${q.length} values; the index dim is ${dim}`);
-    for (let j = 0; j < dim; j++) flat[i * dim + j] = q[j];
-  });
   if (flat.length === 0) throw new ZGQError('EMPTY_INPUT', 'no queries');
   return flat;
 }

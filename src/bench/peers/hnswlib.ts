@@ -27,7 +27,7 @@ export const HNSW_M = 16;
 export const HNSW_EF_CONSTRUCTION = 200;
 
 /** Rows of a flat array as `number[]` (the only input hnswlib-node accepts). */
-function toArrays(x: Float32Array, from: number, to: number, dim: number): number[][] {
+export function toArrays(x: Float32Array, from: number, to: number, dim: number): number[][] {
   const rows: number[][] = [];
   for (let i = from; i < to; i++) rows.push(Array.from(x.subarray(i * dim, (i + 1) * dim)));
   return rows;
