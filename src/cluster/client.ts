@@ -8,7 +8,7 @@ import { ZGQError } from '../errors.js';
 import type { Metric, SearchOptions } from '../options.js';
 import { NO_ID } from '../ids.js';
 import { flatRows } from '../validate.js';
-import { BUDGET_MS, ERROR_CODE, ERROR_MESSAGE, checkIndexName, decodeResults, encodeSearch, replyError, searchChunk, subjectOf } from './protocol.js';
+import { BUDGET_MS, ERROR_CODE, ERROR_MESSAGE, REQUEST_OPTIONS, checkIndexName, decodeResults, encodeSearch, replyError, searchChunk, subjectOf } from './protocol.js';
 
 export interface ClusterOptions {
   /** Deadline of a request, in ms: past it, it fails with TIMEOUT. Default 5,000. */
@@ -30,7 +30,7 @@ export interface ClusterBatchResult extends ClusterSearchResult {
 }
 
 /** Search options a cluster request may carry, and its filter (ids the search may return). */
-export type ClusterSearchOptions = Pick<SearchOptions, 'ef' | 'nProbe' | 'rerank' | 'scan' | 'scanRatio' | 'traversal'> & { filter?: Iterable<number> };
+export type ClusterSearchOptions = Pick<SearchOptions, (typeof REQUEST_OPTIONS)[number]> & { filter?: Iterable<number> };
 
 export class ZGQCluster {
   /** Requests in flight (close() lets them finish). */

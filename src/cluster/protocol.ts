@@ -28,6 +28,9 @@ export function checkIndexName(name: unknown): string {
 
 export type ClusterOp = 'info' | 'search';
 
+/** The search options a request may carry (the replica's index decides the rest). */
+export const REQUEST_OPTIONS = ['ef', 'nProbe', 'rerank', 'scan', 'scanRatio', 'traversal'] as const;
+
 export function subjectOf(index: string, shard: number, op: ClusterOp): string {
   return `zgq.${index}.s${shard}.${op}`;
 }

@@ -6,7 +6,7 @@ import { connect, headers, type Msg, type MsgHdrs, type NatsConnection, type Sub
 import { ZGQError } from '../errors.js';
 import type { ZGQIndex } from '../index.js';
 import type { SearchOptions } from '../options.js';
-import { BUDGET_MS, ERROR_CODE, ERROR_MESSAGE, REPLICA_FAILED, checkIndexName, decodeSearch, encodeResults, queueOf, replyBytes, subjectOf } from './protocol.js';
+import { BUDGET_MS, ERROR_CODE, ERROR_MESSAGE, REPLICA_FAILED, REQUEST_OPTIONS, checkIndexName, decodeSearch, encodeResults, queueOf, replyBytes, subjectOf } from './protocol.js';
 
 export interface ReplicaOptions {
   /** NATS server URL(s), e.g. 'nats://127.0.0.1:4222'. */
@@ -14,9 +14,6 @@ export interface ReplicaOptions {
   /** The index's name in the cluster (one subject token). */
   name: string;
 }
-
-/** Search options a request may carry (the rest of SearchOptions is the replica's own). */
-const REQUEST_OPTIONS = ['ef', 'nProbe', 'rerank', 'scan', 'scanRatio', 'traversal'] as const;
 
 function searchOptionsOf(json: string | undefined): SearchOptions {
   if (!json) return {};
