@@ -44,6 +44,13 @@ export interface BuildOptions {
    * options given to the constructor are kept as they are.
    */
   targetRecall?: number;
+  /**
+   * Split the index into at least this many shards (each a complete index over nearby vectors,
+   * behind a router; see the README), for serving them from separate processes (zgq/cluster).
+   * Default 1: one shard unless the index is too large for one WebAssembly memory. At most 256,
+   * and at most one per 2 vectors.
+   */
+  shards?: number;
 }
 
 export type BuildPhase = 'zones' | 'pq' | 'graph' | 'tune' | 'done';

@@ -26,7 +26,9 @@ export type ZGQErrorCode =
   /** A cluster request found no live replica of the shard it needed (ZGQCluster). */
   | 'UNAVAILABLE'
   /** A cluster request got no reply within its deadline (ZGQCluster). */
-  | 'TIMEOUT';
+  | 'TIMEOUT'
+  /** No index of that name is published on the cluster (ZGQCluster, zgq serve --nats). */
+  | 'NOT_FOUND';
 
 export class ZGQError extends Error {
   readonly code: ZGQErrorCode;

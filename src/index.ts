@@ -7,7 +7,7 @@
  */
 import { ZGQError } from './errors.js';
 import { Pacer, throwIfAborted } from './pace.js';
-import { fitsHalf, fromContainer, fromShardedContainer, type IndexMeta, isSharded, metaOf, rowBytesOf, shardedContainer, toSections, valueLimit } from './persist.js';
+import { fitsHalf, fromContainer, fromShardedContainer, type IndexMeta, isSharded, metaOf, rowBytesOf, shardedContainer, shardTag, toSections, valueLimit } from './persist.js';
 import type { PartlyRead } from './format.js';
 import { type IndexArrays, viewArrays } from './layout.js';
 import { NO_ID, setBit } from './ids.js';
@@ -16,8 +16,8 @@ import { relayout } from './mutate.js';
 import { StagedRows, TRAIN_AT } from './staging.js';
 import { decodeContainer, type DecodedContainer, encodeContainer, isOptionalTag, type Section } from './format.js';
 import { type ParallelInfo, platform, type SaveOptions, type UpdateOptions, type WriteLease } from './platform.js';
-import { type Metric, type ResolvedOptions, type ResolvedSearchOptions, resolveOptions, resolveSearch, type SearchOptions, type VectorStorage, type ZGQOptions } from './options.js';
-import { buildShards, routerOver, shardCount, Shards } from './shards.js';
+import { type Metric, type ResolvedOptions, type ResolvedSearchOptions, resolveOptions, resolveSearch, type SearchOptions, type Traversal, type VectorStorage, type ZGQOptions } from './options.js';
+import { buildShards, MAX_SHARDS, routerOver, shardCount, Shards, type ZoneTable, zoneTableOf } from './shards.js';
 import { HeapRows, type RowPlace, rowsOutside, type RowStore } from './rows.js';
 import { checkFinite, checkK, checkThreads, describe, describeValue, flatRows, gatherRows, type Vectors, normalizedCopy, resolveIds, searchableRows, outOfRange } from './validate.js';
 import { APPEND_MAX, appendNodes, storedRow, buildWorkers, type Built, checkRelayoutBudget, headroom, installBuilt, lookupOf, memoryStats, type MemoryStats, removeIds, tailOf, targetOf } from './built.js';
@@ -266,6 +266,9 @@ export class ZGQIndex {
     checkFinite(vectors, dim, 'vector');
     const ids = resolveIds(options.ids, n);
     checkThreads(options.threads);
+    if (options.shards !== undefined && (!Number.isInteger(options.shards) || options.shards < 1 || options.shards > MAX_SHARDS || options.shards > Math.max(1, n >> 1))) {
+      throw new ZGQError('INVALID_ARGUMENT', `shards must be an integer in [1, ${Math.min(MAX_SHARDS, Math.max(1, n >> 1))}] for ${n} vectors; got ${describeValue(options.shards)}`);
+    }
     const x = metric === 'cosine' ? normalizedCopy(vectors, dim) : vectors;
     // after the mutations called before it; what was staged is replaced with the rest
     const target = options.targetRecall === undefined ? undefined : checkRecall('targetRecall', options.targetRecall);
@@ -311,7 +314,7 @@ export class ZGQIndex {
    * (src/build.ts); the new index replaces the current one once complete.
    */
   private async train(x: Float32Array, ids: Uint32Array, options: BuildOptions): Promise<void> {
-    const shards = shardCount(ids.length, this.options, platform.threads(options.threads));
+    const shards = Math.max(shardCount(ids.length, this.options, platform.threads(options.threads)), options.shards ?? 1);
     if (shards > 1) {
       const built = await buildShards(x, ids, this.options, this.fixedSearch, options, shards);
       this.shards = built.shards;
@@ -651,6 +654,22 @@ export class ZGQIndex {
     this.writable('toBytes');
     const { meta, sections } = await this.snapshot();
     return encodeContainer(meta, sections, platform.crc32);
+  }
+
+  /**
+   * @internal Each shard as an index file of its own (the bytes of `toBytes` for an index of one
+   * shard), with its zone table and live vectors, after the pending mutations; and the search
+   * defaults that decide which shards a search reaches (zgq/cluster publishes them).
+   */
+  async shardFiles(): Promise<{ shards: { bytes: Uint8Array; zones: ZoneTable; size: number }[]; routing: { nProbe: number; traversal: Traversal } }> {
+    this.writable('publish');
+    const { meta, sections } = await this.snapshot();
+    const parts = this.partsOf();
+    const { nProbe, traversal } = this.resolveCached(undefined);
+    const routing = { nProbe, traversal };
+    if (!this.shards) return { shards: [{ bytes: encodeContainer(meta, sections, platform.crc32), zones: zoneTableOf(parts[0]), size: parts[0].removed.live }], routing };
+    const shards = parts.map((part, p) => ({ bytes: sections.find((s) => s.tag === shardTag(p))!.bytes, zones: zoneTableOf(part), size: part.removed.live }));
+    return { shards, routing };
   }
 
   /**

@@ -329,6 +329,31 @@ export class Router {
     return count;
   }
 
+  /**
+   * Per shard (of `shards`), the queries of the batch (nq rows of `queries`) routed to it, in order:
+   * route() of each with nProbe; every query to every shard when `everywhere`.
+   */
+  routeBatch(queries: Float32Array, nq: number, nProbe: number, shards: number, everywhere: boolean): Uint32Array[] {
+    if (everywhere) return Array.from({ length: shards }, () => Uint32Array.from({ length: nq }, (_, q) => q));
+    const dim = this.dim;
+    const chosen = new Uint8Array(Math.max(shards, MAX_SHARDS));
+    const count = new Uint32Array(shards);
+    const chosenOf = new Uint8Array(nq * shards);
+    for (let q = 0; q < nq; q++) {
+      this.query().set(queries.subarray(q * dim, (q + 1) * dim));
+      this.route(nProbe, chosen);
+      for (let p = 0; p < shards; p++) {
+        if (!chosen[p]) continue;
+        chosenOf[q * shards + p] = 1;
+        count[p]++;
+      }
+    }
+    const lists = Array.from(count, (c) => new Uint32Array(c));
+    const fill = new Uint32Array(shards);
+    for (let q = 0; q < nq; q++) for (let p = 0; p < shards; p++) if (chosenOf[q * shards + p]) lists[p][fill[p]++] = q;
+    return lists;
+  }
+
   /** The shard owning the zone nearest the query in the buffer (where an added vector goes). */
   nearestShard(): number {
     this.route(1, this.one);
@@ -348,8 +373,7 @@ export class Shards {
   /** Results of one shard for one query, merged into the caller's. */
   private partIds = new Uint32Array(0);
   private partDist = new Float32Array(0);
-  private mergedIds = new Uint32Array(0);
-  private mergedDist = new Float32Array(0);
+  private readonly merger = new SortedMerge();
   /** Shards chosen for the query being searched. */
   private readonly chosen: Uint8Array;
 
@@ -380,7 +404,10 @@ export class Shards {
   search(q: Float32Array, k: number, opts: ResolvedSearchOptions, filter: SearchFilter | undefined, seed: number, metric: Metric, ids: Uint32Array, distances: Float32Array): void {
     ids.fill(NO_ID);
     distances.fill(Infinity);
-    this.ensure(k);
+    if (this.partIds.length < k) {
+      this.partIds = new Uint32Array(k);
+      this.partDist = new Float32Array(k);
+    }
     const everywhere = searchesEveryShard(filter, opts);
     if (!everywhere) {
       this.router.query().set(q);
@@ -394,7 +421,7 @@ export class Shards {
       partIds.fill(NO_ID);
       partDist.fill(Infinity);
       searchOne(this.parts[p], k, opts, filter, seed, metric, write, partIds, partDist);
-      this.merge(ids, distances, 0, k, partIds, partDist, 0);
+      this.merger.merge(ids, distances, 0, k, partIds, partDist, 0);
     }
   }
 
@@ -409,7 +436,7 @@ export class Shards {
   ): Promise<{ ids: Uint32Array; distances: Float32Array }> {
     const ids = new Uint32Array(nq * k).fill(NO_ID);
     const distances = new Float32Array(nq * k).fill(Infinity);
-    const lists = this.routeBatch(queries, nq, opts.nProbe, searchesEveryShard(filter, opts));
+    const lists = this.router.routeBatch(queries, nq, opts.nProbe, this.parts.length, searchesEveryShard(filter, opts));
     for (let p = 0; p < lists.length; p++) {
       const list = lists[p];
       if (list.length === 0) continue;
@@ -417,41 +444,28 @@ export class Shards {
       const rows = list.length === nq ? queries : gatherRows(queries, this.router.dim, list);
       const got = await runBatch(part, rows, list.length, k, opts, threads, scopeFor(part, filter, opts, k, 'batchBits', seed), pacer);
       callerResults(part, got.ids, got.distances, metric);
-      list.forEach((q, r) => this.merge(ids, distances, q * k, k, got.ids, got.distances, r * k));
+      list.forEach((q, r) => this.merger.merge(ids, distances, q * k, k, got.ids, got.distances, r * k));
     }
     return { ids, distances };
   }
+}
 
-  /** Per shard, the queries of the batch routed to it, in order (every query for each when `everywhere`). */
-  private routeBatch(queries: Float32Array, nq: number, nProbe: number, everywhere: boolean): Uint32Array[] {
-    const S = this.parts.length;
-    const dim = this.router.dim;
-    if (everywhere) return this.parts.map(() => Uint32Array.from({ length: nq }, (_, q) => q));
-    const count = new Uint32Array(S);
-    const chosenOf = new Uint8Array(nq * S);
-    for (let q = 0; q < nq; q++) {
-      this.router.query().set(queries.subarray(q * dim, (q + 1) * dim));
-      this.router.route(nProbe, this.chosen);
-      for (let p = 0; p < S; p++) {
-        if (!this.chosen[p]) continue;
-        chosenOf[q * S + p] = 1;
-        count[p]++;
-      }
-    }
-    const lists = Array.from(count, (c) => new Uint32Array(c));
-    const fill = new Uint32Array(S);
-    for (let q = 0; q < nq; q++) for (let p = 0; p < S; p++) if (chosenOf[q * S + p]) lists[p][fill[p]++] = q;
-    return lists;
-  }
+/** Merges sorted result lists of k slots (ids NO_ID past the last result) into sorted k slots. */
+export class SortedMerge {
+  private ids = new Uint32Array(0);
+  private distances = new Float32Array(0);
 
   /**
-   * Merge the sorted results (count slots at `from` of addIds / addDist) into the sorted k slots at
-   * `at` of ids / distances.
+   * Merge the sorted results (k slots at `from` of addIds / addDist) into the sorted k slots at `at`
+   * of ids / distances.
    */
-  private merge(ids: Uint32Array, distances: Float32Array, at: number, k: number, addIds: Uint32Array, addDist: Float32Array, from: number): void {
-    this.ensure(k);
-    const outIds = this.mergedIds;
-    const outDist = this.mergedDist;
+  merge(ids: Uint32Array, distances: Float32Array, at: number, k: number, addIds: Uint32Array, addDist: Float32Array, from: number): void {
+    if (this.ids.length < k) {
+      this.ids = new Uint32Array(k);
+      this.distances = new Float32Array(k);
+    }
+    const outIds = this.ids;
+    const outDist = this.distances;
     let a = at;
     let b = from;
     for (let i = 0; i < k; i++) {
@@ -465,15 +479,6 @@ export class Shards {
     }
     ids.set(outIds.subarray(0, k), at);
     distances.set(outDist.subarray(0, k), at);
-  }
-
-  /** Scratch of the merges for k results. */
-  private ensure(k: number): void {
-    if (this.partIds.length >= k) return;
-    this.partIds = new Uint32Array(k);
-    this.partDist = new Float32Array(k);
-    this.mergedIds = new Uint32Array(k);
-    this.mergedDist = new Float32Array(k);
   }
 }
 
@@ -530,6 +535,6 @@ export async function buildShards(
 }
 
 /** Whether a search looks in every shard: a filter (its allowed vectors may lie anywhere) or a scan traversal. */
-function searchesEveryShard(filter: SearchFilter | undefined, opts: ResolvedSearchOptions): boolean {
+export function searchesEveryShard(filter: SearchFilter | undefined, opts: ResolvedSearchOptions): boolean {
   return filter !== undefined || scansEveryVector(opts.traversal);
 }

@@ -1,78 +1,195 @@
-// An index served by replicas over NATS (src/cluster/): answers equal to the index's own, a
-// replica lost under load, no replica left, typed errors, and the NATS server restarted. Needs
-// Debian's nats-server (.ci/run installs it); skipped, saying so, where it is not installed.
+// A cluster index (src/cluster/): published to JetStream, its shards served by replicas over NATS,
+// searched and changed through ZGQCluster: answers equal to the sharded index's own, writes seen
+// by later searches and by replicas started after them, a shard with no replica (typed error, or
+// flagged partial results), 3 shards x 2 replica processes with one SIGKILLed under load and the
+// NATS server restarted, limits and typed errors. Needs Debian's nats-server (.ci/run installs
+// it); skipped, saying so, where it is not installed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { ZGQIndex, ZGQError } from '../src/index.js';
-import { ZGQCluster, Replica } from '../src/cluster.js';
+import { ZGQCluster, Replica, publish } from '../src/cluster.js';
 import { clusteredGaussian } from '../src/data/synthetic.js';
 import { expectCode, expectCodeAsync } from './helpers/expect.js';
-import { NATS_SERVER, freePort, startCli, startNats, stopProcess } from './helpers/processes.js';
+import { NATS_SERVER, ZGQ_CLI, freePort, startCli, startNats, stopProcess } from './helpers/processes.js';
 
 const dim = 16;
 const ds = clusteredGaussian({ n: 3000, nQueries: 30, dim, seed: 11, outlierFraction: 0.2 });
 const row = (i: number) => Array.from(ds.queries.subarray(i * dim, (i + 1) * dim));
+const NO_NATS = 'nats-server is not installed (Debian: apt-get install nats-server; .ci/run installs it)';
 
-test('cluster: replicas over NATS answer as the index does; one lost under load, then none, then the server restarted', { timeout: 120_000 }, async (t) => {
-  if (!NATS_SERVER) return t.skip('nats-server is not installed (Debian: apt-get install nats-server; .ci/run installs it)');
+/** A nats-server with JetStream on a free loopback port, its store in a temp folder; `stop` removes both. */
+async function natsServer(): Promise<{ url: string; port: number; dir: string; proc: () => ChildProcess; restart: () => Promise<void>; stop: () => Promise<void> }> {
   const port = await freePort();
-  const url = `nats://127.0.0.1:${port}`;
-  let nats = await startNats(port);
+  const dir = await mkdtemp(join(tmpdir(), 'zgq-cluster-'));
+  let proc = await startNats(port, join(dir, 'js'));
+  return {
+    url: `nats://127.0.0.1:${port}`, port, dir, proc: () => proc,
+    restart: async () => {
+      await stopProcess(proc);
+      proc = await startNats(port, join(dir, 'js'));
+    },
+    stop: async () => {
+      await stopProcess(proc);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The index over ds in 3 shards. */
+async function shardedIndex(): Promise<ZGQIndex> {
   const index = new ZGQIndex({ dim });
-  await index.build(ds.base, { threads: 1 });
+  await index.build(ds.base, { threads: 1, shards: 3 });
+  assert.equal(index.stats().shards, 3);
+  return index;
+}
+
+test('cluster: 3 shards served by replicas answer as the sharded index does; writes seen by later searches and by a late replica; a shard with none left', { timeout: 120_000 }, async (t) => {
+  if (!NATS_SERVER) return t.skip(NO_NATS);
+  const nats = await natsServer();
+  const index = await shardedIndex();
   const replicas: Replica[] = [];
   let cluster: ZGQCluster | null = null;
-  const dir = await mkdtemp(join(tmpdir(), 'zgq-cluster-'));
-  const file = join(dir, 'index.zgq');
   try {
-    // two replicas of one index, each its own copy (as two processes would load the file)
-    await index.save(file);
-    for (let r = 0; r < 2; r++) replicas.push(await Replica.start(await ZGQIndex.load(file), { servers: url, name: 'vectors' }));
-    cluster = await ZGQCluster.connect(url, 'vectors', { timeoutMs: 3000 });
+    await expectCodeAsync(ZGQCluster.connect(nats.url, 'vectors', { timeoutMs: 2000 }), 'NOT_FOUND');
+    const manifest = await publish(nats.url, index, 'vectors');
+    assert.equal(manifest.version, 1);
+    assert.equal(manifest.shards.length, 3);
+    for (let p = 0; p < 3; p++) replicas.push(await Replica.start({ servers: nats.url, name: 'vectors', shards: [p] }));
+    cluster = await ZGQCluster.connect(nats.url, 'vectors', { timeoutMs: 3000 });
     assert.equal(cluster.dim, dim);
-    assert.equal(cluster.metric, 'l2');
+    assert.equal(cluster.info.size, 3000);
+    const status = await cluster.status();
+    assert.deepEqual(status.shards.map((s) => s.replica?.size), manifest.shards.map((s) => s.size));
 
-    for (let q = 0; q < 5; q++) {
-      const got = await cluster.search(row(q), 10, { ef: 48 });
-      const want = index.search(row(q), 10, { ef: 48 });
-      assert.deepEqual(got.ids, want.ids);
-      assert.deepEqual(got.distances, want.distances);
+    // routed, scattered and merged as the index does in one process
+    for (let q = 0; q < 10; q++) {
+      for (const options of [{ ef: 48 }, { nProbe: 2 }, {}]) {
+        const got = await cluster.search(row(q), 10, options);
+        const want = index.search(row(q), 10, options);
+        assert.deepEqual(got.ids, want.ids, `query ${q} ${JSON.stringify(options)}`);
+        assert.deepEqual(got.distances, want.distances);
+        assert.deepEqual(got.missing, []);
+      }
     }
-    const batch = await cluster.searchBatch(ds.queries, 5, { filter: [1, 2, 3, 400, 2999] });
-    const wantBatch = await index.searchBatch(ds.queries, 5, { filter: [1, 2, 3, 400, 2999] });
-    assert.equal(batch.nq, ds.nQueries);
-    assert.deepEqual(batch.ids, wantBatch.ids);
+    const filter = [1, 2, 3, 400, 2999];
+    assert.deepEqual((await cluster.searchBatch(ds.queries, 5, { filter })).ids, (await index.searchBatch(ds.queries, 5, { filter })).ids);
+    assert.deepEqual((await cluster.searchBatch(ds.queries, 10, { traversal: 'scan' })).ids, (await index.searchBatch(ds.queries, 10, { traversal: 'scan' })).ids);
 
-    // typed errors: checked here, or raised by the replica and carried back
+    // typed errors: checked here, or raised by a replica and carried back
     await expectCodeAsync(cluster.search(row(0).slice(1), 10), 'DIMENSION_MISMATCH');
     await expectCodeAsync(cluster.search(row(0), 10, { ef: 0 }), 'INVALID_ARGUMENT');
-    await expectCodeAsync(ZGQCluster.connect(url, 'no-such-index', { timeoutMs: 2000 }), 'UNAVAILABLE');
-    await expectCodeAsync(ZGQCluster.connect(url, 'bad name'), 'INVALID_ARGUMENT');
+    await expectCodeAsync(cluster.add([row(0)], [1, 2]), 'INVALID_ARGUMENT');
+    await expectCodeAsync(cluster.add([row(0).map(() => NaN)], [1]), 'NOT_FINITE');
+    await expectCodeAsync(ZGQCluster.connect(nats.url, 'bad name'), 'INVALID_ARGUMENT');
+    await expectCodeAsync(Replica.start({ servers: nats.url, name: 'vectors', shards: [3] }), 'INVALID_ARGUMENT');
 
-    // a replica lost while queries keep coming: every query is answered, by the other
-    const load = (async () => {
-      const answers: Uint32Array[] = [];
-      for (let i = 0; i < 60; i++) answers.push((await cluster!.search(row(i % ds.nQueries), 10)).ids);
-      return answers;
-    })();
-    await new Promise((r) => setTimeout(r, 5));
-    await replicas.shift()!.close();
-    const answers = await load;
-    answers.forEach((ids, i) => assert.deepEqual(ids, index.search(row(i % ds.nQueries), 10).ids));
+    // writes: acknowledged once in the stream, then seen by this client's searches; the same
+    // writes on the index in process leave it answering alike
+    const fresh = Array.from({ length: 40 }, (_, i) => row(i % ds.nQueries).map((v, j) => v + 0.002 * i * (j % 2 ? 1 : -1)));
+    const freshIds = fresh.map((_, i) => 10_000 + i);
+    await cluster.add(fresh, freshIds);
+    await index.add(fresh, freshIds);
+    for (let i = 0; i < fresh.length; i += 7) assert.equal((await cluster.search(fresh[i], 1)).ids[0], freshIds[i], `added vector ${i} found first`);
+    // an id another shard holds is replaced there, and removals reach every shard
+    const moved = Array.from(ds.base.subarray(2000 * dim, 2001 * dim));
+    await cluster.add([row(3)], [2000]);
+    await index.add([row(3)], [2000]);
+    await cluster.remove([5, 6, 10_001]);
+    index.remove([5, 6, 10_001]);
+    assert.notEqual((await cluster.search(moved, 1)).ids[0], 2000, 'the replaced vector is gone');
+    for (let q = 0; q < ds.nQueries; q++) {
+      assert.deepEqual((await cluster.search(row(q), 10, { ef: 64 })).ids, index.search(row(q), 10, { ef: 64 }).ids, `query ${q} after the writes`);
+    }
 
-    // no replica left: a typed error, not a hang
-    await replicas.shift()!.close();
-    await expectCodeAsync(cluster.search(row(0), 10), 'UNAVAILABLE');
+    // a replica started after the writes applies them before it serves: shard 0's first replica gone
+    const late = await Replica.start({ servers: nats.url, name: 'vectors', shards: [0, 1] });
+    await replicas[0].close();
+    replicas[0] = late;
+    assert.ok(late.applied >= 3);
+    for (let q = 0; q < ds.nQueries; q++) assert.deepEqual((await cluster.search(row(q), 10, { ef: 64 })).ids, index.search(row(q), 10, { ef: 64 }).ids);
 
-    // the NATS server killed and started again: the client and a new replica reconnect
-    replicas.push(await Replica.start(index, { servers: url, name: 'vectors' }));
-    assert.deepEqual((await cluster.search(row(1), 10)).ids, index.search(row(1), 10).ids);
-    await stopProcess(nats);
-    nats = await startNats(port);
+    // shard 2 with no replica: a typed error naming its zones, or on request the other shards'
+    // results flagged as partial
+    await replicas[2].close();
+    replicas.splice(2, 1);
+    const [start, end] = cluster.info.shards[2].zones;
+    const routed: number[] = [];
+    let failed: ZGQError | null = null;
+    for (let q = 0; q < ds.nQueries; q++) {
+      try {
+        await cluster.search(row(q), 10);
+      } catch (err) {
+        assert.ok(err instanceof ZGQError && err.code === 'UNAVAILABLE', String(err));
+        failed = err;
+        routed.push(q);
+      }
+    }
+    assert.ok(routed.length > 0 && routed.length < ds.nQueries, `some queries reach shard 2 (${routed.length})`);
+    assert.match(failed!.message, new RegExp(`shard 2 of 3 \\(zones ${start}-${end - 1} of \\d+\\)`));
+    const partial = await cluster.searchBatch(ds.queries, 10, { partial: true });
+    assert.deepEqual(partial.missing.map((m) => [m.shard, m.zones, m.error.code]), [[2, [start, end], 'UNAVAILABLE']]);
+    assert.deepEqual([...partial.incomplete.keys()].filter((q) => partial.incomplete[q]), routed);
+    const want = await index.searchBatch(ds.queries, 10);
+    for (let q = 0; q < ds.nQueries; q++) {
+      if (partial.incomplete[q]) continue;
+      assert.deepEqual(partial.ids.subarray(q * 10, q * 10 + 10), want.ids.subarray(q * 10, q * 10 + 10), `complete query ${q}`);
+    }
+  } finally {
+    await cluster?.close().catch(() => undefined);
+    for (const r of replicas) await r.close().catch(() => undefined);
+    await nats.stop();
+  }
+});
+
+test('cluster: 3 shards x 2 replica processes; one SIGKILLed under a steady load, every query answered and none wrong; the NATS server restarted, serving resumes', { timeout: 180_000 }, async (t) => {
+  if (!NATS_SERVER) return t.skip(NO_NATS);
+  const nats = await natsServer();
+  const file = join(nats.dir, 'index.zgq');
+  const children: ChildProcess[] = [];
+  let cluster: ZGQCluster | null = null;
+  try {
+    const index = await shardedIndex();
+    await index.save(file);
+    const run = promisify(execFile);
+    const published = await run(process.execPath, [ZGQ_CLI, 'cluster', 'publish', file, '--nats', nats.url, '--name', 'killed']);
+    assert.match(published.stderr, /published .* as 'killed' version 1: 3000 vectors in 3 shards/);
+    await Promise.all([0, 1, 2, 0, 1, 2].map(async (p) => {
+      children.push((await startCli(['serve', '--nats', nats.url, '--name', 'killed', '--shard', String(p)], /zgq: serving shards/)).child);
+    }));
+    const info = JSON.parse((await run(process.execPath, [ZGQ_CLI, 'cluster', 'info', '--nats', nats.url, '--name', 'killed'])).stdout);
+    assert.deepEqual(info.shards.map((s: { replica: { version: number } }) => s.replica.version), [1, 1, 1]);
+
+    // without the resend after attemptMs a query held by the killed replica fails with TIMEOUT;
+    // the deadline leaves room for a busy machine
+    cluster = await ZGQCluster.connect(nats.url, 'killed', { timeoutMs: 10_000, attemptMs: 300 });
+    const want = (i: number) => index.search(row(i % ds.nQueries), 10).ids;
+    const total = 200;
+    let next = 0;
+    let killedAt = -1;
+    const wrong: number[] = [];
+    const worker = async () => {
+      while (next < total) {
+        const i = next++;
+        if (i === total / 4) {
+          killedAt = i;
+          children[0].kill('SIGKILL');
+        }
+        const got = await cluster!.search(row(i % ds.nQueries), 10);
+        if (got.ids.some((id, j) => id !== want(i)[j])) wrong.push(i);
+      }
+    };
+    await Promise.all([worker(), worker(), worker(), worker()]);
+    assert.equal(killedAt, total / 4, 'a replica process was killed mid-load');
+    assert.deepEqual(wrong, []);
+
+    // the NATS server killed and started again (JetStream's store kept): client and replicas reconnect
+    await nats.restart();
     let served: Uint32Array | null = null;
     for (let i = 0; i < 100 && !served; i++) {
       try {
@@ -82,72 +199,27 @@ test('cluster: replicas over NATS answer as the index does; one lost under load,
         await new Promise((r) => setTimeout(r, 200));
       }
     }
-    assert.deepEqual(served, index.search(row(2), 10).ids, 'served again after the NATS server restarted');
+    assert.deepEqual(served, want(2), 'served again after the NATS server restarted');
+    // and writes go through the restarted server's stream to every replica alive
+    await cluster.add([row(4)], [77_777]);
+    assert.equal((await cluster.search(row(4), 1)).ids[0], 77_777);
   } finally {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
     await cluster?.close().catch(() => undefined);
-    for (const r of replicas) await r.close().catch(() => undefined);
-    await stopProcess(nats);
-    await rm(dir, { recursive: true, force: true });
-  }
-});
-
-test('cluster: a replica process killed with SIGKILL under a steady load: every query answered, none wrong', { timeout: 120_000 }, async (t) => {
-  if (!NATS_SERVER) return t.skip('nats-server is not installed (Debian: apt-get install nats-server; .ci/run installs it)');
-  const port = await freePort();
-  const url = `nats://127.0.0.1:${port}`;
-  const nats = await startNats(port);
-  const dir = await mkdtemp(join(tmpdir(), 'zgq-cluster-kill-'));
-  const file = join(dir, 'index.zgq');
-  let replica: Replica | null = null;
-  let cluster: ZGQCluster | null = null;
-  let child: ChildProcess | null = null;
-  try {
-    const index = new ZGQIndex({ dim });
-    await index.build(ds.base, { threads: 1 });
-    await index.save(file);
-    replica = await Replica.start(index, { servers: url, name: 'killed' });
-    ({ child } = await startCli(['serve', file, '--nats', url, '--name', 'killed'], /as a replica/));
-    // without the resend after attemptMs a query held by the killed replica fails with TIMEOUT
-    // (with attemptMs equal to timeoutMs this test fails); the deadline leaves room for a busy machine
-    cluster = await ZGQCluster.connect(url, 'killed', { timeoutMs: 10_000, attemptMs: 300 });
-    // four queries in flight at a time; the child is killed a quarter of the way through
-    const total = 200;
-    let next = 0;
-    let killedAt = -1;
-    const wrong: number[] = [];
-    const worker = async () => {
-      while (next < total) {
-        const i = next++;
-        if (i === total / 4 && child!.exitCode === null) {
-          killedAt = i;
-          child!.kill('SIGKILL');
-        }
-        const got = await cluster!.search(row(i % ds.nQueries), 10);
-        if (got.ids.some((id, j) => id !== index.search(row(i % ds.nQueries), 10).ids[j])) wrong.push(i);
-      }
-    };
-    await Promise.all([worker(), worker(), worker(), worker()]);
-    assert.equal(killedAt, total / 4, 'the replica process was killed mid-load');
-    assert.deepEqual(wrong, []);
-  } finally {
-    if (child && child.exitCode === null) child.kill('SIGKILL');
-    await cluster?.close().catch(() => undefined);
-    await replica?.close().catch(() => undefined);
-    await stopProcess(nats);
-    await rm(dir, { recursive: true, force: true });
+    await nats.stop();
   }
 });
 
 test('cluster: large batches split under max_payload, a reply too large refused with the replica alive, slow requests, bad filters, close with work in flight, TIMEOUT', { timeout: 120_000 }, async (t) => {
-  if (!NATS_SERVER) return t.skip('nats-server is not installed (Debian: apt-get install nats-server; .ci/run installs it)');
+  if (!NATS_SERVER) return t.skip(NO_NATS);
   const { connect, headers } = await import('@nats-io/transport-node');
   const { encodeSearch, ERROR_CODE } = await import('../src/cluster/protocol.js');
-  const port = await freePort();
-  const url = `nats://127.0.0.1:${port}`;
-  const nats = await startNats(port);
+  const nats = await natsServer();
+  const url = nats.url;
   const index = new ZGQIndex({ dim });
   await index.build(ds.base, { threads: 1 });
-  let replica: Replica | null = await Replica.start(index, { servers: url, name: 'limits' });
+  await publish(url, index, 'limits');
+  let replica: Replica | null = await Replica.start({ servers: url, name: 'limits' });
   // attemptMs 1: every request is resent long before its answer, which is still taken
   const cluster = await ZGQCluster.connect(url, 'limits', { timeoutMs: 30_000, attemptMs: 1 });
   const brief = await ZGQCluster.connect(url, 'limits', { timeoutMs: 1500 });
@@ -192,7 +264,7 @@ test('cluster: large batches split under max_payload, a reply too large refused 
     await brief.close().catch(() => undefined);
     await replica?.close().catch(() => undefined);
     await raw.close().catch(() => undefined);
-    await stopProcess(nats);
+    await nats.stop();
   }
 });
 
@@ -218,4 +290,46 @@ test('cluster protocol: search payloads round-trip, and truncated or inconsisten
   assert.equal(searchChunk(1 << 20, 128, 10, 0), Math.floor(((1 << 20) - 4) / 512));
   assert.equal(searchChunk(1 << 20, 16, 1000, 0), Math.floor((1 << 20) / 8000));
   expectCode(() => searchChunk(1 << 20, 16, 140_000, 0), 'INVALID_ARGUMENT');
+});
+
+test('cluster storage: write messages and zone tables round-trip; malformed writes and manifests refused by name', async () => {
+  const { encodeAdd, encodeRemove, decodeWrite, addChunk } = await import('../src/cluster/writes.js');
+  const { encodeZoneTables, decodeZoneTables, parseManifest } = await import('../src/cluster/manifest.js');
+  const ids = Uint32Array.from([4, 9, 4_000_000_000]);
+  const shard = Uint32Array.from([0, 2, 1]);
+  const vectors = Float32Array.from({ length: 3 * 4 }, (_, i) => i / 3 - 1);
+  assert.deepEqual(decodeWrite('add', encodeAdd(ids, shard, vectors), 4), { op: 'add', ids, shard, vectors });
+  assert.deepEqual(decodeWrite('remove', encodeRemove(ids), 4), { op: 'remove', ids });
+  expectCode(() => decodeWrite('add', encodeAdd(ids, shard, vectors), 5), 'INVALID_ARGUMENT');
+  expectCode(() => decodeWrite('add', encodeAdd(ids, shard, vectors).subarray(0, 20), 4), 'INVALID_ARGUMENT');
+  expectCode(() => decodeWrite('remove', new Uint8Array(6), 4), 'INVALID_ARGUMENT');
+  expectCode(() => decodeWrite('upsert', new Uint8Array(4), 4), 'INVALID_ARGUMENT');
+  assert.equal(addChunk(1 << 20, 768), Math.floor(((1 << 20) - 4) / (8 + 768 * 4)));
+  expectCode(() => addChunk(1000, 768), 'INVALID_ARGUMENT');
+
+  // the zone tables of a real sharded index, through their container and back
+  const index = new ZGQIndex({ dim });
+  await index.build(ds.base, { threads: 1, shards: 2 });
+  const { shards, routing } = await index.shardFiles();
+  assert.equal(shards.length, 2);
+  assert.equal(shards[0].size + shards[1].size, 3000);
+  const manifest = parseManifest('t', JSON.stringify({
+    kind: 'zgq-cluster', format: 1, version: 1, dim, metric: 'l2', ...routing, seq: 0, zones: 'z',
+    shards: shards.map((s, p) => ({ object: `s${p}`, bytes: s.bytes.length, size: s.size, zoneStart: p ? shards[0].zones.nZones : 0, zones: s.zones.nZones })),
+    publishedAt: '',
+  }));
+  const bytes = encodeZoneTables(shards.map((s) => s.zones), dim, 'l2');
+  assert.deepEqual(decodeZoneTables(bytes, manifest, 't'), shards.map((s) => s.zones));
+  expectCode(() => decodeZoneTables(bytes, { ...manifest, dim: dim + 1 }, 't'), 'CORRUPT_FILE');
+  const damaged = bytes.slice();
+  damaged[damaged.length - 3] ^= 1;
+  expectCode(() => decodeZoneTables(damaged, manifest, 't'), 'CORRUPT_FILE');
+  // each shard's file is an index of its own
+  assert.equal(ZGQIndex.fromBytes(shards[1].bytes).size, shards[1].size);
+  expectCode(() => parseManifest('t', '{'), 'CORRUPT_FILE');
+  expectCode(() => parseManifest('t', JSON.stringify({ ...manifest, format: 2 })), 'UNSUPPORTED_VERSION');
+  expectCode(() => parseManifest('t', JSON.stringify({ ...manifest, shards: [] })), 'CORRUPT_FILE');
+  expectCode(() => parseManifest('t', JSON.stringify({ ...manifest, traversal: 'walk' })), 'CORRUPT_FILE');
+  // shard counts a build accepts
+  for (const bad of [0, 1.5, 257]) await expectCodeAsync(new ZGQIndex({ dim }).build(ds.base, { shards: bad }), 'INVALID_ARGUMENT');
 });

@@ -163,6 +163,7 @@ export function registerIndexCommands(program: Command): void {
     .option('--threads <count>', 'build threads (default: all CPUs)', int('--threads'))
     .option('--seed <seed>', 'seed of every random choice', int('--seed', 0))
     .option('--target-recall <r>', 'tune the search defaults for this recall@10 (default: calibrated to reach 0.95)', recallTarget('--target-recall'))
+    .option('--shards <count>', 'split into at least this many shards (to serve them from separate processes: zgq cluster)', int('--shards'))
     .addOption(waitOption())
     .action(async (vectorsPath: string, o) => {
       const file = await vectorsOf(vectorsPath, { dataset: o.dataset ?? HDF5_BASE, column: o.column });
@@ -174,7 +175,7 @@ export function registerIndexCommands(program: Command): void {
       const progress = buildProgress();
       const started = performance.now();
       try {
-        await index.build(file.data, { ids, threads: o.threads, onProgress: progress.onProgress, targetRecall: o.targetRecall });
+        await index.build(file.data, { ids, threads: o.threads, onProgress: progress.onProgress, targetRecall: o.targetRecall, shards: o.shards });
       } finally {
         progress.stop();
       }

@@ -18,6 +18,7 @@ import { registerBench } from './bench.js';
 import { registerIndexCommands, traversalOption } from './commands.js';
 import { registerCollectionCommands } from './collection.js';
 import { registerServe } from './serve.js';
+import { registerClusterCommands } from './cluster.js';
 
 function int(name: string) {
   return (value: string): number => {
@@ -45,6 +46,7 @@ export function createProgram(): Command {
   registerIndexCommands(program);
   registerCollectionCommands(program);
   registerServe(program);
+  registerClusterCommands(program);
   registerBench(program);
   // last in the help: the commands for the user's own files come first
   program

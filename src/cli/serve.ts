@@ -1,11 +1,18 @@
 /**
  * `zgq serve`: an index file behind the HTTP API of src/serve/http.ts, or with --nats a replica of
- * a cluster's shard (src/cluster/replica.ts), until SIGINT or SIGTERM.
+ * shards of a published cluster index (src/cluster/replica.ts), until SIGINT or SIGTERM.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ZGQError, ZGQIndex, type RowPlace } from '../index.js';
 import { httpServer } from '../serve/http.js';
 import { int } from './commands.js';
+import { clusterModules } from './cluster.js';
+
+function shardList(value: string): number[] {
+  const list = value.split(',').map((s) => Number(s.trim()));
+  if (!list.length || list.some((n) => !Number.isInteger(n) || n < 0)) throw new InvalidArgumentError('--shard must be shard numbers separated by commas, e.g. 0 or 0,2');
+  return list;
+}
 
 function port(value: string): number {
   const n = Number(value);
@@ -16,29 +23,32 @@ function port(value: string): number {
 export function registerServe(program: Command): void {
   program
     .command('serve')
-    .description('serve an index file over HTTP (JSON): search, batch search, add, remove, stats, health')
-    .argument('<index>', 'index file; writes are saved to it before they are acknowledged')
+    .description('serve an index file over HTTP (JSON): search, batch search, add, remove, stats, health; or with --nats, shards of a published cluster index')
+    .argument('[index]', 'index file (HTTP); writes are saved to it before they are acknowledged')
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0: any free port)', port, 8080)
     .option('--read-only', 'refuse add and remove')
     .addOption(new Option('--rows <place>', "where the stored vectors live: 'memory', or 'file' (read per query; read-only)").choices(['memory', 'file']).default('memory'))
     .option('--max-batch <queries>', 'most queries in one batch request', int('--max-batch'), 10_000)
     .option('--body-limit <mib>', 'largest request body in MiB', int('--body-limit'), 64)
-    .option('--nats <url>', 'serve searches over NATS instead, as a replica of --name (needs @nats-io/transport-node)')
-    .option('--name <index>', 'with --nats: the index\'s name in the cluster')
-    .action(async (path: string, o) => {
-      if (o.nats !== undefined && o.name === undefined) throw new ZGQError('INVALID_ARGUMENT', '--nats needs --name <index>: the name clients connect to');
-      const rows = o.rows as RowPlace;
-      const index = await ZGQIndex.load(path, { rows });
+    .option('--nats <url>', 'serve shards of the cluster index --name published on this NATS server instead (zgq cluster publish)')
+    .option('--name <index>', "with --nats: the index's name in the cluster")
+    .option('--shard <list>', 'with --nats: the shards to serve, e.g. 0 or 0,2 (default: all)', shardList)
+    .action(async (path: string | undefined, o) => {
       let stop: () => Promise<void>;
+      let close = () => {};
       if (o.nats !== undefined) {
-        const { Replica } = await import('../cluster/replica.js').catch((err: unknown) => {
-          throw new ZGQError('UNSUPPORTED_PLATFORM', `zgq serve --nats needs the package @nats-io/transport-node (npm install @nats-io/transport-node): ${err instanceof Error ? err.message : String(err)}`);
-        });
-        const replica = await Replica.start(index, { servers: o.nats, name: o.name });
-        process.stderr.write(`zgq: serving ${path} (${index.size} vectors, ${index.dim} dimensions) as a replica of '${o.name}' on ${o.nats}\n`);
+        if (o.name === undefined) throw new ZGQError('INVALID_ARGUMENT', '--nats needs --name <index>: the published index to serve');
+        if (path !== undefined) throw new ZGQError('INVALID_ARGUMENT', `with --nats the shards come from the cluster: publish ${path} first (zgq cluster publish ${path} --nats ${o.nats} --name ${o.name})`);
+        const { Replica } = await clusterModules('zgq serve --nats');
+        const replica = await Replica.start({ servers: o.nats, name: o.name, shards: o.shard, onEvent: (m) => process.stderr.write(`zgq: ${m}\n`) });
+        process.stderr.write(`zgq: serving shards ${replica.shards.join(', ')} of '${o.name}' version ${replica.manifest.version} (${replica.size} vectors) on ${o.nats}\n`);
         stop = () => replica.close();
       } else {
+        if (path === undefined) throw new ZGQError('INVALID_ARGUMENT', 'zgq serve needs an index file, or --nats and --name');
+        const rows = o.rows as RowPlace;
+        const index = await ZGQIndex.load(path, { rows });
+        close = () => index.close();
         const readOnly = !!o.readOnly || rows !== 'memory';
         const app = httpServer(index, { path: readOnly ? null : path, readOnly, maxBatch: o.maxBatch, bodyLimit: o.bodyLimit * 1024 * 1024 });
         const address = await app.listen({ host: o.host, port: o.port });
@@ -52,7 +62,7 @@ export function registerServe(program: Command): void {
         process.on('SIGTERM', () => resolve());
       });
       await stop();
-      index.close();
+      close();
       process.stderr.write('zgq: stopped\n');
     });
 }

@@ -1,17 +1,25 @@
 /**
- * ZGQCluster: search an index served by replicas over NATS (`zgq serve --nats`, Replica) as one
- * would search a ZGQIndex. Each request goes to one live replica of the shard (NATS queue group)
- * and carries a deadline; no live replica, a deadline passed and a lost connection are typed errors.
+ * ZGQCluster: search and change an index served by replicas over NATS (`zgq serve --nats`, Replica)
+ * as one would a ZGQIndex. A search selects zones with the router built from the shards' zone
+ * tables, sends each shard the queries routed to it (one live replica of the shard answers: NATS
+ * queue group), and merges the results on their exact distances, within one deadline. Writes go
+ * through the index's JetStream stream and are acknowledged once stored there; the client's later
+ * searches see them.
  */
+import { randomUUID } from 'node:crypto';
 import { connect, createInbox, headers, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { ZGQError } from '../errors.js';
-import type { Metric, SearchOptions } from '../options.js';
+import { kernelMetric, type Metric, scansEveryVector, type SearchOptions, type Traversal } from '../options.js';
 import { NO_ID } from '../ids.js';
-import { flatRows } from '../validate.js';
-import { BUDGET_MS, ERROR_CODE, ERROR_MESSAGE, REQUEST_OPTIONS, checkIndexName, decodeResults, encodeSearch, replyError, searchChunk, subjectOf } from './protocol.js';
+import { Router, SortedMerge } from '../shards.js';
+import { checkFinite, flatRows, gatherRows, normalizedCopy, resolveIds } from '../validate.js';
+import { ClusterStore, decodeZoneTables, type Manifest, writesSubject } from './manifest.js';
+import { AFTER_SEQ, BUDGET_MS, ERROR_CODE, ERROR_MESSAGE, REQUEST_OPTIONS, checkIndexName, decodeResults, encodeSearch, replyError, searchChunk, subjectOf } from './protocol.js';
+import { addChunk, encodeAdd, encodeRemove, OP } from './writes.js';
 
 export interface ClusterOptions {
-  /** Deadline of a request, in ms: past it, it fails with TIMEOUT. Default 5,000. */
+  /** Deadline of a request (a search, or one write message), in ms: past it, it fails with TIMEOUT. Default 5,000. */
   timeoutMs?: number;
   /**
    * Longest wait for one replica's reply, in ms: a request not answered by then is sent again, and
@@ -20,36 +28,94 @@ export interface ClusterOptions {
   attemptMs?: number;
 }
 
+/** A shard no replica answered for (a search with `partial: true` goes on without it). */
+export interface MissingShard {
+  shard: number;
+  /** Its zones, [start, end) of the index's zone numbering (ClusterInfo.shards). */
+  zones: [number, number];
+  /** Why: UNAVAILABLE (no live replica) or TIMEOUT. */
+  error: ZGQError;
+}
+
 export interface ClusterSearchResult {
   ids: Uint32Array;
   distances: Float32Array;
+  /** Shards the search needed and did not reach (only with `partial: true`; empty when complete). */
+  missing: MissingShard[];
 }
 
 export interface ClusterBatchResult extends ClusterSearchResult {
   nq: number;
+  /** Per query: 1 where a shard it was routed to is missing (its results may lack neighbours). */
+  incomplete: Uint8Array;
 }
 
-/** Search options a cluster request may carry, and its filter (ids the search may return). */
-export type ClusterSearchOptions = Pick<SearchOptions, (typeof REQUEST_OPTIONS)[number]> & { filter?: Iterable<number> };
+/** Search options a cluster request may carry, its filter (ids the search may return), and whether a missing shard is allowed. */
+export type ClusterSearchOptions = Pick<SearchOptions, (typeof REQUEST_OPTIONS)[number]> & {
+  filter?: Iterable<number>;
+  /**
+   * Return what the live shards found when a shard the search needs has no live replica (or does
+   * not answer in time), flagged in `missing` / `incomplete`, instead of failing with UNAVAILABLE
+   * (or TIMEOUT). Default false.
+   */
+  partial?: boolean;
+};
+
+/** What a connected client knows of the index: its published version and shards. */
+export interface ClusterInfo {
+  name: string;
+  version: number;
+  dim: number;
+  metric: Metric;
+  /** Vectors when published (writes since not counted). */
+  size: number;
+  shards: { shard: number; size: number; zones: [number, number] }[];
+}
+
+/** ClusterInfo, with what one replica of each shard says now (null: none answered). */
+export interface ClusterStatus extends ClusterInfo {
+  shards: (ClusterInfo['shards'][number] & { replica: { size: number; version: number; applied: number } | null; error?: string })[];
+}
 
 export class ZGQCluster {
   /** Requests in flight (close() lets them finish). */
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** The last write this client made (its searches wait for replicas to apply it). */
+  private lastWrite = 0;
+  private readonly merger = new SortedMerge();
 
   private constructor(
     private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
     readonly name: string,
-    readonly dim: number,
-    readonly metric: Metric,
+    private readonly manifest: Manifest,
+    private readonly router: Router,
     private readonly timeoutMs: number,
     private readonly attemptMs: number,
   ) {}
 
+  get dim(): number {
+    return this.manifest.dim;
+  }
+
+  get metric(): Metric {
+    return this.manifest.metric;
+  }
+
+  /** The index as published: version, shards and their zones. */
+  get info(): ClusterInfo {
+    const m = this.manifest;
+    return {
+      name: this.name, version: m.version, dim: m.dim, metric: m.metric, size: m.shards.reduce((n, s) => n + s.size, 0),
+      shards: m.shards.map((s, shard) => ({ shard, size: s.size, zones: [s.zoneStart, s.zoneStart + s.zones] })),
+    };
+  }
+
   /**
-   * Connect to the NATS server(s) at `servers` and to the index `name` (its shard 0 answers with
-   * the index's dimension and metric).
-   * @throws ZGQError UNAVAILABLE when no replica of the index answers, TIMEOUT, IO when the NATS
-   * server cannot be reached.
+   * Connect to the NATS server(s) at `servers` and to the published index `name`: its manifest and
+   * zone tables (no replica need be alive yet).
+   * @throws ZGQError NOT_FOUND when no index of that name is published; IO when the NATS server
+   * cannot be reached or has no JetStream.
    */
   static async connect(servers: string | string[], name: string, options: ClusterOptions = {}): Promise<ZGQCluster> {
     checkIndexName(name);
@@ -65,53 +131,166 @@ export class ZGQCluster {
       throw new ZGQError('IO', `cannot reach the NATS server at ${String(servers)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
     try {
-      const reply = await request(nc, name, subjectOf(name, 0, 'info'), new Uint8Array(0), undefined, timeoutMs, attemptMs);
-      const info = JSON.parse(new TextDecoder().decode(reply)) as { dim: number; metric: Metric };
-      return new ZGQCluster(nc, name, info.dim, info.metric, timeoutMs, attemptMs);
+      const store = await ClusterStore.open(nc, name, false);
+      const { manifest } = await store.manifest();
+      const tables = decodeZoneTables(await store.object(manifest.zones), manifest, name);
+      const router = new Router(tables, manifest.dim, kernelMetric(manifest.metric));
+      return new ZGQCluster(nc, jetstream(nc, { timeout: timeoutMs }), name, manifest, router, timeoutMs, attemptMs);
     } catch (err) {
       await nc.close();
       throw err;
     }
   }
 
+  /** The published index, and what one live replica of each shard says (its vectors, version, last write applied). */
+  async status(): Promise<ClusterStatus> {
+    const info = this.info;
+    const deadline = performance.now() + this.timeoutMs;
+    const shards = await Promise.all(info.shards.map(async (s) => {
+      try {
+        const reply = await request(this.nc, this.name, subjectOf(this.name, s.shard, 'info'), new Uint8Array(0), undefined, deadline, this.attemptMs);
+        const r = JSON.parse(new TextDecoder().decode(reply)) as { size: number; version: number; applied: number };
+        return { ...s, replica: { size: r.size, version: r.version, applied: r.applied } };
+      } catch (err) {
+        return { ...s, replica: null, error: err instanceof Error ? err.message : String(err) };
+      }
+    }));
+    return { ...info, shards };
+  }
+
   /** The k nearest neighbours of one query (rows end early with NO_ID when fewer match). */
   async search(query: ArrayLike<number>, k: number, options: ClusterSearchOptions = {}): Promise<ClusterSearchResult> {
     const r = await this.searchBatch([query], k, options);
-    return { ids: r.ids, distances: r.distances };
+    return { ids: r.ids, distances: r.distances, missing: r.missing };
   }
 
   /**
-   * The k nearest neighbours of each query; row q of the flat results is [q * k, (q + 1) * k). A
-   * batch whose request or reply would pass the NATS server's largest message goes as several
-   * requests, one after another, each with the whole deadline.
+   * The k nearest neighbours of each query; row q of the flat results is [q * k, (q + 1) * k). Each
+   * shard gets the queries routed to it at once (several requests where they would pass the NATS
+   * server's largest message), the shards in parallel, all within the deadline.
+   * @throws ZGQError UNAVAILABLE naming the shard and its zones when a shard the queries need has no
+   * live replica (unless `partial`), TIMEOUT, IO, INVALID_ARGUMENT / DIMENSION_MISMATCH for bad input.
    */
   async searchBatch(queries: Float32Array | ArrayLike<number>[], k: number, options: ClusterSearchOptions = {}): Promise<ClusterBatchResult> {
     if (!Number.isInteger(k) || k < 1) throw new ZGQError('INVALID_ARGUMENT', `k must be an integer >= 1; got ${k}`);
-    const flat = flatten(queries, this.dim);
-    const nq = flat.length / this.dim;
-    const { filter, ...search } = options;
+    const dim = this.dim;
+    const given = flatten(queries, dim);
+    const nq = given.length / dim;
+    const { filter, partial, ...search } = options;
     const allow = filter === undefined ? null : filterIds(filter);
     const ids = new Uint32Array(nq * k).fill(NO_ID);
     const distances = new Float32Array(nq * k).fill(Infinity);
-    if (allow && allow.length === 0) return { nq, ids, distances };
+    const incomplete = new Uint8Array(nq);
+    const missing: MissingShard[] = [];
+    if (allow && allow.length === 0) return { nq, ids, distances, missing, incomplete };
+    // routed as the index routes: unit-length queries under cosine (each shard normalizes its own)
+    const flat = this.metric === 'cosine' ? normalizedCopy(given, dim, 'query') : given;
+    const traversal: Traversal = search.traversal ?? this.manifest.traversal;
+    const everywhere = allow !== null || scansEveryVector(traversal);
+    const lists = this.router.routeBatch(flat, nq, search.nProbe ?? this.manifest.nProbe, this.manifest.shards.length, everywhere);
     const h = headers();
     h.set('k', String(k));
     h.set('options', JSON.stringify(search));
-    const per = searchChunk(this.nc.info?.max_payload ?? 1 << 20, this.dim, k, allow?.length ?? 0);
-    for (let from = 0; from < nq; from += per) {
-      const count = Math.min(per, nq - from);
-      const payload = encodeSearch(flat.subarray(from * this.dim, (from + count) * this.dim), allow);
-      const work = request(this.nc, this.name, subjectOf(this.name, 0, 'search'), payload, h, this.timeoutMs, this.attemptMs);
-      this.inFlight.add(work);
+    if (this.lastWrite) h.set(AFTER_SEQ, String(this.lastWrite));
+    const per = searchChunk(this.nc.info?.max_payload ?? 1 << 20, dim, k, allow?.length ?? 0);
+    const deadline = performance.now() + this.timeoutMs;
+    const work = Promise.all(lists.map(async (list, p) => {
+      if (list.length === 0) return;
+      const rows = list.length === nq ? flat : gatherRows(flat, dim, list);
       try {
-        const part = decodeResults(await work, count * k);
-        ids.set(part.ids, from * k);
-        distances.set(part.distances, from * k);
-      } finally {
-        this.inFlight.delete(work);
+        for (let from = 0; from < list.length; from += per) {
+          const count = Math.min(per, list.length - from);
+          const payload = encodeSearch(rows.subarray(from * dim, (from + count) * dim), allow);
+          const reply = await request(this.nc, this.name, subjectOf(this.name, p, 'search'), payload, h, deadline, this.attemptMs);
+          const got = decodeResults(reply, count * k);
+          for (let r = 0; r < count; r++) this.merger.merge(ids, distances, list[from + r] * k, k, got.ids, got.distances, r * k);
+        }
+      } catch (err) {
+        if (!(partial && err instanceof ZGQError && (err.code === 'UNAVAILABLE' || err.code === 'TIMEOUT'))) throw this.shardError(p, err);
+        missing.push({ shard: p, zones: this.zonesOf(p), error: err });
+        for (const q of list) incomplete[q] = 1;
       }
+    }));
+    this.inFlight.add(work);
+    try {
+      await work;
+    } finally {
+      this.inFlight.delete(work);
     }
-    return { nq, ids, distances };
+    missing.sort((a, b) => a.shard - b.shard);
+    return { nq, ids, distances, missing, incomplete };
+  }
+
+  /**
+   * Add vectors under caller ids (an id already in the index is replaced, whichever shard held it):
+   * each goes to the shard owning the zone nearest to it. Resolves once the writes are stored in the
+   * index's JetStream stream (durable there; every replica applies them in order), after which this
+   * client's searches see them. An add larger than one NATS message goes as several, in order; if
+   * one fails, the error says how many vectors before it are stored.
+   */
+  async add(vectors: Float32Array | ArrayLike<number>[], ids: Uint32Array | ArrayLike<number>): Promise<void> {
+    const dim = this.dim;
+    const given = flatRows(vectors, dim, 'vectors');
+    if (given.length % dim !== 0) throw new ZGQError('DIMENSION_MISMATCH', `vectors has ${given.length} values, not a multiple of the index dim ${dim}`);
+    const count = given.length / dim;
+    if (ids === undefined) throw new ZGQError('INVALID_ARGUMENT', 'add needs the ids of the new vectors, one per vector');
+    const newIds = resolveIds(ids, count);
+    checkFinite(given, dim, 'vector');
+    if (count === 0) return;
+    const rows = this.metric === 'cosine' ? normalizedCopy(given, dim) : given;
+    const shard = new Uint32Array(count);
+    for (let i = 0; i < count; i++) {
+      this.router.query().set(rows.subarray(i * dim, (i + 1) * dim));
+      shard[i] = this.router.nearestShard();
+    }
+    const per = addChunk(this.nc.info?.max_payload ?? 1 << 20, dim);
+    for (let from = 0; from < count; from += per) {
+      const to = Math.min(count, from + per);
+      const data = encodeAdd(newIds.subarray(from, to), shard.subarray(from, to), rows.subarray(from * dim, to * dim));
+      await this.write('add', data, from === 0 ? '' : ` (vectors 0-${from - 1} of ${count} are stored)`);
+    }
+  }
+
+  /** Remove vectors by caller id (ids not in the index are ignored). Resolves once stored in the stream, as add. */
+  async remove(ids: Uint32Array | ArrayLike<number>): Promise<void> {
+    if (ids === null || typeof ids !== 'object' || typeof ids.length !== 'number') throw new ZGQError('INVALID_ARGUMENT', 'ids must be a Uint32Array or an array of integers');
+    const list = filterIds(Array.from(ids));
+    const per = Math.floor((this.nc.info?.max_payload ?? 1 << 20) / 4);
+    for (let from = 0; from < list.length; from += per) {
+      await this.write('remove', encodeRemove(list.subarray(from, from + per)), from === 0 ? '' : ` (ids 0-${from - 1} of ${list.length} are stored)`);
+    }
+  }
+
+  /** One write message, stored in the stream (a resend after a lost acknowledgement is dropped there as a duplicate). */
+  private async write(op: 'add' | 'remove', data: Uint8Array, stored: string): Promise<void> {
+    const h = headers();
+    h.set(OP, op);
+    const work = this.js.publish(writesSubject(this.name), data, { headers: h, msgID: randomUUID(), timeout: this.timeoutMs, retries: 2 });
+    this.inFlight.add(work);
+    try {
+      const ack = await work;
+      this.lastWrite = Math.max(this.lastWrite, ack.seq);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      const code = /timeout/i.test(message) ? 'TIMEOUT' : /no responders/i.test(message) ? 'UNAVAILABLE' : 'IO';
+      throw new ZGQError(code, `${op} on cluster index '${this.name}' was not stored: ${message}${stored}`, { cause: err });
+    } finally {
+      this.inFlight.delete(work);
+    }
+  }
+
+  /** Shard p's zones, [start, end). */
+  private zonesOf(p: number): [number, number] {
+    const s = this.manifest.shards[p];
+    return [s.zoneStart, s.zoneStart + s.zones];
+  }
+
+  /** A shard's failure, naming the shard and its zones. */
+  private shardError(p: number, err: unknown): unknown {
+    if (!(err instanceof ZGQError) || (err.code !== 'UNAVAILABLE' && err.code !== 'TIMEOUT')) return err;
+    const [start, end] = this.zonesOf(p);
+    const what = `shard ${p} of ${this.manifest.shards.length} (zones ${start}-${end - 1} of ${this.router.nZones})`;
+    return new ZGQError(err.code, `${what}: ${err.message}; pass partial: true for the other shards' results`, { cause: err });
   }
 
   /** Disconnect once the requests in flight are answered (or have failed). */
@@ -152,9 +331,8 @@ const MAX_SENDS = 3;
  * Returns the reply's payload, or throws the typed error it carries.
  */
 async function request(
-  nc: NatsConnection, name: string, subject: string, data: Uint8Array, h: MsgHdrs | undefined, timeoutMs: number, attemptMs: number,
+  nc: NatsConnection, name: string, subject: string, data: Uint8Array, h: MsgHdrs | undefined, deadline: number, attemptMs: number,
 ): Promise<Uint8Array> {
-  const deadline = performance.now() + timeoutMs;
   const inbox = createInbox();
   let sub;
   try {
@@ -166,7 +344,9 @@ async function request(
   let next = replies.next();
   let sends = 0;
   const send = () => {
-    const sendHeaders = h ?? headers();
+    // a copy per send: requests to several shards share the caller's headers
+    const sendHeaders = headers();
+    if (h) for (const [key, values] of h) for (const value of values) sendHeaders.append(key, value);
     sendHeaders.set(BUDGET_MS, String(Math.max(1, Math.round(deadline - performance.now()))));
     nc.publish(subject, data, { reply: inbox, headers: sendHeaders });
     sends++;
@@ -175,7 +355,7 @@ async function request(
     send();
     for (;;) {
       const left = deadline - performance.now();
-      if (left <= 0) throw new ZGQError('TIMEOUT', `no reply on ${subject} within ${timeoutMs} ms (${sends} sends)`);
+      if (left <= 0) throw new ZGQError('TIMEOUT', `no reply on ${subject} by the deadline (${sends} sends)`);
       let timer: ReturnType<typeof setTimeout> | undefined;
       const waited = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), sends < MAX_SENDS ? Math.min(attemptMs, left) : left)));
       const got = await Promise.race([next, waited]);

@@ -1,18 +1,20 @@
 /**
  * The NATS wire format between `zgq serve --nats` and ZGQCluster. A shard of an index answers on
  * `zgq.<index>.s<shard>.<op>` in the queue group `zgq.<index>.s<shard>`, so a request reaches one
- * live replica of the shard. Vectors travel as raw little-endian bytes, options as headers:
+ * live replica of the shard. Vectors travel as raw little-endian bytes, options as headers (writes
+ * go through JetStream instead: src/cluster/writes.ts):
  *
  * | op       | request                                                                | reply                                   |
  * | -------- | ---------------------------------------------------------------------- | --------------------------------------- |
- * | `info`   | empty                                                                  | JSON `{ dim, metric, size, shard }`     |
+ * | `info`   | empty                                                                  | JSON `{ dim, metric, size, shard, version, applied }` |
  * | `search` | headers `k`, `options` (JSON SearchOptions); payload: u32 filter count, | u32 ids, then f32 distances, nq * k each |
  * |          | the filter's u32 ids, then the f32 queries (nq * dim)                   |                                         |
  *
  * A failed request is answered with the headers `error-code` (a ZGQErrorCode, or REPLICA_FAILED) and
  * `error-message` and an empty payload. A request's header `budget-ms` is the ms left to its
  * deadline when it was sent: a replica that reaches it later skips it (its client has resent it
- * or given up). Requests and replies stay under the NATS server's max_payload (searchChunk).
+ * or given up). A search's header `after-seq` names the last write its client made: the replica
+ * answers once it has applied it (TIMEOUT if not within the budget). Requests and replies stay under the NATS server's max_payload (searchChunk).
  */
 import { ZGQError, type ZGQErrorCode } from '../errors.js';
 
@@ -43,6 +45,8 @@ export const ERROR_CODE = 'error-code';
 export const ERROR_MESSAGE = 'error-message';
 /** Header of a request: ms left to its deadline when it was sent (a replica skips it past that). */
 export const BUDGET_MS = 'budget-ms';
+/** Header of a search: the last write its client made; the replica applies it before searching. */
+export const AFTER_SEQ = 'after-seq';
 
 /** Bytes of a search reply: ids and distances, 4 bytes each, per result. */
 export function replyBytes(nq: number, k: number): number {

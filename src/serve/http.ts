@@ -9,7 +9,7 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { NO_ID, ZGQError, ZGQIndex, type SearchOptions, type ZGQErrorCode } from '../index.js';
 
 /** Error codes of the HTTP API: ZGQError's, and the server's own. */
-export type ServeErrorCode = ZGQErrorCode | 'NOT_FOUND' | 'PAYLOAD_TOO_LARGE' | 'INTERNAL';
+export type ServeErrorCode = ZGQErrorCode | 'PAYLOAD_TOO_LARGE' | 'INTERNAL';
 
 export interface ErrorBody {
   error: { code: ServeErrorCode; message: string };
