@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -23,16 +23,24 @@ const ds = clusteredGaussian({ n: 3000, nQueries: 30, dim, seed: 11, outlierFrac
 const row = (i: number) => Array.from(ds.queries.subarray(i * dim, (i + 1) * dim));
 const NO_NATS = 'nats-server is not installed (Debian: apt-get install nats-server; .ci/run installs it)';
 
-/** A nats-server with JetStream on a free loopback port, its store in a temp folder; `stop` removes both. */
-async function natsServer(): Promise<{ url: string; port: number; dir: string; proc: () => ChildProcess; restart: () => Promise<void>; stop: () => Promise<void> }> {
+/**
+ * A nats-server with JetStream on a free loopback port, its store in a temp folder, messages up to
+ * `maxPayload` bytes (its default: 1 MiB); `stop` removes both.
+ */
+async function natsServer(maxPayload?: number): Promise<{ url: string; port: number; dir: string; proc: () => ChildProcess; restart: () => Promise<void>; stop: () => Promise<void> }> {
   const port = await freePort();
   const dir = await mkdtemp(join(tmpdir(), 'zgq-cluster-'));
-  let proc = await startNats(port, join(dir, 'js'));
+  let config: string | undefined;
+  if (maxPayload) {
+    config = join(dir, 'nats.conf');
+    await writeFile(config, `max_payload: ${maxPayload}\n`);
+  }
+  let proc = await startNats(port, join(dir, 'js'), config);
   return {
     url: `nats://127.0.0.1:${port}`, port, dir, proc: () => proc,
     restart: async () => {
       await stopProcess(proc);
-      proc = await startNats(port, join(dir, 'js'));
+      proc = await startNats(port, join(dir, 'js'), config);
     },
     stop: async () => {
       await stopProcess(proc);
@@ -237,9 +245,24 @@ test('cluster: large batches split under max_payload, a reply too large refused 
     await expectCodeAsync(cluster.search(row(0), 140_000), 'INVALID_ARGUMENT');
     const h = headers();
     h.set('k', '140000');
-    const reply = await raw.request('zgq.limits.s0.search', encodeSearch(new Float32Array(row(0)), null), { headers: h, timeout: 3000 });
+    const reply = await raw.request('zgq.limits.v1.s0.search', encodeSearch(new Float32Array(row(0)), null), { headers: h, timeout: 3000 });
     assert.equal(reply.headers?.get(ERROR_CODE), 'INVALID_ARGUMENT');
     assert.deepEqual((await cluster.search(row(0), 10)).ids, index.search(row(0), 10).ids);
+
+    // headers that are not counts are refused; a request waiting for a write not made yet holds up
+    // no other request, and gets TIMEOUT at its budget
+    const raws = async (set: Record<string, string>) => {
+      const rh = headers();
+      for (const [key, value] of Object.entries(set)) rh.set(key, value);
+      return raw.request('zgq.limits.v1.s0.search', encodeSearch(new Float32Array(row(0)), null), { headers: rh, timeout: 5000 });
+    };
+    const bads: Record<string, string>[] = [{ 'after-seq': 'abc' }, { 'budget-ms': '-5' }, { k: '2.5' }];
+    for (const bad of bads) assert.equal((await raws(bad)).headers?.get(ERROR_CODE), 'INVALID_ARGUMENT', JSON.stringify(bad));
+    const waiting = raws({ 'after-seq': '999999', 'budget-ms': '1500' });
+    const before = performance.now();
+    assert.deepEqual((await cluster.search(row(1), 10)).ids, index.search(row(1), 10).ids);
+    assert.ok(performance.now() - before < 1000, 'a search behind a waiting one is answered at once');
+    assert.equal((await waiting).headers?.get(ERROR_CODE), 'TIMEOUT');
 
     // filter ids outside [0, 2^32 - 1) are refused, not wrapped
     for (const bad of [2 ** 32 + 7, -1, 7.5]) await expectCodeAsync(cluster.search(row(0), 5, { filter: [bad] }), 'INVALID_ARGUMENT');
@@ -252,7 +275,7 @@ test('cluster: large batches split under max_payload, a reply too large refused 
     assert.equal((await pending).nq, 3000);
 
     // a listener that never answers: TIMEOUT, not before the deadline (and not never)
-    const hole = raw.subscribe('zgq.limits.s0.search', { queue: 'zgq.limits.s0' });
+    const hole = raw.subscribe('zgq.limits.v1.s0.search', { queue: 'zgq.limits.v1.s0' });
     await raw.flush(); // the server holds the subscription before the request is sent
     const start = performance.now();
     await expectCodeAsync(brief.search(row(0), 10), 'TIMEOUT');
@@ -268,8 +291,58 @@ test('cluster: large batches split under max_payload, a reply too large refused 
   }
 });
 
+test('cluster versions and the write stream: writes in several messages under a small max_payload; a new version reached by an old client once the old replicas are gone; a stream missing writes refused at start', { timeout: 120_000 }, async (t) => {
+  if (!NATS_SERVER) return t.skip(NO_NATS);
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  const { connect } = await import('@nats-io/transport-node');
+  const nats = await natsServer(64 * 1024);
+  const replicas: Replica[] = [];
+  let cluster: ZGQCluster | null = null;
+  try {
+    const first = await shardedIndex();
+    await publish(nats.url, first, 'versions');
+    replicas.push(await Replica.start({ servers: nats.url, name: 'versions' }));
+    cluster = await ZGQCluster.connect(nats.url, 'versions', { timeoutMs: 5000 });
+
+    // 2,000 vectors: three add messages of at most 64 KiB; 20,000 ids: two remove messages
+    const added = Float32Array.from({ length: 2000 * dim }, (_, i) => ds.base[(i * 7) % ds.base.length] + 0.01 * Math.sin(i));
+    const addedIds = Array.from({ length: 2000 }, (_, i) => 50_000 + i);
+    await cluster.add(added, addedIds);
+    await cluster.remove(Array.from({ length: 20_000 }, (_, i) => i));
+    const after = await cluster.searchBatch(ds.queries, 10);
+    assert.ok(after.ids.every((id) => id >= 50_000 && id < 52_000), 'only the added vectors are left');
+    assert.equal((await cluster.search(added.subarray(1234 * dim, 1235 * dim), 1)).ids[0], 51_234);
+
+    // version 2: another index (2 shards) over the base vectors; the writes before it are not in it
+    const second = new ZGQIndex({ dim });
+    await second.build(ds.base, { threads: 1, shards: 2 });
+    assert.equal((await publish(nats.url, second, 'versions')).version, 2);
+    replicas.push(await Replica.start({ servers: nats.url, name: 'versions' }));
+    // the old client searches version 1 while a replica serves it, then moves to version 2
+    assert.equal((await cluster.search(row(0), 10)).ids[0] >= 50_000, true);
+    await replicas.shift()!.close();
+    assert.deepEqual((await cluster.search(row(0), 10, { ef: 48 })).ids, second.search(row(0), 10, { ef: 48 }).ids);
+    assert.equal(cluster.info.version, 2);
+    assert.equal(cluster.info.shards.length, 2);
+    // writes after version 2 reach it, routed by its own zones
+    await cluster.add([row(5)], [88_888]);
+    assert.equal((await cluster.search(row(5), 1)).ids[0], 88_888);
+
+    // writes since the version purged from the stream: a new replica refuses to start without them
+    const nc = await connect({ servers: nats.url });
+    await (await jetstreamManager(nc)).streams.purge('ZGQ_versions');
+    await nc.close();
+    await expectCodeAsync(Replica.start({ servers: nats.url, name: 'versions' }), 'CORRUPT_FILE');
+  } finally {
+    await cluster?.close().catch(() => undefined);
+    for (const r of replicas) await r.close().catch(() => undefined);
+    await nats.stop();
+  }
+});
+
+
 test('cluster protocol: search payloads round-trip, and truncated or inconsistent ones are refused by name', async () => {
-  const { encodeSearch, decodeSearch, encodeResults, decodeResults, searchChunk } = await import('../src/cluster/protocol.js');
+  const { encodeSearch, decodeSearch, encodeResults, decodeResults, searchChunk, HEADER_ROOM } = await import('../src/cluster/protocol.js');
   const queries = Float32Array.from({ length: 3 * 4 }, (_, i) => i - 5.5);
   const filter = Uint32Array.from([1, 7, 4_000_000_000]);
   const back = decodeSearch(encodeSearch(queries, filter), 4);
@@ -287,25 +360,32 @@ test('cluster protocol: search payloads round-trip, and truncated or inconsisten
   assert.deepEqual(decodeResults(encodeResults(ids, dist), 3), { ids, distances: dist });
   expectCode(() => decodeResults(encodeResults(ids, dist), 2), 'IO');
   // requests and replies both stay under the server's largest message
-  assert.equal(searchChunk(1 << 20, 128, 10, 0), Math.floor(((1 << 20) - 4) / 512));
-  assert.equal(searchChunk(1 << 20, 16, 1000, 0), Math.floor((1 << 20) / 8000));
+  assert.equal(searchChunk(1 << 20, 128, 10, 0), Math.floor(((1 << 20) - HEADER_ROOM - 4) / 512));
+  assert.equal(searchChunk(1 << 20, 16, 1000, 0), Math.floor(((1 << 20) - HEADER_ROOM) / 8000));
   expectCode(() => searchChunk(1 << 20, 16, 140_000, 0), 'INVALID_ARGUMENT');
 });
 
 test('cluster storage: write messages and zone tables round-trip; malformed writes and manifests refused by name', async () => {
-  const { encodeAdd, encodeRemove, decodeWrite, addChunk } = await import('../src/cluster/writes.js');
+  const { encodeAdd, encodeRemove, decodeWrite, addChunk, removeChunk } = await import('../src/cluster/writes.js');
+  const { HEADER_ROOM } = await import('../src/cluster/protocol.js');
   const { encodeZoneTables, decodeZoneTables, parseManifest } = await import('../src/cluster/manifest.js');
   const ids = Uint32Array.from([4, 9, 4_000_000_000]);
-  const shard = Uint32Array.from([0, 2, 1]);
   const vectors = Float32Array.from({ length: 3 * 4 }, (_, i) => i / 3 - 1);
-  assert.deepEqual(decodeWrite('add', encodeAdd(ids, shard, vectors), 4), { op: 'add', ids, shard, vectors });
+  assert.deepEqual(decodeWrite('add', encodeAdd(ids, vectors), 4), { op: 'add', ids, vectors });
   assert.deepEqual(decodeWrite('remove', encodeRemove(ids), 4), { op: 'remove', ids });
-  expectCode(() => decodeWrite('add', encodeAdd(ids, shard, vectors), 5), 'INVALID_ARGUMENT');
-  expectCode(() => decodeWrite('add', encodeAdd(ids, shard, vectors).subarray(0, 20), 4), 'INVALID_ARGUMENT');
+  expectCode(() => decodeWrite('add', encodeAdd(ids, vectors), 5), 'INVALID_ARGUMENT');
+  expectCode(() => decodeWrite('add', encodeAdd(ids, vectors).subarray(0, 20), 4), 'INVALID_ARGUMENT');
   expectCode(() => decodeWrite('remove', new Uint8Array(6), 4), 'INVALID_ARGUMENT');
   expectCode(() => decodeWrite('upsert', new Uint8Array(4), 4), 'INVALID_ARGUMENT');
-  assert.equal(addChunk(1 << 20, 768), Math.floor(((1 << 20) - 4) / (8 + 768 * 4)));
-  expectCode(() => addChunk(1000, 768), 'INVALID_ARGUMENT');
+  // a write invalid as a whole is refused as a whole (every replica skips it alike)
+  expectCode(() => decodeWrite('add', encodeAdd(Uint32Array.from([4, 9, 4]), vectors), 4), 'INVALID_ARGUMENT');
+  expectCode(() => decodeWrite('add', encodeAdd(Uint32Array.from([4, 9, 0xffffffff]), vectors), 4), 'INVALID_ARGUMENT');
+  expectCode(() => decodeWrite('add', encodeAdd(ids, vectors.map((v, i) => (i === 7 ? NaN : v))), 4), 'NOT_FINITE');
+  // payloads leave room for their headers under max_payload
+  assert.equal(addChunk(1 << 20, 768), Math.floor(((1 << 20) - HEADER_ROOM - 4) / (4 + 768 * 4)));
+  assert.ok(4 + addChunk(1 << 20, 16) * (4 + 16 * 4) + HEADER_ROOM <= 1 << 20);
+  assert.equal(removeChunk(1 << 20), ((1 << 20) - HEADER_ROOM) / 4);
+  expectCode(() => addChunk(2000, 768), 'INVALID_ARGUMENT');
 
   // the zone tables of a real sharded index, through their container and back
   const index = new ZGQIndex({ dim });
@@ -330,6 +410,8 @@ test('cluster storage: write messages and zone tables round-trip; malformed writ
   expectCode(() => parseManifest('t', JSON.stringify({ ...manifest, format: 2 })), 'UNSUPPORTED_VERSION');
   expectCode(() => parseManifest('t', JSON.stringify({ ...manifest, shards: [] })), 'CORRUPT_FILE');
   expectCode(() => parseManifest('t', JSON.stringify({ ...manifest, traversal: 'walk' })), 'CORRUPT_FILE');
+  expectCode(() => parseManifest('t', JSON.stringify({ ...manifest, metric: 'hamming' })), 'CORRUPT_FILE');
+  expectCode(() => parseManifest('t', JSON.stringify({ ...manifest, shards: [manifest.shards[1], manifest.shards[0]] })), 'CORRUPT_FILE');
   // shard counts a build accepts
   for (const bad of [0, 1.5, 257]) await expectCodeAsync(new ZGQIndex({ dim }).build(ds.base, { shards: bad }), 'INVALID_ARGUMENT');
 });

@@ -9,9 +9,9 @@ import { int } from './commands.js';
 import { clusterModules } from './cluster.js';
 
 function shardList(value: string): number[] {
-  const list = value.split(',').map((s) => Number(s.trim()));
-  if (!list.length || list.some((n) => !Number.isInteger(n) || n < 0)) throw new InvalidArgumentError('--shard must be shard numbers separated by commas, e.g. 0 or 0,2');
-  return list;
+  const parts = value.split(',').map((s) => s.trim());
+  if (parts.some((part) => !/^\d+$/.test(part))) throw new InvalidArgumentError('--shard must be shard numbers separated by commas, e.g. 0 or 0,2');
+  return parts.map(Number);
 }
 
 function port(value: string): number {
@@ -37,13 +37,16 @@ export function registerServe(program: Command): void {
     .action(async (path: string | undefined, o) => {
       let stop: () => Promise<void>;
       let close = () => {};
+      let failure = new Promise<ZGQError>(() => {});
       if (o.nats !== undefined) {
         if (o.name === undefined) throw new ZGQError('INVALID_ARGUMENT', '--nats needs --name <index>: the published index to serve');
         if (path !== undefined) throw new ZGQError('INVALID_ARGUMENT', `with --nats the shards come from the cluster: publish ${path} first (zgq cluster publish ${path} --nats ${o.nats} --name ${o.name})`);
+        if (o.readOnly || o.rows !== 'memory') throw new ZGQError('INVALID_ARGUMENT', '--read-only and --rows are for an index file over HTTP; a replica (--nats) holds its shards in memory and takes writes from the cluster');
         const { Replica } = await clusterModules('zgq serve --nats');
         const replica = await Replica.start({ servers: o.nats, name: o.name, shards: o.shard, onEvent: (m) => process.stderr.write(`zgq: ${m}\n`) });
         process.stderr.write(`zgq: serving shards ${replica.shards.join(', ')} of '${o.name}' version ${replica.manifest.version} (${replica.size} vectors) on ${o.nats}\n`);
         stop = () => replica.close();
+        failure = replica.failure;
       } else {
         if (path === undefined) throw new ZGQError('INVALID_ARGUMENT', 'zgq serve needs an index file, or --nats and --name');
         const rows = o.rows as RowPlace;
@@ -57,12 +60,14 @@ export function registerServe(program: Command): void {
       }
       // finish the requests in flight (a write's save among them), then leave; the handlers stay
       // registered (the file lock's signal-exit would otherwise see none left and kill the process)
-      await new Promise<void>((resolve) => {
-        process.on('SIGINT', () => resolve());
-        process.on('SIGTERM', () => resolve());
+      const signalled = new Promise<null>((resolve) => {
+        process.on('SIGINT', () => resolve(null));
+        process.on('SIGTERM', () => resolve(null));
       });
+      const failed = await Promise.race([signalled, failure]);
       await stop();
       close();
+      if (failed) throw failed;
       process.stderr.write('zgq: stopped\n');
     });
 }

@@ -10,13 +10,13 @@ import { randomUUID } from 'node:crypto';
 import { connect, createInbox, headers, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { ZGQError } from '../errors.js';
-import { kernelMetric, type Metric, scansEveryVector, type SearchOptions, type Traversal } from '../options.js';
+import { kernelMetric, type Metric, resolveSearch, scansEveryVector, type SearchOptions } from '../options.js';
 import { NO_ID } from '../ids.js';
 import { Router, SortedMerge } from '../shards.js';
 import { checkFinite, flatRows, gatherRows, normalizedCopy, resolveIds } from '../validate.js';
-import { ClusterStore, decodeZoneTables, type Manifest, writesSubject } from './manifest.js';
+import { ClusterStore, decodeZoneTables, type Manifest, streamOf, writesSubject } from './manifest.js';
 import { AFTER_SEQ, BUDGET_MS, ERROR_CODE, ERROR_MESSAGE, REQUEST_OPTIONS, checkIndexName, decodeResults, encodeSearch, replyError, searchChunk, subjectOf } from './protocol.js';
-import { addChunk, encodeAdd, encodeRemove, OP } from './writes.js';
+import { addChunk, encodeAdd, encodeRemove, OP, removeChunk } from './writes.js';
 
 export interface ClusterOptions {
   /** Deadline of a request (a search, or one write message), in ms: past it, it fails with TIMEOUT. Default 5,000. */
@@ -87,12 +87,36 @@ export class ZGQCluster {
   private constructor(
     private readonly nc: NatsConnection,
     private readonly js: JetStreamClient,
+    private readonly store: ClusterStore,
     readonly name: string,
-    private readonly manifest: Manifest,
-    private readonly router: Router,
+    private manifest: Manifest,
+    private router: Router,
     private readonly timeoutMs: number,
     private readonly attemptMs: number,
   ) {}
+
+  /** The published manifest and its zone tables' router (NOT_FOUND when the index is not published). */
+  private static async versionOf(store: ClusterStore, name: string): Promise<{ manifest: Manifest; router: Router }> {
+    const { manifest } = await store.manifest();
+    const tables = decodeZoneTables(await store.object(manifest.zones), manifest, name);
+    return { manifest, router: new Router(tables, manifest.dim, kernelMetric(manifest.metric)) };
+  }
+
+  /**
+   * Read the manifest again and move to its version when it is newer than this client's (with its
+   * zone tables and shards); returns whether it moved. Searches call it when no replica of a shard
+   * of this client's version answers (the replicas of a new version replaced them).
+   */
+  async refresh(): Promise<boolean> {
+    const { manifest } = await this.store.manifest();
+    if (manifest.version <= this.manifest.version) return false;
+    const next = await ZGQCluster.versionOf(this.store, this.name);
+    if (next.manifest.dim !== this.manifest.dim || next.manifest.metric !== this.manifest.metric) {
+      throw new ZGQError('CONFLICT', `cluster index '${this.name}' version ${next.manifest.version} has ${next.manifest.dim} dimensions (${next.manifest.metric}), this client's version ${this.manifest.version} ${this.manifest.dim} (${this.manifest.metric}): connect again`);
+    }
+    ({ manifest: this.manifest, router: this.router } = next);
+    return true;
+  }
 
   get dim(): number {
     return this.manifest.dim;
@@ -132,10 +156,8 @@ export class ZGQCluster {
     }
     try {
       const store = await ClusterStore.open(nc, name, false);
-      const { manifest } = await store.manifest();
-      const tables = decodeZoneTables(await store.object(manifest.zones), manifest, name);
-      const router = new Router(tables, manifest.dim, kernelMetric(manifest.metric));
-      return new ZGQCluster(nc, jetstream(nc, { timeout: timeoutMs }), name, manifest, router, timeoutMs, attemptMs);
+      const { manifest, router } = await ZGQCluster.versionOf(store, name);
+      return new ZGQCluster(nc, jetstream(nc, { timeout: timeoutMs }), store, name, manifest, router, timeoutMs, attemptMs);
     } catch (err) {
       await nc.close();
       throw err;
@@ -148,7 +170,7 @@ export class ZGQCluster {
     const deadline = performance.now() + this.timeoutMs;
     const shards = await Promise.all(info.shards.map(async (s) => {
       try {
-        const reply = await request(this.nc, this.name, subjectOf(this.name, s.shard, 'info'), new Uint8Array(0), undefined, deadline, this.attemptMs);
+        const reply = await request(this.nc, this.name, subjectOf(this.name, info.version, s.shard, 'info'), new Uint8Array(0), undefined, deadline, this.attemptMs);
         const r = JSON.parse(new TextDecoder().decode(reply)) as { size: number; version: number; applied: number };
         return { ...s, replica: { size: r.size, version: r.version, applied: r.applied } };
       } catch (err) {
@@ -173,52 +195,76 @@ export class ZGQCluster {
    */
   async searchBatch(queries: Float32Array | ArrayLike<number>[], k: number, options: ClusterSearchOptions = {}): Promise<ClusterBatchResult> {
     if (!Number.isInteger(k) || k < 1) throw new ZGQError('INVALID_ARGUMENT', `k must be an integer >= 1; got ${k}`);
-    const dim = this.dim;
-    const given = flatten(queries, dim);
-    const nq = given.length / dim;
+    const given = flatten(queries, this.dim);
     const { filter, partial, ...search } = options;
-    const allow = filter === undefined ? null : filterIds(filter);
+    const allow = filter === undefined ? null : idList(filter, 'filter');
+    const work = (async () => {
+      let result = await this.scatter(given, k, search, allow, partial === true);
+      // a shard of this version that no replica serves any more: the index may have a newer version
+      if ((result.gone || result.missing.length) && (await this.refresh().catch(() => false))) result = await this.scatter(given, k, search, allow, partial === true);
+      if (result.gone) throw result.gone;
+      return result;
+    })();
+    this.inFlight.add(work);
+    try {
+      const { gone: _, ...result } = await work;
+      return result;
+    } finally {
+      this.inFlight.delete(work);
+    }
+  }
+
+  /**
+   * One search of the batch at this client's version; a shard without a live replica is `gone`
+   * (its error) unless `partial`, which lists it in `missing` instead.
+   */
+  private async scatter(
+    given: Float32Array, k: number, search: Omit<ClusterSearchOptions, 'filter' | 'partial'>, allow: Uint32Array | null, partial: boolean,
+  ): Promise<ClusterBatchResult & { gone: unknown }> {
+    const { dim, manifest } = this;
+    const nq = given.length / dim;
     const ids = new Uint32Array(nq * k).fill(NO_ID);
     const distances = new Float32Array(nq * k).fill(Infinity);
     const incomplete = new Uint8Array(nq);
     const missing: MissingShard[] = [];
-    if (allow && allow.length === 0) return { nq, ids, distances, missing, incomplete };
+    let gone: unknown = null;
+    if (allow && allow.length === 0) return { nq, ids, distances, missing, incomplete, gone };
+    // checked as the index checks them (the defaults here stand in for the replicas' own)
+    const { nProbe, traversal } = resolveSearch(search, { ef: 1, nProbe: manifest.nProbe, rerank: 1, scan: 0, scanRatio: 1, traversal: manifest.traversal });
     // routed as the index routes: unit-length queries under cosine (each shard normalizes its own)
-    const flat = this.metric === 'cosine' ? normalizedCopy(given, dim, 'query') : given;
-    const traversal: Traversal = search.traversal ?? this.manifest.traversal;
+    const flat = manifest.metric === 'cosine' ? normalizedCopy(given, dim, 'query') : given;
     const everywhere = allow !== null || scansEveryVector(traversal);
-    const lists = this.router.routeBatch(flat, nq, search.nProbe ?? this.manifest.nProbe, this.manifest.shards.length, everywhere);
+    const lists = this.router.routeBatch(flat, nq, nProbe, manifest.shards.length, everywhere);
     const h = headers();
     h.set('k', String(k));
     h.set('options', JSON.stringify(search));
     if (this.lastWrite) h.set(AFTER_SEQ, String(this.lastWrite));
     const per = searchChunk(this.nc.info?.max_payload ?? 1 << 20, dim, k, allow?.length ?? 0);
     const deadline = performance.now() + this.timeoutMs;
-    const work = Promise.all(lists.map(async (list, p) => {
+    await Promise.all(lists.map(async (list, p) => {
       if (list.length === 0) return;
       const rows = list.length === nq ? flat : gatherRows(flat, dim, list);
       try {
         for (let from = 0; from < list.length; from += per) {
           const count = Math.min(per, list.length - from);
           const payload = encodeSearch(rows.subarray(from * dim, (from + count) * dim), allow);
-          const reply = await request(this.nc, this.name, subjectOf(this.name, p, 'search'), payload, h, deadline, this.attemptMs);
+          const reply = await request(this.nc, this.name, subjectOf(this.name, manifest.version, p, 'search'), payload, h, deadline, this.attemptMs);
           const got = decodeResults(reply, count * k);
           for (let r = 0; r < count; r++) this.merger.merge(ids, distances, list[from + r] * k, k, got.ids, got.distances, r * k);
         }
       } catch (err) {
-        if (!(partial && err instanceof ZGQError && (err.code === 'UNAVAILABLE' || err.code === 'TIMEOUT'))) throw this.shardError(p, err);
-        missing.push({ shard: p, zones: this.zonesOf(p), error: err });
-        for (const q of list) incomplete[q] = 1;
+        const lost = err instanceof ZGQError && (err.code === 'UNAVAILABLE' || err.code === 'TIMEOUT');
+        if (!lost) throw err;
+        if (partial) {
+          missing.push({ shard: p, zones: this.zonesOf(p), error: err });
+          for (const q of list) incomplete[q] = 1;
+        } else {
+          gone ??= this.shardError(p, err);
+        }
       }
     }));
-    this.inFlight.add(work);
-    try {
-      await work;
-    } finally {
-      this.inFlight.delete(work);
-    }
     missing.sort((a, b) => a.shard - b.shard);
-    return { nq, ids, distances, missing, incomplete };
+    return { nq, ids, distances, missing, incomplete, gone };
   }
 
   /**
@@ -237,43 +283,45 @@ export class ZGQCluster {
     const newIds = resolveIds(ids, count);
     checkFinite(given, dim, 'vector');
     if (count === 0) return;
-    const rows = this.metric === 'cosine' ? normalizedCopy(given, dim) : given;
-    const shard = new Uint32Array(count);
-    for (let i = 0; i < count; i++) {
-      this.router.query().set(rows.subarray(i * dim, (i + 1) * dim));
-      shard[i] = this.router.nearestShard();
-    }
     const per = addChunk(this.nc.info?.max_payload ?? 1 << 20, dim);
     for (let from = 0; from < count; from += per) {
       const to = Math.min(count, from + per);
-      const data = encodeAdd(newIds.subarray(from, to), shard.subarray(from, to), rows.subarray(from * dim, to * dim));
-      await this.write('add', data, from === 0 ? '' : ` (vectors 0-${from - 1} of ${count} are stored)`);
+      await this.write('add', encodeAdd(newIds.subarray(from, to), given.subarray(from * dim, to * dim)), from, count, 'vectors');
     }
   }
 
   /** Remove vectors by caller id (ids not in the index are ignored). Resolves once stored in the stream, as add. */
   async remove(ids: Uint32Array | ArrayLike<number>): Promise<void> {
     if (ids === null || typeof ids !== 'object' || typeof ids.length !== 'number') throw new ZGQError('INVALID_ARGUMENT', 'ids must be a Uint32Array or an array of integers');
-    const list = filterIds(Array.from(ids));
-    const per = Math.floor((this.nc.info?.max_payload ?? 1 << 20) / 4);
-    for (let from = 0; from < list.length; from += per) {
-      await this.write('remove', encodeRemove(list.subarray(from, from + per)), from === 0 ? '' : ` (ids 0-${from - 1} of ${list.length} are stored)`);
-    }
+    const list = idList(Array.from(ids), 'ids');
+    const per = removeChunk(this.nc.info?.max_payload ?? 1 << 20);
+    for (let from = 0; from < list.length; from += per) await this.write('remove', encodeRemove(list.subarray(from, from + per)), from, list.length, 'ids');
   }
 
-  /** One write message, stored in the stream (a resend after a lost acknowledgement is dropped there as a duplicate). */
-  private async write(op: 'add' | 'remove', data: Uint8Array, stored: string): Promise<void> {
+  /**
+   * One write message (items [from, ...) of `total`), stored in the stream within the deadline; a
+   * resend after a lost acknowledgement is dropped there as a duplicate (its message id).
+   */
+  private async write(op: 'add' | 'remove', data: Uint8Array, from: number, total: number, what: string): Promise<void> {
     const h = headers();
     h.set(OP, op);
-    const work = this.js.publish(writesSubject(this.name), data, { headers: h, msgID: randomUUID(), timeout: this.timeoutMs, retries: 2 });
+    const work = this.js.publish(writesSubject(this.name), data, { headers: h, msgID: randomUUID(), timeout: this.timeoutMs / 3, retries: 2 });
     this.inFlight.add(work);
     try {
       const ack = await work;
       this.lastWrite = Math.max(this.lastWrite, ack.seq);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      const code = /timeout/i.test(message) ? 'TIMEOUT' : /no responders/i.test(message) ? 'UNAVAILABLE' : 'IO';
-      throw new ZGQError(code, `${op} on cluster index '${this.name}' was not stored: ${message}${stored}`, { cause: err });
+      const before = from > 0 ? `; ${what} 0-${from - 1} of ${total} are stored` : '';
+      if (/timeout|timed out/i.test(message)) {
+        throw new ZGQError('TIMEOUT', `${op} on cluster index '${this.name}': no acknowledgement within ${this.timeoutMs} ms; it may or may not be stored (adding or removing it again is safe)${before}`, { cause: err });
+      }
+      const missing = /not enabled|no responders|stream not found/i.test(message);
+      throw new ZGQError(
+        missing ? 'UNAVAILABLE' : 'IO',
+        `${op} on cluster index '${this.name}' was not stored${missing ? `: the stream ${streamOf(this.name)} does not answer (JetStream off, or the stream deleted)` : ''}: ${message}${before}`,
+        { cause: err },
+      );
     } finally {
       this.inFlight.delete(work);
     }
@@ -300,11 +348,11 @@ export class ZGQCluster {
   }
 }
 
-/** A filter's ids, each an integer id in [0, NO_ID). */
-function filterIds(filter: Iterable<number>): Uint32Array {
-  const ids = Array.from(filter);
+/** Ids (a filter's, or to remove), each an integer in [0, NO_ID). */
+function idList(values: Iterable<number>, what: string): Uint32Array {
+  const ids = Array.from(values);
   ids.forEach((id, i) => {
-    if (!Number.isInteger(id) || id < 0 || id >= NO_ID) throw new ZGQError('INVALID_ARGUMENT', `filter[${i}] is ${id}: ids are integers in [0, ${NO_ID})`);
+    if (!Number.isInteger(id) || id < 0 || id >= NO_ID) throw new ZGQError('INVALID_ARGUMENT', `${what}[${i}] is ${id}: ids are integers in [0, ${NO_ID})`);
   });
   return Uint32Array.from(ids);
 }

@@ -88,9 +88,16 @@ export function parseManifest(name: string, text: string): Manifest {
   if (m?.kind !== 'zgq-cluster') throw new ZGQError('CORRUPT_FILE', `the manifest of cluster index '${name}' is not a zgq cluster manifest`);
   if (m.format !== FORMAT) throw new ZGQError('UNSUPPORTED_VERSION', `the manifest of cluster index '${name}' has format ${m.format}; this zgq reads format ${FORMAT}`);
   const whole = (v: unknown, min: number) => Number.isInteger(v) && (v as number) >= min;
+  // the shards' zones follow each other from 0
+  let next = 0;
   const shardsOk = Array.isArray(m.shards) && m.shards.length >= 1 && m.shards.length <= MAX_SHARDS
-    && m.shards.every((s) => typeof s?.object === 'string' && whole(s.bytes, 1) && whole(s.size, 0) && whole(s.zoneStart, 0) && whole(s.zones, 1));
-  if (!whole(m.version, 1) || !whole(m.dim, 1) || !whole(m.nProbe, 1) || !(TRAVERSALS as readonly string[]).includes(m.traversal) || !whole(m.seq, 0) || typeof m.zones !== 'string' || !shardsOk) {
+    && m.shards.every((s) => {
+      const ok = typeof s?.object === 'string' && whole(s.bytes, 1) && whole(s.size, 0) && s.zoneStart === next && whole(s.zones, 1);
+      next += s?.zones;
+      return ok;
+    });
+  const metricOk = m.metric === 'l2' || m.metric === 'ip' || m.metric === 'cosine';
+  if (!whole(m.version, 1) || !whole(m.dim, 1) || !metricOk || !whole(m.nProbe, 1) || !(TRAVERSALS as readonly string[]).includes(m.traversal) || !whole(m.seq, 0) || typeof m.zones !== 'string' || !shardsOk) {
     throw new ZGQError('CORRUPT_FILE', `the manifest of cluster index '${name}' is missing fields or holds values out of range`);
   }
   return m;
@@ -146,10 +153,31 @@ export class ClusterStore {
     return bytes;
   }
 
-  /** The last sequence number of the write stream (0 while empty). */
-  async lastWrite(): Promise<number> {
-    const info = await this.jsm.streams.info(streamOf(this.name));
-    return info.state.last_seq;
+  /** The write stream's first and last sequence numbers (last 0 while it never held a write). */
+  async writes(): Promise<{ first: number; last: number }> {
+    try {
+      const { state } = await this.jsm.streams.info(streamOf(this.name));
+      return { first: state.first_seq, last: state.last_seq };
+    } catch (err) {
+      throw new ZGQError('IO', `cannot read the write stream ${streamOf(this.name)} of cluster index '${this.name}': ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  }
+
+  /**
+   * That the stream holds every write after `seq` (the version's): a stream deleted and made again,
+   * or purged of writes the version lacks, would leave a replica silently without them.
+   * @throws ZGQError CORRUPT_FILE naming what is gone.
+   */
+  async checkWritesSince(seq: number, version: number): Promise<{ first: number; last: number }> {
+    const w = await this.writes();
+    const stream = streamOf(this.name);
+    if (w.last < seq) {
+      throw new ZGQError('CORRUPT_FILE', `the write stream ${stream} ends at ${w.last}, but version ${version} of '${this.name}' includes writes up to ${seq}: the stream was made again; publish the index again`);
+    }
+    if (w.last > seq && w.first > seq + 1) {
+      throw new ZGQError('CORRUPT_FILE', `writes ${seq + 1}-${w.first - 1} of ${stream}, made after version ${version} of '${this.name}', are gone (purged); publish the index again`);
+    }
+    return w;
   }
 }
 
@@ -217,7 +245,6 @@ export async function publishIndex(nc: NatsConnection, index: ZGQIndex, name: st
   });
   const version = (previous?.manifest.version ?? 0) + 1;
   const prefix = `v${version}.${randomUUID().slice(0, 8)}/`;
-  const seq = await store.lastWrite();
   const total = shards.reduce((sum, s) => sum + s.bytes.byteLength, 0);
   let stored = 0;
   const entries: ShardEntry[] = [];
@@ -225,6 +252,7 @@ export async function publishIndex(nc: NatsConnection, index: ZGQIndex, name: st
   let manifest: Manifest;
   options.onProgress?.(0);
   try {
+    const seq = (await store.writes()).last;
     for (let p = 0; p < shards.length; p++) {
       const object = `${prefix}s${p}`;
       await store.files.putBlob({ name: object }, shards[p].bytes);
@@ -244,7 +272,11 @@ export async function publishIndex(nc: NatsConnection, index: ZGQIndex, name: st
       if (previous) await store.manifests.update(name, text, previous.revision);
       else await store.manifests.create(name, text);
     } catch (err) {
-      throw new ZGQError('CONFLICT', `another publish of cluster index '${name}' landed while this one ran; publish again`, { cause: err });
+      const message = err instanceof Error ? err.message : String(err);
+      if (/wrong last sequence|key exists/i.test(message)) throw new ZGQError('CONFLICT', `another publish of cluster index '${name}' landed while this one ran; publish again`, { cause: err });
+      // no answer: it may have landed all the same
+      const now = await store.manifest().catch(() => null);
+      if (now?.manifest.zones !== zones) throw err;
     }
   } catch (err) {
     // this publish's objects: its manifest never landed

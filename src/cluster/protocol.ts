@@ -1,7 +1,9 @@
 /**
- * The NATS wire format between `zgq serve --nats` and ZGQCluster. A shard of an index answers on
- * `zgq.<index>.s<shard>.<op>` in the queue group `zgq.<index>.s<shard>`, so a request reaches one
- * live replica of the shard. Vectors travel as raw little-endian bytes, options as headers (writes
+ * The NATS wire format between `zgq serve --nats` and ZGQCluster. Shard s of version v of an index
+ * answers on `zgq.<index>.v<v>.s<s>.<op>` in the queue group `zgq.<index>.v<v>.s<s>`, so a request
+ * reaches one live replica of the shard, and never a replica of another version (whose zones and
+ * shards differ): a client whose version no replica serves any more hears "no responders" and
+ * reads the manifest again. Vectors travel as raw little-endian bytes, options as headers (writes
  * go through JetStream instead: src/cluster/writes.ts):
  *
  * | op       | request                                                                | reply                                   |
@@ -33,12 +35,26 @@ export type ClusterOp = 'info' | 'search';
 /** The search options a request may carry (the replica's index decides the rest). */
 export const REQUEST_OPTIONS = ['ef', 'nProbe', 'rerank', 'scan', 'scanRatio', 'traversal'] as const;
 
-export function subjectOf(index: string, shard: number, op: ClusterOp): string {
-  return `zgq.${index}.s${shard}.${op}`;
+export function subjectOf(index: string, version: number, shard: number, op: ClusterOp): string {
+  return `zgq.${index}.v${version}.s${shard}.${op}`;
 }
 
-export function queueOf(index: string, shard: number): string {
-  return `zgq.${index}.s${shard}`;
+export function queueOf(index: string, version: number, shard: number): string {
+  return `zgq.${index}.v${version}.s${shard}`;
+}
+
+/**
+ * Bytes of a message's max_payload left to its headers (they count against it): requests and
+ * writes fill their payloads only up to max_payload minus this.
+ */
+export const HEADER_ROOM = 1024;
+
+/** A header holding a non-negative integer; `absent` when missing (NATS reads a missing header as ''). */
+export function headerInt(value: string | undefined, name: string, absent: number): number {
+  if (!value) return absent;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) throw new ZGQError('INVALID_ARGUMENT', `header ${name} must be a non-negative integer; got ${JSON.stringify(value.slice(0, 40))}`);
+  return n;
 }
 
 export const ERROR_CODE = 'error-code';
@@ -59,8 +75,9 @@ export function replyBytes(nq: number, k: number): number {
  * @throws ZGQError INVALID_ARGUMENT when one query's request or reply alone does not fit.
  */
 export function searchChunk(maxPayload: number, dim: number, k: number, filterCount: number): number {
-  const byRequest = Math.floor((maxPayload - 4 - filterCount * 4) / (dim * 4));
-  const byReply = Math.floor(maxPayload / replyBytes(1, k));
+  const room = maxPayload - HEADER_ROOM;
+  const byRequest = Math.floor((room - 4 - filterCount * 4) / (dim * 4));
+  const byReply = Math.floor(room / replyBytes(1, k));
   const per = Math.min(byRequest, byReply);
   if (per < 1) {
     throw new ZGQError('INVALID_ARGUMENT', `one query with k = ${k} and ${filterCount} filter ids does not fit the NATS server's largest message (max_payload ${maxPayload} bytes)`);

@@ -23,10 +23,14 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** nats-server on a loopback port with JetStream storing into `storeDir`, accepting connections. */
-export async function startNats(port: number, storeDir: string): Promise<ChildProcess> {
+/**
+ * nats-server on a loopback port with JetStream storing into `storeDir`, accepting connections;
+ * `config` a configuration file for what has no flag (max_payload).
+ */
+export async function startNats(port: number, storeDir: string, config?: string): Promise<ChildProcess> {
   if (!NATS_SERVER) throw new Error('nats-server is not installed (Debian: apt-get install nats-server)');
-  const proc = spawn(NATS_SERVER, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], { stdio: 'ignore' });
+  const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, ...(config ? ['-c', config] : [])];
+  const proc = spawn(NATS_SERVER, args, { stdio: 'ignore' });
   for (let i = 0; i < 100; i++) {
     const up = await new Promise<boolean>((resolve) => {
       const s = tcpConnect(port, '127.0.0.1', () => (s.end(), resolve(true)));
