@@ -363,6 +363,15 @@ test('cluster protocol: search payloads round-trip, and truncated or inconsisten
   assert.equal(searchChunk(1 << 20, 128, 10, 0), Math.floor(((1 << 20) - HEADER_ROOM - 4) / 512));
   assert.equal(searchChunk(1 << 20, 16, 1000, 0), Math.floor(((1 << 20) - HEADER_ROOM) / 8000));
   expectCode(() => searchChunk(1 << 20, 16, 140_000, 0), 'INVALID_ARGUMENT');
+
+  // an id two shards hold for a moment (an add moving it) is kept once, at its nearest
+  const { dropRepeats } = await import('../src/cluster/client.js');
+  const NO = 0xffffffff;
+  const rowIds = Uint32Array.from([7, 3, 7, 9, NO, 5, 5, 5, 5, 5]);
+  const rowDist = Float32Array.from([1, 2, 3, 4, Infinity, 1, 1, 2, 3, 4]);
+  dropRepeats(rowIds, rowDist, 2, 5);
+  assert.deepEqual([...rowIds], [7, 3, 9, NO, NO, 5, NO, NO, NO, NO]);
+  assert.deepEqual([...rowDist], [1, 2, 4, Infinity, Infinity, 1, Infinity, Infinity, Infinity, Infinity]);
 });
 
 test('cluster storage: write messages and zone tables round-trip; malformed writes and manifests refused by name', async () => {

@@ -264,6 +264,7 @@ export class ZGQCluster {
       }
     }));
     missing.sort((a, b) => a.shard - b.shard);
+    if (lists.filter((list) => list.length > 0).length > 1) dropRepeats(ids, distances, nq, k);
     return { nq, ids, distances, missing, incomplete, gone };
   }
 
@@ -345,6 +346,30 @@ export class ZGQCluster {
   async close(): Promise<void> {
     await Promise.allSettled([...this.inFlight]);
     await this.nc.drain();
+  }
+}
+
+/**
+ * Keep the nearest of an id's results in each row: while an add moves an id from one shard to
+ * another, the replicas of the two may both hold it for a moment. The rest of the row moves up.
+ * @internal
+ */
+export function dropRepeats(ids: Uint32Array, distances: Float32Array, nq: number, k: number): void {
+  const seen = new Set<number>();
+  for (let q = 0; q < nq; q++) {
+    const at = q * k;
+    seen.clear();
+    let out = at;
+    for (let i = at; i < at + k && ids[i] !== NO_ID; i++) {
+      if (seen.has(ids[i])) continue;
+      seen.add(ids[i]);
+      ids[out] = ids[i];
+      distances[out++] = distances[i];
+    }
+    for (; out < at + k && ids[out] !== NO_ID; out++) {
+      ids[out] = NO_ID;
+      distances[out] = Infinity;
+    }
   }
 }
 
