@@ -1,15 +1,20 @@
 // searchBatch on one and on two threads over the same queries, in one process: QPS of each and
-// the ratio (medians of alternating passes), with the results checked identical.
-//   node --import tsx bench/batch-threads.ts [siftsmall | synthetic] [passes] [siftsmall batch size, default 5000] [search options as JSON]
+// the ratio (medians of alternating passes), with the results checked identical. `--shards N`
+// builds the index in N shards (each batch then runs shard by shard).
+//   node --import tsx bench/batch-threads.ts [siftsmall | synthetic] [passes] [batch size, default 5000 / 10000] [search options as JSON] [--shards N]
 import { fileURLToPath } from 'node:url';
 import { ZGQIndex } from '../src/index.js';
 import { clusteredGaussian } from '../src/data/synthetic.js';
 import { readFvecs } from '../src/data/vecs.js';
+import { median } from '../src/bench/metrics.js';
 
-const which = process.argv[2] ?? 'synthetic';
-const passes = Number(process.argv[3] ?? 7);
-const batchSize = Number(process.argv[4] ?? 5000);
-const searchOptions = JSON.parse(process.argv[5] ?? '{}') as Record<string, number>;
+const shardsAt = process.argv.indexOf('--shards');
+const shards = shardsAt > 0 ? Number(process.argv[shardsAt + 1]) : 1;
+const args = shardsAt > 0 ? process.argv.filter((_, i) => i !== shardsAt && i !== shardsAt + 1) : process.argv;
+const which = args[2] ?? 'synthetic';
+const passes = Number(args[3] ?? 7);
+const batchSize = Number(args[4] ?? (which === 'siftsmall' ? 5000 : 10000));
+const searchOptions = JSON.parse(args[5] ?? '{}') as Record<string, number>;
 let base: Float32Array;
 let queries: Float32Array;
 let dim: number;
@@ -23,12 +28,12 @@ if (which === 'siftsmall') {
   queries = new Float32Array(batchSize * dim);
   for (let i = 0; i < batchSize; i++) queries.set(q.data.subarray((i % q.n) * dim, (i % q.n + 1) * dim), i * dim);
 } else {
-  const ds = clusteredGaussian({ n: 100000, nQueries: 10000, dim: 128, seed: 42 });
+  const ds = clusteredGaussian({ n: 100000, nQueries: batchSize, dim: 128, seed: 42 });
   ({ base, queries } = ds);
   dim = 128;
 }
 const index = new ZGQIndex({ dim });
-await index.build(base);
+await index.build(base, { shards });
 const nq = queries.length / dim;
 const qps: Record<number, number[]> = { 1: [], 2: [] };
 let reference: Uint32Array | undefined;
@@ -46,8 +51,7 @@ for (let p = 0; p < passes; p++) {
     qps[threads].push((repeat * nq) / ((performance.now() - t) / 1000));
   }
 }
-const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1];
-console.log(`${which}: ${nq} queries ${JSON.stringify(searchOptions)}, ${passes} passes of ${repeat} batches: 1 thread ${median(qps[1]).toFixed(0)} QPS, 2 threads ${median(qps[2]).toFixed(0)} QPS, ratio ${(median(qps[2]) / median(qps[1])).toFixed(2)}`);
+console.log(`${which}${shards > 1 ? ` in ${shards} shards` : ''}: ${nq} queries ${JSON.stringify(searchOptions)}, ${passes} passes of ${repeat} batches: 1 thread ${median(qps[1]).toFixed(0)} QPS, 2 threads ${median(qps[2]).toFixed(0)} QPS, ratio ${(median(qps[2]) / median(qps[1])).toFixed(2)}`);
 const ratios = qps[1].map((q1, i) => qps[2][i] / q1);
 console.log(`per-pass ratios: ${ratios.map((r) => r.toFixed(2)).join(' ')}`);
 process.exit(0);

@@ -91,7 +91,7 @@ export async function buildWorkers(kernels: Kernels, threadsAsked: number | unde
   if (threads <= 1) return undefined;
   const token = `zgq-build-${nextToken++}-${Math.random().toString(36).slice(2)}`;
   const memory = kernels.arena.memory;
-  releaseWaitingLanes(); // workers waiting for more batches: linking needs their threads now
+  void releaseWaitingLanes(); // workers waiting for more batches: linking needs their threads now
   const workers: BuildWorkers = {
     lanes: threads,
     run: (kind, ctx, from, to, lane, lanes) => platform.runTask({ kind, token, memory, module: kernelModule(), ctx, from, to, lane, lanes }, threads),

@@ -12,7 +12,7 @@
 import type { Arena } from './memory.js';
 import { platform } from './platform.js';
 import {
-  type ClaimTask, claimWord, claimedSlice, sliceBounds, LANE, LANE_IDLE, LANE_POSTED, LANE_RUNNING, LANE_STOP, LANE_TAKEN, LANE_WAITING, LANE_WORDS,
+  type ClaimTask, claimWord, claimedSlice, sliceBounds, LANE, LANE_IDLE, LINGER_MS, LANE_POSTED, LANE_RUNNING, LANE_STOP, LANE_TAKEN, LANE_WAITING, LANE_WORDS,
   SLICE_DONE, SLICE_OPEN, SLICE_STOLEN, sliceWord,
 } from './worker.js';
 import type { KernelExports } from './kernels/wasm.js';
@@ -68,15 +68,21 @@ const waitingLanes = new Set<WeakRef<BatchLanes>>();
 
 /**
  * Ask every worker waiting in a lane slot (of any index but `except`) to return to the pool, so that
- * a task posted now finds a thread instead of queueing behind a wait.
+ * a task posted now finds a thread instead of queueing behind a wait. Resolves once the pool has
+ * them back (their tasks settled), or after LINGER_MS at most (a worker still searching returns later).
  */
-export function releaseWaitingLanes(except?: BatchLanes): void {
+export function releaseWaitingLanes(except?: BatchLanes): Promise<void> {
+  const back: Promise<void>[] = [];
   for (const ref of waitingLanes) {
     const lanes = ref.deref();
     if (lanes === except) continue;
     waitingLanes.delete(ref);
-    lanes?.release();
+    if (lanes) back.push(lanes.release());
   }
+  if (back.length === 0) return Promise.resolve();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const most = new Promise<void>((resolve) => (timer = setTimeout(resolve, LINGER_MS)));
+  return Promise.race([Promise.all(back).then(() => clearTimeout(timer)), most]);
 }
 
 /** The lane slots and batch counters of one index (one arena). */
@@ -101,6 +107,8 @@ export class BatchLanes {
   private workersStarted = false;
   /** Pool tasks posted whose promises have not settled yet. */
   private unsettled = 0;
+  /** Those tasks, settled (never rejecting). */
+  private readonly tasks = new Set<Promise<void>>();
 
   constructor(arena: Arena, token: string) {
     this.arena = arena;
@@ -115,6 +123,9 @@ export class BatchLanes {
    * their set-up to its own share without yielding: search() calls share lane 0's context.)
    */
   async settle(workers: number): Promise<void> {
+    // workers lingering in another index's slots (another shard of this index, say) hold pool
+    // threads: this batch's tasks would queue behind their wait and its thread search alone
+    await releaseWaitingLanes(this);
     if (this.unsettled === 0) return;
     const buffer = this.arena.memory.buffer;
     for (let t = 0; t < workers; t++) {
@@ -146,7 +157,7 @@ export class BatchLanes {
     const sync = new Int32Array(buffer, this.sync, 2);
     Atomics.store(sync, 0, claimWord(seq, 0));
     Atomics.store(sync, 1, seq);
-    releaseWaitingLanes(this);
+    void releaseWaitingLanes(this);
     waitingLanes.add(this.self);
     let failure: unknown;
     const lanes: (Int32Array | undefined)[] = [];
@@ -168,7 +179,13 @@ export class BatchLanes {
       // the task resolves when its worker leaves the slot, long after the batch: only a failure matters here
       const run = platform.runTask(task, poolThreads);
       this.unsettled++;
-      run.then(() => (this.workersStarted = true), (error: unknown) => (failure ??= error)).finally(() => this.unsettled--);
+      const settled: Promise<void> = run
+        .then(() => void (this.workersStarted = true), (error: unknown) => void (failure ??= error))
+        .finally(() => {
+          this.unsettled--;
+          this.tasks.delete(settled);
+        });
+      this.tasks.add(settled);
       posted[t] = run;
     }
     // this thread's share: slices claimed from the counter until none is left, searched straight into the results
@@ -237,10 +254,11 @@ export class BatchLanes {
     }
   }
 
-  /** Send the workers waiting in this index's slots back to the pool. */
-  release(): void {
+  /** Send the workers waiting in this index's slots back to the pool; resolves once every task of these lanes has settled. */
+  release(): Promise<void> {
     const buffer = this.arena.memory.buffer;
     for (const slot of this.slots) stopWaiting(new Int32Array(buffer, slot, LANE_WORDS));
+    return Promise.all(this.tasks).then(() => undefined);
   }
 
   /**
