@@ -98,7 +98,8 @@ export function findChromium() {
 /** Launch headless Chromium (no sandbox: tests run as root in containers). */
 export async function launchChromium(executablePath) {
   const { chromium } = await import('playwright-core');
-  return chromium.launch({ executablePath, headless: true, args: ['--no-sandbox'] });
+  // WebGPU is behind a flag in headless Chromium on Linux: there it runs on SwiftShader (no GPU speed)
+  return chromium.launch({ executablePath, headless: true, args: ['--no-sandbox', '--enable-unsafe-webgpu'] });
 }
 
 /**

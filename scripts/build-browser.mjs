@@ -18,8 +18,9 @@ const NODE_ONLY = ['src/platform.ts', 'src/io.ts', 'src/parallel.ts', 'src/lock.
 const swapPlatform = {
   name: 'zgq-web-platform',
   setup(b) {
-    b.onResolve({ filter: /^\.\/platform\.js$/ }, (args) =>
-      args.resolveDir === src ? { path: join(src, 'web', 'platform.ts') } : undefined,
+    // src/platform.ts, imported from any folder of src/
+    b.onResolve({ filter: /(^|\/)platform\.js$/ }, (args) =>
+      join(args.resolveDir, args.path) === join(src, 'platform.js') ? { path: join(src, 'web', 'platform.ts') } : undefined,
     );
   },
 };

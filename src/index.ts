@@ -17,6 +17,7 @@ import { StagedRows, TRAIN_AT } from './staging.js';
 import { decodeContainer, type DecodedContainer, encodeContainer, isOptionalTag, type Section } from './format.js';
 import { type ParallelInfo, platform, type SaveOptions, type UpdateOptions, type WriteLease } from './platform.js';
 import { type Metric, type ResolvedOptions, type ResolvedSearchOptions, resolveOptions, resolveSearch, type SearchOptions, type Traversal, type VectorStorage, type ZGQOptions } from './options.js';
+import { type Device, type DeviceUse, gpuBatch } from './gpu/batch.js';
 import { buildShards, MAX_SHARDS, routerOver, shardCount, Shards, type ZoneTable, zoneTableOf } from './shards.js';
 import { HeapRows, type RowPlace, rowsOutside, type RowStore } from './rows.js';
 import { checkFinite, checkK, checkThreads, describe, describeValue, flatRows, gatherRows, type Vectors, normalizedCopy, resolveIds, searchableRows, outOfRange } from './validate.js';
@@ -33,6 +34,7 @@ export { NO_ID } from './ids.js';
 export type { Vectors } from './validate.js';
 export type { MemoryStats } from './built.js';
 export type { GraphShape, Metric, SearchOptions, Traversal, VectorStorage, ZGQOptions } from './options.js';
+export type { Device, DeviceUse } from './gpu/batch.js';
 export { PreparedFilter, type SearchFilter } from './filter.js';
 export type { ParallelInfo, SaveOptions, UpdateOptions } from './platform.js';
 export type { TuneOptions, TuneReport, TuneTrial } from './tune.js';
@@ -80,6 +82,14 @@ export interface BatchSearchOptions extends SearchOptions {
    * first such query, naming it; 'skip' answers the others and lists the skipped ones in `errors`.
    */
   invalidQueries?: 'throw' | 'skip';
+  /**
+   * Where the batch runs: 'cpu' (default); 'gpu', the GPU through WebGPU (in Node, the optional
+   * package `webgpu`), a software adapter included; 'auto', a hardware GPU for batches of 256 or
+   * more. On the GPU the zones are scanned with exact distances (nProbe sets the recall; the scan
+   * traversals scan every row); what it cannot take (filters, k > 128, a sharded index, no GPU)
+   * runs on the CPU, and `stats().device` says which ran and why.
+   */
+  device?: Device;
 }
 
 /**
@@ -159,6 +169,8 @@ export interface IndexStats {
   memory: MemoryStats;
   /** Where parallel build and batch search run here (in a browser: one thread unless cross-origin isolated). */
   parallel: ParallelInfo;
+  /** Where the last batch ran (searchBatch's `device`) and, when the GPU was asked for and it ran on the CPU, why; null before any batch. */
+  device: DeviceUse | null;
 }
 
 /** A build, add or compact that was called and has not finished. */
@@ -184,6 +196,8 @@ export class ZGQIndex {
   readonly options: ResolvedOptions;
   /** The index, when it is one shard (every index that fits one WebAssembly memory). */
   private built: Built | null = null;
+  /** Where the last batch ran (searchBatch's `device`), and why not on the GPU when asked. */
+  private deviceUse: DeviceUse | null = null;
   /** The index, when it is several shards (src/shards.ts); null otherwise. */
   private shards: Shards | null = null;
   /** The query of a sharded search, checked and prepared once for all its shards. */
@@ -402,7 +416,9 @@ export class ZGQIndex {
     // batches share the index's batch buffers and worker contexts: one batch at a time
     const pacer = new Pacer(options?.signal, 'searchBatch');
     const removalsBefore = this.removals;
-    const run = this.batchQueue.then(() => this.runBatchOn(rows, nq, k, opts, threads, filter, pacer));
+    const device = options?.device ?? 'cpu';
+    if (device !== 'cpu' && device !== 'gpu' && device !== 'auto') throw new ZGQError('INVALID_ARGUMENT', `device must be 'cpu', 'gpu' or 'auto'; got ${describeValue(device)}`);
+    const run = this.batchQueue.then(() => this.runBatchOn(rows, nq, k, opts, threads, filter, pacer, device));
     this.batchQueue = run.then(() => undefined, () => undefined);
     const { ids, distances } = await run;
     // removals made while the batch gave the event loop its turns: rows that hold a removed id are
@@ -425,10 +441,24 @@ export class ZGQIndex {
    */
   private async runBatchOn(
     rows: Float32Array, nq: number, k: number, opts: ResolvedSearchOptions, threads: number | undefined, filter: SearchFilter | undefined, pacer: Pacer,
+    device: Device,
   ): Promise<{ ids: Uint32Array; distances: Float32Array }> {
     const { metric, seed } = this.options;
-    if (this.shards) return this.shards.searchBatch(rows, nq, k, opts, threads, filter, seed, metric, pacer);
+    this.deviceUse = device === 'cpu' ? { ran: 'cpu', adapter: null, reason: null } : null;
+    if (this.shards) {
+      this.deviceUse ??= { ran: 'cpu', adapter: null, reason: 'a sharded index searches on the CPU' };
+      return this.shards.searchBatch(rows, nq, k, opts, threads, filter, seed, metric, pacer);
+    }
     const built = this.requireBuilt();
+    if (device !== 'cpu') {
+      const gpu = await gpuBatch(built, rows, nq, k, opts, filter !== undefined, device);
+      if ('ids' in gpu) {
+        this.deviceUse = { ran: 'gpu', adapter: gpu.adapter, reason: null };
+        callerResults(built, gpu.ids, gpu.distances, metric);
+        return gpu;
+      }
+      this.deviceUse = { ran: 'cpu', adapter: gpu.adapter, reason: gpu.reason };
+    }
     const result = await runBatch(built, rows, nq, k, opts, threads, scopeFor(built, filter, opts, k, 'batchBits', seed), pacer);
     callerResults(built, result.ids, result.distances, metric);
     return result;
@@ -1036,7 +1066,7 @@ export class ZGQIndex {
     return {
       size: live, deleted, appended: n - zoned, capacity, dim: first.dim, metric: this.options.metric, zones, zoneGroups: groups, zoneSizes: sizes,
       pqSubspaces: first.m, residual: first.residual, storage: first.halfStorage ? 'float16' : 'float32', degree: first.degree, meanDegree: edges / n, memory: memory!,
-      shards: parts.length, rows: this.rowPlace, parallel: platform.parallel(),
+      shards: parts.length, rows: this.rowPlace, parallel: platform.parallel(), device: this.deviceUse,
     };
   }
 

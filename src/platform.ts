@@ -84,6 +84,11 @@ export interface Platform {
   makeDirectory(path: string): Promise<void>;
   /** CRC-32 for containers (zlib's native one in Node). */
   readonly crc32: Checksum;
+  /**
+   * WebGPU's entry point (navigator.gpu; in Node, the optional package `webgpu`), or null where
+   * there is none; throws when the package is missing or fails to load.
+   */
+  webgpu(): Promise<GPU | null>;
 }
 
 /** An index file held open with its rows left in it (Platform.openIndex). */
@@ -137,4 +142,13 @@ export const platform: Platform = {
     return resolve(path);
   },
   crc32: fastCrc32,
+  webgpu: async () => {
+    // optional: its absence changes nothing but this answer. Its create() is the Dawn instance;
+    // the options are Dawn's (none needed)
+    const name = 'webgpu';
+    const dawn = (await import(/* @vite-ignore */ name).catch((err: unknown) => {
+      throw new Error(`the optional package webgpu is not installed (npm install webgpu): ${err instanceof Error ? err.message : String(err)}`);
+    })) as { create(options: string[]): GPU };
+    return dawn.create([]);
+  },
 };

@@ -292,11 +292,10 @@ export class Router {
   }
 
   /**
-   * The shards to search for the query in the buffer: those owning one of its nProbe nearest zones
-   * within ROUTE_RATIO of the nearest one's squared distance; `chosen[s]` the number of such zones
-   * shard s owns (cleared first, at most 255). Returns how many shards own one.
+   * The nProbe zones nearest the query in the buffer (by the selection tree, as a search selects
+   * them), nearest first: a view, valid until the next call.
    */
-  route(nProbe: number, chosen: Uint8Array): number {
+  nearestZones(nProbe: number): Uint32Array {
     const probe = Math.min(nProbe, this.nZones);
     const groupProbe = groupProbeFor(probe, this.nGroups);
     if (probe > this.probeCap) {
@@ -310,8 +309,18 @@ export class Router {
       this.queryPtr, this.centroidsPtr, this.nZones, this.dim, this.metric, this.groupCentroidsPtr, this.groupStartPtr, this.nGroups, groupProbe,
       probe, this.zonesPtr, this.distPtr, this.scratchPtr, 0, 0, 0,
     );
+    return this.kernels.arena.u32(this.zonesPtr, found);
+  }
+
+  /**
+   * The shards to search for the query in the buffer: those owning one of its nProbe nearest zones
+   * within ROUTE_RATIO of the nearest one's squared distance; `chosen[s]` the number of such zones
+   * shard s owns (cleared first, at most 255). Returns how many shards own one.
+   */
+  route(nProbe: number, chosen: Uint8Array): number {
+    const zones = this.nearestZones(nProbe);
+    const found = zones.length;
     chosen.fill(0);
-    const zones = this.kernels.arena.u32(this.zonesPtr, found);
     if (this.centroidNorms) {
       const q = this.query();
       this.queryNorm = 0;

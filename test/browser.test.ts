@@ -137,7 +137,7 @@ before(async () => {
     },
   });
   browser = await launchChromium(chromium.path);
-  console.log(`# Chromium ${browser.version()}`);
+  console.log(`# Chromium ${browser!.version()}`);
 });
 
 after(async () => {
@@ -223,4 +223,14 @@ test('browser demo page runs to the end', { skip }, async () => {
   const r = (await open('/demo/?n=3000&queries=100')) as unknown as { zgq: { recall: number }; exact: { recall: number } };
   assert.ok(r.zgq.recall >= 0.9, `demo recall ${r.zgq.recall}`);
   assert.equal(r.exact.recall, 1);
+});
+
+test('browser entry on WebGPU (navigator.gpu; SwiftShader in headless Chromium): a batch scanning every row gives the CPU scan\'s ids, the zones\' scan the recall of the index', { skip }, async () => {
+  const r = (await open('/gpu.html')) as unknown as { hasGpu: boolean; scanDevice: { ran: string; reason: string | null }; scanSame: boolean; zonesDevice: { ran: string }; zones: number[] };
+  assert.equal(r.hasGpu, true, 'navigator.gpu');
+  assert.equal(r.scanDevice.ran, 'gpu', JSON.stringify(r.scanDevice));
+  assert.equal(r.scanSame, true);
+  assert.equal(r.zonesDevice.ran, 'gpu');
+  const recall = recallAtK(Uint32Array.from(r.zones), truth, ds.nQueries, K, K);
+  assert.ok(recall >= 0.95, `recall@10 on WebGPU ${recall}`);
 });

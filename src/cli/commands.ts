@@ -205,12 +205,15 @@ export function registerIndexCommands(program: Command): void {
     .option('--scan-ratio <ratio>', 'adaptive scan bound', ratio('--scan-ratio'))
     .addOption(traversalOption())
     .option('--threads <count>', 'search threads (default: all CPUs)', int('--threads'))
+    .addOption(new Option('--device <device>', "where the batch runs: cpu, gpu (WebGPU; in Node the optional package webgpu) or auto").choices(['cpu', 'gpu', 'auto']).default('cpu'))
     .addOption(new Option('--rows <place>', "where the index's rows are kept while it searches: file reads each query's candidates from the index file (no load of the rows), heap keeps them in JS memory (both walk on PQ codes, one thread)").choices(['memory', 'heap', 'file']).default('memory'))
     .action(async (indexPath: string, queriesPath: string, o) => {
       const { index, file: queries } = await indexAndVectors(indexPath, queriesPath, { dataset: o.dataset ?? HDF5_QUERIES, column: o.column }, 'queries', o.rows);
       const filter = o.filter === undefined ? undefined : await readIdFile(o.filter);
       const k: number = o.k;
-      const res = await index.searchBatch(queries.data, k, { ...searchOptions(o), filter, threads: o.threads });
+      const res = await index.searchBatch(queries.data, k, { ...searchOptions(o), filter, threads: o.threads, device: o.device });
+      const used = index.stats().device;
+      if (o.device !== 'cpu' && used?.reason) process.stderr.write(`zgq: the batch ran on the CPU: ${used.reason}\n`);
       const lines: string[] = [];
       if (o.format === 'tsv') lines.push('query\trank\tid\tdistance');
       for (let q = 0; q < queries.n; q++) {

@@ -298,4 +298,5 @@ export const platform: Platform = {
   fileKey: storageKey,
   makeDirectory: async () => {},
   crc32,
+  webgpu: async () => (typeof navigator !== 'undefined' && 'gpu' in navigator ? navigator.gpu : null),
 };

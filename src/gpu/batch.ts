@@ -1,0 +1,107 @@
+/**
+ * searchBatch on the GPU (`device: 'gpu' | 'auto'`): the zones of each query selected here as a
+ * search selects them (the same selection tree), then the stored rows of those zones, and of the
+ * nodes appended since the layout, scanned with exact distances on the GPU (src/gpu/scan.ts); only
+ * k ids and distances per query come back. It is an inverted-file search with exact distances:
+ * nProbe sets its recall, and the scan traversals ('scan', 'fastscan') scan every row, the exact
+ * brute force. What the GPU cannot take runs on the CPU, and says why.
+ */
+import type { Built } from '../built.js';
+import type { ResolvedSearchOptions } from '../options.js';
+import { scansEveryVector } from '../options.js';
+import { Router, zoneTableOf } from '../shards.js';
+import { GPU_MAX_DIM, GPU_MAX_K, GpuRowScan } from './scan.js';
+import { gpuDevice } from './webgpu.js';
+
+export type Device = 'cpu' | 'gpu' | 'auto';
+
+/** Under 'auto', batches smaller than this stay on the CPU (the transfer and dispatch cost more than they save). */
+export const GPU_MIN_BATCH = 256;
+
+/** Which device ran the last batch, on what, and why not the GPU when it did not. */
+export interface DeviceUse {
+  ran: 'gpu' | 'cpu';
+  /** The GPU adapter, when one was opened. */
+  adapter: string | null;
+  /** Why the batch ran on the CPU although the GPU was asked for (null when it ran there or was not asked). */
+  reason: string | null;
+}
+
+/** Per index layout: its rows on the GPU and its zone selection, while the layout stays the same. */
+interface Resident {
+  device: GPUDevice;
+  scan: GpuRowScan;
+  router: Router;
+  /** The layout's nodes when uploaded: appends in place add rows, and the upload is redone. */
+  n: number;
+}
+const resident = new WeakMap<Built, Resident>();
+
+/**
+ * The batch on the GPU (node ids and kernel distances, as runBatch returns them), or the reason it
+ * must run on the CPU.
+ */
+export async function gpuBatch(
+  built: Built, queries: Float32Array, nq: number, k: number, opts: ResolvedSearchOptions, filtered: boolean, device: Exclude<Device, 'cpu'>,
+): Promise<{ ids: Uint32Array; distances: Float32Array; adapter: string } | { reason: string; adapter: string | null }> {
+  const lay = built.layout;
+  if (device === 'auto' && nq < GPU_MIN_BATCH) return { reason: `a batch of ${nq} queries (the GPU takes ${GPU_MIN_BATCH} or more under 'auto')`, adapter: null };
+  if (filtered) return { reason: 'filters run on the CPU', adapter: null };
+  if (k > GPU_MAX_K) return { reason: `k = ${k} (the GPU path returns at most ${GPU_MAX_K})`, adapter: null };
+  if (lay.dim > GPU_MAX_DIM) return { reason: `${lay.dim} dimensions (the GPU path takes at most ${GPU_MAX_DIM})`, adapter: null };
+  if (built.rows || !lay.vectorsPtr) return { reason: "the rows live outside the index's memory", adapter: null };
+  const gpu = await gpuDevice();
+  if (!gpu.ok) return { reason: gpu.reason, adapter: null };
+  if (gpu.fallback && device === 'auto') return { reason: `${gpu.adapter} is a software adapter (device: 'gpu' uses it all the same)`, adapter: gpu.adapter };
+  let held = resident.get(built);
+  try {
+    if (!held || held.n !== lay.n || held.device !== gpu.device) {
+      if (held?.device === gpu.device) held.scan.destroy();
+      const { arena } = built.kernels;
+      const rows = lay.halfStorage ? arena.u16(lay.vectorsPtr, lay.n * lay.dim) : arena.f32(lay.vectorsPtr, lay.n * lay.dim);
+      const scan = await GpuRowScan.upload(gpu.device, rows, { n: lay.n, dim: lay.dim, half: lay.halfStorage, metric: lay.metric });
+      held = { device: gpu.device, scan, router: held?.router ?? new Router([zoneTableOf(built)], lay.dim, lay.metric), n: lay.n };
+      resident.set(built, held);
+    }
+    const { ranges, per } = rangesOf(built, held.router, queries, nq, opts);
+    const removed = built.removed.count > 0 ? built.removed.bits : null;
+    const out = await held.scan.scan(queries, nq, ranges, per, k, removed);
+    return { ids: out.rows, distances: out.distances, adapter: gpu.adapter };
+  } catch (err) {
+    const lost = await Promise.race([gpu.device.lost.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 0))]);
+    const why = lost ? 'the GPU device was lost during the batch' : `the GPU refused the work: ${(err instanceof Error ? err.message : String(err)) || 'no message'}`;
+    return { reason: why, adapter: gpu.adapter };
+  }
+}
+
+/**
+ * The row ranges each query scans: its nProbe zones (rows [zoneStart[z], zoneStart[z + 1])) and
+ * the nodes appended since the layout ([zoned, n)); every row for the scan traversals.
+ */
+function rangesOf(built: Built, router: Router, queries: Float32Array, nq: number, opts: ResolvedSearchOptions): { ranges: Uint32Array; per: number } {
+  const lay = built.layout;
+  if (scansEveryVector(opts.traversal)) {
+    const ranges = new Uint32Array(nq * 2);
+    for (let q = 0; q < nq; q++) ranges[q * 2 + 1] = lay.n;
+    return { ranges, per: 1 };
+  }
+  const zoneStart = built.kernels.arena.u32(lay.zoneStartPtr, lay.nZones + 1).slice();
+  const probe = Math.min(opts.nProbe, lay.nZones);
+  const tail = built.zoned < lay.n;
+  const per = probe + (tail ? 1 : 0);
+  const ranges = new Uint32Array(nq * per * 2);
+  const dim = lay.dim;
+  for (let q = 0; q < nq; q++) {
+    router.query().set(queries.subarray(q * dim, (q + 1) * dim));
+    const zones = router.nearestZones(probe);
+    for (let r = 0; r < zones.length; r++) {
+      ranges[(q * per + r) * 2] = zoneStart[zones[r]];
+      ranges[(q * per + r) * 2 + 1] = zoneStart[zones[r] + 1];
+    }
+    if (tail) {
+      ranges[(q * per + probe) * 2] = built.zoned;
+      ranges[(q * per + probe) * 2 + 1] = lay.n;
+    }
+  }
+  return { ranges, per };
+}

@@ -1,0 +1,72 @@
+// searchBatch on the GPU (src/gpu/): the WGSL range scan against its TypeScript twin, and batches
+// on the GPU against the CPU and exact truth, on the CPU through SwiftShader's Vulkan driver (which
+// .ci/run's Chromium brings) in a process of its own (test/helpers/gpu-checks.ts): Dawn takes the
+// driver from the environment it starts with. Then the same checks with no driver: every batch on
+// the CPU, saying why. Skipped, saying so, where the webgpu package or SwiftShader is missing.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
+const CHECKS = fileURLToPath(new URL('./helpers/gpu-checks.ts', import.meta.url));
+const hasWebgpu = (() => {
+  try {
+    createRequire(import.meta.url).resolve('webgpu');
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+async function checks(env: Record<string, string>): Promise<Record<string, any>> {
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', CHECKS], {
+    env: { ...process.env, ...env }, timeout: 240_000, maxBuffer: 16 << 20,
+  });
+  return JSON.parse(stdout.trim().split('\n').at(-1)!);
+}
+
+test('GPU: the WGSL range scan equals its twin; searchBatch on the GPU equals the CPU scan, keeps recall, skips removed rows, finds appended ones; what it cannot take runs on the CPU saying why', { timeout: 300_000 }, async (t) => {
+  if (!hasWebgpu) return t.skip('the optional package webgpu is not installed');
+  if (!existsSync(SWIFTSHADER)) return t.skip(`no SwiftShader Vulkan driver at ${SWIFTSHADER} (Debian: apt-get install chromium; .ci/run installs it)`);
+  const r = await checks({ LD_LIBRARY_PATH: '/usr/lib/chromium', VK_ICD_FILENAMES: SWIFTSHADER });
+  assert.equal(r.device.fallback, true, `SwiftShader is a software adapter: ${JSON.stringify(r.device)}`);
+
+  // every shape (float32, binary16 of even and odd dimension, L2 and inner product, three k
+  // buckets, removed rows, empty ranges): ids equal up to ties, distances within 1e-5 relative
+  assert.equal(r.kernel.length, 72);
+  for (const c of r.kernel) {
+    assert.equal(c.idMismatches, 0, `${c.name}: ${c.idMismatches} of ${c.compared} ids differ`);
+    assert.ok(c.worstRelative <= 1e-5, `${c.name}: distance off by ${c.worstRelative}`);
+  }
+
+  // every row scanned: the CPU's exact scan of the stored rows, id for id
+  assert.equal(r.scanDevice.ran, 'gpu');
+  assert.equal(r.scanSame, true);
+  assert.ok(r.scanDistanceWorst <= 1e-5, `scan distances off by ${r.scanDistanceWorst}`);
+  // the zones scanned exactly: recall within a point of the index's own search
+  assert.ok(r.recall.gpu >= 0.95 && r.recall.gpu >= r.recall.cpu - 0.01, JSON.stringify(r.recall));
+  assert.equal(r.removedReturned, 0, 'removed vectors are never returned');
+  assert.deepEqual(r.appendedFound, [70001, 70002, 70003]);
+  assert.equal(r.appendedDevice.ran, 'gpu');
+
+  const { reasons } = r;
+  for (const [name, pattern] of [['filter', /filters/], ['bigK', /k = 200/], ['autoSmall', /256 or more/], ['autoSoftware', /software adapter/], ['lost', /lost/]] as const) {
+    assert.equal(reasons[name].ran, 'cpu', name);
+    assert.match(reasons[name].reason, pattern, name);
+  }
+  assert.equal(r.lostAnswered, true, 'the batch during which the device was lost is answered in full, on the CPU');
+  assert.equal(reasons.afterLost.ran, 'gpu', 'the next batch opens a new device');
+});
+
+test('GPU: with no GPU driver, a batch asked for the GPU runs on the CPU and says why', { timeout: 120_000 }, async (t) => {
+  if (!hasWebgpu) return t.skip('the optional package webgpu is not installed');
+  // an ICD list naming no driver: Dawn finds no adapter, as on a machine without a GPU
+  const r = await checks({ VK_ICD_FILENAMES: '/nonexistent/icd.json' });
+  assert.match(r.device.reason, /no WebGPU adapter/);
+  assert.equal(r.noGpu.ran, 'cpu');
+  assert.match(r.noGpu.reason, /no WebGPU adapter/);
+});

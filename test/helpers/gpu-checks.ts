@@ -1,0 +1,127 @@
+// The GPU checks test/gpu.test.ts runs in a process of their own (Dawn reads the Vulkan driver to
+// use from the environment it starts with): the WGSL range scan against its TypeScript twin, and
+// searchBatch on the GPU against the CPU and exact truth. Prints one JSON line of results; the
+// test asserts on them.
+import { gpuDevice } from '../../src/gpu/webgpu.js';
+import { GpuRowScan } from '../../src/gpu/scan.js';
+import { rangeTopK } from '../../src/kernels/reference/range-top-k.js';
+import { encodeHalf } from '../../src/kernels/reference/half.js';
+import { METRIC_IP, METRIC_L2 } from '../../src/kernels/wasm.js';
+import { ZGQIndex } from '../../src/index.js';
+import { clusteredGaussian } from '../../src/data/synthetic.js';
+import { bruteForceKnn, recallAtK } from '../../src/data/groundtruth.js';
+import { Rng } from '../../src/random.js';
+
+const out: Record<string, unknown> = {};
+const g = await gpuDevice();
+out.device = g.ok ? { adapter: g.adapter, fallback: g.fallback } : { reason: g.reason };
+if (!g.ok) {
+  // no adapter: a batch asked for the GPU runs on the CPU and says why
+  const index = new ZGQIndex({ dim: 8 });
+  await index.build(Float32Array.from({ length: 8 * 600 }, (_, i) => Math.sin(i)), { threads: 1 });
+  await index.searchBatch(Float32Array.from({ length: 8 * 4 }, (_, i) => Math.cos(i)), 5, { device: 'gpu' });
+  out.noGpu = index.stats().device;
+  console.log(JSON.stringify(out));
+  process.exit(0);
+}
+
+/**
+ * Kernel against twin: ids equal wherever the twin's distances leave a gap (ties and float
+ * rounding may order rows within `eps` of each other differently), distances within a relative 1e-5.
+ */
+const kernel: { name: string; compared: number; idMismatches: number; worstRelative: number }[] = [];
+const rng = new Rng(7);
+const random = () => rng.next();
+for (const dim of [16, 13, 96]) {
+  for (const half of [false, true]) {
+    for (const metric of [METRIC_L2, METRIC_IP]) {
+      for (const k of [1, 10, 33]) {
+        const n = 700;
+        const nq = 9;
+        const values = Float32Array.from({ length: n * dim }, () => random() * 2 - 1);
+        // duplicate rows: equal distances, ordered by row on both sides
+        values.copyWithin(5 * dim, 4 * dim, 5 * dim);
+        const rows = half ? Uint16Array.from(values, encodeHalf) : values;
+        const queries = Float32Array.from({ length: nq * dim }, () => random() * 2 - 1);
+        const per = 3;
+        const ranges = new Uint32Array(nq * per * 2);
+        for (let q = 0; q < nq; q++) {
+          const a = Math.floor(random() * 300);
+          ranges.set([a, a + 150, 400 + q * 20, 400 + q * 20 + (q % 3 === 0 ? 0 : 60), 650, n], q * per * 2);
+        }
+        const removed = new Uint8Array(Math.ceil(n / 8));
+        for (let i = 0; i < n; i += 7) removed[i >> 3] |= 1 << (i & 7);
+        const scan = await GpuRowScan.upload(g.device, rows, { n, dim, half, metric });
+        for (const drop of [null, removed]) {
+          const got = await scan.scan(queries, nq, ranges, per, k, drop);
+          const want = rangeTopK(rows, half, dim, metric, queries, nq, ranges, per, k, drop);
+          let idMismatches = 0;
+          let worstRelative = 0;
+          for (let i = 0; i < nq * k; i++) {
+            const w = want.distances[i];
+            const d = got.distances[i];
+            if (w === Infinity || d === Infinity) {
+              if (w !== d || got.rows[i] !== want.rows[i]) idMismatches++;
+              continue;
+            }
+            worstRelative = Math.max(worstRelative, Math.abs(d - w) / Math.max(1e-6, Math.abs(w)));
+            const eps = 1e-5 * Math.max(1, Math.abs(w));
+            const next = i % k < k - 1 ? want.distances[i + 1] : Infinity;
+            const prev = i % k > 0 ? want.distances[i - 1] : -Infinity;
+            if (got.rows[i] !== want.rows[i] && next - w > eps && w - prev > eps) idMismatches++;
+          }
+          kernel.push({ name: `dim ${dim} ${half ? 'f16' : 'f32'} ${metric === METRIC_IP ? 'ip' : 'l2'} k ${k}${drop ? ' removed' : ''}`, compared: nq * k, idMismatches, worstRelative });
+        }
+        scan.destroy();
+      }
+    }
+  }
+}
+out.kernel = kernel;
+
+// searchBatch on the GPU: every row scanned (exact over the stored rows) equals the CPU's scan;
+// the zones' scan reaches the recall of the index's own search; what the GPU cannot take says why
+const dim = 16;
+const ds = clusteredGaussian({ n: 4000, nQueries: 200, dim, seed: 3, outlierFraction: 0.2 });
+const truth = bruteForceKnn(ds.base, 4000, ds.queries, 200, dim, 10).ids;
+const index = new ZGQIndex({ dim });
+await index.build(ds.base, { threads: 1 });
+const cpuScan = await index.searchBatch(ds.queries, 10, { traversal: 'scan' });
+const gpuScan = await index.searchBatch(ds.queries, 10, { traversal: 'scan', device: 'gpu' });
+out.scanDevice = index.stats().device;
+out.scanSame = cpuScan.ids.every((id, i) => id === gpuScan.ids[i]);
+out.scanDistanceWorst = Math.max(...cpuScan.distances.map((d, i) => Math.abs(d - gpuScan.distances[i]) / Math.max(1e-6, Math.abs(d))));
+const cpu = await index.searchBatch(ds.queries, 10);
+const gpu = await index.searchBatch(ds.queries, 10, { device: 'gpu' });
+out.recall = { cpu: recallAtK(cpu.ids, truth, 200, 10), gpu: recallAtK(gpu.ids, truth, 200, 10) };
+index.remove(Array.from(truth.subarray(0, 10)));
+const afterRemove = await index.searchBatch(ds.queries, 10, { device: 'gpu' });
+out.removedReturned = Array.from(truth.subarray(0, 10)).filter((id) => afterRemove.ids.includes(id)).length;
+await index.add(ds.queries.subarray(0, 3 * dim), [70001, 70002, 70003]);
+out.appendedFound = Array.from((await index.searchBatch(ds.queries.subarray(0, 3 * dim), 1, { device: 'gpu' })).ids);
+out.appendedDevice = index.stats().device;
+const reasons: Record<string, unknown> = {};
+await index.searchBatch(ds.queries, 10, { device: 'gpu', filter: [1, 2, 3] });
+reasons.filter = index.stats().device;
+await index.searchBatch(ds.queries, 200, { device: 'gpu' });
+reasons.bigK = index.stats().device;
+await index.searchBatch(ds.queries, 10, { device: 'auto' });
+reasons.autoSmall = index.stats().device;
+const twice = new Float32Array(400 * dim);
+twice.set(ds.queries);
+twice.set(ds.queries, 200 * dim);
+await index.searchBatch(twice, 10, { device: 'auto' });
+reasons.autoSoftware = index.stats().device;
+// the device lost while a batch runs: that batch runs on the CPU (answered in full), the next
+// opens a new device
+const during = index.searchBatch(ds.queries, 10, { device: 'gpu' });
+g.device.destroy();
+const lostResult = await during;
+reasons.lost = index.stats().device;
+const onCpu = await index.searchBatch(ds.queries, 10);
+out.lostAnswered = lostResult.ids.every((id, i) => id === onCpu.ids[i]);
+await index.searchBatch(ds.queries, 10, { device: 'gpu' });
+reasons.afterLost = index.stats().device;
+out.reasons = reasons;
+console.log(JSON.stringify(out));
+process.exit(0);
