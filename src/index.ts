@@ -17,7 +17,7 @@ import { StagedRows, TRAIN_AT } from './staging.js';
 import { decodeContainer, type DecodedContainer, encodeContainer, isOptionalTag, type Section } from './format.js';
 import { type ParallelInfo, platform, type SaveOptions, type UpdateOptions, type WriteLease } from './platform.js';
 import { type Metric, type ResolvedOptions, type ResolvedSearchOptions, resolveOptions, resolveSearch, type SearchOptions, type Traversal, type VectorStorage, type ZGQOptions } from './options.js';
-import { type Device, type DeviceUse, gpuBatch } from './gpu/batch.js';
+import { type Device, type DeviceUse, gpuBatch, GpuResident } from './gpu/batch.js';
 import { buildShards, MAX_SHARDS, routerOver, shardCount, Shards, type ZoneTable, zoneTableOf } from './shards.js';
 import { HeapRows, type RowPlace, rowsOutside, type RowStore } from './rows.js';
 import { checkFinite, checkK, checkThreads, describe, describeValue, flatRows, gatherRows, type Vectors, normalizedCopy, resolveIds, searchableRows, outOfRange } from './validate.js';
@@ -173,6 +173,9 @@ export interface IndexStats {
   device: DeviceUse | null;
 }
 
+/** Frees an index's rows on the GPU once the index is collected (the garbage collector does not see GPU memory). */
+const gpuRows = new FinalizationRegistry<GpuResident>((resident) => resident.release());
+
 /** A build, add or compact that was called and has not finished. */
 class PendingMutation {
   /** Ids removed by calls made while it was pending, to remove again once it is done. */
@@ -198,6 +201,8 @@ export class ZGQIndex {
   private built: Built | null = null;
   /** Where the last batch ran (searchBatch's `device`), and why not on the GPU when asked. */
   private deviceUse: DeviceUse | null = null;
+  /** The index's rows on the GPU between batches (freed by close(), or when the index is collected). */
+  private readonly gpu = new GpuResident();
   /** The index, when it is several shards (src/shards.ts); null otherwise. */
   private shards: Shards | null = null;
   /** The query of a sharded search, checked and prepared once for all its shards. */
@@ -233,6 +238,7 @@ export class ZGQIndex {
   constructor(options: ZGQOptions) {
     this.options = resolveOptions(options);
     this.fixedSearch = { ...options.search };
+    gpuRows.register(this, this.gpu);
   }
 
   get dim(): number {
@@ -390,13 +396,18 @@ export class ZGQIndex {
     if (invalid !== 'throw' && invalid !== 'skip') {
       throw new ZGQError('INVALID_ARGUMENT', `invalidQueries must be 'throw' or 'skip'; got ${describeValue(invalid)}`);
     }
+    const device = options?.device ?? 'cpu';
+    if (device !== 'cpu' && device !== 'gpu' && device !== 'auto') throw new ZGQError('INVALID_ARGUMENT', `device must be 'cpu', 'gpu' or 'auto'; got ${describeValue(device)}`);
     const opts = this.servable(resolveSearch(options, this.options.search));
     if (invalid === 'skip') {
       const { rows, from, errors } = searchableRows(queries, dim, this.options.metric === 'cosine');
       if (errors.length === 0) return this.searchBatch(queries, k, { ...options, invalidQueries: 'throw' });
       const ids = new Uint32Array(nq * k).fill(NO_ID);
       const distances = new Float32Array(nq * k).fill(Infinity);
-      if (from.length === 0) return { ids, distances, nq, k, errors };
+      if (from.length === 0) {
+        this.deviceUse = { ran: 'cpu', adapter: null, reason: device === 'cpu' ? null : 'no query could be searched' };
+        return { ids, distances, nq, k, errors };
+      }
       const part = await this.searchBatch(rows, k, { ...options, invalidQueries: 'throw' });
       for (let r = 0; r < from.length; r++) {
         ids.set(part.ids.subarray(r * k, (r + 1) * k), from[r] * k);
@@ -408,6 +419,7 @@ export class ZGQIndex {
     const rows = this.options.metric === 'cosine' ? normalizedCopy(queries, dim, 'query') : queries;
     const filter = options?.filter;
     if (!this.trained || k === 0) {
+      this.deviceUse = { ran: 'cpu', adapter: null, reason: device === 'cpu' ? null : !this.trained ? 'the index is not trained yet (an exact scan of the staged vectors)' : 'k = 0' };
       const ids = new Uint32Array(nq * k).fill(NO_ID);
       const distances = new Float32Array(nq * k).fill(Infinity);
       if (this.staged) for (let q = 0; q < nq; q++) this.staged.search(rows.subarray(q * dim, (q + 1) * dim), k, this.options.metric, filter, ids, distances, q * k);
@@ -416,8 +428,6 @@ export class ZGQIndex {
     // batches share the index's batch buffers and worker contexts: one batch at a time
     const pacer = new Pacer(options?.signal, 'searchBatch');
     const removalsBefore = this.removals;
-    const device = options?.device ?? 'cpu';
-    if (device !== 'cpu' && device !== 'gpu' && device !== 'auto') throw new ZGQError('INVALID_ARGUMENT', `device must be 'cpu', 'gpu' or 'auto'; got ${describeValue(device)}`);
     const run = this.batchQueue.then(() => this.runBatchOn(rows, nq, k, opts, threads, filter, pacer, device));
     this.batchQueue = run.then(() => undefined, () => undefined);
     const { ids, distances } = await run;
@@ -451,7 +461,7 @@ export class ZGQIndex {
     }
     const built = this.requireBuilt();
     if (device !== 'cpu') {
-      const gpu = await gpuBatch(built, rows, nq, k, opts, filter !== undefined, device);
+      const gpu = await gpuBatch(built, this.gpu, rows, nq, k, opts, filter !== undefined, device, pacer);
       if ('ids' in gpu) {
         this.deviceUse = { ran: 'gpu', adapter: gpu.adapter, reason: null };
         callerResults(built, gpu.ids, gpu.distances, metric);
@@ -600,6 +610,7 @@ export class ZGQIndex {
   close(): void {
     this.openedFile?.close();
     this.openedFile = null;
+    this.gpu.release();
   }
 
   /**

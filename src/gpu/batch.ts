@@ -7,7 +7,9 @@
  * brute force. What the GPU cannot take runs on the CPU, and says why.
  */
 import type { Built } from '../built.js';
+import { ZGQError } from '../errors.js';
 import type { ResolvedSearchOptions } from '../options.js';
+import type { Pacer } from '../pace.js';
 import { scansEveryVector } from '../options.js';
 import { Router, zoneTableOf } from '../shards.js';
 import { GPU_MAX_DIM, GPU_MAX_K, GpuRowScan } from './scan.js';
@@ -27,24 +29,49 @@ export interface DeviceUse {
   reason: string | null;
 }
 
-/** Per index layout: its rows on the GPU and its zone selection, while the layout stays the same. */
-interface Resident {
-  device: GPUDevice;
-  scan: GpuRowScan;
-  router: Router;
-  /** The layout's nodes when uploaded: appends in place add rows, and the upload is redone. */
-  n: number;
+/**
+ * An index's rows on the GPU and its zone selection, kept between batches: written again only for
+ * a new layout (its old buffer freed at once: the garbage collector does not see GPU memory), and
+ * only the appended rows after an add in place. One per ZGQIndex; release() frees it.
+ */
+export class GpuResident {
+  private held: { built: Built; device: GPUDevice; scan: GpuRowScan; router: Router; n: number } | null = null;
+
+  /** The rows of `built` on `device`, up to date. */
+  async rowsOf(built: Built, device: GPUDevice): Promise<{ scan: GpuRowScan; router: Router }> {
+    const lay = built.layout;
+    const { arena } = built.kernels;
+    let held = this.held;
+    if (!held || held.built !== built || held.device !== device) {
+      this.release();
+      const scan = await GpuRowScan.create(device, { n: lay.n, dim: lay.dim, half: lay.halfStorage, metric: lay.metric }, lay.capacity);
+      held = this.held = { built, device, scan, router: new Router([zoneTableOf(built)], lay.dim, lay.metric), n: 0 };
+    }
+    if (held.n !== lay.n) {
+      // rows are only ever appended within one layout (every other change makes a new one)
+      const rows = lay.halfStorage ? arena.u16(lay.vectorsPtr, lay.n * lay.dim) : arena.f32(lay.vectorsPtr, lay.n * lay.dim);
+      held.scan.write(rows, held.n, lay.n);
+      held.n = lay.n;
+    }
+    return held;
+  }
+
+  release(): void {
+    this.held?.scan.destroy();
+    this.held = null;
+  }
 }
-const resident = new WeakMap<Built, Resident>();
 
 /**
  * The batch on the GPU (node ids and kernel distances, as runBatch returns them), or the reason it
- * must run on the CPU.
+ * must run on the CPU; `pacer` gives the event loop its turns and stops an aborted batch.
  */
 export async function gpuBatch(
-  built: Built, queries: Float32Array, nq: number, k: number, opts: ResolvedSearchOptions, filtered: boolean, device: Exclude<Device, 'cpu'>,
+  built: Built, resident: GpuResident, queries: Float32Array, nq: number, k: number, opts: ResolvedSearchOptions, filtered: boolean,
+  device: Exclude<Device, 'cpu'>, pacer: Pacer,
 ): Promise<{ ids: Uint32Array; distances: Float32Array; adapter: string } | { reason: string; adapter: string | null }> {
   const lay = built.layout;
+  if (nq === 0) return { reason: 'an empty batch', adapter: null };
   if (device === 'auto' && nq < GPU_MIN_BATCH) return { reason: `a batch of ${nq} queries (the GPU takes ${GPU_MIN_BATCH} or more under 'auto')`, adapter: null };
   if (filtered) return { reason: 'filters run on the CPU', adapter: null };
   if (k > GPU_MAX_K) return { reason: `k = ${k} (the GPU path returns at most ${GPU_MAX_K})`, adapter: null };
@@ -53,21 +80,15 @@ export async function gpuBatch(
   const gpu = await gpuDevice();
   if (!gpu.ok) return { reason: gpu.reason, adapter: null };
   if (gpu.fallback && device === 'auto') return { reason: `${gpu.adapter} is a software adapter (device: 'gpu' uses it all the same)`, adapter: gpu.adapter };
-  let held = resident.get(built);
   try {
-    if (!held || held.n !== lay.n || held.device !== gpu.device) {
-      if (held?.device === gpu.device) held.scan.destroy();
-      const { arena } = built.kernels;
-      const rows = lay.halfStorage ? arena.u16(lay.vectorsPtr, lay.n * lay.dim) : arena.f32(lay.vectorsPtr, lay.n * lay.dim);
-      const scan = await GpuRowScan.upload(gpu.device, rows, { n: lay.n, dim: lay.dim, half: lay.halfStorage, metric: lay.metric });
-      held = { device: gpu.device, scan, router: held?.router ?? new Router([zoneTableOf(built)], lay.dim, lay.metric), n: lay.n };
-      resident.set(built, held);
-    }
-    const { ranges, per } = rangesOf(built, held.router, queries, nq, opts);
+    const { scan, router } = await resident.rowsOf(built, gpu.device);
+    const { ranges, per } = await rangesOf(built, router, queries, nq, opts, pacer);
     const removed = built.removed.count > 0 ? built.removed.bits : null;
-    const out = await held.scan.scan(queries, nq, ranges, per, k, removed);
+    const out = await scan.scan(queries, nq, ranges, per, k, removed, () => pacer.step());
+    await pacer.step(); // a batch aborted while the GPU ran stops here
     return { ids: out.rows, distances: out.distances, adapter: gpu.adapter };
   } catch (err) {
+    if (err instanceof ZGQError) throw err; // ABORTED
     const lost = await Promise.race([gpu.device.lost.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 0))]);
     const why = lost ? 'the GPU device was lost during the batch' : `the GPU refused the work: ${(err instanceof Error ? err.message : String(err)) || 'no message'}`;
     return { reason: why, adapter: gpu.adapter };
@@ -78,7 +99,9 @@ export async function gpuBatch(
  * The row ranges each query scans: its nProbe zones (rows [zoneStart[z], zoneStart[z + 1])) and
  * the nodes appended since the layout ([zoned, n)); every row for the scan traversals.
  */
-function rangesOf(built: Built, router: Router, queries: Float32Array, nq: number, opts: ResolvedSearchOptions): { ranges: Uint32Array; per: number } {
+async function rangesOf(
+  built: Built, router: Router, queries: Float32Array, nq: number, opts: ResolvedSearchOptions, pacer: Pacer,
+): Promise<{ ranges: Uint32Array; per: number }> {
   const lay = built.layout;
   if (scansEveryVector(opts.traversal)) {
     const ranges = new Uint32Array(nq * 2);
@@ -92,6 +115,7 @@ function rangesOf(built: Built, router: Router, queries: Float32Array, nq: numbe
   const ranges = new Uint32Array(nq * per * 2);
   const dim = lay.dim;
   for (let q = 0; q < nq; q++) {
+    if (pacer.due) await pacer.step();
     router.query().set(queries.subarray(q * dim, (q + 1) * dim));
     const zones = router.nearestZones(probe);
     for (let r = 0; r < zones.length; r++) {

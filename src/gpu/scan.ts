@@ -9,7 +9,7 @@
  * buffer, and thread 0 writes the result. Order: distance, then row (ties are broken the same way
  * on every device). Distances are the kernels': squared L2, or -q·x under inner product.
  */
-import { checked, outputBuffer, readBuffers, uploadBuffer, USAGE } from './webgpu.js';
+import { checked, outputBuffer, readBuffers, uploadBuffer, USAGE, writeBytes } from './webgpu.js';
 import { METRIC_IP } from '../kernels/wasm.js';
 
 /** Threads per workgroup (a multiple of every GPU's SIMD width). */
@@ -192,95 +192,126 @@ function bucketOf(k: number): number {
   return K_BUCKETS.find((b) => b >= k)!;
 }
 
+/** Compiled scans per device, by row shape and k bucket (the rows' count is not in the shader). */
+const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
+
+/** The pipeline of a shape and k bucket, made once it compiles (a failure is thrown, not kept). */
+async function pipelineFor(device: GPUDevice, shape: RowShape, kmax: number): Promise<GPUComputePipeline> {
+  let made = pipelines.get(device);
+  if (!made) pipelines.set(device, (made = new Map()));
+  const key = `${shape.dim}/${shape.half}/${shape.metric}/${kmax}`;
+  let p = made.get(key);
+  if (!p) {
+    p = await checked(device, () => {
+      const module = device.createShaderModule({ code: scanShader(shape, kmax) });
+      return device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+    });
+    made.set(key, p);
+  }
+  return p;
+}
+
 /**
- * An index's rows on the GPU, scanned over ranges for batches of queries. Holds its buffers until
- * destroy().
+ * An index's rows on the GPU, in a buffer with room for `capacity` rows (rows appended in place are
+ * written as they come), scanned over ranges for batches of queries. Holds its buffer until destroy().
  */
 export class GpuRowScan {
-  private readonly pipelines = new Map<number, GPUComputePipeline>();
-
   private constructor(
     private readonly device: GPUDevice,
     readonly shape: RowShape,
     private readonly rows: GPUBuffer,
+    /** Rows the buffer has room for. */
+    readonly capacity: number,
   ) {}
 
+  /** Bytes of `count` rows of this shape. */
+  private static rowBytes(count: number, shape: RowShape): number {
+    return count * shape.dim * (shape.half ? 2 : 4);
+  }
+
   /**
-   * The rows (Float32Array[n * dim], or Uint16Array[n * dim] of binary16 bits) uploaded to `device`.
-   * Throws when the device refuses them (too large for one storage binding, out of memory).
+   * An empty buffer for `capacity` rows of `shape` on `device`. Throws when the device refuses it
+   * (larger than one storage binding, out of memory).
    */
-  static async upload(device: GPUDevice, rows: Float32Array | Uint16Array, shape: RowShape): Promise<GpuRowScan> {
-    const bytes = rows.byteLength;
+  static async create(device: GPUDevice, shape: RowShape, capacity: number): Promise<GpuRowScan> {
+    const bytes = Math.max(4, Math.ceil(GpuRowScan.rowBytes(capacity, shape) / 4) * 4);
     if (bytes > device.limits.maxStorageBufferBindingSize) {
       throw new Error(`the rows (${bytes} bytes) exceed the GPU's largest storage binding (${device.limits.maxStorageBufferBindingSize} bytes)`);
     }
-    const buffer = await checked(device, () => uploadBuffer(device, rows));
-    return new GpuRowScan(device, shape, buffer);
+    const buffer = await checked(device, () => device.createBuffer({ size: bytes, usage: USAGE.STORAGE | USAGE.COPY_DST }));
+    return new GpuRowScan(device, shape, buffer, capacity);
   }
 
-  /** The pipeline of a k bucket, made once it compiles (a failure is thrown, not kept). */
-  private async pipeline(kmax: number): Promise<GPUComputePipeline> {
-    let p = this.pipelines.get(kmax);
-    if (!p) {
-      const { device } = this;
-      p = await checked(device, () => {
-        const module = device.createShaderModule({ code: scanShader(this.shape, kmax) });
-        return device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
-      });
-      this.pipelines.set(kmax, p);
-    }
-    return p;
+  /** The rows (Float32Array[n * dim], or Uint16Array of binary16 bits) from `from` to `to` written to the buffer. */
+  write(rows: Float32Array | Uint16Array, from: number, to: number): void {
+    const { dim } = this.shape;
+    const width = rows.BYTES_PER_ELEMENT;
+    // whole words: binary16 rows of odd dimension start mid-word
+    const first = Math.floor((from * dim * width) / 4) * 4;
+    const last = to * dim * width;
+    writeBytes(this.device, this.rows, first, new Uint8Array(rows.buffer, rows.byteOffset + first, last - first));
   }
 
   /**
    * The k nearest rows (row numbers, NO_ID past the last) and their distances for each of nq
    * queries (Float32Array[nq * dim]), among the rows of its `per` ranges (ranges[(q * per + r) * 2],
-   * end exclusive), skipping the rows whose bit is set in `removed`.
+   * end exclusive), skipping the rows whose bit is set in `removed`; `between` runs between two
+   * dispatches (the caller's pacing and abort checks).
    */
-  async scan(queries: Float32Array, nq: number, ranges: Uint32Array, per: number, k: number, removed: Uint8Array | null): Promise<{ rows: Uint32Array; distances: Float32Array }> {
+  async scan(
+    queries: Float32Array, nq: number, ranges: Uint32Array, per: number, k: number, removed: Uint8Array | null, between: () => Promise<void> = async () => {},
+  ): Promise<{ rows: Uint32Array; distances: Float32Array }> {
     if (k < 1 || k > GPU_MAX_K) throw new Error(`k = ${k} is outside 1-${GPU_MAX_K} on the GPU`);
     const { device } = this;
     const { dim } = this.shape;
     const kmax = bucketOf(k);
-    const pipeline = await this.pipeline(kmax);
+    const pipeline = await pipelineFor(device, this.shape, kmax);
     const out = { rows: new Uint32Array(nq * k), distances: new Float32Array(nq * k) };
-    const chunk = Math.max(1, Math.min(nq, Math.floor(SCRATCH_BYTES / (WG * kmax * 8))));
-    const removedBuffer = removed ? uploadBuffer(device, removed) : uploadBuffer(device, new Uint32Array(1));
-    const scratchD = outputBuffer(device, chunk * WG * kmax * 4);
-    const scratchI = outputBuffer(device, chunk * WG * kmax * 4);
+    const binding = device.limits.maxStorageBufferBindingSize;
+    const perQuery = Math.max(WG * kmax * 4, per * 8, dim * 4);
+    const chunk = Math.max(1, Math.min(nq, Math.floor(SCRATCH_BYTES / (WG * kmax * 4)), Math.floor(binding / perQuery)));
+    const owned: GPUBuffer[] = [];
+    const own = (buffer: GPUBuffer) => (owned.push(buffer), buffer);
     try {
+      const [removedBuffer, scratchD, scratchI] = await checked(device, () => [
+        own(uploadBuffer(device, removed ?? new Uint32Array(1))),
+        own(outputBuffer(device, chunk * WG * kmax * 4)),
+        own(outputBuffer(device, chunk * WG * kmax * 4)),
+      ]);
       for (let from = 0; from < nq; from += chunk) {
+        if (from > 0) await between();
         const count = Math.min(chunk, nq - from);
-        const params = uploadBuffer(device, Uint32Array.from([count, k, per, removed ? 1 : 0]), USAGE.UNIFORM);
-        const q = uploadBuffer(device, queries.subarray(from * dim, (from + count) * dim));
-        const r = uploadBuffer(device, ranges.subarray(from * per * 2, (from + count) * per * 2));
-        const outIds = outputBuffer(device, count * k * 4);
-        const outDist = outputBuffer(device, count * k * 4);
-        try {
-          await checked(device, () => {
-            const bind = device.createBindGroup({
-              layout: pipeline.getBindGroupLayout(0),
-              entries: [this.rows, q, r, removedBuffer, scratchD, scratchI, outIds, outDist, params].map((buffer, binding) => ({ binding, resource: { buffer } })),
-            });
-            const encoder = device.createCommandEncoder();
-            const pass = encoder.beginComputePass();
-            pass.setPipeline(pipeline);
-            pass.setBindGroup(0, bind);
-            pass.dispatchWorkgroups(Math.min(count, MAX_GROUPS_X), Math.ceil(count / MAX_GROUPS_X));
-            pass.end();
-            device.queue.submit([encoder.finish()]);
+        const mark = owned.length;
+        const [, , , outIds, outDist] = await checked(device, () => {
+          const made = [
+            own(uploadBuffer(device, Uint32Array.from([count, k, per, removed ? 1 : 0]), USAGE.UNIFORM)),
+            own(uploadBuffer(device, queries.subarray(from * dim, (from + count) * dim))),
+            own(uploadBuffer(device, ranges.subarray(from * per * 2, (from + count) * per * 2))),
+            own(outputBuffer(device, count * k * 4)),
+            own(outputBuffer(device, count * k * 4)),
+          ];
+          const bind = device.createBindGroup({
+            layout: pipeline.getBindGroupLayout(0),
+            entries: [this.rows, made[1], made[2], removedBuffer, scratchD, scratchI, made[3], made[4], made[0]].map((buffer, binding) => ({ binding, resource: { buffer } })),
           });
-          const [ids, dist] = await readBuffers(device, [outIds, outDist], [count * k * 4, count * k * 4]);
-          out.rows.set(new Uint32Array(ids), from * k);
-          const d = new Float32Array(dist);
-          for (let i = 0; i < d.length; i++) if (out.rows[from * k + i] === 0xffffffff) d[i] = Infinity;
-          out.distances.set(d, from * k);
-        } finally {
-          for (const b of [params, q, r, outIds, outDist]) b.destroy();
-        }
+          const encoder = device.createCommandEncoder();
+          const pass = encoder.beginComputePass();
+          pass.setPipeline(pipeline);
+          pass.setBindGroup(0, bind);
+          pass.dispatchWorkgroups(Math.min(count, MAX_GROUPS_X), Math.ceil(count / MAX_GROUPS_X));
+          pass.end();
+          device.queue.submit([encoder.finish()]);
+          return made;
+        });
+        const [ids, dist] = await readBuffers(device, [outIds, outDist], [count * k * 4, count * k * 4]);
+        out.rows.set(new Uint32Array(ids), from * k);
+        const d = new Float32Array(dist);
+        for (let i = 0; i < d.length; i++) if (out.rows[from * k + i] === 0xffffffff) d[i] = Infinity;
+        out.distances.set(d, from * k);
+        for (const b of owned.splice(mark)) b.destroy();
       }
     } finally {
-      for (const b of [removedBuffer, scratchD, scratchI]) b.destroy();
+      for (const b of owned) b.destroy();
     }
     return out;
   }
@@ -289,4 +320,3 @@ export class GpuRowScan {
     this.rows.destroy();
   }
 }
-

@@ -16,6 +16,10 @@ export type GpuDevice =
   | { ok: false; reason: string };
 
 let opened: Promise<GpuDevice> | null = null;
+/** When the last failed open may be tried again (an adapter can appear: a driver loaded, a GPU freed). */
+let retryAt = 0;
+/** How long a failed open is remembered. */
+const RETRY_MS = 10_000;
 /** The instance and adapter behind the device, held: Dawn tears the device down when they are collected. */
 let held: { gpu: GPU; adapter: GPUAdapter } | null = null;
 
@@ -24,7 +28,14 @@ let held: { gpu: GPU; adapter: GPUAdapter } | null = null;
  * adapter (SwiftShader, WARP) is returned with `fallback: true`; the caller decides whether it will do.
  */
 export function gpuDevice(): Promise<GpuDevice> {
-  opened ??= open();
+  if (opened && retryAt && performance.now() >= retryAt) opened = null;
+  if (!opened) {
+    retryAt = 0;
+    opened = open().catch((err: unknown) => ({ ok: false as const, reason: `WebGPU failed: ${err instanceof Error ? err.message : String(err)}` }));
+    void opened.then((d) => {
+      if (!d.ok) retryAt = performance.now() + RETRY_MS;
+    });
+  }
   return opened;
 }
 
@@ -43,8 +54,10 @@ async function open(): Promise<GpuDevice> {
     return { ok: false, reason: `the WebGPU adapter request failed: ${err instanceof Error ? err.message : String(err)}` };
   }
   if (!adapter) return { ok: false, reason: 'no WebGPU adapter (no GPU, or no driver for one)' };
-  const info = adapter.info;
-  const fallback = !!(info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter;
+  // adapter.info from Chromium 127; before it, requestAdapterInfo() and adapter.isFallbackAdapter
+  const old = adapter as GPUAdapter & { requestAdapterInfo?: () => Promise<GPUAdapterInfo>; isFallbackAdapter?: boolean };
+  const info: Partial<GPUAdapterInfo> & { isFallbackAdapter?: boolean } = adapter.info ?? (await old.requestAdapterInfo?.().catch(() => undefined)) ?? {};
+  const fallback = !!(info.isFallbackAdapter ?? old.isFallbackAdapter);
   const name = [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unnamed adapter';
   try {
     // the largest buffers the adapter allows: an index's rows go up in one
@@ -71,23 +84,28 @@ const STAGE_BYTES = 16 << 20;
 
 /** A storage buffer holding `data` (padded to 4 bytes), from any memory (an index's shared one too). */
 export function uploadBuffer(device: GPUDevice, data: ArrayBufferView, usage: number = USAGE.STORAGE): GPUBuffer {
-  const size = Math.max(4, Math.ceil(data.byteLength / 4) * 4);
-  const buffer = device.createBuffer({ size, usage: usage | USAGE.COPY_DST });
-  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  const shared = !(data.buffer instanceof ArrayBuffer);
-  for (let at = 0; at < bytes.length; at += STAGE_BYTES) {
-    const part = bytes.subarray(at, Math.min(bytes.length, at + STAGE_BYTES));
-    // writes move whole words: a last partial one goes padded
+  const buffer = device.createBuffer({ size: Math.max(4, Math.ceil(data.byteLength / 4) * 4), usage: usage | USAGE.COPY_DST });
+  writeBytes(device, buffer, 0, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  return buffer;
+}
+
+/**
+ * Write `bytes` into `buffer` from byte `at` (a multiple of 4), a last partial word padded with
+ * zeros; from a shared memory through copies of at most 16 MB.
+ */
+export function writeBytes(device: GPUDevice, buffer: GPUBuffer, at: number, bytes: Uint8Array): void {
+  const shared = !(bytes.buffer instanceof ArrayBuffer);
+  for (let from = 0; from < bytes.length; from += STAGE_BYTES) {
+    const part = bytes.subarray(from, Math.min(bytes.length, from + STAGE_BYTES));
     const words = Math.ceil(part.length / 4) * 4;
-    if (!shared && words === part.length) {
-      device.queue.writeBuffer(buffer, at, part.buffer, part.byteOffset, part.length);
+    if (!shared && words === part.length && part.byteOffset % 4 === 0) {
+      device.queue.writeBuffer(buffer, at + from, part.buffer, part.byteOffset, part.length);
     } else {
       const copy = new Uint8Array(words);
       copy.set(part);
-      device.queue.writeBuffer(buffer, at, copy.buffer, 0, words);
+      device.queue.writeBuffer(buffer, at + from, copy.buffer, 0, words);
     }
   }
-  return buffer;
 }
 
 /** An empty storage buffer of `bytes` the host can copy out of. */
@@ -117,14 +135,20 @@ export async function readBuffers(device: GPUDevice, buffers: GPUBuffer[], bytes
   }
 }
 
-/** A validation or out-of-memory error of `work`'s device calls, as a thrown Error. */
+/** A validation or out-of-memory error of `work`'s device calls, as a thrown Error (the scopes popped in any case). */
 export async function checked<T>(device: GPUDevice, work: () => T): Promise<T> {
   device.pushErrorScope('out-of-memory');
   device.pushErrorScope('validation');
-  const result = work();
-  const validation = await device.popErrorScope();
-  const memory = await device.popErrorScope();
-  const error = validation ?? memory;
-  if (error) throw new Error(`${memory && !validation ? 'GPU out of memory' : 'GPU validation'}: ${error.message}`);
-  return result;
+  let outcome: { value: T } | { error: unknown };
+  try {
+    outcome = { value: work() };
+  } catch (error) {
+    outcome = { error };
+  }
+  // both popped at once: another batch's scopes cannot come between them
+  const [validation, memory] = await Promise.all([device.popErrorScope(), device.popErrorScope()]);
+  if ('error' in outcome) throw outcome.error;
+  if (memory) throw new Error(`GPU out of memory: ${memory.message}`);
+  if (validation) throw new Error(`GPU validation: ${validation.message}`);
+  return outcome.value;
 }
