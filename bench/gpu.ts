@@ -1,5 +1,6 @@
 // searchBatch on the GPU against the CPU path on all of the machine's cores, and the exact brute
-// force on the same GPU (the ceiling any GPU index is measured against): n x 128 clustered vectors
+// force on the same GPU with the same kernel (every row scanned; a tiled brute force could be
+// faster): n x 128 clustered vectors
 // (paper recipe, seed 42; default 1M), nq queries (default 10,000) in one batch, recall@10 against
 // exact truth. The index keeps float32 rows, so the GPU's full scan is the exact truth itself
 // (checked against a CPU brute force on the first 100 queries). The GPU side sweeps nProbe, the CPU

@@ -19,6 +19,11 @@ export const GPU_MAX_K = 128;
 const K_BUCKETS = [16, 32, 64, 128];
 /** Scratch per dispatch (each query's WG lists of up to KMAX entries), bounding the queries per dispatch. */
 const SCRATCH_BYTES = 64 << 20;
+/**
+ * Row distances per dispatch at most: a dispatch that runs for seconds trips the watchdogs of
+ * Windows and of browsers (a lost device); 2^27 is a few milliseconds on a datacenter GPU.
+ */
+const ROWS_PER_DISPATCH = 1 << 27;
 /** Largest dimension: the query sits in workgroup memory (16 KiB in every WebGPU implementation). */
 export const GPU_MAX_DIM = 4096;
 /** Workgroups in one dimension of a dispatch (WebGPU's default limit); more go in a second dimension. */
@@ -269,7 +274,10 @@ export class GpuRowScan {
     const out = { rows: new Uint32Array(nq * k), distances: new Float32Array(nq * k) };
     const binding = device.limits.maxStorageBufferBindingSize;
     const perQuery = Math.max(WG * kmax * 4, per * 8, dim * 4);
-    const chunk = Math.max(1, Math.min(nq, Math.floor(SCRATCH_BYTES / (WG * kmax * 4)), Math.floor(binding / perQuery)));
+    let scanned = 0;
+    for (let i = 0; i < nq * per; i++) scanned += ranges[i * 2 + 1] - ranges[i * 2];
+    const rowsPerQuery = Math.max(1, scanned / Math.max(1, nq));
+    const chunk = Math.max(1, Math.min(nq, Math.floor(SCRATCH_BYTES / (WG * kmax * 4)), Math.floor(binding / perQuery), Math.floor(ROWS_PER_DISPATCH / rowsPerQuery)));
     const owned: GPUBuffer[] = [];
     const own = (buffer: GPUBuffer) => (owned.push(buffer), buffer);
     try {
