@@ -87,14 +87,26 @@ export async function runBatch(
   // slices of about SLICE_MS each (the first a guess), so the event loop gets its turns and an
   // abort is seen between two of them
   let size = Math.min(chunk, FIRST_SLICE);
+  const ordered = groupTuning.order && groupedScans(built, nq, opts, scope);
   for (let from = 0; from < nq; ) {
     const count = Math.min(size, nq - from);
-    arena.f32(batch.queries, count * dim).set(queries.subarray(from * dim, (from + count) * dim));
+    const rows = queries.subarray(from * dim, (from + count) * dim);
+    arena.f32(batch.queries, count * dim).set(rows);
     const t0 = performance.now();
+    const order = ordered ? localityOrder(built, rows, count) : null;
     await runChunk(built, count, k, opts, threadsAsked, scope);
     const perQuery = Math.max(1e-4, (performance.now() - t0) / count);
-    ids.set(arena.u32(batch.outIds, count * k), from * k);
-    distances.set(arena.f32(batch.outDist, count * k), from * k);
+    const outIds = arena.u32(batch.outIds, count * k);
+    const outDist = arena.f32(batch.outDist, count * k);
+    if (order) {
+      for (let i = 0; i < count; i++) {
+        ids.set(outIds.subarray(i * k, (i + 1) * k), (from + order[i]) * k);
+        distances.set(outDist.subarray(i * k, (i + 1) * k), (from + order[i]) * k);
+      }
+    } else {
+      ids.set(outIds, from * k);
+      distances.set(outDist, from * k);
+    }
     from += count;
     if (from < nq) await pacer.step();
     size = Math.max(1, Math.min(chunk, Math.floor(SLICE_MS / perQuery)));
@@ -121,9 +133,44 @@ function groupedScratchOf(searcher: Searcher, maxQueries: number, nProbe: number
 const GROUPED_MAX_QUERIES = 1024;
 /**
  * When zone scans are grouped across a batch (assembly/grouped.ts): `minShare` is the least number of
- * queries per zone (batch size times zones scanned per query, over the zones) at which it pays.
+ * queries per zone (batch size times zones scanned per query, over the zones) at which it pays;
+ * `order`: a slice's queries go in order of their nearest zone group (localityOrder).
  */
-export const groupTuning = { minShare: 2 };
+export const groupTuning = { minShare: 2, order: true };
+
+/**
+ * The chunk's queries (in the batch buffer, `rows` their copy) put in order of their nearest zone
+ * group, in place; returns the order (position i holds query order[i]), or null where there are
+ * no groups to order by. A zone's rows are shared by the queries of one slice that scan it, and
+ * the lanes cut slices in order: queries of one region together share more of them.
+ */
+function localityOrder(built: Built, rows: Float32Array, count: number): Uint32Array | null {
+  const lay = built.layout;
+  const { arena, k: kern } = built.kernels;
+  const nCentres = lay.nGroups || lay.nZones;
+  if (nCentres < 2 || count < 2) return null;
+  const centres = lay.nGroups ? lay.groupCentroidsPtr : lay.centroidsPtr;
+  const mark = arena.mark();
+  let nearest: Uint32Array;
+  try {
+    const nearestPtr = arena.alloc(count * 4);
+    const distPtr = arena.alloc(count * 4);
+    kern.nearestRows(built.batch.queries, count, centres, nCentres, lay.dim, lay.metric, nearestPtr, distPtr);
+    nearest = arena.u32(nearestPtr, count).slice();
+  } finally {
+    arena.release(mark);
+  }
+  // counting sort by group: stable, so queries of one group keep their order
+  const start = new Uint32Array(nCentres + 1);
+  for (let i = 0; i < count; i++) start[nearest[i] + 1]++;
+  for (let g = 0; g < nCentres; g++) start[g + 1] += start[g];
+  const order = new Uint32Array(count);
+  for (let i = 0; i < count; i++) order[start[nearest[i]]++] = i;
+  const dim = lay.dim;
+  const into = arena.f32(built.batch.queries, count * dim);
+  for (let i = 0; i < count; i++) into.set(rows.subarray(order[i] * dim, (order[i] + 1) * dim), i * dim);
+  return order;
+}
 
 /**
  * Whether a batch's zone scans are grouped by zone: the exact walk on binary16 rows with zone scans,
