@@ -12,6 +12,7 @@ export {
   ZGQCluster, type ClusterBatchResult, type ClusterInfo, type ClusterOptions, type ClusterSearchOptions, type ClusterSearchResult, type ClusterStatus, type MissingShard,
 } from './cluster/client.js';
 export { Replica, type ReplicaOptions } from './cluster/replica.js';
+export { FollowingReplica } from './cluster/follow.js';
 export type { Manifest, PublishOptions, ShardEntry } from './cluster/manifest.js';
 
 /**

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ZGQIndex, ZGQError } from '../src/index.js';
-import { ZGQCluster, Replica, publish } from '../src/cluster.js';
+import { FollowingReplica, ZGQCluster, Replica, publish } from '../src/cluster.js';
 import { clusteredGaussian } from '../src/data/synthetic.js';
 import { expectCode, expectCodeAsync } from './helpers/expect.js';
 import { NATS_SERVER, ZGQ_CLI, freePort, startCli, startNats, stopProcess } from './helpers/processes.js';
@@ -291,17 +291,18 @@ test('cluster: large batches split under max_payload, a reply too large refused 
   }
 });
 
-test('cluster versions and the write stream: writes in several messages under a small max_payload; a new version reached by an old client once the old replicas are gone; a stream missing writes refused at start', { timeout: 120_000 }, async (t) => {
+test('cluster versions and the write stream: writes in several messages under a small max_payload; a following replica moves to a new version and an old client follows it; a stream missing writes refused at start', { timeout: 120_000 }, async (t) => {
   if (!NATS_SERVER) return t.skip(NO_NATS);
   const { jetstreamManager } = await import('@nats-io/jetstream');
   const { connect } = await import('@nats-io/transport-node');
   const nats = await natsServer(64 * 1024);
-  const replicas: Replica[] = [];
+  let follower: FollowingReplica | null = null;
   let cluster: ZGQCluster | null = null;
   try {
     const first = await shardedIndex();
     await publish(nats.url, first, 'versions');
-    replicas.push(await Replica.start({ servers: nats.url, name: 'versions' }));
+    const events: string[] = [];
+    follower = await FollowingReplica.start({ servers: nats.url, name: 'versions', onEvent: (m) => events.push(m) });
     cluster = await ZGQCluster.connect(nats.url, 'versions', { timeoutMs: 5000 });
 
     // 2,000 vectors: three add messages of at most 64 KiB; 20,000 ids: two remove messages
@@ -317,10 +318,11 @@ test('cluster versions and the write stream: writes in several messages under a 
     const second = new ZGQIndex({ dim });
     await second.build(ds.base, { threads: 1, shards: 2 });
     assert.equal((await publish(nats.url, second, 'versions')).version, 2);
-    replicas.push(await Replica.start({ servers: nats.url, name: 'versions' }));
-    // the old client searches version 1 while a replica serves it, then moves to version 2
-    assert.equal((await cluster.search(row(0), 10)).ids[0] >= 50_000, true);
-    await replicas.shift()!.close();
+    // the replica serves version 2 beside version 1, then stops version 1
+    for (let i = 0; i < 300 && follower.version < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(follower.version, 2, events.join('\n'));
+    assert.match(events.at(-1)!, /now serving version 2 .*version 1 stopped/);
+    // the old client finds version 1 gone and moves to version 2 by itself
     assert.deepEqual((await cluster.search(row(0), 10, { ef: 48 })).ids, second.search(row(0), 10, { ef: 48 }).ids);
     assert.equal(cluster.info.version, 2);
     assert.equal(cluster.info.shards.length, 2);
@@ -335,7 +337,7 @@ test('cluster versions and the write stream: writes in several messages under a 
     await expectCodeAsync(Replica.start({ servers: nats.url, name: 'versions' }), 'CORRUPT_FILE');
   } finally {
     await cluster?.close().catch(() => undefined);
-    for (const r of replicas) await r.close().catch(() => undefined);
+    await follower?.close().catch(() => undefined);
     await nats.stop();
   }
 });

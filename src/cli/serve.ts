@@ -1,6 +1,7 @@
 /**
  * `zgq serve`: an index file behind the HTTP API of src/serve/http.ts, or with --nats a replica of
- * shards of a published cluster index (src/cluster/replica.ts), until SIGINT or SIGTERM.
+ * shards of a published cluster index and of each version published after it (src/cluster/follow.ts),
+ * until SIGINT or SIGTERM.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ZGQError, ZGQIndex, type RowPlace } from '../index.js';
@@ -42,11 +43,13 @@ export function registerServe(program: Command): void {
         if (o.name === undefined) throw new ZGQError('INVALID_ARGUMENT', '--nats needs --name <index>: the published index to serve');
         if (path !== undefined) throw new ZGQError('INVALID_ARGUMENT', `with --nats the shards come from the cluster: publish ${path} first (zgq cluster publish ${path} --nats ${o.nats} --name ${o.name})`);
         if (o.readOnly || o.rows !== 'memory') throw new ZGQError('INVALID_ARGUMENT', '--read-only and --rows are for an index file over HTTP; a replica (--nats) holds its shards in memory and takes writes from the cluster');
-        const { Replica } = await clusterModules('zgq serve --nats');
-        const replica = await Replica.start({ servers: o.nats, name: o.name, shards: o.shard, onEvent: (m) => process.stderr.write(`zgq: ${m}\n`) });
+        const { FollowingReplica } = await clusterModules('zgq serve --nats');
+        // serves each version published from now on too: the new one beside the old, then the old stops
+        const follower = await FollowingReplica.start({ servers: o.nats, name: o.name, shards: o.shard, onEvent: (m) => process.stderr.write(`zgq: ${m}\n`) });
+        const { replica } = follower;
         process.stderr.write(`zgq: serving shards ${replica.shards.join(', ')} of '${o.name}' version ${replica.manifest.version} (${replica.size} vectors) on ${o.nats}\n`);
-        stop = () => replica.close();
-        failure = replica.failure;
+        stop = () => follower.close();
+        failure = follower.failure;
       } else {
         if (path === undefined) throw new ZGQError('INVALID_ARGUMENT', 'zgq serve needs an index file, or --nats and --name');
         const rows = o.rows as RowPlace;
