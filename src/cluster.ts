@@ -3,10 +3,9 @@
  * client that searches and changes it. Needs the optional peer dependencies @nats-io/transport-node,
  * @nats-io/jetstream, @nats-io/kv and @nats-io/obj.
  */
-import { connect } from '@nats-io/transport-node';
-import { ZGQError } from './errors.js';
 import type { ZGQIndex } from './index.js';
 import { type Manifest, publishIndex, type PublishOptions } from './cluster/manifest.js';
+import { connectTo } from './cluster/protocol.js';
 
 export {
   ZGQCluster, type ClusterBatchResult, type ClusterInfo, type ClusterOptions, type ClusterSearchOptions, type ClusterSearchResult, type ClusterStatus, type MissingShard,
@@ -23,12 +22,7 @@ export type { Manifest, PublishOptions, ShardEntry } from './cluster/manifest.js
  * @throws ZGQError CONFLICT when another publish of `name` landed meanwhile; IO.
  */
 export async function publish(servers: string | string[], index: ZGQIndex, name: string, options: PublishOptions = {}): Promise<Manifest> {
-  let nc;
-  try {
-    nc = await connect({ servers, name: `zgq publish ${name}` });
-  } catch (err) {
-    throw new ZGQError('IO', `cannot reach the NATS server at ${String(servers)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-  }
+  const nc = await connectTo(servers, `zgq publish ${name}`, { once: true });
   try {
     return await publishIndex(nc, index, name, options);
   } finally {

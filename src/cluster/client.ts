@@ -7,7 +7,7 @@
  * searches see them.
  */
 import { randomUUID } from 'node:crypto';
-import { connect, createInbox, headers, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { createInbox, headers, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { ZGQError } from '../errors.js';
 import { kernelMetric, type Metric, resolveSearch, scansEveryVector, type SearchOptions } from '../options.js';
@@ -15,7 +15,7 @@ import { NO_ID } from '../ids.js';
 import { Router, SortedMerge } from '../shards.js';
 import { checkFinite, flatRows, gatherRows, normalizedCopy, resolveIds } from '../validate.js';
 import { ClusterStore, decodeZoneTables, type Manifest, streamOf, writesSubject } from './manifest.js';
-import { AFTER_SEQ, BUDGET_MS, ERROR_CODE, ERROR_MESSAGE, REQUEST_OPTIONS, checkIndexName, decodeResults, encodeSearch, replyError, searchChunk, subjectOf } from './protocol.js';
+import { AFTER_SEQ, BUDGET_MS, ERROR_CODE, ERROR_MESSAGE, REQUEST_OPTIONS, checkIndexName, connectTo, decodeResults, encodeSearch, replyError, searchChunk, subjectOf } from './protocol.js';
 import { addChunk, encodeAdd, encodeRemove, OP, removeChunk } from './writes.js';
 
 export interface ClusterOptions {
@@ -148,12 +148,7 @@ export class ZGQCluster {
     for (const [key, ms] of [['timeoutMs', timeoutMs], ['attemptMs', attemptMs]] as const) {
       if (!Number.isFinite(ms) || ms <= 0) throw new ZGQError('INVALID_ARGUMENT', `${key} must be a positive number of ms; got ${ms}`);
     }
-    let nc: NatsConnection;
-    try {
-      nc = await connect({ servers, name: `zgq client ${name}`, maxReconnectAttempts: -1, timeout: timeoutMs });
-    } catch (err) {
-      throw new ZGQError('IO', `cannot reach the NATS server at ${String(servers)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-    }
+    const nc = await connectTo(servers, `zgq client ${name}`, { timeoutMs });
     try {
       const store = await ClusterStore.open(nc, name, false);
       const { manifest, router } = await ZGQCluster.versionOf(store, name);

@@ -4,11 +4,11 @@
  * shards loaded and its writes applied: src/cluster/replica.ts) and then stops the old one, whose
  * clients move over by themselves when they find it gone (ZGQCluster.refresh).
  */
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { KvWatchInclude, type KvWatchEntry } from '@nats-io/kv';
 import { ZGQError } from '../errors.js';
 import { ClusterStore, parseManifest } from './manifest.js';
-import { checkIndexName } from './protocol.js';
+import { checkIndexName, connectTo } from './protocol.js';
 import { Replica, type ReplicaOptions } from './replica.js';
 
 export class FollowingReplica {
@@ -37,10 +37,10 @@ export class FollowingReplica {
     const first = await Replica.start(options);
     let nc: NatsConnection;
     try {
-      nc = await connect({ servers: options.servers, name: `zgq replica ${name} (versions)`, maxReconnectAttempts: -1 });
+      nc = await connectTo(options.servers, `zgq replica ${name} (versions)`);
     } catch (err) {
       await first.close();
-      throw new ZGQError('IO', `cannot reach the NATS server at ${String(options.servers)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw err;
     }
     const follower = new FollowingReplica(options, first, nc);
     try {

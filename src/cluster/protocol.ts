@@ -18,7 +18,20 @@
  * or given up). A search's header `after-seq` names the last write its client made: the replica
  * answers once it has applied it (TIMEOUT if not within the budget). Requests and replies stay under the NATS server's max_payload (searchChunk).
  */
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { ZGQError, type ZGQErrorCode } from '../errors.js';
+
+/**
+ * A connection to the NATS server(s) at `servers` that reconnects for as long as it lives (`once`:
+ * one that gives up when the server goes, for a command that ends); IO when none can be reached.
+ */
+export async function connectTo(servers: string | string[], name: string, options: { timeoutMs?: number; once?: boolean } = {}): Promise<NatsConnection> {
+  try {
+    return await connect({ servers, name, maxReconnectAttempts: options.once ? 0 : -1, timeout: options.timeoutMs });
+  } catch (err) {
+    throw new ZGQError('IO', `cannot reach the NATS server at ${String(servers)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+}
 
 /** Index names: one NATS subject token of letters, digits, '-' and '_'. */
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;

@@ -6,7 +6,7 @@
  * reaches one live replica. It serves the version it started with; after a publish, replicas of
  * the new version are started beside it (clients move to them once it is gone).
  */
-import { connect, headers, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { headers, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { DeliverPolicy, jetstream, type ConsumerMessages } from '@nats-io/jetstream';
 import { ZGQError } from '../errors.js';
 import { ZGQIndex } from '../index.js';
@@ -15,7 +15,7 @@ import { Router } from '../shards.js';
 import { gatherRows, normalizedCopy } from '../validate.js';
 import { ClusterStore, decodeZoneTables, type Manifest, streamOf, writesSubject } from './manifest.js';
 import {
-  AFTER_SEQ, BUDGET_MS, ERROR_CODE, ERROR_MESSAGE, REPLICA_FAILED, REQUEST_OPTIONS, checkIndexName, decodeSearch, encodeResults, headerInt, queueOf, replyBytes, subjectOf,
+  AFTER_SEQ, BUDGET_MS, ERROR_CODE, ERROR_MESSAGE, REPLICA_FAILED, REQUEST_OPTIONS, checkIndexName, connectTo, decodeSearch, encodeResults, headerInt, queueOf, replyBytes, subjectOf,
 } from './protocol.js';
 import { decodeWrite, OP, type Write } from './writes.js';
 
@@ -92,12 +92,7 @@ export class Replica {
     const name = checkIndexName(options.name);
     if (options.shards !== undefined && !Array.isArray(options.shards)) throw new ZGQError('INVALID_ARGUMENT', 'shards must be an array of shard numbers');
     const onEvent = options.onEvent ?? (() => {});
-    let nc: NatsConnection;
-    try {
-      nc = await connect({ servers: options.servers, name: `zgq replica ${name}`, maxReconnectAttempts: -1 });
-    } catch (err) {
-      throw new ZGQError('IO', `cannot reach the NATS server at ${String(options.servers)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-    }
+    const nc = await connectTo(options.servers, `zgq replica ${name}`);
     const held = new Map<number, ZGQIndex>();
     try {
       const store = await ClusterStore.open(nc, name, false);
