@@ -49,7 +49,7 @@ export class FollowingReplica {
       follower.stopWatching = () => updates.stop();
       void (async () => {
         for await (const entry of updates) follower.seen(entry);
-      })();
+      })().catch((err: unknown) => follower.say(`the manifest can no longer be watched (${err instanceof Error ? err.message : String(err)}): new versions are not followed`));
       // a version published between the first replica's start and the watch
       const { manifest } = await store.manifest();
       if (manifest.version > first.manifest.version) follower.roll(manifest.version);

@@ -176,7 +176,10 @@ export class Replica {
         this.appliedSeq = m.seq;
         for (const w of this.waiting) if (w.seq <= m.seq) w.wake(true);
       }
-    })();
+    })().catch((err: unknown) => {
+      // the stream can no longer be followed: searches would miss later writes
+      this.fail(new ZGQError('IO', `the write stream ${streamOf(this.name)} cannot be followed: ${err instanceof Error ? err.message : String(err)}; this replica stops`, { cause: err }));
+    });
   }
 
   /** Stop serving: unsubscribe (requests go to the shard's other replicas), wake the waiting, say why. */
