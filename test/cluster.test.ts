@@ -291,7 +291,7 @@ test('cluster: large batches split under max_payload, a reply too large refused 
   }
 });
 
-test('cluster versions and the write stream: writes in several messages under a small max_payload; a following replica moves to a new version and an old client follows it; a stream missing writes refused at start', { timeout: 120_000 }, async (t) => {
+test('cluster versions and the write stream: writes in several messages under a small max_payload; a following replica moves to a new version and an old client follows it; a stream missing writes refused at start, one deleted stops the replica', { timeout: 120_000 }, async (t) => {
   if (!NATS_SERVER) return t.skip(NO_NATS);
   const { jetstreamManager } = await import('@nats-io/jetstream');
   const { connect } = await import('@nats-io/transport-node');
@@ -332,9 +332,17 @@ test('cluster versions and the write stream: writes in several messages under a 
 
     // writes since the version purged from the stream: a new replica refuses to start without them
     const nc = await connect({ servers: nats.url });
-    await (await jetstreamManager(nc)).streams.purge('ZGQ_versions');
-    await nc.close();
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.purge('ZGQ_versions');
     await expectCodeAsync(Replica.start({ servers: nats.url, name: 'versions' }), 'CORRUPT_FILE');
+    // the stream deleted under a running replica: it stops serving, saying why
+    await jsm.streams.delete('ZGQ_versions');
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const failed = await Promise.race([follower.failure, new Promise<null>((r) => (timer = setTimeout(() => r(null), 15_000)))]);
+    clearTimeout(timer);
+    await nc.close();
+    assert.equal(failed?.code, 'CORRUPT_FILE');
+    assert.match(failed!.message, /was deleted/);
   } finally {
     await cluster?.close().catch(() => undefined);
     await follower?.close().catch(() => undefined);

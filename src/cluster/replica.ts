@@ -7,7 +7,7 @@
  * the new version are started beside it (clients move to them once it is gone).
  */
 import { headers, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { DeliverPolicy, jetstream, type ConsumerMessages } from '@nats-io/jetstream';
+import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages } from '@nats-io/jetstream';
 import { ZGQError } from '../errors.js';
 import { ZGQIndex } from '../index.js';
 import { kernelMetric, type SearchOptions } from '../options.js';
@@ -166,6 +166,15 @@ export class Replica {
       deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.manifest.seq + 1, filter_subjects: writesSubject(this.name),
     });
     const writes = (this.writes = await consumer.consume());
+    // the stream deleted under the replica: its consumer goes and no message says so again
+    const jsm = await jetstreamManager(this.nc);
+    void (async () => {
+      for await (const s of writes.status()) {
+        if (s.type !== 'consumer_deleted' && s.type !== 'stream_not_found') continue;
+        const gone = await jsm.streams.info(streamOf(this.name)).then(() => false, () => true);
+        if (gone) this.fail(new ZGQError('CORRUPT_FILE', `the write stream ${streamOf(this.name)} was deleted: this replica stops; publish the index again`));
+      }
+    })().catch(() => {});
     this.following = (async () => {
       for await (const m of writes) {
         if (m.seq !== this.appliedSeq + 1) {
