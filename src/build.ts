@@ -9,7 +9,9 @@
 import { Arena, checkArenaBudget } from './memory.js';
 import { BUILD_SLICE_ROWS, buildsOnHalfRows, installArenaBytes, workArenaBytes } from './budget.js';
 import { createKernels } from './kernels/wasm.js';
-import { buildZonesSteps, defaultZoneCount } from './zones.js';
+import { assignNearestSteps, buildZonesSteps, defaultZoneCount, type ZoneLayout, zoneCentroidsSteps, zonesFromAssignment } from './zones.js';
+import type { Device, DeviceUse } from './gpu/batch.js';
+import { gpuAssign } from './gpu/assign.js';
 import { encodePQSteps, PQ_CENTROIDS, residualRows, type RowSource, residualTerms, trainPQSteps } from './pq.js';
 import { Pacer, runPaced, stepProgress, throwIfAborted } from './pace.js';
 import { buildGraph, linkCapacity } from './graph.js';
@@ -51,6 +53,13 @@ export interface BuildOptions {
    * and at most one per 2 vectors.
    */
   shards?: number;
+  /**
+   * Where the rows are assigned to their zones (the build's pass over every row against every
+   * zone centroid): 'cpu' (default), 'gpu' (WebGPU, a software adapter included) or 'auto' (a
+   * hardware GPU, 50,000 rows or more); the rest of the build runs on the CPU. `stats().device`
+   * says where it ran, and why not on the GPU when asked.
+   */
+  device?: Device;
 }
 
 export type BuildPhase = 'zones' | 'pq' | 'graph' | 'tune' | 'done';
@@ -73,7 +82,7 @@ const ZONES_PER_PROBE = 32;
  */
 export async function buildIndex(
   x: InputRows, ids: Uint32Array, o: ResolvedOptions, fixedSearch: SearchOptions, options: BuildOptions,
-): Promise<{ built: Built; search: ResolvedSearchOptions }> {
+): Promise<{ built: Built; search: ResolvedSearchOptions; device: DeviceUse | null }> {
   const { dim, metric } = o;
   const n = ids.length;
   const pacer = new Pacer(options.signal, 'build');
@@ -108,7 +117,20 @@ export async function buildIndex(
   const chunks = Math.ceil(n / Math.max(1, Math.floor((4 << 20) / (dim * 4))));
   progress('zones', 0);
   const zoneSteps = Math.floor(nZones / 16) + 20 + chunks;
-  const zones = await runPaced(buildZonesSteps(kernels, x, n, dim, nZones, o.seed), pacer, stepProgress((f) => progress('zones', f), zoneSteps));
+  const zoneProgress = stepProgress((f) => progress('zones', f), zoneSteps);
+  let zones: ZoneLayout;
+  let device: DeviceUse | null = null;
+  if ((options.device ?? 'cpu') === 'cpu') {
+    zones = await runPaced(buildZonesSteps(kernels, x, n, dim, nZones, o.seed), pacer, zoneProgress);
+  } else {
+    // k-means on the CPU (a sample, or mini-batches); the pass over every row on the GPU
+    const raw = await runPaced(zoneCentroidsSteps(kernels, x, n, dim, nZones, o.seed), pacer, zoneProgress);
+    const k = raw.length / dim;
+    const gpu = await gpuAssign(x, n, dim, raw, k, options.device as Exclude<Device, 'cpu'>, pacer);
+    device = { op: 'build', ran: 'nearest' in gpu ? 'gpu' : 'cpu', adapter: gpu.adapter, reason: 'reason' in gpu ? gpu.reason : null };
+    const assigned = 'nearest' in gpu ? gpu : await runPaced(assignNearestSteps(kernels, x, n, dim, raw, k), pacer, zoneProgress);
+    zones = zonesFromAssignment(kernels, n, dim, raw, assigned.nearest, assigned.dist, o.seed);
+  }
   progress('zones', 1);
 
   // the rows in internal (zone-contiguous) order. A large build encodes binary16 rows a slice at a
@@ -200,5 +222,5 @@ export async function buildIndex(
   // index's, with no second copy of it; a small build's binary16 rows fill half their float32 region
   // and move to a tight arena instead
   const inPlace = halfRows || !half ? { kernels, vectorsPtr, adjacencyPtr } : undefined;
-  return { built: installBuilt(meta, arrays, n, null, inPlace), search };
+  return { built: installBuilt(meta, arrays, n, null, inPlace), search, device };
 }

@@ -169,7 +169,10 @@ export interface IndexStats {
   memory: MemoryStats;
   /** Where parallel build and batch search run here (in a browser: one thread unless cross-origin isolated). */
   parallel: ParallelInfo;
-  /** Where the last batch ran (searchBatch's `device`) and, when the GPU was asked for and it ran on the CPU, why; null before any batch. */
+  /**
+   * Where the last work that can run on the GPU ran (a searchBatch, or a build's zone assignment:
+   * their `device` option) and, when the GPU was asked for and it ran on the CPU, why; null before any.
+   */
   device: DeviceUse | null;
 }
 
@@ -286,6 +289,9 @@ export class ZGQIndex {
     checkFinite(vectors, dim, 'vector');
     const ids = resolveIds(options.ids, n);
     checkThreads(options.threads);
+    if (options.device !== undefined && options.device !== 'cpu' && options.device !== 'gpu' && options.device !== 'auto') {
+      throw new ZGQError('INVALID_ARGUMENT', `device must be 'cpu', 'gpu' or 'auto'; got ${describeValue(options.device)}`);
+    }
     if (options.shards !== undefined && (!Number.isInteger(options.shards) || options.shards < 1 || options.shards > MAX_SHARDS || options.shards > Math.max(1, n >> 1))) {
       throw new ZGQError('INVALID_ARGUMENT', `shards must be an integer in [1, ${Math.min(MAX_SHARDS, Math.max(1, n >> 1))}] for ${n} vectors; got ${describeValue(options.shards)}`);
     }
@@ -340,11 +346,13 @@ export class ZGQIndex {
       this.shards = built.shards;
       this.built = null;
       this.options.search = built.search;
+      if (built.device) this.deviceUse = built.device;
     } else {
-      const { built, search } = await buildIndex(new InputRows(x, this.options.dim), ids, this.options, this.fixedSearch, options);
+      const { built, search, device } = await buildIndex(new InputRows(x, this.options.dim), ids, this.options, this.fixedSearch, options);
       this.built = built;
       this.shards = null;
       this.options.search = search;
+      if (device) this.deviceUse = device;
     }
     options.onProgress?.('done', 1);
   }
@@ -405,7 +413,7 @@ export class ZGQIndex {
       const ids = new Uint32Array(nq * k).fill(NO_ID);
       const distances = new Float32Array(nq * k).fill(Infinity);
       if (from.length === 0) {
-        this.deviceUse = { ran: 'cpu', adapter: null, reason: device === 'cpu' ? null : 'no query could be searched' };
+        this.deviceUse = { op: 'searchBatch', ran: 'cpu', adapter: null, reason: device === 'cpu' ? null : 'no query could be searched' };
         return { ids, distances, nq, k, errors };
       }
       const part = await this.searchBatch(rows, k, { ...options, invalidQueries: 'throw' });
@@ -419,7 +427,7 @@ export class ZGQIndex {
     const rows = this.options.metric === 'cosine' ? normalizedCopy(queries, dim, 'query') : queries;
     const filter = options?.filter;
     if (!this.trained || k === 0) {
-      this.deviceUse = { ran: 'cpu', adapter: null, reason: device === 'cpu' ? null : !this.trained ? 'the index is not trained yet (an exact scan of the staged vectors)' : 'k = 0' };
+      this.deviceUse = { op: 'searchBatch', ran: 'cpu', adapter: null, reason: device === 'cpu' ? null : !this.trained ? 'the index is not trained yet (an exact scan of the staged vectors)' : 'k = 0' };
       const ids = new Uint32Array(nq * k).fill(NO_ID);
       const distances = new Float32Array(nq * k).fill(Infinity);
       if (this.staged) for (let q = 0; q < nq; q++) this.staged.search(rows.subarray(q * dim, (q + 1) * dim), k, this.options.metric, filter, ids, distances, q * k);
@@ -454,20 +462,20 @@ export class ZGQIndex {
     device: Device,
   ): Promise<{ ids: Uint32Array; distances: Float32Array }> {
     const { metric, seed } = this.options;
-    this.deviceUse = device === 'cpu' ? { ran: 'cpu', adapter: null, reason: null } : null;
+    this.deviceUse = device === 'cpu' ? { op: 'searchBatch', ran: 'cpu', adapter: null, reason: null } : null;
     if (this.shards) {
-      this.deviceUse ??= { ran: 'cpu', adapter: null, reason: 'a sharded index searches on the CPU' };
+      this.deviceUse ??= { op: 'searchBatch', ran: 'cpu', adapter: null, reason: 'a sharded index searches on the CPU' };
       return this.shards.searchBatch(rows, nq, k, opts, threads, filter, seed, metric, pacer);
     }
     const built = this.requireBuilt();
     if (device !== 'cpu') {
       const gpu = await gpuBatch(built, this.gpu, rows, nq, k, opts, filter !== undefined, device, pacer);
       if ('ids' in gpu) {
-        this.deviceUse = { ran: 'gpu', adapter: gpu.adapter, reason: null };
+        this.deviceUse = { op: 'searchBatch', ran: 'gpu', adapter: gpu.adapter, reason: null };
         callerResults(built, gpu.ids, gpu.distances, metric);
         return gpu;
       }
-      this.deviceUse = { ran: 'cpu', adapter: gpu.adapter, reason: gpu.reason };
+      this.deviceUse = { op: 'searchBatch', ran: 'cpu', adapter: gpu.adapter, reason: gpu.reason };
     }
     const result = await runBatch(built, rows, nq, k, opts, threads, scopeFor(built, filter, opts, k, 'batchBits', seed), pacer);
     callerResults(built, result.ids, result.distances, metric);

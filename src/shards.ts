@@ -26,6 +26,7 @@ import { InputRows } from './input.js';
 import { Pacer, runPaced } from './pace.js';
 import { type Built, lookupOf, shapeOf } from './built.js';
 import { buildIndex, type BuildOptions } from './build.js';
+import type { DeviceUse } from './gpu/batch.js';
 import { NO_ID } from './ids.js';
 import { type Metric, type ResolvedOptions, type ResolvedSearchOptions, scansEveryVector, type SearchOptions } from './options.js';
 import type { SearchFilter } from './filter.js';
@@ -501,7 +502,7 @@ const PHASE_SHARE = { zones: 0.1, pq: 0.1, graph: 0.8 } as const;
  */
 export async function buildShards(
   x: Float32Array, ids: Uint32Array, o: ResolvedOptions, fixedSearch: SearchOptions, options: BuildOptions, shards: number,
-): Promise<{ shards: Shards; search: ResolvedSearchOptions }> {
+): Promise<{ shards: Shards; search: ResolvedSearchOptions; device: DeviceUse | null }> {
   const { dim } = o;
   const n = ids.length;
   const pacer = new Pacer(options.signal, 'build');
@@ -513,6 +514,7 @@ export async function buildShards(
   for (let i = 0; i < n; i++) sizes[partOf[i]]++;
   const parts: Built[] = [];
   let search: ResolvedSearchOptions | null = null;
+  let device: DeviceUse | null = null;
   let done = 0;
   progress('graph', 0);
   for (let p = 0; p < shards; p++) {
@@ -528,6 +530,7 @@ export async function buildShards(
     const built = await buildIndex(rows, partIds, partOptions, fixedSearch, {
       threads: options.threads,
       signal: options.signal,
+      device: options.device,
       onProgress: (phase, f) => {
         if (phase !== 'zones' && phase !== 'pq' && phase !== 'graph') return;
         const before = phase === 'zones' ? 0 : phase === 'pq' ? PHASE_SHARE.zones : PHASE_SHARE.zones + PHASE_SHARE.pq;
@@ -535,12 +538,13 @@ export async function buildShards(
       },
     });
     parts.push(built.built);
+    device = built.device ?? device;
     // the defaults follow the zone count: the shards' are alike, the widest kept
     search = search && search.nProbe >= built.search.nProbe ? search : built.search;
     done += size;
   }
   progress('graph', 1);
-  return { shards: new Shards(parts, routerOver(parts)), search: search! };
+  return { shards: new Shards(parts, routerOver(parts)), search: search!, device };
 }
 
 /** Whether a search looks in every shard: a filter (its allowed vectors may lie anywhere) or a scan traversal. */

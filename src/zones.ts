@@ -58,9 +58,25 @@ export function buildZones(kernels: Kernels, x: Float32Array | InputRows, n: num
 
 /** buildZones, yielding within its k-means and between assignment chunks (see src/pace.ts). */
 export function* buildZonesSteps(kernels: Kernels, x: Float32Array | InputRows, n: number, dim: number, zones: number, seed: number): Steps<ZoneLayout> {
-  const k = Math.min(zones, n);
-  const { centroids: rawCentroids } = yield* kmeansSteps(kernels, x, n, dim, k, { seed });
-  const { nearest: zoneOfRow, dist: distOfRow } = yield* assignNearestSteps(kernels, x, n, dim, rawCentroids, k);
+  const rawCentroids = yield* zoneCentroidsSteps(kernels, x, n, dim, zones, seed);
+  const { nearest, dist } = yield* assignNearestSteps(kernels, x, n, dim, rawCentroids, rawCentroids.length / dim);
+  return zonesFromAssignment(kernels, n, dim, rawCentroids, nearest, dist, seed);
+}
+
+/** The zones' centroids as k-means finds them (min(zones, n) of them), before any row is assigned. */
+export function* zoneCentroidsSteps(kernels: Kernels, x: Float32Array | InputRows, n: number, dim: number, zones: number, seed: number): Steps<Float32Array> {
+  const { centroids } = yield* kmeansSteps(kernels, x, n, dim, Math.min(zones, n), { seed });
+  return centroids;
+}
+
+/**
+ * The zone layout from the k-means centroids and each row's nearest of them (and its squared
+ * distance): empty zones dropped, the two-level tree, zones numbered by group, rows in zone order.
+ */
+export function zonesFromAssignment(
+  kernels: Kernels, n: number, dim: number, rawCentroids: Float32Array, zoneOfRow: Uint32Array, distOfRow: Float32Array, seed: number,
+): ZoneLayout {
+  const k = rawCentroids.length / dim;
 
   // drop empty zones
   const sizes = new Uint32Array(k);

@@ -25,6 +25,7 @@ const hasWebgpu = (() => {
 test('GPU: device is checked before anything runs, on every path', async () => {
   const { ZGQIndex } = await import('../src/index.js');
   const { expectCodeAsync } = await import('./helpers/expect.js');
+  await expectCodeAsync(new ZGQIndex({ dim: 4 }).build([[1, 2, 3, 4]], { device: 'tpu' as 'gpu' }), 'INVALID_ARGUMENT');
   const untrained = new ZGQIndex({ dim: 4 });
   await expectCodeAsync(untrained.searchBatch([[1, 2, 3, 4]], 3, { device: 'tpu' as 'gpu' }), 'INVALID_ARGUMENT');
   await expectCodeAsync(untrained.searchBatch([[1, 2, 3, 4]], 0, { device: 'tpu' as 'gpu' }), 'INVALID_ARGUMENT');
@@ -32,7 +33,7 @@ test('GPU: device is checked before anything runs, on every path', async () => {
   const index = new ZGQIndex({ dim: 4 });
   await index.build(Float32Array.from({ length: 4 * 300 }, (_, i) => Math.sin(i)), { threads: 1 });
   await index.searchBatch([[1, 2, 3, 4]], 0, { device: 'gpu' });
-  assert.deepEqual(index.stats().device, { ran: 'cpu', adapter: null, reason: 'k = 0' });
+  assert.deepEqual(index.stats().device, { op: 'searchBatch', ran: 'cpu', adapter: null, reason: 'k = 0' });
 });
 
 async function checks(env: Record<string, string>): Promise<Record<string, any>> {
@@ -68,6 +69,13 @@ test('GPU: the WGSL range scan equals its twin; searchBatch on the GPU equals th
   assert.deepEqual(r.inPlaceFound, [70004, 70005]);
   assert.equal(r.appendedDevice.ran, 'gpu');
   assert.equal(r.aborted, 'ABORTED');
+
+  // the build's zone assignment on the GPU: the same zones, the same recall; small builds stay on the CPU under 'auto'
+  assert.deepEqual([r.buildDevice.op, r.buildDevice.ran], ['build', 'gpu']);
+  assert.equal(r.buildSameZones, true);
+  assert.ok(Math.abs(r.buildRecall.gpu - r.buildRecall.cpu) <= 0.01, JSON.stringify(r.buildRecall));
+  assert.deepEqual([r.buildAuto.op, r.buildAuto.ran], ['build', 'cpu']);
+  assert.match(r.buildAuto.reason, /50000 or more/);
 
   const { reasons } = r;
   for (const [name, pattern] of [['filter', /filters/], ['bigK', /k = 200/], ['autoSmall', /256 or more/], ['autoSoftware', /software adapter/], ['lost', /lost/]] as const) {

@@ -164,6 +164,7 @@ export function registerIndexCommands(program: Command): void {
     .option('--seed <seed>', 'seed of every random choice', int('--seed', 0))
     .option('--target-recall <r>', 'tune the search defaults for this recall@10 (default: calibrated to reach 0.95)', recallTarget('--target-recall'))
     .option('--shards <count>', 'split into at least this many shards (to serve them from separate processes: zgq cluster)', int('--shards'))
+    .addOption(new Option('--device <device>', 'where the rows are assigned to their zones: cpu, gpu (WebGPU; in Node the optional package webgpu) or auto').choices(['cpu', 'gpu', 'auto']).default('cpu'))
     .addOption(waitOption())
     .action(async (vectorsPath: string, o) => {
       const file = await vectorsOf(vectorsPath, { dataset: o.dataset ?? HDF5_BASE, column: o.column });
@@ -175,7 +176,7 @@ export function registerIndexCommands(program: Command): void {
       const progress = buildProgress();
       const started = performance.now();
       try {
-        await index.build(file.data, { ids, threads: o.threads, onProgress: progress.onProgress, targetRecall: o.targetRecall, shards: o.shards });
+        await index.build(file.data, { ids, threads: o.threads, onProgress: progress.onProgress, targetRecall: o.targetRecall, shards: o.shards, device: o.device });
       } finally {
         progress.stop();
       }
@@ -185,6 +186,7 @@ export function registerIndexCommands(program: Command): void {
         `built ${s.size} x ${s.dim} (${s.metric}) in ${((performance.now() - started) / 1000).toFixed(1)} s: ${s.zones} zones${s.shards > 1 ? ` in ${s.shards} shards` : ''}, ` +
         `${(s.memory.total / 2 ** 20).toFixed(1)} MiB -> ${o.output}\n`,
       );
+      if (o.device !== 'cpu' && s.device?.reason) process.stderr.write(`zgq: the zones were assigned on the CPU: ${s.device.reason}\n`);
     });
 
   program

@@ -20,8 +20,9 @@ export type Device = 'cpu' | 'gpu' | 'auto';
 /** Under 'auto', batches smaller than this stay on the CPU (the transfer and dispatch cost more than they save). */
 export const GPU_MIN_BATCH = 256;
 
-/** Which device ran the last batch, on what, and why not the GPU when it did not. */
+/** Where the last work that can run on the GPU ran (a batch, or a build's zone assignment), on what, and why not the GPU when it did not. */
 export interface DeviceUse {
+  op: 'searchBatch' | 'build';
   ran: 'gpu' | 'cpu';
   /** The GPU adapter, when one was opened. */
   adapter: string | null;

@@ -114,6 +114,19 @@ const many = new Float32Array(3000 * dim).map((_, i) => ds.queries[i % ds.querie
 const aborted = index.searchBatch(many, 10, { device: 'gpu', traversal: 'scan', signal: stop.signal });
 setTimeout(() => stop.abort(), 5);
 out.aborted = await aborted.then(() => 'finished', (err: { code?: string }) => err.code);
+// a build whose zone assignment runs on the GPU: the same zones up to ties, the same recall
+const gpuBuilt = new ZGQIndex({ dim });
+await gpuBuilt.build(ds.base, { threads: 1, device: 'gpu' });
+out.buildDevice = gpuBuilt.stats().device;
+const cpuBuilt = new ZGQIndex({ dim });
+await cpuBuilt.build(ds.base, { threads: 1 });
+const fromGpu = await gpuBuilt.searchBatch(ds.queries, 10);
+const fromCpu = await cpuBuilt.searchBatch(ds.queries, 10);
+out.buildRecall = { gpu: recallAtK(fromGpu.ids, truth, 200, 10), cpu: recallAtK(fromCpu.ids, truth, 200, 10) };
+out.buildSameZones = JSON.stringify(gpuBuilt.stats().zoneSizes) === JSON.stringify(cpuBuilt.stats().zoneSizes);
+const autoBuilt = new ZGQIndex({ dim });
+await autoBuilt.build(ds.base, { threads: 1, device: 'auto' });
+out.buildAuto = autoBuilt.stats().device;
 const reasons: Record<string, unknown> = {};
 await index.searchBatch(ds.queries, 10, { device: 'gpu', filter: [1, 2, 3] });
 reasons.filter = index.stats().device;
