@@ -11,7 +11,7 @@ import { METRIC_L2 } from '../kernels/wasm.js';
 import type { Pacer } from '../pace.js';
 import type { Device } from './batch.js';
 import { GPU_MAX_DIM, GpuRowScan } from './scan.js';
-import { gpuDevice } from './webgpu.js';
+import { deviceFor } from './webgpu.js';
 
 /** Under 'auto', builds of fewer rows assign on the CPU (the GPU's set-up costs more than it saves). */
 export const GPU_MIN_ASSIGN_ROWS = 50_000;
@@ -23,9 +23,8 @@ export async function gpuAssign(
 ): Promise<{ nearest: Uint32Array; dist: Float32Array; adapter: string } | { reason: string; adapter: string | null }> {
   if (device === 'auto' && n < GPU_MIN_ASSIGN_ROWS) return { reason: `${n} rows (the GPU assigns ${GPU_MIN_ASSIGN_ROWS} or more under 'auto')`, adapter: null };
   if (dim > GPU_MAX_DIM) return { reason: `${dim} dimensions (the GPU path takes at most ${GPU_MAX_DIM})`, adapter: null };
-  const gpu = await gpuDevice();
-  if (!gpu.ok) return { reason: gpu.reason, adapter: null };
-  if (gpu.fallback && device === 'auto') return { reason: `${gpu.adapter} is a software adapter (device: 'gpu' uses it all the same)`, adapter: gpu.adapter };
+  const gpu = await deviceFor(device);
+  if ('reason' in gpu) return gpu;
   try {
     const scan = await GpuRowScan.create(gpu.device, { n: k, dim, half: false, metric: METRIC_L2 }, k);
     try {

@@ -13,7 +13,7 @@ import type { Pacer } from '../pace.js';
 import { scansEveryVector } from '../options.js';
 import { Router, zoneTableOf } from '../shards.js';
 import { GPU_MAX_DIM, GPU_MAX_K, GpuRowScan } from './scan.js';
-import { gpuDevice } from './webgpu.js';
+import { deviceFor } from './webgpu.js';
 
 export type Device = 'cpu' | 'gpu' | 'auto';
 
@@ -78,9 +78,8 @@ export async function gpuBatch(
   if (k > GPU_MAX_K) return { reason: `k = ${k} (the GPU path returns at most ${GPU_MAX_K})`, adapter: null };
   if (lay.dim > GPU_MAX_DIM) return { reason: `${lay.dim} dimensions (the GPU path takes at most ${GPU_MAX_DIM})`, adapter: null };
   if (built.rows || !lay.vectorsPtr) return { reason: "the rows live outside the index's memory", adapter: null };
-  const gpu = await gpuDevice();
-  if (!gpu.ok) return { reason: gpu.reason, adapter: null };
-  if (gpu.fallback && device === 'auto') return { reason: `${gpu.adapter} is a software adapter (device: 'gpu' uses it all the same)`, adapter: gpu.adapter };
+  const gpu = await deviceFor(device);
+  if ('reason' in gpu) return gpu;
   try {
     const { scan, router } = await resident.rowsOf(built, gpu.device);
     const { ranges, per } = await rangesOf(built, router, queries, nq, opts, pacer);

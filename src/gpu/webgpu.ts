@@ -82,6 +82,17 @@ async function open(): Promise<GpuDevice> {
 /** Bytes copied out of a shared memory per write (Dawn takes no SharedArrayBuffer). */
 const STAGE_BYTES = 16 << 20;
 
+/**
+ * The device for work asked to run on `where`: any adapter for 'gpu', a hardware one for 'auto';
+ * else why not (and the adapter's name when there is one).
+ */
+export async function deviceFor(where: 'gpu' | 'auto'): Promise<{ device: GPUDevice; adapter: string } | { reason: string; adapter: string | null }> {
+  const gpu = await gpuDevice();
+  if (!gpu.ok) return { reason: gpu.reason, adapter: null };
+  if (gpu.fallback && where === 'auto') return { reason: `${gpu.adapter} is a software adapter (device: 'gpu' uses it all the same)`, adapter: gpu.adapter };
+  return { device: gpu.device, adapter: gpu.adapter };
+}
+
 /** A storage buffer holding `data` (padded to 4 bytes), from any memory (an index's shared one too). */
 export function uploadBuffer(device: GPUDevice, data: ArrayBufferView, usage: number = USAGE.STORAGE): GPUBuffer {
   const buffer = device.createBuffer({ size: Math.max(4, Math.ceil(data.byteLength / 4) * 4), usage: usage | USAGE.COPY_DST });
