@@ -17,10 +17,10 @@ import { StagedRows, TRAIN_AT } from './staging.js';
 import { decodeContainer, type DecodedContainer, encodeContainer, isOptionalTag, type Section } from './format.js';
 import { type ParallelInfo, platform, type SaveOptions, type UpdateOptions, type WriteLease } from './platform.js';
 import { type Metric, type ResolvedOptions, type ResolvedSearchOptions, resolveOptions, resolveSearch, type SearchOptions, type Traversal, type VectorStorage, type ZGQOptions } from './options.js';
-import { type Device, type DeviceUse, gpuBatch, GpuResident } from './gpu/batch.js';
+import { checkDevice, type Device, type DeviceUse, gpuBatch, GpuResident } from './gpu/batch.js';
 import { buildShards, MAX_SHARDS, routerOver, shardCount, Shards, type ZoneTable, zoneTableOf } from './shards.js';
 import { HeapRows, type RowPlace, rowsOutside, type RowStore } from './rows.js';
-import { checkFinite, checkK, checkThreads, describe, describeValue, flatRows, gatherRows, type Vectors, normalizedCopy, resolveIds, searchableRows, outOfRange } from './validate.js';
+import { addedRows, checkFinite, checkK, checkThreads, describe, describeValue, flatRows, gatherRows, type Vectors, normalizedCopy, resolveIds, searchableRows, outOfRange } from './validate.js';
 import { APPEND_MAX, appendNodes, storedRow, buildWorkers, type Built, checkRelayoutBudget, headroom, installBuilt, lookupOf, memoryStats, type MemoryStats, removeIds, tailOf, targetOf } from './built.js';
 import { runBatch } from './batch.js';
 import { callerResults, scopeFor, searchOne } from './scope.js';
@@ -202,7 +202,7 @@ export class ZGQIndex {
   readonly options: ResolvedOptions;
   /** The index, when it is one shard (every index that fits one WebAssembly memory). */
   private built: Built | null = null;
-  /** Where the last batch ran (searchBatch's `device`), and why not on the GPU when asked. */
+  /** Where the last batch or build's zone assignment ran (their `device`), and why not on the GPU when asked (stats().device). */
   private deviceUse: DeviceUse | null = null;
   /** The index's rows on the GPU between batches (freed by close(), or when the index is collected). */
   private readonly gpu = new GpuResident();
@@ -289,9 +289,7 @@ export class ZGQIndex {
     checkFinite(vectors, dim, 'vector');
     const ids = resolveIds(options.ids, n);
     checkThreads(options.threads);
-    if (options.device !== undefined && options.device !== 'cpu' && options.device !== 'gpu' && options.device !== 'auto') {
-      throw new ZGQError('INVALID_ARGUMENT', `device must be 'cpu', 'gpu' or 'auto'; got ${describeValue(options.device)}`);
-    }
+    checkDevice(options.device);
     if (options.shards !== undefined && (!Number.isInteger(options.shards) || options.shards < 1 || options.shards > MAX_SHARDS || options.shards > Math.max(1, n >> 1))) {
       throw new ZGQError('INVALID_ARGUMENT', `shards must be an integer in [1, ${Math.min(MAX_SHARDS, Math.max(1, n >> 1))}] for ${n} vectors; got ${describeValue(options.shards)}`);
     }
@@ -404,8 +402,7 @@ export class ZGQIndex {
     if (invalid !== 'throw' && invalid !== 'skip') {
       throw new ZGQError('INVALID_ARGUMENT', `invalidQueries must be 'throw' or 'skip'; got ${describeValue(invalid)}`);
     }
-    const device = options?.device ?? 'cpu';
-    if (device !== 'cpu' && device !== 'gpu' && device !== 'auto') throw new ZGQError('INVALID_ARGUMENT', `device must be 'cpu', 'gpu' or 'auto'; got ${describeValue(device)}`);
+    const device = checkDevice(options?.device);
     const opts = this.servable(resolveSearch(options, this.options.search));
     if (invalid === 'skip') {
       const { rows, from, errors } = searchableRows(queries, dim, this.options.metric === 'cosine');
@@ -768,14 +765,7 @@ export class ZGQIndex {
   async add(input: Vectors, ids: Uint32Array | ArrayLike<number>, options: AddOptions = {}): Promise<void> {
     this.writable('add');
     const { dim, metric } = this.options;
-    const vectors = flatRows(input, dim, 'vectors');
-    if (vectors.length % dim !== 0) {
-      throw new ZGQError('DIMENSION_MISMATCH', `vectors has ${vectors.length} values, not a multiple of the index dim ${dim}`);
-    }
-    const count = vectors.length / dim;
-    if (ids === undefined) throw new ZGQError('INVALID_ARGUMENT', 'add needs the ids of the new vectors, one per vector');
-    const newIds = resolveIds(ids, count);
-    checkFinite(vectors, dim, 'vector');
+    const { vectors, ids: newIds, count } = addedRows(input, ids, dim);
     checkThreads(options.threads);
     if (count === 0) return;
     // a copy the caller cannot change while the add waits its turn (flatRows made one already for other inputs)

@@ -105,9 +105,7 @@ export class BatchLanes {
   readonly stats = { stolen: 0, satOut: 0, grouped: 0 };
   /** A pool task of these lanes has run: the pool can start workers. */
   private workersStarted = false;
-  /** Pool tasks posted whose promises have not settled yet. */
-  private unsettled = 0;
-  /** Those tasks, settled (never rejecting). */
+  /** Pool tasks posted whose promises have not settled yet (each as a promise that never rejects). */
   private readonly tasks = new Set<Promise<void>>();
 
   constructor(arena: Arena, token: string) {
@@ -126,7 +124,7 @@ export class BatchLanes {
     // workers lingering in another index's slots (another shard of this index, say) hold pool
     // threads: this batch's tasks would queue behind their wait and its thread search alone
     await releaseWaitingLanes(this);
-    if (this.unsettled === 0) return;
+    if (this.tasks.size === 0) return;
     const buffer = this.arena.memory.buffer;
     for (let t = 0; t < workers; t++) {
       const state = t < this.slots.length ? Atomics.load(new Int32Array(buffer, this.slots[t], LANE_WORDS), LANE.state) : LANE_IDLE;
@@ -178,13 +176,9 @@ export class BatchLanes {
       const task: ClaimTask = { kind: 'searchClaim', token: this.token, memory, module, ctx: 0, from: 0, to: 0, slot: slot! };
       // the task resolves when its worker leaves the slot, long after the batch: only a failure matters here
       const run = platform.runTask(task, poolThreads);
-      this.unsettled++;
       const settled: Promise<void> = run
         .then(() => void (this.workersStarted = true), (error: unknown) => void (failure ??= error))
-        .finally(() => {
-          this.unsettled--;
-          this.tasks.delete(settled);
-        });
+        .finally(() => this.tasks.delete(settled));
       this.tasks.add(settled);
       posted[t] = run;
     }

@@ -46,6 +46,22 @@ export function describe(value: unknown): string {
   if (typeof value !== 'object') return typeof value;
   return (value as object).constructor?.name ?? 'object';
 }
+/**
+ * The vectors of an add (Vectors, converted once as flatRows does) and their ids, checked: a whole
+ * number of rows of `dim`, one id each, finite values.
+ */
+export function addedRows(input: Vectors, ids: Uint32Array | ArrayLike<number> | undefined, dim: number): { vectors: Float32Array; ids: Uint32Array; count: number } {
+  const vectors = flatRows(input, dim, 'vectors');
+  if (vectors.length % dim !== 0) {
+    throw new ZGQError('DIMENSION_MISMATCH', `vectors has ${vectors.length} values, not a multiple of the index dim ${dim}`);
+  }
+  const count = vectors.length / dim;
+  if (ids === undefined) throw new ZGQError('INVALID_ARGUMENT', 'add needs the ids of the new vectors, one per vector');
+  const resolved = resolveIds(ids, count);
+  checkFinite(vectors, dim, 'vector');
+  return { vectors, ids: resolved, count };
+}
+
 export function resolveIds(given: Uint32Array | ArrayLike<number> | undefined, n: number): Uint32Array {
   if (given === undefined) {
     const ids = new Uint32Array(n);

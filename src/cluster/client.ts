@@ -13,9 +13,9 @@ import { ZGQError } from '../errors.js';
 import { kernelMetric, type Metric, resolveSearch, scansEveryVector, type SearchOptions } from '../options.js';
 import { NO_ID } from '../ids.js';
 import { Router, SortedMerge } from '../shards.js';
-import { checkFinite, flatRows, gatherRows, normalizedCopy, resolveIds } from '../validate.js';
+import { addedRows, flatRows, gatherRows, normalizedCopy } from '../validate.js';
 import { ClusterStore, decodeZoneTables, type Manifest, streamOf, writesSubject } from './manifest.js';
-import { AFTER_SEQ, BUDGET_MS, ERROR_CODE, ERROR_MESSAGE, REQUEST_OPTIONS, checkIndexName, connectTo, decodeResults, encodeSearch, replyError, searchChunk, subjectOf } from './protocol.js';
+import { AFTER_SEQ, BUDGET_MS, ERROR_CODE, ERROR_MESSAGE, REQUEST_OPTIONS, checkIndexName, connectTo, maxPayload, decodeResults, encodeSearch, replyError, searchChunk, subjectOf } from './protocol.js';
 import { addChunk, encodeAdd, encodeRemove, OP, removeChunk } from './writes.js';
 
 export interface ClusterOptions {
@@ -131,7 +131,7 @@ export class ZGQCluster {
     const m = this.manifest;
     return {
       name: this.name, version: m.version, dim: m.dim, metric: m.metric, size: m.shards.reduce((n, s) => n + s.size, 0),
-      shards: m.shards.map((s, shard) => ({ shard, size: s.size, zones: [s.zoneStart, s.zoneStart + s.zones] })),
+      shards: m.shards.map((s, shard) => ({ shard, size: s.size, zones: this.zonesOf(shard) })),
     };
   }
 
@@ -234,7 +234,7 @@ export class ZGQCluster {
     h.set('k', String(k));
     h.set('options', JSON.stringify(search));
     if (this.lastWrite) h.set(AFTER_SEQ, String(this.lastWrite));
-    const per = searchChunk(this.nc.info?.max_payload ?? 1 << 20, dim, k, allow?.length ?? 0);
+    const per = searchChunk(maxPayload(this.nc), dim, k, allow?.length ?? 0);
     const deadline = performance.now() + this.timeoutMs;
     await Promise.all(lists.map(async (list, p) => {
       if (list.length === 0) return;
@@ -272,14 +272,9 @@ export class ZGQCluster {
    */
   async add(vectors: Float32Array | ArrayLike<number>[], ids: Uint32Array | ArrayLike<number>): Promise<void> {
     const dim = this.dim;
-    const given = flatRows(vectors, dim, 'vectors');
-    if (given.length % dim !== 0) throw new ZGQError('DIMENSION_MISMATCH', `vectors has ${given.length} values, not a multiple of the index dim ${dim}`);
-    const count = given.length / dim;
-    if (ids === undefined) throw new ZGQError('INVALID_ARGUMENT', 'add needs the ids of the new vectors, one per vector');
-    const newIds = resolveIds(ids, count);
-    checkFinite(given, dim, 'vector');
+    const { vectors: given, ids: newIds, count } = addedRows(vectors, ids, dim);
     if (count === 0) return;
-    const per = addChunk(this.nc.info?.max_payload ?? 1 << 20, dim);
+    const per = addChunk(maxPayload(this.nc), dim);
     for (let from = 0; from < count; from += per) {
       const to = Math.min(count, from + per);
       await this.write('add', encodeAdd(newIds.subarray(from, to), given.subarray(from * dim, to * dim)), from, count, 'vectors');
@@ -290,7 +285,7 @@ export class ZGQCluster {
   async remove(ids: Uint32Array | ArrayLike<number>): Promise<void> {
     if (ids === null || typeof ids !== 'object' || typeof ids.length !== 'number') throw new ZGQError('INVALID_ARGUMENT', 'ids must be a Uint32Array or an array of integers');
     const list = idList(Array.from(ids), 'ids');
-    const per = removeChunk(this.nc.info?.max_payload ?? 1 << 20);
+    const per = removeChunk(maxPayload(this.nc));
     for (let from = 0; from < list.length; from += per) await this.write('remove', encodeRemove(list.subarray(from, from + per)), from, list.length, 'ids');
   }
 

@@ -33,6 +33,11 @@ export async function connectTo(servers: string | string[], name: string, option
   }
 }
 
+/** The server's largest message in bytes (NATS's default until the server has said). */
+export function maxPayload(nc: NatsConnection): number {
+  return nc.info?.max_payload ?? 1 << 20;
+}
+
 /** Index names: one NATS subject token of letters, digits, '-' and '_'. */
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 

@@ -15,7 +15,7 @@ import { Router } from '../shards.js';
 import { gatherRows, normalizedCopy } from '../validate.js';
 import { ClusterStore, decodeZoneTables, type Manifest, streamOf, writesSubject } from './manifest.js';
 import {
-  AFTER_SEQ, BUDGET_MS, ERROR_CODE, ERROR_MESSAGE, REPLICA_FAILED, REQUEST_OPTIONS, checkIndexName, connectTo, decodeSearch, encodeResults, headerInt, queueOf, replyBytes, subjectOf,
+  AFTER_SEQ, BUDGET_MS, ERROR_CODE, ERROR_MESSAGE, REPLICA_FAILED, REQUEST_OPTIONS, checkIndexName, connectTo, maxPayload, decodeSearch, encodeResults, headerInt, queueOf, replyBytes, subjectOf,
 } from './protocol.js';
 import { decodeWrite, OP, type Write } from './writes.js';
 
@@ -274,7 +274,7 @@ export class Replica {
     if (k < 1) throw new ZGQError('INVALID_ARGUMENT', 'k must be an integer >= 1; got 0');
     const options = searchOptionsOf(msg.headers?.get('options'));
     const { filter, queries, nq } = decodeSearch(msg.data, index.dim);
-    const max = this.nc.info?.max_payload ?? 1 << 20;
+    const max = maxPayload(this.nc);
     if (replyBytes(nq, k) > max) {
       throw new ZGQError('INVALID_ARGUMENT', `the reply to ${nq} queries with k = ${k} would be ${replyBytes(nq, k)} bytes, over the NATS server's max_payload of ${max}: send fewer queries per request`);
     }

@@ -11,7 +11,7 @@ import { METRIC_L2 } from '../kernels/wasm.js';
 import type { Pacer } from '../pace.js';
 import type { Device } from './batch.js';
 import { GPU_MAX_DIM, GpuRowScan } from './scan.js';
-import { deviceFor } from './webgpu.js';
+import { deviceFor, whyRefused } from './webgpu.js';
 
 /** Under 'auto', builds of fewer rows assign on the CPU (the GPU's set-up costs more than it saves). */
 export const GPU_MIN_ASSIGN_ROWS = 50_000;
@@ -49,6 +49,6 @@ export async function gpuAssign(
     }
   } catch (err) {
     if (err instanceof ZGQError) throw err; // ABORTED
-    return { reason: `the GPU refused the work: ${(err instanceof Error ? err.message : String(err)) || 'no message'}`, adapter: gpu.adapter };
+    return { reason: await whyRefused(gpu.device, err, 'the zone assignment'), adapter: gpu.adapter };
   }
 }

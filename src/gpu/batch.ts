@@ -8,14 +8,22 @@
  */
 import type { Built } from '../built.js';
 import { ZGQError } from '../errors.js';
+import { describeValue } from '../validate.js';
 import type { ResolvedSearchOptions } from '../options.js';
 import type { Pacer } from '../pace.js';
 import { scansEveryVector } from '../options.js';
 import { Router, zoneTableOf } from '../shards.js';
 import { GPU_MAX_DIM, GPU_MAX_K, GpuRowScan } from './scan.js';
-import { deviceFor } from './webgpu.js';
+import { deviceFor, whyRefused } from './webgpu.js';
 
 export type Device = 'cpu' | 'gpu' | 'auto';
+
+/** A `device` option as given (undefined: 'cpu'), checked. */
+export function checkDevice(value: unknown): Device {
+  if (value === undefined) return 'cpu';
+  if (value !== 'cpu' && value !== 'gpu' && value !== 'auto') throw new ZGQError('INVALID_ARGUMENT', `device must be 'cpu', 'gpu' or 'auto'; got ${describeValue(value)}`);
+  return value;
+}
 
 /** Under 'auto', batches smaller than this stay on the CPU (the transfer and dispatch cost more than they save). */
 export const GPU_MIN_BATCH = 256;
@@ -89,9 +97,7 @@ export async function gpuBatch(
     return { ids: out.rows, distances: out.distances, adapter: gpu.adapter };
   } catch (err) {
     if (err instanceof ZGQError) throw err; // ABORTED
-    const lost = await Promise.race([gpu.device.lost.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 0))]);
-    const why = lost ? 'the GPU device was lost during the batch' : `the GPU refused the work: ${(err instanceof Error ? err.message : String(err)) || 'no message'}`;
-    return { reason: why, adapter: gpu.adapter };
+    return { reason: await whyRefused(gpu.device, err, 'the batch'), adapter: gpu.adapter };
   }
 }
 

@@ -93,6 +93,12 @@ export async function deviceFor(where: 'gpu' | 'auto'): Promise<{ device: GPUDev
   return { device: gpu.device, adapter: gpu.adapter };
 }
 
+/** Why `work` (a batch, the zone assignment) failed on `device`: the device lost meanwhile, or what it said. */
+export async function whyRefused(device: GPUDevice, err: unknown, work: string): Promise<string> {
+  const lost = await Promise.race([device.lost.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 0))]);
+  return lost ? `the GPU device was lost during ${work}` : `the GPU refused the work: ${(err instanceof Error ? err.message : String(err)) || 'no message'}`;
+}
+
 /** A storage buffer holding `data` (padded to 4 bytes), from any memory (an index's shared one too). */
 export function uploadBuffer(device: GPUDevice, data: ArrayBufferView, usage: number = USAGE.STORAGE): GPUBuffer {
   const buffer = device.createBuffer({ size: Math.max(4, Math.ceil(data.byteLength / 4) * 4), usage: usage | USAGE.COPY_DST });
