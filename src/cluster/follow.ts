@@ -16,6 +16,8 @@ export class FollowingReplica {
   private rolling: Promise<void> = Promise.resolve();
   private stopWatching: () => void = () => {};
   private failWith: (err: ZGQError) => void = () => {};
+  /** The index's storage on this follower's connection (opened once, at start). */
+  private store: ClusterStore | null = null;
   /** Resolves with the reason if the replica of the current version stops serving on its own. */
   readonly failure = new Promise<ZGQError>((resolve) => (this.failWith = resolve));
 
@@ -44,7 +46,7 @@ export class FollowingReplica {
     }
     const follower = new FollowingReplica(options, first, nc);
     try {
-      const store = await ClusterStore.open(nc, name, false);
+      const store = (follower.store = await ClusterStore.open(nc, name, false));
       const updates = await store.manifests.watch({ key: name, include: KvWatchInclude.UpdatesOnly });
       follower.stopWatching = () => updates.stop();
       void (async () => {
@@ -107,8 +109,7 @@ export class FollowingReplica {
   private async shardsIn(version: number): Promise<number[] | undefined> {
     const asked = this.options.shards;
     if (asked === undefined) return undefined;
-    const store = await ClusterStore.open(this.nc, this.options.name, false);
-    const { manifest } = await store.manifest();
+    const { manifest } = await this.store!.manifest();
     const kept = asked.filter((p) => p < manifest.shards.length);
     if (kept.length === 0) throw new ZGQError('INVALID_ARGUMENT', `version ${Math.max(version, manifest.version)} has shards 0-${manifest.shards.length - 1}, none of ${asked.join(', ')}`);
     return kept;
