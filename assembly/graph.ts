@@ -223,6 +223,11 @@ class BuildContext {
   deleted: u32;
   dropped: u32;
   capacity: i32;
+  candidates: u32;
+  candidateDist: u32;
+  candidateWidth: i32;
+  candidateFirst: u32;
+  outLists: u32;
 }
 
 /** Bytes of a BuildContext: with the field order (test/context-blocks.test.ts), the offsets src/graph.ts BCTX assumes. */
@@ -309,6 +314,84 @@ export function trimLists(ctx: usize, from: i32, to: i32): void {
       <u32>node, nrow, NO_NODE, <usize>c.vectors, c.dim, c.metric, c.degree, c.capacity, c.L, c.alpha, <usize>c.scratch, c.half != 0,
       <usize>c.dropped,
     );
+  }
+}
+
+/** No neighbour: the padding of a candidate list past its last candidate. */
+const NO_ID: u32 = 0xffffffff;
+
+/**
+ * Out-links from given candidates (a graph built from each node's nearest rows rather than from
+ * searches; src/graph.ts linkCandidates): for the nodes [from, to), robust prune of the node's
+ * candidateWidth candidates (rows (node - candidateFirst) of candidates / candidateDist, nearest
+ * first, NO_ID past the last, the node itself among them skipped) into its adjacency row and into
+ * its row of outLists (stride degree + 1, the same lists, which reverseLinks reads). Each node
+ * writes only its own rows: lanes split the nodes.
+ */
+export function pruneCandidates(ctx: usize, from: i32, to: i32): void {
+  const c = changetype<BuildContext>(ctx);
+  const R = c.degree;
+  const width = c.candidateWidth;
+  const scratch = <usize>c.scratch;
+  // the pool's halves of the link scratch hold one node's candidates (L >= width: see src/graph.ts)
+  const poolDist = scratch;
+  const poolIds = poolDist + (<usize>c.L << 2);
+  const rowB = scratch + (<usize>c.L << 3) + (<usize>(c.capacity + 1) << 3) + (<usize>c.dim << 2);
+  const rowStride = <usize>(c.capacity + 1) << 2;
+  for (let node = from; node < to; node++) {
+    const at = <usize>(<u32>node - c.candidateFirst) * <usize>width;
+    let count: i32 = 0;
+    for (let j = 0; j < width; j++) {
+      const id = load<u32>(<usize>c.candidates + ((at + <usize>j) << 2));
+      if (id == NO_ID) break;
+      if (id == <u32>node) continue;
+      store<u32>(poolIds + (<usize>count << 2), id);
+      store<f32>(poolDist + (<usize>count << 2), load<f32>(<usize>c.candidateDist + ((at + <usize>j) << 2)));
+      count++;
+    }
+    const row = <usize>c.adjacency + <usize>node * rowStride;
+    const kept = robustPrune(<usize>c.vectors, c.dim, c.metric, poolIds, poolDist, count, R, c.alpha, row + 4, c.half != 0, rowB);
+    store<u32>(row, kept);
+    memory.copy(<usize>c.outLists + <usize>node * (<usize>(R + 1) << 2), row, (<usize>kept + 1) << 2);
+  }
+}
+
+/**
+ * The reverse of each out-link, once pruneCandidates wrote every node's: for the nodes [from, to)
+ * in order, `node` added to the row of each of its out-neighbours nb (from outLists, which do not
+ * change) with nb % lanes == lane, unless the row holds it already (the two chose each other); a
+ * full row is re-pruned as linkBack does. Lanes own disjoint targets and each row sees its links in
+ * node order, so the graph is the same for any lane count.
+ */
+export function reverseLinks(ctx: usize, from: i32, to: i32, lane: u32, lanes: u32): void {
+  const c = changetype<BuildContext>(ctx);
+  const R = c.degree;
+  const capacity = c.capacity;
+  const rowStride = <usize>(capacity + 1) << 2;
+  const adjacency = <usize>c.adjacency;
+  for (let node = from; node < to; node++) {
+    const out = <usize>c.outLists + <usize>node * (<usize>(R + 1) << 2);
+    const degree = <i32>load<u32>(out);
+    for (let i = 0; i < degree; i++) {
+      const nb = load<u32>(out + (<usize>(i + 1) << 2));
+      if (nb % lanes != lane) continue;
+      const nrow = adjacency + <usize>nb * rowStride;
+      const count = <i32>load<u32>(nrow);
+      let present = false;
+      for (let j = 0; j < count; j++) {
+        if (load<u32>(nrow + (<usize>(j + 1) << 2)) == <u32>node) {
+          present = true;
+          break;
+        }
+      }
+      if (present) continue;
+      if (count < capacity) {
+        store<u32>(nrow + (<usize>(count + 1) << 2), node);
+        store<u32>(nrow, count + 1);
+        continue;
+      }
+      reprune(nb, nrow, <u32>node, <usize>c.vectors, c.dim, c.metric, R, capacity, c.L, c.alpha, <usize>c.scratch, c.half != 0, 0);
+    }
   }
 }
 

@@ -1,4 +1,5 @@
-// searchBatch on the GPU against the CPU path on all of the machine's cores, and the exact brute
+// A build with device 'gpu' against one on the CPU (all cores; time by phase, and the two graphs'
+// recall searched on the CPU), then searchBatch on the GPU against the CPU path on all of the machine's cores, and the exact brute
 // force on the same GPU with the same kernel (every row scanned; a tiled brute force could be
 // faster): n x 128 clustered vectors
 // (paper recipe, seed 42; default 1M), nq queries (default 10,000) in one batch, recall@10 against
@@ -32,11 +33,33 @@ if (!gpu.ok) throw new Error(`no GPU: ${gpu.reason}`);
 log(`GPU: ${gpu.adapter}${gpu.fallback ? ' (software)' : ''}; CPU: ${cpus().length} x ${cpus()[0]?.model}`);
 
 const ds = clusteredGaussian({ n, nQueries: nq, dim, seed: 42, outlierFraction: 0.3 });
-const index = new ZGQIndex({ dim, seed: 42, storage: 'float32' });
-let t = performance.now();
-await index.build(ds.base);
-const buildSeconds = (performance.now() - t) / 1000;
-log(`built ${n} x ${dim} on the CPU in ${buildSeconds.toFixed(1)} s (${index.stats().zones} zones)`);
+
+/** An index built with `device` on every core: its seconds in all and by phase. */
+async function built(device: 'cpu' | 'gpu'): Promise<{ index: ZGQIndex; seconds: number; phases: Record<string, number>; ran: string }> {
+  const index = new ZGQIndex({ dim, seed: 42, storage: 'float32' });
+  const phases: Record<string, number> = {};
+  let phase = '';
+  let since = performance.now();
+  const start = since;
+  await index.build(ds.base, {
+    device,
+    onProgress: (next) => {
+      if (next === phase) return;
+      const now = performance.now();
+      if (phase) phases[phase] = (phases[phase] ?? 0) + (now - since) / 1000;
+      phase = next;
+      since = now;
+    },
+  });
+  const used = index.stats().device;
+  const ran = device === 'cpu' ? 'cpu' : used?.ran === 'gpu' && !used.reason ? 'gpu' : `cpu (${used?.reason})`;
+  log(`built ${n} x ${dim} with device ${device} (ran: ${ran}) in ${((performance.now() - start) / 1000).toFixed(1)} s: ${JSON.stringify(phases)}`);
+  return { index, seconds: (performance.now() - start) / 1000, phases, ran };
+}
+const onCpu = await built('cpu');
+const onGpu = await built('gpu');
+const { index } = onCpu;
+const buildSeconds = onCpu.seconds;
 
 /** Median seconds of `passes` runs of one batch, and its ids. */
 async function timed(options: Record<string, unknown>): Promise<{ seconds: number; ids: Uint32Array; ran: string }> {
@@ -75,6 +98,15 @@ for (const ef of [16, 24, 32, 48, 64, 96, 128, 192, 256]) {
   if (points.at(-1)!.recall >= 0.995) break;
 }
 
+// the two builds' graphs searched alike on the CPU (the exact walk, the CPU-built index's nProbe)
+const graphs: { ef: number; cpuBuilt: number; gpuBuilt: number }[] = [];
+for (const ef of [16, 32, 64, 128]) {
+  const options = { ef, traversal: 'exact', nProbe: Math.max(16, Math.ceil(index.stats().zones / 32)) } as const; // the build's default nProbe
+  const recall = async (built: ZGQIndex) => recallAtK((await built.searchBatch(ds.queries, K, options)).ids, truth, nq, K);
+  graphs.push({ ef, cpuBuilt: await recall(index), gpuBuilt: await recall(onGpu.index) });
+  log(`ef ${ef}, exact walk: recall CPU-built ${graphs.at(-1)!.cpuBuilt.toFixed(4)}, GPU-built ${graphs.at(-1)!.gpuBuilt.toFixed(4)}`);
+}
+
 const best = (side: string, target: number) =>
   points.filter((p) => p.side === side && p.recall >= target).sort((a, b) => b.qps - a.qps)[0];
 const lines = [
@@ -82,6 +114,16 @@ const lines = [
   '',
   `GPU: ${gpu.adapter}${gpu.fallback ? ' (software adapter)' : ''}. CPU: ${cpus().length} x ${cpus()[0]?.model}. Index built on the CPU in ${buildSeconds.toFixed(1)} s.`,
   `Exact brute force on the GPU: ${(nq / brute.seconds).toFixed(0)} QPS (agrees with the CPU's exact truth on 100 queries: ${truthCheck.toFixed(4)}).`,
+  '',
+  '| build | seconds | zones | pq | graph | tune | GPU / CPU |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ...[['CPU (all cores)', onCpu], [`device 'gpu' (ran: ${onGpu.ran})`, onGpu]].map(([name, b]) => {
+    const r = b as typeof onCpu;
+    const p = (phase: string) => (r.phases[phase] ?? 0).toFixed(1);
+    return `| ${name as string} | ${r.seconds.toFixed(1)} | ${p('zones')} | ${p('pq')} | ${p('graph')} | ${p('tune')} | ${(onCpu.seconds / r.seconds).toFixed(2)}× |`;
+  }),
+  '',
+  `Recall@10 searched alike on the CPU (exact walk), ef ${graphs.map((g) => g.ef).join(' / ')}: GPU-built ${graphs.map((g) => g.gpuBuilt.toFixed(4)).join(' / ')}; CPU-built ${graphs.map((g) => g.cpuBuilt.toFixed(4)).join(' / ')}.`,
   '',
   '| recall@10 | GPU: setting, QPS | CPU (all cores): setting, QPS | GPU / CPU | GPU / brute force |',
   '| --- | --- | --- | ---: | ---: |',
@@ -96,6 +138,6 @@ const lines = [
 ];
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, 'summary.md'), `${lines.join('\n')}\n`);
-writeFileSync(join(outDir, 'gpu.json'), JSON.stringify({ n, nq, dim, passes, adapter: gpu.adapter, fallback: gpu.fallback, buildSeconds, bruteQps: nq / brute.seconds, truthCheck, points }, null, 1));
+writeFileSync(join(outDir, 'gpu.json'), JSON.stringify({ n, nq, dim, passes, adapter: gpu.adapter, fallback: gpu.fallback, builds: { cpu: { seconds: onCpu.seconds, phases: onCpu.phases }, gpu: { seconds: onGpu.seconds, phases: onGpu.phases, ran: onGpu.ran } }, graphs, bruteQps: nq / brute.seconds, truthCheck, points }, null, 1));
 console.log(lines.join('\n'));
 process.exit(0);

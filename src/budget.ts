@@ -99,6 +99,11 @@ export interface WorkShape {
    * when removed nodes are repaired (`repair`), its rows too, before the new rows are made.
    */
   previous?: { n: number; repair: boolean };
+  /**
+   * The graph is linked from candidates a chunk of nodes at a time (a GPU build: src/graph.ts
+   * linkCandidates): those chunks' ids and distances, and every node's out-links beside the graph.
+   */
+  candidates?: { width: number; chunk: number };
 }
 
 /**
@@ -129,7 +134,9 @@ export function workArenaBytes(s: WorkShape): number {
   const adjacency = n * (degree + 1) * 4;
   const training = Math.min(n, TRAIN_CHUNK_ROWS) * (dim * 4 + 8) + s.nZones * dim * 12 + PQ_CENTROIDS * dim * 12;
   // the lanes' temporaries beside the adjacency while it is wider (the rest take the narrow one)
-  const graphLanes = s.lanes * (n * 2 + s.efConstruction * 8 + (linking + 1) * 8 + dim * 8) + n * 12 + s.nZones * 16 + n * (linking - degree) * 4;
+  const fromCandidates = s.candidates ? s.candidates.chunk * s.candidates.width * 8 + n * (degree + 1) * 4 : 0;
+  const graphLanes = s.lanes * (n * 2 + Math.max(s.efConstruction, s.candidates?.width ?? 0) * 8 + (linking + 1) * 8 + dim * 8) + n * 12 + s.nZones * 16 +
+    n * (linking - degree) * 4 + fromCandidates;
   // re-layouts hold the previous adjacency throughout, and its rows while removed nodes are
   // repaired: released before the new rows are made (src/mutate.ts relayout)
   const previousAdjacency = s.previous ? s.previous.n * (degree + 1) * 4 : 0;

@@ -12,9 +12,12 @@ import { createKernels } from './kernels/wasm.js';
 import { assignNearestSteps, buildZonesSteps, defaultZoneCount, type ZoneLayout, zoneCentroidsSteps, zonesFromAssignment } from './zones.js';
 import type { Device, DeviceUse } from './gpu/batch.js';
 import { gpuAssign } from './gpu/assign.js';
+import { CANDIDATE_CHUNK, candidateWidth, GpuNeighbours, graphCandidates, nodeZones } from './gpu/neighbours.js';
+import { whyRefused } from './gpu/webgpu.js';
+import { ZGQError } from './errors.js';
 import { encodePQSteps, PQ_CENTROIDS, residualRows, type RowSource, residualTerms, trainPQSteps } from './pq.js';
 import { Pacer, runPaced, stepProgress, throwIfAborted } from './pace.js';
-import { buildGraph, linkCapacity } from './graph.js';
+import { buildGraph, linkCandidates, linkCapacity } from './graph.js';
 import { fitsHalf, type IndexMeta } from './persist.js';
 import type { InputRows } from './input.js';
 import type { IndexArrays } from './layout.js';
@@ -54,10 +57,11 @@ export interface BuildOptions {
    */
   shards?: number;
   /**
-   * Where the rows are assigned to their zones (the build's pass over every row against every
-   * zone centroid): 'cpu' (default), 'gpu' (WebGPU, a software adapter included) or 'auto' (a
-   * hardware GPU, 50,000 rows or more); the rest of the build runs on the CPU. `stats().device`
-   * says where it ran, and why not on the GPU when asked.
+   * Where the build's passes over every row run: the zone assignment (every row against every
+   * zone centroid) and the graph's candidate neighbours (each node's nearest rows in its nearest
+   * zones, which the CPU prunes into the graph instead of searching for them). 'cpu' (default),
+   * 'gpu' (WebGPU, a software adapter included) or 'auto' (a hardware GPU, 50,000 rows or more);
+   * k-means and PQ run on the CPU. `stats().device` says where it ran, and why not on the GPU.
    */
   device?: Device;
 }
@@ -100,7 +104,8 @@ export async function buildIndex(
   }
   const lanes = platform.threads(options.threads);
   const what = `building an index of ${n} vectors of dim ${dim}`;
-  const work = { n, dim, m, degree: o.degree, efConstruction: o.efConstruction, nZones, lanes, half, linkCapacity: linkCapacity(o.degree) };
+  const candidates = (options.device ?? 'cpu') === 'cpu' ? undefined : { width: candidateWidth(o.degree), chunk: CANDIDATE_CHUNK };
+  const work = { n, dim, m, degree: o.degree, efConstruction: o.efConstruction, nZones, lanes, half, linkCapacity: linkCapacity(o.degree), candidates };
   checkArenaBudget(workArenaBytes(work), what);
   checkArenaBudget(installArenaBytes(shapeOf(n, dim, m, o, nZones, half)), what);
 
@@ -120,16 +125,25 @@ export async function buildIndex(
   const zoneProgress = stepProgress((f) => progress('zones', f), zoneSteps);
   let zones: ZoneLayout;
   let device: DeviceUse | null = null;
+  // on the GPU: its device and each node's nearest zones, where its graph candidates come from
+  let onGpu: { device: GPUDevice; near: Uint32Array; choices: number } | null = null;
   if ((options.device ?? 'cpu') === 'cpu') {
     zones = await runPaced(buildZonesSteps(kernels, x, n, dim, nZones, o.seed), pacer, zoneProgress);
   } else {
     // k-means on the CPU (a sample, or mini-batches); the pass over every row on the GPU
     const raw = await runPaced(zoneCentroidsSteps(kernels, x, n, dim, nZones, o.seed), pacer, zoneProgress);
     const k = raw.length / dim;
-    const gpu = await gpuAssign(x, n, dim, raw, k, options.device as Exclude<Device, 'cpu'>, pacer);
+    const choices = Math.min(graphCandidates.zones, k);
+    const gpu = await gpuAssign(x, n, dim, raw, k, choices, options.device as Exclude<Device, 'cpu'>, pacer);
     device = { op: 'build', ran: 'nearest' in gpu ? 'gpu' : 'cpu', adapter: gpu.adapter, reason: 'reason' in gpu ? gpu.reason : null };
-    const assigned = 'nearest' in gpu ? gpu : await runPaced(assignNearestSteps(kernels, x, n, dim, raw, k), pacer, zoneProgress);
-    zones = zonesFromAssignment(kernels, n, dim, raw, assigned.nearest, assigned.dist, o.seed);
+    if ('nearest' in gpu) {
+      const first = (a: Uint32Array | Float32Array) => a.filter((_, i) => i % choices === 0);
+      zones = zonesFromAssignment(kernels, n, dim, raw, first(gpu.nearest) as Uint32Array, first(gpu.dist) as Float32Array, o.seed);
+      onGpu = { device: gpu.device, near: nodeZones(zones, gpu.nearest, choices, k), choices };
+    } else {
+      const assigned = await runPaced(assignNearestSteps(kernels, x, n, dim, raw, k), pacer, zoneProgress);
+      zones = zonesFromAssignment(kernels, n, dim, raw, assigned.nearest, assigned.dist, o.seed);
+    }
   }
   progress('zones', 1);
 
@@ -167,18 +181,34 @@ export async function buildIndex(
   progress('pq', 1);
 
   progress('graph', 0);
-  const adjacencyPtr = await buildGraph(
-    kernels,
-    { vectorsPtr, n, dim, metric: metricCode, zones, centroidsPtr, groupCentroidsPtr, groupStartPtr, half: halfRows },
-    {
-      degree: o.degree, efConstruction: o.efConstruction, alpha: o.alpha, buildProbe: 2, shape: o.graph, seed: o.seed + 2,
-      onProgress: (done, total) => {
-        throwIfAborted(options.signal, 'build');
-        progress('graph', done / total);
-      },
+  const graphInput = { vectorsPtr, n, dim, metric: metricCode, zones, centroidsPtr, groupCentroidsPtr, groupStartPtr, half: halfRows };
+  const graphOptions = {
+    degree: o.degree, efConstruction: o.efConstruction, alpha: o.alpha, buildProbe: 2, shape: o.graph, seed: o.seed + 2,
+    onProgress: (done: number, total: number) => {
+      throwIfAborted(options.signal, 'build');
+      progress('graph', done / total);
     },
-    workers,
-  );
+  };
+  let adjacencyPtr = 0;
+  if (onGpu && o.graph !== 'per-zone') {
+    // each node's nearest rows in its nearest zones from the GPU, pruned into the graph here
+    const rows = halfRows ? arena.u16(vectorsPtr, n * dim) : arena.f32(vectorsPtr, n * dim);
+    const mark = arena.mark();
+    let source: GpuNeighbours | null = null;
+    try {
+      source = await GpuNeighbours.open(onGpu.device, rows, x, zones, onGpu.near, onGpu.choices, metricCode, candidateWidth(o.degree), () => pacer.step());
+      adjacencyPtr = await linkCandidates(kernels, graphInput, graphOptions, source, workers);
+    } catch (err) {
+      if (err instanceof ZGQError) throw err; // ABORTED
+      arena.release(mark);
+      device = { op: 'build', ran: 'cpu', adapter: device!.adapter, reason: `the zones were assigned on the GPU, the graph on the CPU: ${await whyRefused(onGpu.device, err, 'the graph')}` };
+    } finally {
+      source?.destroy();
+    }
+  } else if (onGpu) {
+    device = { ...device!, reason: 'per-zone graphs are linked on the CPU' };
+  }
+  if (!adjacencyPtr) adjacencyPtr = await buildGraph(kernels, graphInput, graphOptions, workers);
   await pacer.step();
 
   const storage = half ? 'float16' : 'float32';

@@ -130,8 +130,9 @@ export const BCTX = {
   groupCentroids: 9, groupStart: 10, nGroups: 11, groupProbe: 12, probe: 13, zoneEntry: 14,
   zoneStart: 15, zoneOf: 16, perZone: 17, order: 18, n: 19, visited: 20, epoch: 21, scratch: 22,
   entries: 23, zoneIds: 24, zoneDist: 25, groupScratch: 26, half: 27, deleted: 28, dropped: 29, capacity: 30,
+  candidates: 31, candidateDist: 32, candidateWidth: 33, candidateFirst: 34, outLists: 35,
 } as const;
-const BCTX_FIELDS = 31;
+const BCTX_FIELDS = 36;
 
 /** A build context block in the arena holding `fields` (alpha as float32 bits, the rest as u32); its offset. */
 export function allocBuildContext(arena: Arena, fields: Record<keyof typeof BCTX, number>): number {
@@ -147,11 +148,14 @@ export function linkScratchBytes(L: number, capacity: number, dim: number): numb
   return L * 8 + (capacity + 1) * 8 + dim * 8;
 }
 
+/** The build kernels a worker runs (assembly/graph.ts). */
+export type BuildKernel = 'buildOut' | 'buildBack' | 'trimLists' | 'pruneCandidates' | 'reverseLinks';
+
 /** Runs build slices on worker threads (src/parallel.ts); absent: everything on this thread. */
 export interface BuildWorkers {
   lanes: number;
-  /** Run `kind` for order[from..to) (trimLists: nodes [from, to)) with the lane's context; lane/lanes for buildBack. */
-  run(kind: 'buildOut' | 'buildBack' | 'trimLists', ctx: number, from: number, to: number, lane: number, lanes: number): Promise<void>;
+  /** Run `kind` for order[from..to) (trimLists, pruneCandidates, reverseLinks: nodes [from, to)) with the lane's context; lane/lanes for buildBack and reverseLinks. */
+  run(kind: BuildKernel, ctx: number, from: number, to: number, lane: number, lanes: number): Promise<void>;
 }
 
 /**
@@ -219,23 +223,10 @@ export async function linkNodes(
     const droppedCapacity = Math.min(total * R * R, 1 << 20);
     const droppedPtr = noting ? arena.alloc((2 + droppedCapacity) * 4) : 0;
     if (noting) arena.u32(droppedPtr, 2).set([0, droppedCapacity]);
-    const shared = {
-      vectors: input.vectorsPtr, dim, metric, adjacency: adjacencyPtr, degree: R, L, alpha: options.alpha,
-      centroids: input.centroidsPtr, nZones: zones.nZones, groupCentroids: input.groupCentroidsPtr,
-      groupStart: input.groupStartPtr, nGroups: zones.nGroups, groupProbe, probe,
-      zoneEntry: arena.allocFrom(zones.zoneEntry), zoneStart: arena.allocFrom(zones.zoneStart), zoneOf: arena.allocFrom(zoneOf),
-      perZone: perZone ? 1 : 0, order: orderPtr, n, half: input.half ? 1 : 0, deleted: input.deletedPtr ?? 0,
-      dropped: droppedPtr, capacity,
-    };
-    const contexts: number[] = [];
-    for (let lane = 0; lane < lanes; lane++) {
-      const visited = arena.alloc(n * 2);
-      arena.u16(visited, n).fill(0);
-      contexts.push(allocBuildContext(arena, {
-        ...shared, visited, epoch: 0, scratch: arena.alloc(linkScratchBytes(L, capacity, dim)), entries: arena.alloc(probe * 4),
-        zoneIds: arena.alloc(probe * 4), zoneDist: arena.alloc(probe * 4), groupScratch: arena.alloc(Math.max(1, groupProbe) * 8),
-      }));
-    }
+    const contexts = laneContexts(arena, input, lanes, {
+      adjacency: adjacencyPtr, degree: R, L, alpha: options.alpha, groupProbe, probe, zoneOf: arena.allocFrom(zoneOf),
+      perZone: perZone ? 1 : 0, order: orderPtr, dropped: droppedPtr, capacity,
+    });
 
     // the skeleton of a fresh build: zone medoids, one at a time, entered at the first medoid
     // (per-zone graphs start each zone at its medoid with no links)
@@ -244,13 +235,7 @@ export async function linkNodes(
     const scratch0 = arena.u32(ctx0, BCTX_FIELDS)[BCTX.scratch];
     const entries0 = arena.u32(ctx0, BCTX_FIELDS)[BCTX.entries];
     const visited0 = arena.u32(ctx0, BCTX_FIELDS)[BCTX.visited];
-    // a turn of the event loop once one is due (called between pieces of work on this thread)
-    let lastYield = performance.now();
-    const pause = async () => {
-      if (performance.now() - lastYield <= (options.yieldEveryMs ?? pacing.everyMs)) return;
-      await yieldToEventLoop();
-      lastYield = performance.now();
-    };
+    const pause = pauser(options);
     let epoch = 0;
     for (let i = 1; i < first; i++) {
       if (i % LINK_PIECE === 0) await pause();
@@ -307,24 +292,7 @@ export async function linkNodes(
       done = to;
       options.onProgress?.(done, total);
     }
-    if (capacity > R) {
-      // lists over degree pruned back to it (each lane a range of nodes), then the rows narrowed
-      const used = linked + total;
-      const step = Math.ceil(used / lanes);
-      const trims = workers && used >= MIN_PARALLEL_BATCH
-        ? contexts.slice(1).map((ctx, i) => workers.run('trimLists', ctx, Math.min(used, (i + 1) * step), Math.min(used, (i + 2) * step), i + 1, lanes))
-        : [];
-      const mine = trims.length > 0 ? Math.min(used, step) : used;
-      for (let a = 0; a < mine; a += TRIM_PIECE) {
-        kern.trimLists(ctx0, a, Math.min(mine, a + TRIM_PIECE));
-        await pause();
-      }
-      await Promise.all(trims);
-      for (let a = 0; a < used; a += NARROW_PIECE) {
-        kern.narrowRows(adjacencyPtr, a, Math.min(used, a + NARROW_PIECE), capacity, R);
-        await pause();
-      }
-    }
+    await trimAndNarrow(kernels, adjacencyPtr, linked + total, R, capacity, contexts, workers, pause);
     let changed: Uint32Array | undefined;
     if (noting) {
       const count = arena.u32(droppedPtr, 1)[0];
@@ -340,6 +308,163 @@ export async function linkNodes(
   } finally {
     arena.release(mark);
   }
+}
+
+/** A turn of the event loop once one is due (called between pieces of work on this thread). */
+function pauser(options: Pick<GraphBuildOptions, 'yieldEveryMs'>): () => Promise<void> {
+  let lastYield = performance.now();
+  return async () => {
+    if (performance.now() - lastYield <= (options.yieldEveryMs ?? pacing.everyMs)) return;
+    await yieldToEventLoop();
+    lastYield = performance.now();
+  };
+}
+
+/**
+ * One build context block per lane (lane 0 is this thread) in the arena: the graph's inputs and
+ * `fields`, and the lane's own visited marks and link scratch.
+ */
+function laneContexts(
+  arena: Arena, input: GraphInputs, lanes: number,
+  fields: Pick<Record<keyof typeof BCTX, number>, 'adjacency' | 'degree' | 'L' | 'alpha' | 'capacity' | 'probe' | 'groupProbe'> & Partial<Record<keyof typeof BCTX, number>>,
+): number[] {
+  const { n, dim, zones } = input;
+  const shared = {
+    vectors: input.vectorsPtr, dim, metric: input.metric,
+    centroids: input.centroidsPtr, nZones: zones.nZones, groupCentroids: input.groupCentroidsPtr,
+    groupStart: input.groupStartPtr, nGroups: zones.nGroups,
+    zoneEntry: arena.allocFrom(zones.zoneEntry), zoneStart: arena.allocFrom(zones.zoneStart), zoneOf: 0,
+    perZone: 0, order: 0, n, half: input.half ? 1 : 0, deleted: input.deletedPtr ?? 0, dropped: 0,
+    candidates: 0, candidateDist: 0, candidateWidth: 0, candidateFirst: 0, outLists: 0,
+    ...fields,
+  };
+  const contexts: number[] = [];
+  for (let lane = 0; lane < lanes; lane++) {
+    const visited = arena.alloc(n * 2);
+    arena.u16(visited, n).fill(0);
+    contexts.push(allocBuildContext(arena, {
+      ...shared, visited, epoch: 0, scratch: arena.alloc(linkScratchBytes(fields.L, fields.capacity, dim)), entries: arena.alloc(fields.probe * 4),
+      zoneIds: arena.alloc(fields.probe * 4), zoneDist: arena.alloc(fields.probe * 4), groupScratch: arena.alloc(Math.max(1, fields.groupProbe) * 8),
+    }));
+  }
+  return contexts;
+}
+
+/** Lists over R (rows of `capacity` links) pruned back to R, each lane a range of nodes, then the rows narrowed to R + 1 words. */
+async function trimAndNarrow(
+  kernels: Kernels, adjacencyPtr: number, used: number, R: number, capacity: number, contexts: number[], workers: BuildWorkers | undefined,
+  pause: () => Promise<void>,
+): Promise<void> {
+  if (capacity <= R) return;
+  const kern = kernels.k;
+  const lanes = contexts.length;
+  const step = Math.ceil(used / lanes);
+  const trims = workers && used >= MIN_PARALLEL_BATCH
+    ? contexts.slice(1).map((ctx, i) => workers.run('trimLists', ctx, Math.min(used, (i + 1) * step), Math.min(used, (i + 2) * step), i + 1, lanes))
+    : [];
+  const mine = trims.length > 0 ? Math.min(used, step) : used;
+  for (let a = 0; a < mine; a += TRIM_PIECE) {
+    kern.trimLists(contexts[0], a, Math.min(mine, a + TRIM_PIECE));
+    await pause();
+  }
+  await Promise.all(trims);
+  for (let a = 0; a < used; a += NARROW_PIECE) {
+    kern.narrowRows(adjacencyPtr, a, Math.min(used, a + NARROW_PIECE), capacity, R);
+    await pause();
+  }
+}
+
+/**
+ * Each node's candidate neighbours, nodes [from, to) at a time: `width` node ids per node, nearest
+ * first, NO_ID (0xffffffff) past the last; the node itself may be among them. Distances as the
+ * kernels compute them (squared L2, or negated inner product).
+ */
+export interface CandidateSource {
+  width: number;
+  /** Nodes per call. */
+  chunk: number;
+  candidates(from: number, to: number): Promise<{ ids: Uint32Array; distances: Float32Array }>;
+}
+
+/** Nodes the calling thread reverses per kernel call, in order (a few milliseconds). */
+const REVERSE_PIECE = 4096;
+
+/**
+ * Build the graph from candidate neighbours given for every node (a GPU's k nearest rows among the
+ * node's nearest zones: src/gpu/neighbours.ts) instead of inserting nodes by searching: each node's
+ * candidates robust-pruned into its out-links (pruneCandidates, lanes splitting the nodes, the next
+ * chunk of candidates fetched meanwhile), then every out-link's reverse added in node order
+ * (reverseLinks, lanes owning targets), lists with slack trimmed back to degree, and connectGraph.
+ * The same candidates give the same graph on any number of threads. efConstruction and shape play
+ * no part (one graph; zone medoids stay the entry points). Returns the adjacency's byte offset, as
+ * buildGraph.
+ */
+export async function linkCandidates(
+  kernels: Kernels, input: GraphInputs, options: GraphBuildOptions, source: CandidateSource, workers?: BuildWorkers,
+): Promise<number> {
+  const { arena, k: kern } = kernels;
+  const { n } = input;
+  const R = options.degree;
+  const capacity = linkCapacity(R, options.slack);
+  const adjacencyPtr = arena.alloc(n * (capacity + 1) * 4);
+  arena.u32(adjacencyPtr, n * (capacity + 1)).fill(0);
+  const mark = arena.mark();
+  let pending: Promise<{ ids: Uint32Array; distances: Float32Array }> | null = null;
+  try {
+    const { width, chunk } = source;
+    const lanes = workers?.lanes ?? 1;
+    const candidates = arena.alloc(chunk * width * 4);
+    const candidateDist = arena.alloc(chunk * width * 4);
+    const outLists = arena.alloc(n * (R + 1) * 4);
+    // the link scratch's pool holds one node's candidates
+    const L = Math.max(options.efConstruction, R, width);
+    const contexts = laneContexts(arena, input, lanes, {
+      adjacency: adjacencyPtr, degree: R, L, alpha: options.alpha, capacity, probe: 1, groupProbe: 0,
+      candidates, candidateDist, candidateWidth: width, outLists,
+    });
+    const pause = pauser(options);
+    pending = n > 0 ? source.candidates(0, Math.min(n, chunk)) : null;
+    for (let from = 0; from < n; from += chunk) {
+      const to = Math.min(n, from + chunk);
+      const got = await pending!;
+      arena.u32(candidates, (to - from) * width).set(got.ids);
+      arena.f32(candidateDist, (to - from) * width).set(got.distances);
+      // the next chunk's candidates are computed while this one is pruned
+      pending = to < n ? source.candidates(to, Math.min(n, to + chunk)) : null;
+      for (const ctx of contexts) arena.u32(ctx, BCTX_FIELDS)[BCTX.candidateFirst] = from;
+      const step = Math.ceil((to - from) / lanes);
+      const prunes = workers && to - from >= MIN_PARALLEL_BATCH
+        ? contexts.slice(1).map((ctx, i) =>
+          workers.run('pruneCandidates', ctx, Math.min(to, from + (i + 1) * step), Math.min(to, from + (i + 2) * step), i + 1, lanes))
+        : [];
+      const mine = prunes.length > 0 ? Math.min(to, from + step) : to;
+      for (let a = from; a < mine; a += LINK_PIECE) {
+        kern.pruneCandidates(contexts[0], a, Math.min(mine, a + LINK_PIECE));
+        await pause();
+      }
+      await Promise.all(prunes);
+      options.onProgress?.(to, 2 * n);
+    }
+    // reverse links: the workers each own their targets over all nodes; this thread its own in pieces
+    const reverses = workers && n >= MIN_PARALLEL_BATCH ? contexts.slice(1).map((ctx, i) => workers.run('reverseLinks', ctx, 0, n, i + 1, lanes)) : [];
+    const shares = reverses.length + 1;
+    for (let a = 0; a < n; a += REVERSE_PIECE) {
+      kern.reverseLinks(contexts[0], a, Math.min(n, a + REVERSE_PIECE), 0, shares);
+      options.onProgress?.(n + Math.min(n, a + REVERSE_PIECE), 2 * n);
+      await pause();
+    }
+    await Promise.all(reverses);
+    await trimAndNarrow(kernels, adjacencyPtr, n, R, capacity, contexts, workers, pause);
+    await runPaced(connectGraphSteps(kernels, input, adjacencyPtr, n, options), new Pacer(undefined, 'build', options.yieldEveryMs ?? pacing.everyMs));
+  } catch (err) {
+    // stopped (an abort, the source failing): the next chunk's request is no longer awaited
+    pending?.catch(() => {});
+    throw err;
+  } finally {
+    arena.release(mark);
+  }
+  if (arena.mark() === adjacencyPtr + n * (capacity + 1) * 4) arena.release(adjacencyPtr + n * (R + 1) * 4);
+  return adjacencyPtr;
 }
 
 /**

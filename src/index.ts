@@ -170,8 +170,9 @@ export interface IndexStats {
   /** Where parallel build and batch search run here (in a browser: one thread unless cross-origin isolated). */
   parallel: ParallelInfo;
   /**
-   * Where the last work that can run on the GPU ran (a searchBatch, or a build's zone assignment:
-   * their `device` option) and, when the GPU was asked for and it ran on the CPU, why; null before any.
+   * Where the last work that can run on the GPU ran (a searchBatch, or a build's zone assignment and
+   * graph candidates: their `device` option) and, when the GPU was asked for and it ran on the CPU,
+   * why; null before any.
    */
   device: DeviceUse | null;
 }

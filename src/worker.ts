@@ -5,6 +5,7 @@
  * at most), so a worker instantiates the kernels once per index, on the main thread's memory.
  */
 import type { KernelExports } from './kernels/wasm.js';
+import type { BuildKernel } from './graph.js';
 
 interface TaskBase {
   /** Identifies the memory across tasks. */
@@ -159,9 +160,13 @@ function searchShare(k: KernelExports, memory: WebAssembly.Memory, words: Int32A
   }
 }
 
-/** One phase of inserting order[from..to) (assembly/graph.ts buildOut / buildBack), or trimming the lists of nodes [from, to) (trimLists). */
+/**
+ * One phase of inserting order[from..to) (assembly/graph.ts buildOut / buildBack), or of the nodes
+ * [from, to): trimming their lists (trimLists), pruning their candidates (pruneCandidates), adding
+ * their links' reverses (reverseLinks).
+ */
 export interface BuildTask extends TaskBase {
-  kind: 'buildOut' | 'buildBack' | 'trimLists';
+  kind: BuildKernel;
   lane: number;
   lanes: number;
 }
@@ -200,6 +205,10 @@ export default function runTask(task: WorkerTask): void {
     k.buildOut(task.ctx, task.from, task.to);
   } else if (task.kind === 'trimLists') {
     k.trimLists(task.ctx, task.from, task.to);
+  } else if (task.kind === 'pruneCandidates') {
+    k.pruneCandidates(task.ctx, task.from, task.to);
+  } else if (task.kind === 'reverseLinks') {
+    k.reverseLinks(task.ctx, task.from, task.to, task.lane, task.lanes);
   } else {
     k.buildBack(task.ctx, task.from, task.to, task.lane, task.lanes);
   }

@@ -70,10 +70,19 @@ test('GPU: the WGSL range scan equals its twin; searchBatch on the GPU equals th
   assert.equal(r.appendedDevice.ran, 'gpu');
   assert.equal(r.aborted, 'ABORTED');
 
-  // the build's zone assignment on the GPU: the same zones, the same recall; small builds stay on the CPU under 'auto'
-  assert.deepEqual([r.buildDevice.op, r.buildDevice.ran], ['build', 'gpu']);
+  // a build on the GPU (zone assignment, the graph's candidates): the same zones, the same recall,
+  // the same index on one thread and two; small builds stay on the CPU under 'auto'
+  assert.deepEqual([r.buildDevice.op, r.buildDevice.ran, r.buildDevice.reason], ['build', 'gpu', null]);
   assert.equal(r.buildSameZones, true);
   assert.ok(Math.abs(r.buildRecall.gpu - r.buildRecall.cpu) <= 0.01, JSON.stringify(r.buildRecall));
+  assert.equal(r.buildThreadsSame, true, 'a GPU build links the same graph on 1 and 2 threads');
+  assert.equal(r.buildAborted, 'ABORTED');
+  assert.equal(r.buildPerZone.ran, 'gpu');
+  assert.match(r.buildPerZone.reason, /per-zone graphs are linked on the CPU/);
+  // the candidates: each node's nearest rows in its nearest zones, as the twin finds them
+  assert.equal(r.candidates.compared, 1500 * 32);
+  assert.equal(r.candidates.idMismatches, 0, JSON.stringify(r.candidates));
+  assert.ok(r.candidates.worstRelative <= 1e-5, JSON.stringify(r.candidates));
   assert.deepEqual([r.buildAuto.op, r.buildAuto.ran], ['build', 'cpu']);
   assert.match(r.buildAuto.reason, /50000 or more/);
 
@@ -84,6 +93,10 @@ test('GPU: the WGSL range scan equals its twin; searchBatch on the GPU equals th
   }
   assert.equal(r.lostAnswered, true, 'the batch during which the device was lost is answered in full, on the CPU');
   assert.equal(reasons.afterLost.ran, 'gpu', 'the next batch opens a new device');
+  // the device lost as a build's graph starts: linked on the CPU instead, the index whole
+  assert.equal(reasons.lostBuild.ran, 'cpu');
+  assert.match(reasons.lostBuild.reason, /zones were assigned on the GPU, the graph on the CPU: .*lost/);
+  assert.ok(r.lostBuildRecall >= r.buildRecall.cpu - 0.01, `recall ${r.lostBuildRecall}`);
 });
 
 test('GPU: with no GPU driver, a batch asked for the GPU runs on the CPU and says why', { timeout: 120_000 }, async (t) => {

@@ -164,7 +164,7 @@ export function registerIndexCommands(program: Command): void {
     .option('--seed <seed>', 'seed of every random choice', int('--seed', 0))
     .option('--target-recall <r>', 'tune the search defaults for this recall@10 (default: calibrated to reach 0.95)', recallTarget('--target-recall'))
     .option('--shards <count>', 'split into at least this many shards (to serve them from separate processes: zgq cluster)', int('--shards'))
-    .addOption(new Option('--device <device>', 'where the rows are assigned to their zones: cpu, gpu (WebGPU; in Node the optional package webgpu) or auto').choices(['cpu', 'gpu', 'auto']).default('cpu'))
+    .addOption(new Option('--device <device>', 'where the passes over every row run (zone assignment, graph candidates): cpu, gpu (WebGPU; in Node the optional package webgpu) or auto').choices(['cpu', 'gpu', 'auto']).default('cpu'))
     .addOption(waitOption())
     .action(async (vectorsPath: string, o) => {
       const file = await vectorsOf(vectorsPath, { dataset: o.dataset ?? HDF5_BASE, column: o.column });

@@ -28,13 +28,18 @@ export function checkDevice(value: unknown): Device {
 /** Under 'auto', batches smaller than this stay on the CPU (the transfer and dispatch cost more than they save). */
 export const GPU_MIN_BATCH = 256;
 
-/** Where the last work that can run on the GPU ran (a batch, or a build's zone assignment), on what, and why not the GPU when it did not. */
+/**
+ * Where the last work that can run on the GPU ran (a batch, or a build's zone assignment and graph
+ * candidates), on what, and why not the GPU when it did not. A build whose zones were assigned on
+ * the GPU and whose graph was linked without it says 'cpu' with the reason, or 'gpu' with a reason
+ * when the graph was never asked of it (per-zone graphs).
+ */
 export interface DeviceUse {
   op: 'searchBatch' | 'build';
   ran: 'gpu' | 'cpu';
   /** The GPU adapter, when one was opened. */
   adapter: string | null;
-  /** Why the batch ran on the CPU although the GPU was asked for (null when it ran there or was not asked). */
+  /** Why the work ran on the CPU although the GPU was asked for (null when it ran there or was not asked). */
   reason: string | null;
 }
 

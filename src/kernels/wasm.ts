@@ -104,6 +104,8 @@ export interface KernelExports {
   buildOut(ctx: Ptr, from: number, to: number): void;
   buildBack(ctx: Ptr, from: number, to: number, lane: number, lanes: number): void;
   trimLists(ctx: Ptr, from: number, to: number): void;
+  pruneCandidates(ctx: Ptr, from: number, to: number): void;
+  reverseLinks(ctx: Ptr, from: number, to: number, lane: number, lanes: number): void;
   narrowRows(adjacency: Ptr, from: number, to: number, fromCapacity: number, toCapacity: number): void;
 }
 

@@ -11,6 +11,10 @@ import { ZGQIndex } from '../../src/index.js';
 import { clusteredGaussian } from '../../src/data/synthetic.js';
 import { bruteForceKnn, recallAtK } from '../../src/data/groundtruth.js';
 import { Rng } from '../../src/random.js';
+import { GpuNeighbours, nodeZones } from '../../src/gpu/neighbours.js';
+import { createKernels } from '../../src/kernels/wasm.js';
+import { buildZones } from '../../src/zones.js';
+import { InputRows } from '../../src/input.js';
 
 const out: Record<string, unknown> = {};
 const g = await gpuDevice();
@@ -29,6 +33,27 @@ if (!g.ok) {
  * Kernel against twin: ids equal wherever the twin's distances leave a gap (ties and float
  * rounding may order rows within `eps` of each other differently), distances within a relative 1e-5.
  */
+function compareTopK(
+  got: { rows: Uint32Array; distances: Float32Array }, want: { rows: Uint32Array; distances: Float32Array }, nq: number, k: number,
+): { idMismatches: number; worstRelative: number } {
+  let idMismatches = 0;
+  let worstRelative = 0;
+  for (let i = 0; i < nq * k; i++) {
+    const w = want.distances[i];
+    const d = got.distances[i];
+    if (w === Infinity || d === Infinity) {
+      if (w !== d || got.rows[i] !== want.rows[i]) idMismatches++;
+      continue;
+    }
+    worstRelative = Math.max(worstRelative, Math.abs(d - w) / Math.max(1e-6, Math.abs(w)));
+    const eps = 1e-5 * Math.max(1, Math.abs(w));
+    const next = i % k < k - 1 ? want.distances[i + 1] : Infinity;
+    const prev = i % k > 0 ? want.distances[i - 1] : -Infinity;
+    if (got.rows[i] !== want.rows[i] && next - w > eps && w - prev > eps) idMismatches++;
+  }
+  return { idMismatches, worstRelative };
+}
+
 const kernel: { name: string; compared: number; idMismatches: number; worstRelative: number }[] = [];
 const rng = new Rng(7);
 const random = () => rng.next();
@@ -59,22 +84,7 @@ for (const dim of [16, 13, 96]) {
         for (const drop of [null, removed]) {
           const got = await scan.scan(queries, nq, ranges, per, k, drop);
           const want = rangeTopK(rows, half, dim, metric, queries, nq, ranges, per, k, drop);
-          let idMismatches = 0;
-          let worstRelative = 0;
-          for (let i = 0; i < nq * k; i++) {
-            const w = want.distances[i];
-            const d = got.distances[i];
-            if (w === Infinity || d === Infinity) {
-              if (w !== d || got.rows[i] !== want.rows[i]) idMismatches++;
-              continue;
-            }
-            worstRelative = Math.max(worstRelative, Math.abs(d - w) / Math.max(1e-6, Math.abs(w)));
-            const eps = 1e-5 * Math.max(1, Math.abs(w));
-            const next = i % k < k - 1 ? want.distances[i + 1] : Infinity;
-            const prev = i % k > 0 ? want.distances[i - 1] : -Infinity;
-            if (got.rows[i] !== want.rows[i] && next - w > eps && w - prev > eps) idMismatches++;
-          }
-          kernel.push({ name: `dim ${dim} ${half ? 'f16' : 'f32'} ${metric === METRIC_IP ? 'ip' : 'l2'} k ${k}${drop ? ' removed' : ''}`, compared: nq * k, idMismatches, worstRelative });
+          kernel.push({ name: `dim ${dim} ${half ? 'f16' : 'f32'} ${metric === METRIC_IP ? 'ip' : 'l2'} k ${k}${drop ? ' removed' : ''}`, compared: nq * k, ...compareTopK(got, want, nq, k) });
         }
         scan.destroy();
       }
@@ -124,6 +134,50 @@ const fromGpu = await gpuBuilt.searchBatch(ds.queries, 10);
 const fromCpu = await cpuBuilt.searchBatch(ds.queries, 10);
 out.buildRecall = { gpu: recallAtK(fromGpu.ids, truth, 200, 10), cpu: recallAtK(fromCpu.ids, truth, 200, 10) };
 out.buildSameZones = JSON.stringify(gpuBuilt.stats().zoneSizes) === JSON.stringify(cpuBuilt.stats().zoneSizes);
+// its graph from the GPU's candidates: the same on one thread and two; per-zone graphs on the CPU
+const gpuBuilt2 = new ZGQIndex({ dim });
+await gpuBuilt2.build(ds.base, { threads: 2, device: 'gpu' });
+const fromGpu2 = await gpuBuilt2.searchBatch(ds.queries, 10);
+out.buildThreadsSame = fromGpu.ids.every((id, i) => id === fromGpu2.ids[i]) && fromGpu.distances.every((d, i) => d === fromGpu2.distances[i]);
+// aborted while the GPU finds the graph's candidates: ABORTED, nothing left running
+const stopBuild = new AbortController();
+out.buildAborted = await new ZGQIndex({ dim })
+  .build(ds.base, { threads: 2, device: 'gpu', signal: stopBuild.signal, onProgress: (phase, f) => { if (phase === 'graph' && f > 0) stopBuild.abort(); } })
+  .then(() => 'finished', (err: { code?: string }) => err.code);
+const perZone = new ZGQIndex({ dim, graph: 'per-zone' });
+await perZone.build(ds.base, { threads: 1, device: 'gpu' });
+out.buildPerZone = perZone.stats().device;
+// the candidates themselves: each node's nearest rows in its nearest zones, as the twin finds them
+{
+  const kernels = createKernels();
+  const n = 4000;
+  const zones = buildZones(kernels, ds.base, n, dim, 60, 1);
+  const rows = new Float32Array(n * dim);
+  for (let i = 0; i < n; i++) rows.set(ds.base.subarray(zones.order[i] * dim, (zones.order[i] + 1) * dim), i * dim);
+  // each row's three nearest centroids, found here (the zones' own numbering: no empty cells to drop)
+  const choices = 3;
+  const nearest = new Uint32Array(n * choices);
+  for (let r = 0; r < n; r++) {
+    const row = ds.base.subarray(r * dim, (r + 1) * dim);
+    const by = Array.from({ length: zones.nZones }, (_, z) => {
+      let d = 0;
+      for (let j = 0; j < dim; j++) d += (row[j] - zones.centroids[z * dim + j]) ** 2;
+      return [d, z];
+    }).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    for (let c = 0; c < choices; c++) nearest[r * choices + c] = by[c][1];
+  }
+  const near = nodeZones(zones, nearest, choices, zones.nZones);
+  const source = await GpuNeighbours.open(g.device, rows, new InputRows(ds.base, dim, null, n), zones, near, choices, METRIC_L2, 32, async () => {});
+  const got = await source.candidates(1000, 2500);
+  source.destroy();
+  const ranges = new Uint32Array(1500 * choices * 2);
+  for (let i = 0; i < 1500 * choices; i++) {
+    const z = near[1000 * choices + i];
+    ranges.set([zones.zoneStart[z], zones.zoneStart[z + 1]], i * 2);
+  }
+  const want = rangeTopK(rows, false, dim, METRIC_L2, rows.subarray(1000 * dim, 2500 * dim), 1500, ranges, choices, 32, null);
+  out.candidates = { compared: want.rows.length, ...compareTopK({ rows: got.ids, distances: got.distances }, want, 1500, 32) };
+}
 const autoBuilt = new ZGQIndex({ dim });
 await autoBuilt.build(ds.base, { threads: 1, device: 'auto' });
 out.buildAuto = autoBuilt.stats().device;
@@ -149,6 +203,12 @@ const onCpu = await index.searchBatch(ds.queries, 10);
 out.lostAnswered = lostResult.ids.every((id, i) => id === onCpu.ids[i]);
 await index.searchBatch(ds.queries, 10, { device: 'gpu' });
 reasons.afterLost = index.stats().device;
+// the device lost as the graph starts: the zones were assigned on the GPU, the graph linked on the CPU
+const lostBuild = new ZGQIndex({ dim });
+const g2 = await gpuDevice();
+await lostBuild.build(ds.base, { threads: 1, device: 'gpu', onProgress: (phase) => { if (phase === 'graph' && g2.ok) g2.device.destroy(); } });
+reasons.lostBuild = lostBuild.stats().device;
+out.lostBuildRecall = recallAtK((await lostBuild.searchBatch(ds.queries, 10)).ids, truth, 200, 10);
 out.reasons = reasons;
 console.log(JSON.stringify(out));
 process.exit(0);
