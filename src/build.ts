@@ -12,9 +12,8 @@ import { createKernels } from './kernels/wasm.js';
 import { assignNearestSteps, buildZonesSteps, defaultZoneCount, type ZoneLayout, zoneCentroidsSteps, zonesFromAssignment } from './zones.js';
 import type { Device, DeviceUse } from './gpu/batch.js';
 import { gpuAssign } from './gpu/assign.js';
-import { CANDIDATE_CHUNK, candidateWidth, GpuNeighbours, graphCandidates, nodeZones } from './gpu/neighbours.js';
+import { CANDIDATE_CHUNK, candidateWidth, GpuCandidatesFailed, GpuNeighbours, graphCandidates, nodeZones } from './gpu/neighbours.js';
 import { whyRefused } from './gpu/webgpu.js';
-import { ZGQError } from './errors.js';
 import { encodePQSteps, PQ_CENTROIDS, residualRows, type RowSource, residualTerms, trainPQSteps } from './pq.js';
 import { Pacer, runPaced, stepProgress, throwIfAborted } from './pace.js';
 import { buildGraph, linkCandidates, linkCapacity } from './graph.js';
@@ -199,9 +198,9 @@ export async function buildIndex(
       source = await GpuNeighbours.open(onGpu.device, rows, x, zones, onGpu.near, onGpu.choices, metricCode, candidateWidth(o.degree), () => pacer.step());
       adjacencyPtr = await linkCandidates(kernels, graphInput, graphOptions, source, workers);
     } catch (err) {
-      if (err instanceof ZGQError) throw err; // ABORTED
+      if (!(err instanceof GpuCandidatesFailed)) throw err; // ABORTED, or a fault of the CPU's own
       arena.release(mark);
-      device = { op: 'build', ran: 'cpu', adapter: device!.adapter, reason: `the zones were assigned on the GPU, the graph on the CPU: ${await whyRefused(onGpu.device, err, 'the graph')}` };
+      device = { op: 'build', ran: 'cpu', adapter: device!.adapter, reason: `the zones were assigned on the GPU, the graph on the CPU: ${await whyRefused(onGpu.device, err.cause, 'the graph')}` };
     } finally {
       source?.destroy();
     }

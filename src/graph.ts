@@ -410,6 +410,14 @@ export async function linkCandidates(
   arena.u32(adjacencyPtr, n * (capacity + 1)).fill(0);
   const mark = arena.mark();
   let pending: Promise<{ ids: Uint32Array; distances: Float32Array }> | null = null;
+  // worker tasks in flight: waited for before the arena is released on an error or an abort
+  let inFlight: Promise<void>[] = [];
+  // a request fetched ahead may fail while this chunk is pruned: handled here, thrown where awaited
+  const ahead = (from: number, to: number) => {
+    const request = source.candidates(from, to);
+    request.catch(() => {});
+    return request;
+  };
   try {
     const { width, chunk } = source;
     const lanes = workers?.lanes ?? 1;
@@ -423,17 +431,17 @@ export async function linkCandidates(
       candidates, candidateDist, candidateWidth: width, outLists,
     });
     const pause = pauser(options);
-    pending = n > 0 ? source.candidates(0, Math.min(n, chunk)) : null;
+    pending = n > 0 ? ahead(0, Math.min(n, chunk)) : null;
     for (let from = 0; from < n; from += chunk) {
       const to = Math.min(n, from + chunk);
       const got = await pending!;
       arena.u32(candidates, (to - from) * width).set(got.ids);
       arena.f32(candidateDist, (to - from) * width).set(got.distances);
       // the next chunk's candidates are computed while this one is pruned
-      pending = to < n ? source.candidates(to, Math.min(n, to + chunk)) : null;
+      pending = to < n ? ahead(to, Math.min(n, to + chunk)) : null;
       for (const ctx of contexts) arena.u32(ctx, BCTX_FIELDS)[BCTX.candidateFirst] = from;
       const step = Math.ceil((to - from) / lanes);
-      const prunes = workers && to - from >= MIN_PARALLEL_BATCH
+      const prunes = inFlight = workers && to - from >= MIN_PARALLEL_BATCH
         ? contexts.slice(1).map((ctx, i) =>
           workers.run('pruneCandidates', ctx, Math.min(to, from + (i + 1) * step), Math.min(to, from + (i + 2) * step), i + 1, lanes))
         : [];
@@ -446,7 +454,7 @@ export async function linkCandidates(
       options.onProgress?.(to, 2 * n);
     }
     // reverse links: the workers each own their targets over all nodes; this thread its own in pieces
-    const reverses = workers && n >= MIN_PARALLEL_BATCH ? contexts.slice(1).map((ctx, i) => workers.run('reverseLinks', ctx, 0, n, i + 1, lanes)) : [];
+    const reverses = inFlight = workers && n >= MIN_PARALLEL_BATCH ? contexts.slice(1).map((ctx, i) => workers.run('reverseLinks', ctx, 0, n, i + 1, lanes)) : [];
     const shares = reverses.length + 1;
     for (let a = 0; a < n; a += REVERSE_PIECE) {
       kern.reverseLinks(contexts[0], a, Math.min(n, a + REVERSE_PIECE), 0, shares);
@@ -457,8 +465,8 @@ export async function linkCandidates(
     await trimAndNarrow(kernels, adjacencyPtr, n, R, capacity, contexts, workers, pause);
     await runPaced(connectGraphSteps(kernels, input, adjacencyPtr, n, options), new Pacer(undefined, 'build', options.yieldEveryMs ?? pacing.everyMs));
   } catch (err) {
-    // stopped (an abort, the source failing): the next chunk's request is no longer awaited
-    pending?.catch(() => {});
+    // stopped (an abort, the source failing): the workers finish their share before the memory they write is released
+    await Promise.allSettled(inFlight);
     throw err;
   } finally {
     arena.release(mark);

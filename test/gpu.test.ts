@@ -75,6 +75,7 @@ test('GPU: the WGSL range scan equals its twin; searchBatch on the GPU equals th
   assert.deepEqual([r.buildDevice.op, r.buildDevice.ran, r.buildDevice.reason], ['build', 'gpu', null]);
   assert.equal(r.buildSameZones, true);
   assert.ok(Math.abs(r.buildRecall.gpu - r.buildRecall.cpu) <= 0.01, JSON.stringify(r.buildRecall));
+  assert.deepEqual([r.buildDevice2.ran, r.buildDevice2.reason], ['gpu', null]);
   assert.equal(r.buildThreadsSame, true, 'a GPU build links the same graph on 1 and 2 threads');
   assert.equal(r.buildAborted, 'ABORTED');
   assert.equal(r.buildPerZone.ran, 'gpu');

@@ -39,7 +39,7 @@ export interface DeviceUse {
   ran: 'gpu' | 'cpu';
   /** The GPU adapter, when one was opened. */
   adapter: string | null;
-  /** Why the work ran on the CPU although the GPU was asked for (null when it ran there or was not asked). */
+  /** Why the work (or, for a build, part of it) ran on the CPU although the GPU was asked for; null when it all ran there or the GPU was not asked. */
   reason: string | null;
 }
 

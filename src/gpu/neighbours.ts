@@ -8,6 +8,7 @@
 import type { CandidateSource } from '../graph.js';
 import type { InputRows } from '../input.js';
 import type { ZoneLayout } from '../zones.js';
+import { ZGQError } from '../errors.js';
 import { GPU_MAX_K, GpuRowScan } from './scan.js';
 
 /**
@@ -55,6 +56,13 @@ export function nodeZones(zones: ZoneLayout, nearest: Uint32Array, choices: numb
 
 export const NO_ZONE = 0xffffffff;
 
+/** The GPU failed to give candidates (a buffer refused, the device lost): the build links its graph on the CPU instead. */
+export class GpuCandidatesFailed extends Error {
+  constructor(override readonly cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause));
+  }
+}
+
 /**
  * The candidate source of src/graph.ts linkCandidates: the build's stored rows (`rows`, in zone
  * order, float32 or binary16) on the GPU, queried with the caller's float32 rows (`x`, read through
@@ -81,12 +89,13 @@ export class GpuNeighbours implements CandidateSource {
   ): Promise<GpuNeighbours> {
     const n = zones.order.length;
     const { dim } = x;
-    const scan = await GpuRowScan.create(device, { n, dim, half: rows instanceof Uint16Array, metric }, n);
+    let scan: GpuRowScan | null = null;
     try {
+      scan = await GpuRowScan.create(device, { n, dim, half: rows instanceof Uint16Array, metric }, n);
       scan.write(rows, 0, n);
     } catch (err) {
-      scan.destroy();
-      throw err;
+      scan?.destroy();
+      throw new GpuCandidatesFailed(err);
     }
     return new GpuNeighbours(scan, x, zones, near, choices, width, between);
   }
@@ -106,8 +115,13 @@ export class GpuNeighbours implements CandidateSource {
         ranges[(i * choices + c) * 2 + 1] = zones.zoneStart[z + 1];
       }
     }
-    const got = await this.scan.scan(queries, count, ranges, choices, this.width, null, this.between);
-    return { ids: got.rows, distances: got.distances };
+    try {
+      const got = await this.scan.scan(queries, count, ranges, choices, this.width, null, this.between);
+      return { ids: got.rows, distances: got.distances };
+    } catch (err) {
+      if (err instanceof ZGQError) throw err; // ABORTED between dispatches
+      throw new GpuCandidatesFailed(err);
+    }
   }
 
   destroy(): void {

@@ -137,6 +137,7 @@ out.buildSameZones = JSON.stringify(gpuBuilt.stats().zoneSizes) === JSON.stringi
 // its graph from the GPU's candidates: the same on one thread and two; per-zone graphs on the CPU
 const gpuBuilt2 = new ZGQIndex({ dim });
 await gpuBuilt2.build(ds.base, { threads: 2, device: 'gpu' });
+out.buildDevice2 = gpuBuilt2.stats().device;
 const fromGpu2 = await gpuBuilt2.searchBatch(ds.queries, 10);
 out.buildThreadsSame = fromGpu.ids.every((id, i) => id === fromGpu2.ids[i]) && fromGpu.distances.every((d, i) => d === fromGpu2.distances[i]);
 // aborted while the GPU finds the graph's candidates: ABORTED, nothing left running
