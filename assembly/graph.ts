@@ -118,15 +118,24 @@ function linkBackNoting(
   for (let i = 0; i < degree; i++) {
     const nb = load<u32>(row + (<usize>(i + 1) << 2));
     if (nb % lanes != lane) continue;
-    const nrow = adjacency + <usize>nb * rowStride;
-    const count = <i32>load<u32>(nrow);
-    if (count < capacity) {
-      store<u32>(nrow + (<usize>(count + 1) << 2), node);
-      store<u32>(nrow, count + 1);
-      continue;
-    }
-    reprune(nb, nrow, node, vectors, dim, metric, R, capacity, L, alpha, scratch, half, dropped);
+    addLink(nb, adjacency + <usize>nb * rowStride, node, vectors, dim, metric, R, capacity, L, alpha, scratch, half, dropped);
   }
+}
+
+/** `node` appended to nb's list (row nrow) while it has room; a full list re-pruned with it (reprune). */
+// @ts-ignore: decorator
+@inline
+function addLink(
+  nb: u32, nrow: usize, node: u32, vectors: usize, dim: i32, metric: i32, R: i32, capacity: i32, L: i32, alpha: f32,
+  scratch: usize, half: bool, dropped: usize,
+): void {
+  const count = <i32>load<u32>(nrow);
+  if (count < capacity) {
+    store<u32>(nrow + (<usize>(count + 1) << 2), node);
+    store<u32>(nrow, count + 1);
+    return;
+  }
+  reprune(nb, nrow, node, vectors, dim, metric, R, capacity, L, alpha, scratch, half, dropped);
 }
 
 /** No node: reprune's `extra` when only the list itself is pruned. */
@@ -385,12 +394,7 @@ export function reverseLinks(ctx: usize, from: i32, to: i32, lane: u32, lanes: u
         }
       }
       if (present) continue;
-      if (count < capacity) {
-        store<u32>(nrow + (<usize>(count + 1) << 2), node);
-        store<u32>(nrow, count + 1);
-        continue;
-      }
-      reprune(nb, nrow, <u32>node, <usize>c.vectors, c.dim, c.metric, R, capacity, c.L, c.alpha, <usize>c.scratch, c.half != 0, 0);
+      addLink(nb, nrow, <u32>node, <usize>c.vectors, c.dim, c.metric, R, capacity, c.L, c.alpha, <usize>c.scratch, c.half != 0, 0);
     }
   }
 }

@@ -11,6 +11,8 @@ import { type CandidateSource, linkCandidates, unreachableNodes } from '../src/g
 import { buildWorkers } from '../src/built.js';
 import { candidateWidth, graphCandidates, nodeZones, NO_ZONE } from '../src/gpu/neighbours.js';
 import { rangeTopK } from '../src/kernels/reference/range-top-k.js';
+import { beamSearch, selectZones } from '../src/kernels/reference/search.js';
+import { l2 } from '../src/kernels/reference/distance.js';
 import { clusteredGaussian } from '../src/data/synthetic.js';
 import { bruteForceKnn } from '../src/data/groundtruth.js';
 import { NO_ID } from '../src/ids.js';
@@ -20,20 +22,12 @@ const N = 3000;
 const R = 16;
 const ds = clusteredGaussian({ n: N, nQueries: 100, dim: DIM, seed: 5 });
 
-function squared(a: Float32Array, b: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += (a[i] - b[i]) ** 2;
-  return s;
-}
-
-/** Each node's `choices` nearest zones by centroid, nearest first (what the GPU's assignment gives, mapped). */
+/** Each node's `choices` nearest zones by centroid, nearest first, ties to the lower zone (what the GPU's assignment gives, mapped). */
 function nearestZones(zones: ZoneLayout, rows: Float32Array, choices: number): Uint32Array {
   const out = new Uint32Array(N * choices);
   for (let node = 0; node < N; node++) {
     const row = rows.subarray(node * DIM, (node + 1) * DIM);
-    const by = Array.from({ length: zones.nZones }, (_, z) => [squared(row, zones.centroids.subarray(z * DIM, (z + 1) * DIM)), z]);
-    by.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-    for (let c = 0; c < choices; c++) out[node * choices + c] = by[c][1];
+    out.set(selectZones(row, zones.centroids, zones.nZones, DIM, METRIC_L2, new Float32Array(0), new Uint32Array(0), 0, 0, choices), node * choices);
   }
   return out;
 }
@@ -93,33 +87,14 @@ test('a graph from candidates: a beam search over it finds the true neighbours',
   const { adjacency, zones, rows } = await linked(1);
   const nq = 100;
   const truth = bruteForceKnn(rows, N, ds.queries, nq, DIM, 10).ids;
-  // a plain beam search (ef 32) from the entries of the query's two nearest zones
+  // the twin's beam search (ef 32) from the entries of the query's two nearest zones
   let hits = 0;
   for (let q = 0; q < nq; q++) {
     const query = ds.queries.subarray(q * DIM, (q + 1) * DIM);
-    const dist = (v: number) => squared(query, rows.subarray(v * DIM, (v + 1) * DIM));
-    const byZone = Array.from({ length: zones.nZones }, (_, z) => z).sort((a, b) =>
-      squared(query, zones.centroids.subarray(a * DIM, (a + 1) * DIM)) - squared(query, zones.centroids.subarray(b * DIM, (b + 1) * DIM)));
-    const seen = new Set<number>();
-    let pool: [number, number][] = [];
-    for (const z of byZone.slice(0, 2)) {
-      const e = zones.zoneEntry[z];
-      if (!seen.has(e)) (seen.add(e), pool.push([dist(e), e]));
-    }
-    const expanded = new Set<number>();
-    for (;;) {
-      pool.sort((a, b) => a[0] - b[0]);
-      pool = pool.slice(0, 32);
-      const next = pool.find(([, v]) => !expanded.has(v));
-      if (!next) break;
-      expanded.add(next[1]);
-      const at = next[1] * (R + 1);
-      for (let j = 1; j <= adjacency[at]; j++) {
-        const v = adjacency[at + j];
-        if (!seen.has(v)) (seen.add(v), pool.push([dist(v), v]));
-      }
-    }
-    const found = new Set(pool.slice(0, 10).map(([, v]) => v));
+    const entries = selectZones(query, zones.centroids, zones.nZones, DIM, METRIC_L2, new Float32Array(0), new Uint32Array(0), 0, 0, 2)
+      .map((z) => zones.zoneEntry[z]);
+    const pool = beamSearch((v) => l2(query, 0, rows, v * DIM, DIM), adjacency, R, entries, 32, N);
+    const found = new Set(pool.ids.slice(0, 10));
     for (let j = 0; j < 10; j++) if (found.has(truth[q * 10 + j])) hits++;
   }
   const recall = hits / (nq * 10);

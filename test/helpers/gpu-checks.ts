@@ -5,6 +5,7 @@
 import { gpuDevice } from '../../src/gpu/webgpu.js';
 import { GpuRowScan } from '../../src/gpu/scan.js';
 import { rangeTopK } from '../../src/kernels/reference/range-top-k.js';
+import { selectZones } from '../../src/kernels/reference/search.js';
 import { encodeHalf } from '../../src/kernels/reference/half.js';
 import { METRIC_IP, METRIC_L2 } from '../../src/kernels/wasm.js';
 import { ZGQIndex } from '../../src/index.js';
@@ -160,12 +161,7 @@ out.buildPerZone = perZone.stats().device;
   const nearest = new Uint32Array(n * choices);
   for (let r = 0; r < n; r++) {
     const row = ds.base.subarray(r * dim, (r + 1) * dim);
-    const by = Array.from({ length: zones.nZones }, (_, z) => {
-      let d = 0;
-      for (let j = 0; j < dim; j++) d += (row[j] - zones.centroids[z * dim + j]) ** 2;
-      return [d, z];
-    }).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-    for (let c = 0; c < choices; c++) nearest[r * choices + c] = by[c][1];
+    nearest.set(selectZones(row, zones.centroids, zones.nZones, dim, METRIC_L2, new Float32Array(0), new Uint32Array(0), 0, 0, choices), r * choices);
   }
   const near = nodeZones(zones, nearest, choices, zones.nZones);
   const source = await GpuNeighbours.open(g.device, rows, new InputRows(ds.base, dim, null, n), zones, near, choices, METRIC_L2, 32, async () => {});
